@@ -1,0 +1,25 @@
+//! The time-off ledger's domain: quantities, policies, assignments, entries, holds and balances;
+//! the rules that validate and plan every operation; the [`LedgerStore`] port the storage layer
+//! implements; and [`Ledger`], the service the gRPC server calls.
+//!
+//! Invariants this crate states and the store enforces atomically:
+//! - entries are append-only; a correction is a reversal entry;
+//! - a request id has one effect and one answer (the store's idempotency inbox);
+//! - at most one active hold or consumption per employee, resource type and day;
+//! - balance = accrued - consumed + adjustments, identical however it is computed;
+//! - a batch is applied completely or not at all;
+//! - available (balance - pending) never drops below zero where the policy forbids it.
+//!
+//! No transport or storage types here: no tonic, prost or sea-orm.
+
+mod error;
+mod model;
+mod plan;
+mod quantity;
+mod service;
+
+pub use error::{LedgerError, Rejection, Result};
+pub use model::*;
+pub use plan::{AccountPlan, EntryDraft, HoldPlan, expand_hold_days};
+pub use quantity::Quantity;
+pub use service::{Ledger, LedgerStore};

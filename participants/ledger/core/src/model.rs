@@ -1,0 +1,468 @@
+use std::fmt;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use hrmesh_domain::{EmployeeId, RequestId, Violations};
+use serde::{Deserialize, Serialize};
+
+use crate::Quantity;
+
+/// A policy id: lowercase letters, digits and '-', 3-63 characters, starting with a letter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PolicyId(String);
+
+impl PolicyId {
+    pub fn parse(field: &str, value: &str, violations: &mut Violations) -> Option<Self> {
+        if Self::is_valid(value) {
+            return Some(Self(value.to_owned()));
+        }
+        if value.is_empty() {
+            violations.add(field, "is required");
+        } else {
+            violations.add(
+                field,
+                "must be 3-63 lowercase letters, digits or '-', starting with a letter",
+            );
+        }
+        None
+    }
+
+    fn is_valid(value: &str) -> bool {
+        let bytes = value.as_bytes();
+        (3..=63).contains(&bytes.len())
+            && bytes[0].is_ascii_lowercase()
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+    }
+
+    /// For ids read back from the ledger's own store.
+    pub fn from_trusted(value: String) -> Self {
+        debug_assert!(Self::is_valid(&value), "stored policy id {value:?} is invalid");
+        Self(value)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PolicyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a policy grants ("pto", "sick"): lowercase letters, digits and '_', 1-32 characters,
+/// starting with a letter. Day uniqueness holds per resource type.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ResourceType(String);
+
+impl ResourceType {
+    pub fn parse(field: &str, value: &str, violations: &mut Violations) -> Option<Self> {
+        if Self::is_valid(value) {
+            return Some(Self(value.to_owned()));
+        }
+        violations.add(
+            field,
+            "must be 1-32 lowercase letters, digits or '_', starting with a letter",
+        );
+        None
+    }
+
+    fn is_valid(value: &str) -> bool {
+        let bytes = value.as_bytes();
+        (1..=32).contains(&bytes.len())
+            && bytes[0].is_ascii_lowercase()
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')
+    }
+
+    pub fn from_trusted(value: String) -> Self {
+        debug_assert!(Self::is_valid(&value), "stored resource type {value:?} is invalid");
+        Self(value)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Unit {
+    Days,
+    Hours,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AccrualFrequency {
+    None,
+    Monthly,
+    Annual,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccrualRule {
+    pub frequency: AccrualFrequency,
+    pub amount: Quantity,
+}
+
+/// The fields a new policy is created from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicySpec {
+    pub resource_type: ResourceType,
+    pub unit: Unit,
+    pub accrual: AccrualRule,
+    pub allow_negative: bool,
+    pub carry_over_cap: Option<Quantity>,
+    pub full_day: Quantity,
+    pub count_weekends: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    pub id: PolicyId,
+    pub spec: PolicySpec,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assignment {
+    pub id: String,
+    pub employee_id: EmployeeId,
+    pub policy_id: PolicyId,
+    pub effective_from: NaiveDate,
+    pub effective_to: Option<NaiveDate>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Assignment {
+    pub fn covers(&self, day: NaiveDate) -> bool {
+        self.effective_from <= day && self.effective_to.is_none_or(|to| day <= to)
+    }
+
+    pub fn overlaps(&self, from: NaiveDate, to: Option<NaiveDate>) -> bool {
+        let starts_before_other_ends = to.is_none_or(|to| self.effective_from <= to);
+        let ends_after_other_starts = self.effective_to.is_none_or(|own_to| from <= own_to);
+        starts_before_other_ends && ends_after_other_starts
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EntryKind {
+    Accrual,
+    Adjustment,
+    Hold,
+    Post,
+    Void,
+    Expiry,
+    Reversal,
+}
+
+impl EntryKind {
+    pub const ALL: [EntryKind; 7] = [
+        EntryKind::Accrual,
+        EntryKind::Adjustment,
+        EntryKind::Hold,
+        EntryKind::Post,
+        EntryKind::Void,
+        EntryKind::Expiry,
+        EntryKind::Reversal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::Accrual => "accrual",
+            EntryKind::Adjustment => "adjustment",
+            EntryKind::Hold => "hold",
+            EntryKind::Post => "post",
+            EntryKind::Void => "void",
+            EntryKind::Expiry => "expiry",
+            EntryKind::Reversal => "reversal",
+        }
+    }
+
+    pub fn from_str_opt(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+}
+
+/// How one entry moves each component of a balance. Every entry carries its deltas, so every way
+/// of computing a balance (running totals, snapshots, a full scan) sums the same numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Totals {
+    pub accrued: Quantity,
+    pub consumed: Quantity,
+    pub pending: Quantity,
+    pub adjustments: Quantity,
+}
+
+impl Totals {
+    /// The deltas of an entry of `kind` whose amount is `amount` (the reversal's deltas are the
+    /// reversed entry's, negated: see [`Totals::negated`]).
+    pub fn of_entry(kind: EntryKind, amount: Quantity) -> Totals {
+        let zero = Quantity::ZERO;
+        match kind {
+            EntryKind::Accrual => Totals { accrued: amount, ..Totals::default() },
+            EntryKind::Adjustment => Totals { adjustments: amount, ..Totals::default() },
+            EntryKind::Hold => Totals { pending: amount, ..Totals::default() },
+            EntryKind::Post => Totals { consumed: amount, pending: zero - amount, ..Totals::default() },
+            EntryKind::Void | EntryKind::Expiry => Totals { pending: zero - amount, ..Totals::default() },
+            EntryKind::Reversal => {
+                debug_assert!(false, "a reversal's deltas come from the entry it reverses");
+                Totals::default()
+            }
+        }
+    }
+
+    pub fn negated(self) -> Totals {
+        Totals {
+            accrued: -self.accrued,
+            consumed: -self.consumed,
+            pending: -self.pending,
+            adjustments: -self.adjustments,
+        }
+    }
+
+    pub fn plus(self, other: Totals) -> Totals {
+        Totals {
+            accrued: self.accrued + other.accrued,
+            consumed: self.consumed + other.consumed,
+            pending: self.pending + other.pending,
+            adjustments: self.adjustments + other.adjustments,
+        }
+    }
+
+    /// accrued - consumed + adjustments.
+    pub fn balance(self) -> Quantity {
+        self.accrued - self.consumed + self.adjustments
+    }
+
+    /// What new holds may still use: balance - pending.
+    pub fn available(self) -> Quantity {
+        self.balance() - self.pending
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub id: i64,
+    pub employee_id: EmployeeId,
+    pub policy_id: PolicyId,
+    pub resource_type: ResourceType,
+    pub kind: EntryKind,
+    /// Signed, in the policy's unit: the accrual, the adjustment, the day held / posted / voided /
+    /// expired, or for a reversal the opposite of the reversed amount.
+    pub amount: Quantity,
+    pub deltas: Totals,
+    pub effective_date: NaiveDate,
+    pub hold_id: Option<String>,
+    pub reverses_entry_id: Option<i64>,
+    pub reason: String,
+    pub reference: String,
+    pub request_id: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HoldState {
+    Pending,
+    Posted,
+    Voided,
+    Expired,
+}
+
+impl HoldState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldState::Pending => "pending",
+            HoldState::Posted => "posted",
+            HoldState::Voided => "voided",
+            HoldState::Expired => "expired",
+        }
+    }
+
+    pub fn from_str_opt(text: &str) -> Option<Self> {
+        [HoldState::Pending, HoldState::Posted, HoldState::Voided, HoldState::Expired]
+            .into_iter()
+            .find(|state| state.as_str() == text)
+    }
+
+    /// The entry that resolves each held day into this state.
+    pub fn resolution_kind(self) -> Option<EntryKind> {
+        match self {
+            HoldState::Pending => None,
+            HoldState::Posted => Some(EntryKind::Post),
+            HoldState::Voided => Some(EntryKind::Void),
+            HoldState::Expired => Some(EntryKind::Expiry),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldDay {
+    pub date: NaiveDate,
+    pub amount: Quantity,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    pub id: String,
+    pub employee_id: EmployeeId,
+    pub policy_id: PolicyId,
+    pub resource_type: ResourceType,
+    pub state: HoldState,
+    pub days: Vec<HeldDay>,
+    pub total: Quantity,
+    pub reference: String,
+    pub reason: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Balance {
+    pub employee_id: EmployeeId,
+    pub policy_id: PolicyId,
+    pub as_of: Option<NaiveDate>,
+    pub totals: Totals,
+}
+
+/// One page of a list, and the id to continue after (if more may follow).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_after: Option<String>,
+}
+
+// ---- Commands: validated requests. They are what idempotency compares, so they hold exactly
+// ---- what the caller sent (after parsing), never derived or generated values.
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatePolicy {
+    pub request_id: RequestId,
+    pub policy_id: PolicyId,
+    pub spec: PolicySpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssignPolicy {
+    pub request_id: RequestId,
+    pub employee_id: EmployeeId,
+    pub policy_id: PolicyId,
+    pub effective_from: NaiveDate,
+    pub effective_to: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NewEntryKind {
+    Accrual,
+    Adjustment,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewEntry {
+    pub employee_id: EmployeeId,
+    pub policy_id: PolicyId,
+    pub kind: NewEntryKind,
+    pub amount: Quantity,
+    pub effective_date: NaiveDate,
+    pub reason: String,
+    pub reference: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppendEntries {
+    pub request_id: RequestId,
+    pub entries: Vec<NewEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldDays {
+    pub request_id: RequestId,
+    pub employee_id: EmployeeId,
+    pub policy_id: PolicyId,
+    pub start_date: NaiveDate,
+    pub end_date: NaiveDate,
+    pub half_days: Vec<NaiveDate>,
+    /// None means the default timeout.
+    pub hold_timeout_secs: Option<i64>,
+    pub reference: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostHold {
+    pub request_id: RequestId,
+    pub hold_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoidHold {
+    pub request_id: RequestId,
+    pub hold_id: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReverseEntry {
+    pub request_id: RequestId,
+    pub entry_id: i64,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryFilter {
+    pub employee_id: EmployeeId,
+    pub policy_id: Option<PolicyId>,
+    pub kinds: Vec<EntryKind>,
+    pub effective_from: Option<NaiveDate>,
+    pub effective_to: Option<NaiveDate>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").expect("test date")
+    }
+
+    fn assignment(from: &str, to: Option<&str>) -> Assignment {
+        Assignment {
+            id: "a".into(),
+            employee_id: EmployeeId::from_trusted("e-1".into()),
+            policy_id: PolicyId::from_trusted("pto".into()),
+            effective_from: date(from),
+            effective_to: to.map(date),
+            created_at: DateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn open_ended_assignments_overlap_everything_after_their_start() {
+        let open = assignment("2026-01-01", None);
+        assert!(open.overlaps(date("2030-01-01"), None));
+        assert!(open.overlaps(date("2025-01-01"), Some(date("2026-01-01"))));
+        assert!(!open.overlaps(date("2025-01-01"), Some(date("2025-12-31"))));
+    }
+
+    #[test]
+    fn closed_assignments_cover_both_ends() {
+        let closed = assignment("2026-01-01", Some("2026-12-31"));
+        assert!(closed.covers(date("2026-01-01")));
+        assert!(closed.covers(date("2026-12-31")));
+        assert!(!closed.covers(date("2027-01-01")));
+        assert!(!closed.overlaps(date("2027-01-01"), None));
+    }
+
+    #[test]
+    fn posting_moves_pending_to_consumed_without_changing_available() {
+        let held = Totals::of_entry(EntryKind::Hold, Quantity::from_units(1));
+        let posted = held.plus(Totals::of_entry(EntryKind::Post, Quantity::from_units(1)));
+        assert_eq!(posted.pending, Quantity::ZERO);
+        assert_eq!(posted.consumed, Quantity::from_units(1));
+        assert_eq!(held.available(), posted.available());
+    }
+}

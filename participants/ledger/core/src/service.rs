@@ -1,0 +1,405 @@
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use hrmesh_domain::{Clock, EmployeeId, Violations};
+
+use crate::plan::{AccountPlan, EntryDraft, HoldPlan, expand_hold_days};
+use crate::{
+    AppendEntries, AssignPolicy, Assignment, Balance, CreatePolicy, Entry, EntryFilter, Hold,
+    HoldDays, LedgerError, NewEntryKind, Page, Policy, PolicyId, PostHold, Quantity, Result,
+    ReverseEntry, Totals, VoidHold,
+};
+
+/// Entries one AppendEntries request may carry.
+pub const BATCH_ENTRIES_MAX: usize = 1000;
+/// How long a hold stays pending when the request does not say.
+pub const HOLD_TIMEOUT_DEFAULT_SECS: i64 = 14 * 24 * 3600;
+pub const HOLD_TIMEOUT_MIN_SECS: i64 = 60;
+pub const HOLD_TIMEOUT_MAX_SECS: i64 = 90 * 24 * 3600;
+
+/// The storage port. Every mutating method runs in one database transaction together with the
+/// idempotency inbox entry for the command's request id, and enforces the rules that depend on
+/// current state (day uniqueness, the balance floor, a hold resolving once) atomically.
+pub trait LedgerStore: Send + Sync + 'static {
+    fn create_policy(
+        &self,
+        command: &CreatePolicy,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Policy>> + Send;
+
+    fn policy(&self, id: &PolicyId) -> impl Future<Output = Result<Option<Policy>>> + Send;
+
+    fn assign_policy(
+        &self,
+        command: &AssignPolicy,
+        policy: &Policy,
+        assignment_id: String,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Assignment>> + Send;
+
+    /// An employee's assignments ordered by id, optionally of one policy, after `after_id`.
+    fn assignments(
+        &self,
+        employee_id: &EmployeeId,
+        policy_id: Option<&PolicyId>,
+        after_id: Option<&str>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Assignment>>> + Send;
+
+    /// Appends the planned entries, accounts in the order given; answers in request order.
+    fn append_entries(
+        &self,
+        command: &AppendEntries,
+        accounts: &[AccountPlan],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<Entry>>> + Send;
+
+    fn hold_days(&self, plan: &HoldPlan) -> impl Future<Output = Result<Hold>> + Send;
+
+    fn post_hold(
+        &self,
+        command: &PostHold,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Hold>> + Send;
+
+    fn void_hold(
+        &self,
+        command: &VoidHold,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Hold>> + Send;
+
+    fn hold(&self, hold_id: &str) -> impl Future<Output = Result<Option<Hold>>> + Send;
+
+    /// Expires up to `limit` pending holds whose expiry is at or before `now`; returns how many.
+    fn expire_due_holds(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> impl Future<Output = Result<u32>> + Send;
+
+    fn reverse_entry(
+        &self,
+        command: &ReverseEntry,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Entry>> + Send;
+
+    /// The account's totals over all entries, or over entries effective on or before `as_of`.
+    /// None when the employee was never assigned the policy.
+    fn totals(
+        &self,
+        employee_id: &EmployeeId,
+        policy_id: &PolicyId,
+        as_of: Option<NaiveDate>,
+    ) -> impl Future<Output = Result<Option<Totals>>> + Send;
+
+    /// Entries matching `filter` ordered by id, after `after_id`.
+    fn entries(
+        &self,
+        filter: &EntryFilter,
+        after_id: Option<i64>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Entry>>> + Send;
+}
+
+/// The ledger service: validates commands against policies and assignments, plans what to write,
+/// and hands the plan to the store.
+#[derive(Debug, Clone)]
+pub struct Ledger<S, C> {
+    store: S,
+    clock: C,
+}
+
+impl<S: LedgerStore, C: Clock> Ledger<S, C> {
+    pub fn new(store: S, clock: C) -> Self {
+        Self { store, clock }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub async fn create_policy(&self, command: CreatePolicy) -> Result<Policy> {
+        let mut violations = Violations::default();
+        check_policy_spec(&command, &mut violations);
+        violations.finish(()).map_err(LedgerError::Invalid)?;
+        self.store.create_policy(&command, self.clock.now()).await
+    }
+
+    pub async fn get_policy(&self, policy_id: &PolicyId) -> Result<Policy> {
+        self.store
+            .policy(policy_id)
+            .await?
+            .ok_or_else(|| LedgerError::not_found("policy", policy_id.as_str()))
+    }
+
+    pub async fn assign_policy(&self, command: AssignPolicy) -> Result<Assignment> {
+        if command
+            .effective_to
+            .is_some_and(|to| to < command.effective_from)
+        {
+            return Err(LedgerError::invalid(
+                "effective_to",
+                "must not be before effective_from",
+            ));
+        }
+        let policy = self.existing_policy("policy_id", &command.policy_id).await?;
+        let assignment_id = uuid::Uuid::now_v7().to_string();
+        self.store
+            .assign_policy(&command, &policy, assignment_id, self.clock.now())
+            .await
+    }
+
+    pub async fn list_assignments(
+        &self,
+        employee_id: &EmployeeId,
+        after_id: Option<&str>,
+        page_size: u32,
+    ) -> Result<Page<Assignment>> {
+        let mut items = self
+            .store
+            .assignments(employee_id, None, after_id, page_size + 1)
+            .await?;
+        let next_after = next_page(&mut items, page_size, |a| a.id.clone());
+        Ok(Page { items, next_after })
+    }
+
+    pub async fn append_entries(&self, command: AppendEntries) -> Result<Vec<Entry>> {
+        if command.entries.is_empty() || command.entries.len() > BATCH_ENTRIES_MAX {
+            return Err(LedgerError::invalid(
+                "entries",
+                format!("must hold 1 to {BATCH_ENTRIES_MAX} entries"),
+            ));
+        }
+        let mut violations = Violations::default();
+        let mut policies: HashMap<PolicyId, Option<Policy>> = HashMap::new();
+        let mut assignments: HashMap<(EmployeeId, PolicyId), Vec<Assignment>> = HashMap::new();
+        // BTreeMap: accounts are written in a fixed order, so concurrent batches lock them in the
+        // same order and cannot deadlock.
+        let mut accounts: BTreeMap<(EmployeeId, PolicyId), AccountPlan> = BTreeMap::new();
+
+        for (index, entry) in command.entries.iter().enumerate() {
+            let field = |name: &str| format!("entries[{index}].{name}");
+            match entry.kind {
+                NewEntryKind::Accrual if !entry.amount.is_positive() => {
+                    violations.add(field("amount"), "must be positive for an accrual");
+                }
+                NewEntryKind::Adjustment if entry.amount == Quantity::ZERO => {
+                    violations.add(field("amount"), "must not be zero for an adjustment");
+                }
+                NewEntryKind::Adjustment if entry.reason.trim().is_empty() => {
+                    violations.add(field("reason"), "is required for an adjustment");
+                }
+                _ => {}
+            }
+            if !policies.contains_key(&entry.policy_id) {
+                let policy = self.store.policy(&entry.policy_id).await?;
+                policies.insert(entry.policy_id.clone(), policy);
+            }
+            let Some(policy) = policies.get(&entry.policy_id).and_then(Option::as_ref) else {
+                violations.add(field("policy_id"), format!("policy {} does not exist", entry.policy_id));
+                continue;
+            };
+            let key = (entry.employee_id.clone(), entry.policy_id.clone());
+            if !assignments.contains_key(&key) {
+                let found = self.all_assignments(&entry.employee_id, &entry.policy_id).await?;
+                assignments.insert(key.clone(), found);
+            }
+            let covered = assignments
+                .get(&key)
+                .is_some_and(|found| found.iter().any(|a| a.covers(entry.effective_date)));
+            if !covered {
+                violations.add(
+                    field("employee_id"),
+                    format!(
+                        "employee {} has no assignment of policy {} on {}",
+                        entry.employee_id, entry.policy_id, entry.effective_date
+                    ),
+                );
+                continue;
+            }
+            let kind = match entry.kind {
+                NewEntryKind::Accrual => crate::EntryKind::Accrual,
+                NewEntryKind::Adjustment => crate::EntryKind::Adjustment,
+            };
+            let plan = accounts.entry(key).or_insert_with(|| AccountPlan {
+                employee_id: entry.employee_id.clone(),
+                policy_id: entry.policy_id.clone(),
+                resource_type: policy.spec.resource_type.clone(),
+                allow_negative: policy.spec.allow_negative,
+                drafts: Vec::new(),
+            });
+            plan.drafts.push((
+                index,
+                EntryDraft {
+                    kind,
+                    amount: entry.amount,
+                    deltas: Totals::of_entry(kind, entry.amount),
+                    effective_date: entry.effective_date,
+                    hold_id: None,
+                    reverses_entry_id: None,
+                    reason: entry.reason.clone(),
+                    reference: entry.reference.clone(),
+                },
+            ));
+        }
+        violations.finish(()).map_err(LedgerError::Invalid)?;
+        let accounts: Vec<AccountPlan> = accounts.into_values().collect();
+        self.store
+            .append_entries(&command, &accounts, self.clock.now())
+            .await
+    }
+
+    pub async fn hold_days(&self, command: HoldDays) -> Result<Hold> {
+        let mut violations = Violations::default();
+        let timeout_secs = command.hold_timeout_secs.unwrap_or(HOLD_TIMEOUT_DEFAULT_SECS);
+        if !(HOLD_TIMEOUT_MIN_SECS..=HOLD_TIMEOUT_MAX_SECS).contains(&timeout_secs) {
+            violations.add("hold_timeout", "must be between 1 minute and 90 days");
+        }
+        let policy = self.existing_policy("policy_id", &command.policy_id).await?;
+        let assignments = self
+            .all_assignments(&command.employee_id, &command.policy_id)
+            .await?;
+        let days = expand_hold_days(&policy, &command, &assignments, &mut violations);
+        violations.finish(()).map_err(LedgerError::Invalid)?;
+        let now = self.clock.now();
+        let plan = HoldPlan {
+            hold_id: uuid::Uuid::now_v7().to_string(),
+            resource_type: policy.spec.resource_type.clone(),
+            allow_negative: policy.spec.allow_negative,
+            days,
+            created_at: now,
+            expires_at: now + chrono::Duration::seconds(timeout_secs),
+            command,
+        };
+        self.store.hold_days(&plan).await
+    }
+
+    pub async fn post_hold(&self, command: PostHold) -> Result<Hold> {
+        self.store.post_hold(&command, self.clock.now()).await
+    }
+
+    pub async fn void_hold(&self, command: VoidHold) -> Result<Hold> {
+        self.store.void_hold(&command, self.clock.now()).await
+    }
+
+    pub async fn get_hold(&self, hold_id: &str) -> Result<Hold> {
+        self.store
+            .hold(hold_id)
+            .await?
+            .ok_or_else(|| LedgerError::not_found("hold", hold_id))
+    }
+
+    /// Expires pending holds that are past their expiry; run periodically by the server.
+    pub async fn expire_due_holds(&self, limit: u32) -> Result<u32> {
+        self.store.expire_due_holds(self.clock.now(), limit).await
+    }
+
+    pub async fn reverse_entry(&self, command: ReverseEntry) -> Result<Entry> {
+        if command.entry_id <= 0 {
+            return Err(LedgerError::invalid("entry_id", "must be a positive entry id"));
+        }
+        self.store.reverse_entry(&command, self.clock.now()).await
+    }
+
+    pub async fn balance(
+        &self,
+        employee_id: EmployeeId,
+        policy_id: PolicyId,
+        as_of: Option<NaiveDate>,
+    ) -> Result<Balance> {
+        self.existing_policy("policy_id", &policy_id).await?;
+        let totals = self
+            .store
+            .totals(&employee_id, &policy_id, as_of)
+            .await?
+            .ok_or_else(|| {
+                LedgerError::invalid(
+                    "employee_id",
+                    format!("employee {employee_id} was never assigned policy {policy_id}"),
+                )
+            })?;
+        Ok(Balance {
+            employee_id,
+            policy_id,
+            as_of,
+            totals,
+        })
+    }
+
+    pub async fn list_entries(
+        &self,
+        filter: EntryFilter,
+        after_id: Option<i64>,
+        page_size: u32,
+    ) -> Result<Page<Entry>> {
+        if let (Some(from), Some(to)) = (filter.effective_from, filter.effective_to)
+            && to < from
+        {
+            return Err(LedgerError::invalid(
+                "effective.end_date",
+                "must not be before effective.start_date",
+            ));
+        }
+        let mut items = self.store.entries(&filter, after_id, page_size + 1).await?;
+        let next_after = next_page(&mut items, page_size, |entry| entry.id.to_string());
+        Ok(Page { items, next_after })
+    }
+
+    async fn existing_policy(&self, field: &str, policy_id: &PolicyId) -> Result<Policy> {
+        self.store.policy(policy_id).await?.ok_or_else(|| {
+            LedgerError::invalid(field, format!("policy {policy_id} does not exist"))
+        })
+    }
+
+    async fn all_assignments(
+        &self,
+        employee_id: &EmployeeId,
+        policy_id: &PolicyId,
+    ) -> Result<Vec<Assignment>> {
+        // Overlapping assignments are refused, so one policy has few per employee; the bound only
+        // guards against a corrupt store.
+        const ASSIGNMENTS_PER_POLICY_MAX: u32 = 1000;
+        self.store
+            .assignments(employee_id, Some(policy_id), None, ASSIGNMENTS_PER_POLICY_MAX)
+            .await
+    }
+}
+
+/// Trims a page fetched with one extra item and returns the cursor for the next page, if any.
+fn next_page<T>(items: &mut Vec<T>, page_size: u32, cursor: impl Fn(&T) -> String) -> Option<String> {
+    if items.len() <= page_size as usize {
+        return None;
+    }
+    items.truncate(page_size as usize);
+    items.last().map(cursor)
+}
+
+fn check_policy_spec(command: &CreatePolicy, violations: &mut Violations) {
+    use crate::{AccrualFrequency, Unit};
+    let spec = &command.spec;
+    match spec.unit {
+        Unit::Days if spec.full_day != Quantity::from_units(1) => {
+            violations.add("policy.full_day", "must be \"1\" (or empty) for a policy counted in days");
+        }
+        Unit::Hours if !spec.full_day.is_positive() || spec.full_day > Quantity::from_units(24) => {
+            violations.add("policy.full_day", "must be more than 0 and at most 24 hours");
+        }
+        _ => {}
+    }
+    if spec.full_day.millis() % 2 != 0 {
+        violations.add("policy.full_day", "must halve exactly (an even number of thousandths)");
+    }
+    match spec.accrual.frequency {
+        AccrualFrequency::None if spec.accrual.amount != Quantity::ZERO => {
+            violations.add("policy.accrual.amount", "must be empty or 0 when nothing accrues");
+        }
+        AccrualFrequency::Monthly | AccrualFrequency::Annual if !spec.accrual.amount.is_positive() => {
+            violations.add("policy.accrual.amount", "must be positive");
+        }
+        _ => {}
+    }
+    if spec.carry_over_cap.is_some_and(Quantity::is_negative) {
+        violations.add("policy.carry_over_cap", "must not be negative");
+    }
+}

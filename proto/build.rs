@@ -1,0 +1,22 @@
+//! Compiles `proto/hrmesh/**.proto` with protox (no system `protoc`), generates tonic 0.14 code and
+//! writes the descriptor set that servers embed for reflection.
+
+use std::path::{Path, PathBuf};
+
+const PROTOS: &[&str] = &["hrmesh/common/v1/common.proto", "hrmesh/ledger/v1/ledger.proto"];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let descriptors = protox::compile(PROTOS, [root])?;
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(
+        out_dir.join("hrmesh_descriptor.bin"),
+        prost::Message::encode_to_vec(&descriptors),
+    )?;
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .compile_fds(descriptors)?;
+    println!("cargo:rerun-if-changed=hrmesh");
+    Ok(())
+}
