@@ -3,7 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-const PROTOS: &[&str] = &["hrmesh/common/v1/common.proto", "hrmesh/ledger/v1/ledger.proto"];
+const PROTOS: &[&str] = &[
+    "hrmesh/common/v1/common.proto",
+    "hrmesh/ledger/v1/ledger.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

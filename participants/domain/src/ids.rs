@@ -72,7 +72,10 @@ impl EmployeeId {
 
     /// For values read back from a service's own store, which only ever holds valid ids.
     pub fn from_trusted(value: String) -> Self {
-        debug_assert!(Self::is_valid(&value), "stored employee id {value:?} is invalid");
+        debug_assert!(
+            Self::is_valid(&value),
+            "stored employee id {value:?} is invalid"
+        );
         Self(value)
     }
 

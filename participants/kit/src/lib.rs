@@ -1,1 +1,16 @@
-//! placeholder
+//! Plumbing every hrmesh server shares, written once: server bootstrap (health, reflection,
+//! grpc-web, TCP_NODELAY, graceful shutdown), layered configuration, tracing setup, database
+//! connections, the mapping of domain failures to rich gRPC statuses, and the participants'
+//! idempotency inbox.
+//!
+//! Nothing domain-specific lives here: no ledger, performance or notification types.
+
+pub mod config;
+pub mod db;
+pub mod inbox;
+pub mod server;
+pub mod status;
+pub mod telemetry;
+
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -37,7 +37,10 @@ impl PolicyId {
 
     /// For ids read back from the ledger's own store.
     pub fn from_trusted(value: String) -> Self {
-        debug_assert!(Self::is_valid(&value), "stored policy id {value:?} is invalid");
+        debug_assert!(
+            Self::is_valid(&value),
+            "stored policy id {value:?} is invalid"
+        );
         Self(value)
     }
 
@@ -79,7 +82,10 @@ impl ResourceType {
     }
 
     pub fn from_trusted(value: String) -> Self {
-        debug_assert!(Self::is_valid(&value), "stored resource type {value:?} is invalid");
+        debug_assert!(
+            Self::is_valid(&value),
+            "stored resource type {value:?} is invalid"
+        );
         Self(value)
     }
 
@@ -203,11 +209,27 @@ impl Totals {
     pub fn of_entry(kind: EntryKind, amount: Quantity) -> Totals {
         let zero = Quantity::ZERO;
         match kind {
-            EntryKind::Accrual => Totals { accrued: amount, ..Totals::default() },
-            EntryKind::Adjustment => Totals { adjustments: amount, ..Totals::default() },
-            EntryKind::Hold => Totals { pending: amount, ..Totals::default() },
-            EntryKind::Post => Totals { consumed: amount, pending: zero - amount, ..Totals::default() },
-            EntryKind::Void | EntryKind::Expiry => Totals { pending: zero - amount, ..Totals::default() },
+            EntryKind::Accrual => Totals {
+                accrued: amount,
+                ..Totals::default()
+            },
+            EntryKind::Adjustment => Totals {
+                adjustments: amount,
+                ..Totals::default()
+            },
+            EntryKind::Hold => Totals {
+                pending: amount,
+                ..Totals::default()
+            },
+            EntryKind::Post => Totals {
+                consumed: amount,
+                pending: zero - amount,
+                ..Totals::default()
+            },
+            EntryKind::Void | EntryKind::Expiry => Totals {
+                pending: zero - amount,
+                ..Totals::default()
+            },
             EntryKind::Reversal => {
                 debug_assert!(false, "a reversal's deltas come from the entry it reverses");
                 Totals::default()
@@ -283,9 +305,14 @@ impl HoldState {
     }
 
     pub fn from_str_opt(text: &str) -> Option<Self> {
-        [HoldState::Pending, HoldState::Posted, HoldState::Voided, HoldState::Expired]
-            .into_iter()
-            .find(|state| state.as_str() == text)
+        [
+            HoldState::Pending,
+            HoldState::Posted,
+            HoldState::Voided,
+            HoldState::Expired,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == text)
     }
 
     /// The entry that resolves each held day into this state.

@@ -118,12 +118,16 @@ pub fn expand_hold_days(
         })
         .collect();
     if days.is_empty() {
-        violations.add("dates", "contains no day this policy counts (weekends are skipped)");
+        violations.add(
+            "dates",
+            "contains no day this policy counts (weekends are skipped)",
+        );
     }
-    if let Some(uncovered) = days
-        .iter()
-        .find(|day| !assignments.iter().any(|assignment| assignment.covers(day.date)))
-    {
+    if let Some(uncovered) = days.iter().find(|day| {
+        !assignments
+            .iter()
+            .any(|assignment| assignment.covers(day.date))
+    }) {
         violations.add(
             "employee_id",
             format!(
@@ -201,7 +205,10 @@ mod tests {
         );
         assert!(violations.is_empty(), "{violations:?}");
         assert_eq!(days.len(), 6);
-        assert_eq!(days.iter().map(|d| d.amount).sum::<Quantity>(), Quantity::from_millis(5500));
+        assert_eq!(
+            days.iter().map(|d| d.amount).sum::<Quantity>(),
+            Quantity::from_millis(5500)
+        );
         assert!(days.iter().all(|d| !is_weekend(d.date)));
     }
 
@@ -237,7 +244,10 @@ mod tests {
                 &mut violations,
             );
             let fields: Vec<_> = violations.into_vec().into_iter().map(|v| v.field).collect();
-            assert!(fields.contains(&field.to_owned()), "{start}..{end}: {fields:?}");
+            assert!(
+                fields.contains(&field.to_owned()),
+                "{start}..{end}: {fields:?}"
+            );
         }
     }
 

@@ -5,7 +5,9 @@ use hrmesh_domain::Violations;
 use serde::{Deserialize, Serialize};
 
 /// An exact quantity of time off in a policy's unit, held as thousandths (no floating point).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 pub struct Quantity(i64);
 
 impl Quantity {
@@ -42,7 +44,10 @@ impl Quantity {
         match Self::parse_str(text) {
             Some(quantity) if quantity.0.abs() <= Self::MAX_ABS.0 => Some(quantity),
             Some(_) => {
-                violations.add(field, format!("must be at most {} in magnitude", Self::MAX_ABS));
+                violations.add(
+                    field,
+                    format!("must be at most {} in magnitude", Self::MAX_ABS),
+                );
                 None
             }
             None if text.is_empty() => {
@@ -76,11 +81,17 @@ impl Quantity {
             return None;
         }
         let whole: i64 = whole.parse().ok()?;
-        let mut fraction_millis: i64 = if fraction.is_empty() { 0 } else { fraction.parse().ok()? };
+        let mut fraction_millis: i64 = if fraction.is_empty() {
+            0
+        } else {
+            fraction.parse().ok()?
+        };
         for _ in fraction.len()..3 {
             fraction_millis *= 10;
         }
-        let magnitude = whole.checked_mul(Self::SCALE)?.checked_add(fraction_millis)?;
+        let magnitude = whole
+            .checked_mul(Self::SCALE)?
+            .checked_add(fraction_millis)?;
         Some(Self(if negative { -magnitude } else { magnitude }))
     }
 
@@ -150,7 +161,9 @@ mod tests {
 
     #[test]
     fn malformed_decimals_are_rejected() {
-        for text in ["", "1.", ".5", "1.2345", "1e3", "+1", "--1", "1,5", " 1", "NaN", "2000000"] {
+        for text in [
+            "", "1.", ".5", "1.2345", "1e3", "+1", "--1", "1,5", " 1", "NaN", "2000000",
+        ] {
             assert_eq!(parse(text), None, "{text:?} must not parse");
         }
     }

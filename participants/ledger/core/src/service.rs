@@ -143,7 +143,9 @@ impl<S: LedgerStore, C: Clock> Ledger<S, C> {
                 "must not be before effective_from",
             ));
         }
-        let policy = self.existing_policy("policy_id", &command.policy_id).await?;
+        let policy = self
+            .existing_policy("policy_id", &command.policy_id)
+            .await?;
         let assignment_id = uuid::Uuid::now_v7().to_string();
         self.store
             .assign_policy(&command, &policy, assignment_id, self.clock.now())
@@ -197,12 +199,17 @@ impl<S: LedgerStore, C: Clock> Ledger<S, C> {
                 policies.insert(entry.policy_id.clone(), policy);
             }
             let Some(policy) = policies.get(&entry.policy_id).and_then(Option::as_ref) else {
-                violations.add(field("policy_id"), format!("policy {} does not exist", entry.policy_id));
+                violations.add(
+                    field("policy_id"),
+                    format!("policy {} does not exist", entry.policy_id),
+                );
                 continue;
             };
             let key = (entry.employee_id.clone(), entry.policy_id.clone());
             if !assignments.contains_key(&key) {
-                let found = self.all_assignments(&entry.employee_id, &entry.policy_id).await?;
+                let found = self
+                    .all_assignments(&entry.employee_id, &entry.policy_id)
+                    .await?;
                 assignments.insert(key.clone(), found);
             }
             let covered = assignments
@@ -252,11 +259,15 @@ impl<S: LedgerStore, C: Clock> Ledger<S, C> {
 
     pub async fn hold_days(&self, command: HoldDays) -> Result<Hold> {
         let mut violations = Violations::default();
-        let timeout_secs = command.hold_timeout_secs.unwrap_or(HOLD_TIMEOUT_DEFAULT_SECS);
+        let timeout_secs = command
+            .hold_timeout_secs
+            .unwrap_or(HOLD_TIMEOUT_DEFAULT_SECS);
         if !(HOLD_TIMEOUT_MIN_SECS..=HOLD_TIMEOUT_MAX_SECS).contains(&timeout_secs) {
             violations.add("hold_timeout", "must be between 1 minute and 90 days");
         }
-        let policy = self.existing_policy("policy_id", &command.policy_id).await?;
+        let policy = self
+            .existing_policy("policy_id", &command.policy_id)
+            .await?;
         let assignments = self
             .all_assignments(&command.employee_id, &command.policy_id)
             .await?;
@@ -297,7 +308,10 @@ impl<S: LedgerStore, C: Clock> Ledger<S, C> {
 
     pub async fn reverse_entry(&self, command: ReverseEntry) -> Result<Entry> {
         if command.entry_id <= 0 {
-            return Err(LedgerError::invalid("entry_id", "must be a positive entry id"));
+            return Err(LedgerError::invalid(
+                "entry_id",
+                "must be a positive entry id",
+            ));
         }
         self.store.reverse_entry(&command, self.clock.now()).await
     }
@@ -361,13 +375,22 @@ impl<S: LedgerStore, C: Clock> Ledger<S, C> {
         // guards against a corrupt store.
         const ASSIGNMENTS_PER_POLICY_MAX: u32 = 1000;
         self.store
-            .assignments(employee_id, Some(policy_id), None, ASSIGNMENTS_PER_POLICY_MAX)
+            .assignments(
+                employee_id,
+                Some(policy_id),
+                None,
+                ASSIGNMENTS_PER_POLICY_MAX,
+            )
             .await
     }
 }
 
 /// Trims a page fetched with one extra item and returns the cursor for the next page, if any.
-fn next_page<T>(items: &mut Vec<T>, page_size: u32, cursor: impl Fn(&T) -> String) -> Option<String> {
+fn next_page<T>(
+    items: &mut Vec<T>,
+    page_size: u32,
+    cursor: impl Fn(&T) -> String,
+) -> Option<String> {
     if items.len() <= page_size as usize {
         return None;
     }
@@ -380,21 +403,35 @@ fn check_policy_spec(command: &CreatePolicy, violations: &mut Violations) {
     let spec = &command.spec;
     match spec.unit {
         Unit::Days if spec.full_day != Quantity::from_units(1) => {
-            violations.add("policy.full_day", "must be \"1\" (or empty) for a policy counted in days");
+            violations.add(
+                "policy.full_day",
+                "must be \"1\" (or empty) for a policy counted in days",
+            );
         }
         Unit::Hours if !spec.full_day.is_positive() || spec.full_day > Quantity::from_units(24) => {
-            violations.add("policy.full_day", "must be more than 0 and at most 24 hours");
+            violations.add(
+                "policy.full_day",
+                "must be more than 0 and at most 24 hours",
+            );
         }
         _ => {}
     }
     if spec.full_day.millis() % 2 != 0 {
-        violations.add("policy.full_day", "must halve exactly (an even number of thousandths)");
+        violations.add(
+            "policy.full_day",
+            "must halve exactly (an even number of thousandths)",
+        );
     }
     match spec.accrual.frequency {
         AccrualFrequency::None if spec.accrual.amount != Quantity::ZERO => {
-            violations.add("policy.accrual.amount", "must be empty or 0 when nothing accrues");
+            violations.add(
+                "policy.accrual.amount",
+                "must be empty or 0 when nothing accrues",
+            );
         }
-        AccrualFrequency::Monthly | AccrualFrequency::Annual if !spec.accrual.amount.is_positive() => {
+        AccrualFrequency::Monthly | AccrualFrequency::Annual
+            if !spec.accrual.amount.is_positive() =>
+        {
             violations.add("policy.accrual.amount", "must be positive");
         }
         _ => {}

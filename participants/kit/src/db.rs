@@ -1,0 +1,71 @@
+//! Database connections: SQLite (the embedded default) and PostgreSQL, chosen by URL.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr, SqlErr};
+
+/// The URL of a SQLite database file, created if missing.
+pub fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
+/// Connects to `url`, creating the parent directory of a SQLite file first. SQLite runs in WAL
+/// mode with `synchronous = FULL` (a committed transaction survives a power cut), foreign keys on
+/// and a busy timeout, so writers queue instead of failing.
+pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .sqlx_logging(false)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(30));
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let path = path.split('?').next().unwrap_or_default();
+        if let Some(parent) = Path::new(path)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent).map_err(|err| {
+                DbErr::Custom(format!("cannot create {}: {err}", parent.display()))
+            })?;
+        }
+        options.max_connections(8).map_sqlx_sqlite_opts(|opts| {
+            opts.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(30))
+        });
+    } else {
+        options.max_connections(32);
+    }
+    Database::connect(options).await
+}
+
+/// Whether a failed statement may succeed when the whole transaction is retried: a lost
+/// connection, a deadlock, a serialization failure or a busy SQLite database.
+pub fn is_transient(err: &DbErr) -> bool {
+    match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(sqlx)) | DbErr::Query(RuntimeErr::SqlxError(sqlx)) => {
+            match sqlx.as_database_error().and_then(|db| db.code()) {
+                // PostgreSQL: serialization_failure, deadlock_detected, lock timeouts.
+                Some(code) if matches!(code.as_ref(), "40001" | "40P01" | "55P03") => true,
+                // SQLite: SQLITE_BUSY and SQLITE_LOCKED (and their extended codes).
+                Some(code) => {
+                    matches!(code.parse::<i32>(), Ok(c) if c & 0xff == 5 || c & 0xff == 6)
+                }
+                None => matches!(
+                    sqlx.as_ref(),
+                    sea_orm::sqlx::Error::Io(_) | sea_orm::sqlx::Error::PoolTimedOut
+                ),
+            }
+        }
+        _ => false,
+    }
+}
+
+/// Whether the error is a unique-constraint violation.
+pub fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}

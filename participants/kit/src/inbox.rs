@@ -1,0 +1,257 @@
+//! The participants' idempotency inbox.
+//!
+//! Every mutating request runs in one database transaction that first claims its request id in
+//! `idempotency_inbox`, then applies its effect (in a savepoint), then records the outcome: the
+//! response, or the business rejection. A repeated request id with the same request gets the
+//! recorded outcome back without touching anything; with a different request it is refused. A
+//! failure that is not a business outcome (storage down, a bug) rolls everything back, the claim
+//! included, so a retry runs afresh. One key, one effect, one answer.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, SqliteTransactionMode, TransactionOptions, TransactionTrait, TryInsertResult,
+};
+use sea_orm_migration::prelude::*;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// The inbox table, shared in shape by every participant's database.
+pub mod entity {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "idempotency_inbox")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub request_id: String,
+        pub operation: String,
+        /// The request as canonical JSON: what a repeated request is compared with.
+        #[sea_orm(column_type = "Text")]
+        pub request: String,
+        /// "ok" or "rejected"; NULL only inside the claiming transaction.
+        pub outcome: Option<String>,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub response: Option<String>,
+        pub created_at: ChronoDateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+const OUTCOME_OK: &str = "ok";
+const OUTCOME_REJECTED: &str = "rejected";
+
+/// Creates `idempotency_inbox`. Each participant lists it in its migrator.
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden)]
+enum IdempotencyInbox {
+    Table,
+    RequestId,
+    Operation,
+    Request,
+    Outcome,
+    Response,
+    CreatedAt,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(IdempotencyInbox::Table)
+                    .col(
+                        ColumnDef::new(IdempotencyInbox::RequestId)
+                            .string_len(128)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(IdempotencyInbox::Operation)
+                            .string_len(128)
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(IdempotencyInbox::Request).text().not_null())
+                    .col(
+                        ColumnDef::new(IdempotencyInbox::Outcome)
+                            .string_len(16)
+                            .null(),
+                    )
+                    .col(ColumnDef::new(IdempotencyInbox::Response).text().null())
+                    .col(
+                        ColumnDef::new(IdempotencyInbox::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(IdempotencyInbox::Table).to_owned())
+            .await
+    }
+}
+
+/// A failure inside the work of a request: a domain outcome or a storage error.
+#[derive(Debug)]
+pub enum TxError<E> {
+    Domain(E),
+    Db(DbErr),
+}
+
+impl<E> From<DbErr> for TxError<E> {
+    fn from(err: DbErr) -> Self {
+        TxError::Db(err)
+    }
+}
+
+/// Why [`execute`] did not return a value.
+#[derive(Debug)]
+pub enum InboxError<E> {
+    /// The work's domain error: fresh, or replayed from the inbox.
+    Domain(E),
+    /// The request id was recorded for a different request (or operation).
+    KeyReused,
+    Db(DbErr),
+    /// A recorded outcome could not be read back.
+    Corrupt(String),
+}
+
+impl<E> From<DbErr> for InboxError<E> {
+    fn from(err: DbErr) -> Self {
+        InboxError::Db(err)
+    }
+}
+
+/// The work of one request, run inside the request's transaction.
+pub type Work<'t, T, E> = Pin<Box<dyn Future<Output = Result<T, TxError<E>>> + Send + 't>>;
+
+/// Begins a write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), so
+/// a transaction never fails midway because another writer got there first.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
+}
+
+/// Runs `work` at most once per `request_id` (see the module documentation). `is_recorded` says
+/// which domain errors are business outcomes to keep and replay.
+pub async fn execute<T, E, F>(
+    db: &DatabaseConnection,
+    request_id: &str,
+    operation: &str,
+    request: &impl Serialize,
+    is_recorded: fn(&E) -> bool,
+    work: F,
+) -> Result<T, InboxError<E>>
+where
+    T: Serialize + DeserializeOwned,
+    E: Serialize + DeserializeOwned,
+    F: for<'t> FnOnce(&'t DatabaseTransaction) -> Work<'t, T, E>,
+{
+    let request_json = serde_json::to_string(request)
+        .map_err(|err| InboxError::Corrupt(format!("cannot encode request: {err}")))?;
+
+    let txn = begin_write(db).await?;
+    let claim = entity::ActiveModel {
+        request_id: Set(request_id.to_owned()),
+        operation: Set(operation.to_owned()),
+        request: Set(request_json.clone()),
+        outcome: Set(None),
+        response: Set(None),
+        created_at: Set(chrono::Utc::now()),
+    };
+    let claimed = entity::Entity::insert(claim)
+        .on_conflict_do_nothing_on([entity::Column::RequestId])
+        .exec(&txn)
+        .await?;
+    if matches!(claimed, TryInsertResult::Conflicted) {
+        txn.rollback().await?;
+        return replay(db, request_id, operation, &request_json).await;
+    }
+
+    let savepoint = txn.begin().await?;
+    let (outcome, response, result) = match work(&savepoint).await {
+        Ok(value) => {
+            savepoint.commit().await?;
+            (OUTCOME_OK, encode(&value)?, Ok(value))
+        }
+        Err(TxError::Domain(err)) if is_recorded(&err) => {
+            savepoint.rollback().await?;
+            (
+                OUTCOME_REJECTED,
+                encode(&err)?,
+                Err(InboxError::Domain(err)),
+            )
+        }
+        Err(TxError::Domain(err)) => {
+            drop(savepoint);
+            txn.rollback().await?;
+            return Err(InboxError::Domain(err));
+        }
+        Err(TxError::Db(err)) => {
+            drop(savepoint);
+            txn.rollback().await?;
+            return Err(InboxError::Db(err));
+        }
+    };
+    entity::Entity::update_many()
+        .col_expr(entity::Column::Outcome, Expr::value(outcome))
+        .col_expr(entity::Column::Response, Expr::value(response))
+        .filter(entity::Column::RequestId.eq(request_id))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    result
+}
+
+fn encode<E>(value: &impl Serialize) -> Result<String, InboxError<E>> {
+    serde_json::to_string(value)
+        .map_err(|err| InboxError::Corrupt(format!("cannot encode outcome: {err}")))
+}
+
+async fn replay<T, E>(
+    db: &DatabaseConnection,
+    request_id: &str,
+    operation: &str,
+    request_json: &str,
+) -> Result<T, InboxError<E>>
+where
+    T: DeserializeOwned,
+    E: DeserializeOwned,
+{
+    let recorded = entity::Entity::find_by_id(request_id.to_owned())
+        .one(db)
+        .await?
+        .ok_or_else(|| InboxError::Corrupt(format!("inbox entry {request_id} vanished")))?;
+    if recorded.operation != operation || recorded.request != request_json {
+        return Err(InboxError::KeyReused);
+    }
+    let response = recorded.response.unwrap_or_default();
+    let corrupt = |err: serde_json::Error| {
+        InboxError::Corrupt(format!("inbox entry {request_id} cannot be decoded: {err}"))
+    };
+    match recorded.outcome.as_deref() {
+        Some(OUTCOME_OK) => serde_json::from_str(&response).map_err(corrupt),
+        Some(OUTCOME_REJECTED) => Err(InboxError::Domain(
+            serde_json::from_str(&response).map_err(corrupt)?,
+        )),
+        other => Err(InboxError::Corrupt(format!(
+            "inbox entry {request_id} has outcome {other:?}"
+        ))),
+    }
+}

@@ -1,0 +1,72 @@
+//! Rich gRPC statuses (google.rpc details) built the same way by every service.
+
+use std::collections::HashMap;
+
+use hrmesh_domain::FieldViolation;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// The ErrorInfo domain of every hrmesh error.
+pub const ERROR_DOMAIN: &str = "hrmesh";
+
+/// INVALID_ARGUMENT with a google.rpc.BadRequest listing every violation.
+pub fn invalid_argument(violations: &[FieldViolation]) -> Status {
+    let message = match violations {
+        [only] => format!("invalid {}: {}", only.field, only.description),
+        _ => format!("{} fields are invalid", violations.len()),
+    };
+    let mut details = ErrorDetails::new();
+    for violation in violations {
+        details.add_bad_request_violation(&violation.field, &violation.description);
+    }
+    Status::with_error_details(Code::InvalidArgument, message, details)
+}
+
+/// A status with a google.rpc.ErrorInfo (domain "hrmesh", `reason`, facts in `metadata`).
+pub fn with_reason(
+    code: Code,
+    reason: &str,
+    message: impl Into<String>,
+    metadata: impl IntoIterator<Item = (&'static str, String)>,
+) -> Status {
+    let metadata: HashMap<String, String> = metadata
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value))
+        .collect();
+    Status::with_error_details(
+        code,
+        message,
+        ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata),
+    )
+}
+
+/// ALREADY_EXISTS for a request id reused with a different request.
+pub fn idempotency_key_reused(request_id: &str) -> Status {
+    with_reason(
+        Code::AlreadyExists,
+        "IDEMPOTENCY_KEY_REUSED",
+        format!("request_id {request_id} was already used for a different request"),
+        [("request_id", request_id.to_owned())],
+    )
+}
+
+pub fn not_found(resource: &str, id: &str) -> Status {
+    with_reason(
+        Code::NotFound,
+        "RESOURCE_NOT_FOUND",
+        format!("{resource} {id} not found"),
+        [("resource", resource.to_owned()), ("id", id.to_owned())],
+    )
+}
+
+/// UNAVAILABLE: the caller may retry with the same request id.
+pub fn unavailable(detail: &str) -> Status {
+    tracing::warn!(detail, "request failed with a transient storage error");
+    Status::unavailable("storage temporarily unavailable; retry with the same request_id")
+}
+
+/// INTERNAL: logged once here, never described to the caller.
+pub fn internal(detail: &str) -> Status {
+    tracing::error!(detail, "internal error");
+    Status::internal("internal error")
+}

@@ -1,0 +1,398 @@
+//! The ledger's schema. Append-only is enforced by the database itself: triggers refuse UPDATE and
+//! DELETE on entries (and on policies and assignments, which are immutable too).
+
+use sea_orm::DbBackend;
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
+
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(hrmesh_kit::inbox::Migration),
+            Box::new(LedgerSchema),
+        ]
+    }
+}
+
+#[derive(DeriveMigrationName)]
+struct LedgerSchema;
+
+#[derive(DeriveIden)]
+enum Policies {
+    Table,
+    PolicyId,
+    ResourceType,
+    Unit,
+    AccrualFrequency,
+    AccrualAmount,
+    AllowNegative,
+    CarryOverCap,
+    FullDay,
+    CountWeekends,
+    RequestId,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum Assignments {
+    Table,
+    AssignmentId,
+    EmployeeId,
+    PolicyId,
+    EffectiveFrom,
+    EffectiveTo,
+    RequestId,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum Accounts {
+    Table,
+    AccountId,
+    EmployeeId,
+    PolicyId,
+    ResourceType,
+    Accrued,
+    Consumed,
+    Pending,
+    Adjustments,
+    Version,
+}
+
+#[derive(DeriveIden)]
+enum Entries {
+    Table,
+    EntryId,
+    AccountId,
+    EmployeeId,
+    PolicyId,
+    ResourceType,
+    Kind,
+    Amount,
+    AccruedDelta,
+    ConsumedDelta,
+    PendingDelta,
+    AdjustmentsDelta,
+    EffectiveDate,
+    HoldId,
+    ReversesEntryId,
+    Reason,
+    Reference,
+    RequestId,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum Holds {
+    Table,
+    HoldId,
+    AccountId,
+    EmployeeId,
+    PolicyId,
+    ResourceType,
+    State,
+    Total,
+    Reference,
+    Reason,
+    RequestId,
+    CreatedAt,
+    ExpiresAt,
+    ResolvedAt,
+}
+
+#[derive(DeriveIden)]
+enum DayClaims {
+    Table,
+    EmployeeId,
+    ResourceType,
+    Day,
+    HoldId,
+}
+
+#[derive(DeriveIden)]
+enum BalanceSnapshots {
+    Table,
+    AccountId,
+    MonthStart,
+    Accrued,
+    Consumed,
+    Pending,
+    Adjustments,
+}
+
+/// Tables whose rows are never updated or deleted.
+const IMMUTABLE_TABLES: [&str; 3] = ["entries", "policies", "assignments"];
+
+#[async_trait::async_trait]
+impl MigrationTrait for LedgerSchema {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Policies::Table)
+                    .col(string_len(Policies::PolicyId, 63).primary_key())
+                    .col(string_len(Policies::ResourceType, 32))
+                    .col(string_len(Policies::Unit, 16))
+                    .col(string_len(Policies::AccrualFrequency, 16))
+                    .col(big_integer(Policies::AccrualAmount))
+                    .col(boolean(Policies::AllowNegative))
+                    .col(big_integer_null(Policies::CarryOverCap))
+                    .col(big_integer(Policies::FullDay))
+                    .col(boolean(Policies::CountWeekends))
+                    .col(string_len(Policies::RequestId, 128))
+                    .col(timestamp_with_time_zone(Policies::CreatedAt))
+                    .to_owned(),
+            )
+            .await?;
+
+        manager
+            .create_table(
+                Table::create()
+                    .table(Assignments::Table)
+                    .col(string_len(Assignments::AssignmentId, 36).primary_key())
+                    .col(string_len(Assignments::EmployeeId, 64))
+                    .col(string_len(Assignments::PolicyId, 63))
+                    .col(date(Assignments::EffectiveFrom))
+                    .col(date_null(Assignments::EffectiveTo))
+                    .col(string_len(Assignments::RequestId, 128))
+                    .col(timestamp_with_time_zone(Assignments::CreatedAt))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(Assignments::Table, Assignments::PolicyId)
+                            .to(Policies::Table, Policies::PolicyId),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_assignments_employee_policy")
+                    .table(Assignments::Table)
+                    .col(Assignments::EmployeeId)
+                    .col(Assignments::PolicyId)
+                    .to_owned(),
+            )
+            .await?;
+
+        manager
+            .create_table(
+                Table::create()
+                    .table(Accounts::Table)
+                    .col(big_pk_auto(Accounts::AccountId))
+                    .col(string_len(Accounts::EmployeeId, 64))
+                    .col(string_len(Accounts::PolicyId, 63))
+                    .col(string_len(Accounts::ResourceType, 32))
+                    .col(big_integer(Accounts::Accrued))
+                    .col(big_integer(Accounts::Consumed))
+                    .col(big_integer(Accounts::Pending))
+                    .col(big_integer(Accounts::Adjustments))
+                    .col(big_integer(Accounts::Version))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("uniq_accounts_employee_policy")
+                    .table(Accounts::Table)
+                    .col(Accounts::EmployeeId)
+                    .col(Accounts::PolicyId)
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+
+        manager
+            .create_table(
+                Table::create()
+                    .table(Entries::Table)
+                    .col(big_pk_auto(Entries::EntryId))
+                    .col(big_integer(Entries::AccountId))
+                    .col(string_len(Entries::EmployeeId, 64))
+                    .col(string_len(Entries::PolicyId, 63))
+                    .col(string_len(Entries::ResourceType, 32))
+                    .col(string_len(Entries::Kind, 16))
+                    .col(big_integer(Entries::Amount))
+                    .col(big_integer(Entries::AccruedDelta))
+                    .col(big_integer(Entries::ConsumedDelta))
+                    .col(big_integer(Entries::PendingDelta))
+                    .col(big_integer(Entries::AdjustmentsDelta))
+                    .col(date(Entries::EffectiveDate))
+                    .col(string_len_null(Entries::HoldId, 36))
+                    .col(big_integer_null(Entries::ReversesEntryId))
+                    .col(text(Entries::Reason))
+                    .col(string_len(Entries::Reference, 128))
+                    .col(string_len(Entries::RequestId, 128))
+                    .col(timestamp_with_time_zone(Entries::CreatedAt))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(Entries::Table, Entries::AccountId)
+                            .to(Accounts::Table, Accounts::AccountId),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        let entry_indexes = [
+            // Balance as of a date: one account's entries in a date range.
+            (
+                "idx_entries_account_date",
+                vec![Entries::AccountId, Entries::EffectiveDate],
+            ),
+            // Listing an employee's entries in order.
+            (
+                "idx_entries_employee_id",
+                vec![Entries::EmployeeId, Entries::EntryId],
+            ),
+            // A hold's days.
+            ("idx_entries_hold", vec![Entries::HoldId]),
+        ];
+        for (name, columns) in entry_indexes {
+            let mut index = Index::create();
+            index.name(name).table(Entries::Table);
+            for column in columns {
+                index.col(column);
+            }
+            manager.create_index(index.to_owned()).await?;
+        }
+        // An entry is reversed at most once (NULLs, for entries that reverse nothing, are distinct).
+        manager
+            .create_index(
+                Index::create()
+                    .name("uniq_entries_reverses")
+                    .table(Entries::Table)
+                    .col(Entries::ReversesEntryId)
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+
+        manager
+            .create_table(
+                Table::create()
+                    .table(Holds::Table)
+                    .col(string_len(Holds::HoldId, 36).primary_key())
+                    .col(big_integer(Holds::AccountId))
+                    .col(string_len(Holds::EmployeeId, 64))
+                    .col(string_len(Holds::PolicyId, 63))
+                    .col(string_len(Holds::ResourceType, 32))
+                    .col(string_len(Holds::State, 16))
+                    .col(big_integer(Holds::Total))
+                    .col(string_len(Holds::Reference, 128))
+                    .col(text(Holds::Reason))
+                    .col(string_len(Holds::RequestId, 128))
+                    .col(timestamp_with_time_zone(Holds::CreatedAt))
+                    .col(timestamp_with_time_zone(Holds::ExpiresAt))
+                    .col(timestamp_with_time_zone_null(Holds::ResolvedAt))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(Holds::Table, Holds::AccountId)
+                            .to(Accounts::Table, Accounts::AccountId),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_holds_state_expiry")
+                    .table(Holds::Table)
+                    .col(Holds::State)
+                    .col(Holds::ExpiresAt)
+                    .to_owned(),
+            )
+            .await?;
+
+        manager
+            .create_table(
+                Table::create()
+                    .table(DayClaims::Table)
+                    .col(string_len(DayClaims::EmployeeId, 64))
+                    .col(string_len(DayClaims::ResourceType, 32))
+                    .col(date(DayClaims::Day))
+                    .col(string_len(DayClaims::HoldId, 36))
+                    .primary_key(
+                        Index::create()
+                            .col(DayClaims::EmployeeId)
+                            .col(DayClaims::ResourceType)
+                            .col(DayClaims::Day),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_day_claims_hold")
+                    .table(DayClaims::Table)
+                    .col(DayClaims::HoldId)
+                    .to_owned(),
+            )
+            .await?;
+
+        manager
+            .create_table(
+                Table::create()
+                    .table(BalanceSnapshots::Table)
+                    .col(big_integer(BalanceSnapshots::AccountId))
+                    .col(date(BalanceSnapshots::MonthStart))
+                    .col(big_integer(BalanceSnapshots::Accrued))
+                    .col(big_integer(BalanceSnapshots::Consumed))
+                    .col(big_integer(BalanceSnapshots::Pending))
+                    .col(big_integer(BalanceSnapshots::Adjustments))
+                    .primary_key(
+                        Index::create()
+                            .col(BalanceSnapshots::AccountId)
+                            .col(BalanceSnapshots::MonthStart),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+
+        let connection = manager.get_connection();
+        match manager.get_database_backend() {
+            DbBackend::Postgres => {
+                connection
+                    .execute_unprepared(
+                        "CREATE FUNCTION hrmesh_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+                         BEGIN
+                           RAISE EXCEPTION 'table % is append-only: % refused', TG_TABLE_NAME, TG_OP
+                             USING ERRCODE = 'restrict_violation';
+                         END $$",
+                    )
+                    .await?;
+                for table in IMMUTABLE_TABLES {
+                    connection
+                        .execute_unprepared(&format!(
+                            "CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
+                             FOR EACH ROW EXECUTE FUNCTION hrmesh_refuse_change();
+                             CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
+                             FOR EACH STATEMENT EXECUTE FUNCTION hrmesh_refuse_change();"
+                        ))
+                        .await?;
+                }
+            }
+            DbBackend::Sqlite => {
+                for table in IMMUTABLE_TABLES {
+                    for operation in ["UPDATE", "DELETE"] {
+                        connection
+                            .execute_unprepared(&format!(
+                                "CREATE TRIGGER {table}_no_{op} BEFORE {operation} ON {table}
+                                 BEGIN SELECT RAISE(ABORT, 'table {table} is append-only: {operation} refused'); END;",
+                                op = operation.to_lowercase()
+                            ))
+                            .await?;
+                    }
+                }
+            }
+            other => {
+                return Err(DbErr::Migration(format!(
+                    "unsupported database backend {other:?}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,1147 @@
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use hrmesh_domain::EmployeeId;
+use hrmesh_kit::inbox::{self, InboxError, TxError, Work};
+use hrmesh_ledger_core::{
+    AccountPlan, AccrualFrequency, AccrualRule, AppendEntries, AssignPolicy, Assignment,
+    CreatePolicy, Entry, EntryDraft, EntryFilter, EntryKind, HeldDay, Hold, HoldPlan, HoldState,
+    LedgerError, LedgerStore, Policy, PolicyId, PolicySpec, PostHold, Quantity, Rejection,
+    ResourceType, Result, ReverseEntry, Totals, Unit, VoidHold,
+};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait, TryInsertResult,
+};
+use sea_orm_migration::MigratorTrait;
+
+use crate::Migrator;
+use crate::entities::{
+    accounts, assignments, balance_snapshots, day_claims, entries, holds, policies,
+};
+
+type Tx<T> = std::result::Result<T, TxError<LedgerError>>;
+
+fn reject(rejection: Rejection) -> TxError<LedgerError> {
+    TxError::Domain(LedgerError::Rejected(rejection))
+}
+
+fn fail(error: LedgerError) -> TxError<LedgerError> {
+    TxError::Domain(error)
+}
+
+fn storage_error(err: DbErr) -> LedgerError {
+    if hrmesh_kit::db::is_transient(&err) {
+        LedgerError::Unavailable(err.to_string())
+    } else {
+        LedgerError::Internal(err.to_string())
+    }
+}
+
+fn inbox_error(err: InboxError<LedgerError>, request_id: &str) -> LedgerError {
+    match err {
+        InboxError::Domain(err) => err,
+        InboxError::KeyReused => LedgerError::IdempotencyKeyReused {
+            request_id: request_id.to_owned(),
+        },
+        InboxError::Db(err) => storage_error(err),
+        InboxError::Corrupt(detail) => LedgerError::Internal(detail),
+    }
+}
+
+/// The ledger store on a sea-orm connection.
+#[derive(Debug, Clone)]
+pub struct SeaLedgerStore {
+    db: DatabaseConnection,
+}
+
+impl SeaLedgerStore {
+    /// Connects to `url` and brings the schema up to date.
+    pub async fn open(url: &str) -> std::result::Result<Self, DbErr> {
+        let db = hrmesh_kit::db::connect(url).await?;
+        Migrator::up(&db, None).await?;
+        Ok(Self { db })
+    }
+
+    /// The underlying connection (for tests that check what the database itself refuses).
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Runs `work` once per request id, in one transaction with the inbox entry.
+    async fn once<T, F>(
+        &self,
+        request_id: &str,
+        operation: &str,
+        request: &impl serde::Serialize,
+        work: F,
+    ) -> Result<T>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+        F: for<'t> FnOnce(&'t DatabaseTransaction) -> Work<'t, T, LedgerError>,
+    {
+        inbox::execute(
+            &self.db,
+            request_id,
+            operation,
+            request,
+            LedgerError::is_recorded,
+            work,
+        )
+        .await
+        .map_err(|err| inbox_error(err, request_id))
+    }
+}
+
+// ---- Conversions between rows and domain values.
+
+fn unit_str(unit: Unit) -> &'static str {
+    match unit {
+        Unit::Days => "days",
+        Unit::Hours => "hours",
+    }
+}
+
+fn frequency_str(frequency: AccrualFrequency) -> &'static str {
+    match frequency {
+        AccrualFrequency::None => "none",
+        AccrualFrequency::Monthly => "monthly",
+        AccrualFrequency::Annual => "annual",
+    }
+}
+
+fn corrupt(what: &str, value: &str) -> LedgerError {
+    LedgerError::Internal(format!("stored {what} {value:?} is not recognised"))
+}
+
+fn policy_from_row(row: policies::Model) -> Result<Policy> {
+    let unit = match row.unit.as_str() {
+        "days" => Unit::Days,
+        "hours" => Unit::Hours,
+        other => return Err(corrupt("unit", other)),
+    };
+    let frequency = match row.accrual_frequency.as_str() {
+        "none" => AccrualFrequency::None,
+        "monthly" => AccrualFrequency::Monthly,
+        "annual" => AccrualFrequency::Annual,
+        other => return Err(corrupt("accrual frequency", other)),
+    };
+    Ok(Policy {
+        id: PolicyId::from_trusted(row.policy_id),
+        spec: PolicySpec {
+            resource_type: ResourceType::from_trusted(row.resource_type),
+            unit,
+            accrual: AccrualRule {
+                frequency,
+                amount: Quantity::from_millis(row.accrual_amount),
+            },
+            allow_negative: row.allow_negative,
+            carry_over_cap: row.carry_over_cap.map(Quantity::from_millis),
+            full_day: Quantity::from_millis(row.full_day),
+            count_weekends: row.count_weekends,
+        },
+        created_at: row.created_at,
+    })
+}
+
+fn assignment_from_row(row: assignments::Model) -> Assignment {
+    Assignment {
+        id: row.assignment_id,
+        employee_id: EmployeeId::from_trusted(row.employee_id),
+        policy_id: PolicyId::from_trusted(row.policy_id),
+        effective_from: row.effective_from,
+        effective_to: row.effective_to,
+        created_at: row.created_at,
+    }
+}
+
+fn entry_from_row(row: entries::Model) -> Result<Entry> {
+    let kind =
+        EntryKind::from_str_opt(&row.kind).ok_or_else(|| corrupt("entry kind", &row.kind))?;
+    Ok(Entry {
+        id: row.entry_id,
+        employee_id: EmployeeId::from_trusted(row.employee_id),
+        policy_id: PolicyId::from_trusted(row.policy_id),
+        resource_type: ResourceType::from_trusted(row.resource_type),
+        kind,
+        amount: Quantity::from_millis(row.amount),
+        deltas: Totals {
+            accrued: Quantity::from_millis(row.accrued_delta),
+            consumed: Quantity::from_millis(row.consumed_delta),
+            pending: Quantity::from_millis(row.pending_delta),
+            adjustments: Quantity::from_millis(row.adjustments_delta),
+        },
+        effective_date: row.effective_date,
+        hold_id: row.hold_id,
+        reverses_entry_id: row.reverses_entry_id,
+        reason: row.reason,
+        reference: row.reference,
+        request_id: row.request_id,
+        created_at: row.created_at,
+    })
+}
+
+fn totals_of_account(row: &accounts::Model) -> Totals {
+    Totals {
+        accrued: Quantity::from_millis(row.accrued),
+        consumed: Quantity::from_millis(row.consumed),
+        pending: Quantity::from_millis(row.pending),
+        adjustments: Quantity::from_millis(row.adjustments),
+    }
+}
+
+fn hold_from_rows(row: holds::Model, day_rows: Vec<entries::Model>) -> Result<Hold> {
+    let state =
+        HoldState::from_str_opt(&row.state).ok_or_else(|| corrupt("hold state", &row.state))?;
+    Ok(Hold {
+        id: row.hold_id,
+        employee_id: EmployeeId::from_trusted(row.employee_id),
+        policy_id: PolicyId::from_trusted(row.policy_id),
+        resource_type: ResourceType::from_trusted(row.resource_type),
+        state,
+        days: day_rows
+            .into_iter()
+            .map(|day| HeldDay {
+                date: day.effective_date,
+                amount: Quantity::from_millis(day.amount),
+            })
+            .collect(),
+        total: Quantity::from_millis(row.total),
+        reference: row.reference,
+        reason: row.reason,
+        created_at: row.created_at,
+        expires_at: row.expires_at,
+        resolved_at: row.resolved_at,
+    })
+}
+
+fn month_start(day: NaiveDate) -> NaiveDate {
+    day.with_day(1).unwrap_or(day)
+}
+
+// ---- Writes shared by every operation. All take the transaction of the request.
+
+/// The identity of an account (employee x policy).
+struct AccountKey<'a> {
+    employee_id: &'a str,
+    policy_id: &'a str,
+}
+
+/// Adds `deltas` to the account's running totals, refusing when the policy forbids a negative
+/// available balance and the result would be one. This UPDATE is the first write to the account in
+/// every transaction, so it also serialises concurrent writers of the account.
+async fn apply_to_account(
+    txn: &DatabaseTransaction,
+    account: &AccountKey<'_>,
+    deltas: Totals,
+    allow_negative: bool,
+) -> Tx<accounts::Model> {
+    use accounts::Column;
+    let mut update = accounts::Entity::update_many()
+        .col_expr(
+            Column::Accrued,
+            Expr::col(Column::Accrued).add(deltas.accrued.millis()),
+        )
+        .col_expr(
+            Column::Consumed,
+            Expr::col(Column::Consumed).add(deltas.consumed.millis()),
+        )
+        .col_expr(
+            Column::Pending,
+            Expr::col(Column::Pending).add(deltas.pending.millis()),
+        )
+        .col_expr(
+            Column::Adjustments,
+            Expr::col(Column::Adjustments).add(deltas.adjustments.millis()),
+        )
+        .col_expr(Column::Version, Expr::col(Column::Version).add(1))
+        .filter(Column::EmployeeId.eq(account.employee_id))
+        .filter(Column::PolicyId.eq(account.policy_id));
+    let available_change = deltas.available();
+    if !allow_negative && available_change.is_negative() {
+        let available = Expr::col(Column::Accrued)
+            .sub(Expr::col(Column::Consumed))
+            .add(Expr::col(Column::Adjustments))
+            .sub(Expr::col(Column::Pending));
+        update = update.filter(available.gte(-available_change.millis()));
+    }
+    let updated = update.exec(txn).await?;
+    let row = accounts::Entity::find()
+        .filter(Column::EmployeeId.eq(account.employee_id))
+        .filter(Column::PolicyId.eq(account.policy_id))
+        .one(txn)
+        .await?
+        .ok_or_else(|| {
+            fail(LedgerError::Internal(format!(
+                "no account for employee {} and policy {}",
+                account.employee_id, account.policy_id
+            )))
+        })?;
+    if updated.rows_affected == 0 {
+        return Err(reject(Rejection::InsufficientBalance {
+            available: totals_of_account(&row).available(),
+            requested: -available_change,
+        }));
+    }
+    Ok(row)
+}
+
+/// Appends `drafts` to the account and brings its monthly snapshots up to date.
+async fn append_drafts(
+    txn: &DatabaseTransaction,
+    account: &accounts::Model,
+    drafts: &[&EntryDraft],
+    request_id: &str,
+    now: DateTime<Utc>,
+) -> Tx<Vec<Entry>> {
+    let mut appended = Vec::with_capacity(drafts.len());
+    let mut deltas_by_month: BTreeMap<NaiveDate, Totals> = BTreeMap::new();
+    for draft in drafts {
+        let row = entries::ActiveModel {
+            entry_id: sea_orm::ActiveValue::NotSet,
+            account_id: Set(account.account_id),
+            employee_id: Set(account.employee_id.clone()),
+            policy_id: Set(account.policy_id.clone()),
+            resource_type: Set(account.resource_type.clone()),
+            kind: Set(draft.kind.as_str().to_owned()),
+            amount: Set(draft.amount.millis()),
+            accrued_delta: Set(draft.deltas.accrued.millis()),
+            consumed_delta: Set(draft.deltas.consumed.millis()),
+            pending_delta: Set(draft.deltas.pending.millis()),
+            adjustments_delta: Set(draft.deltas.adjustments.millis()),
+            effective_date: Set(draft.effective_date),
+            hold_id: Set(draft.hold_id.clone()),
+            reverses_entry_id: Set(draft.reverses_entry_id),
+            reason: Set(draft.reason.clone()),
+            reference: Set(draft.reference.clone()),
+            request_id: Set(request_id.to_owned()),
+            created_at: Set(now),
+        };
+        let inserted = entries::Entity::insert(row)
+            .exec_with_returning(txn)
+            .await?;
+        let month = deltas_by_month
+            .entry(month_start(draft.effective_date))
+            .or_default();
+        *month = month.plus(draft.deltas);
+        appended.push(entry_from_row(inserted).map_err(fail)?);
+    }
+    // Months in ascending order: a snapshot created for a later month is computed from the entries
+    // (already inserted above), so it must not also receive the earlier months' deltas afterwards.
+    for (month, deltas) in deltas_by_month {
+        ensure_snapshot(txn, account.account_id, month).await?;
+        add_to_later_snapshots(txn, account.account_id, month, deltas).await?;
+    }
+    Ok(appended)
+}
+
+/// Sums the deltas of an account's entries effective in `[from, to)` (or `[from, to]` when
+/// `inclusive_to`); `from` None means from the beginning.
+async fn sum_entries(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    from: Option<NaiveDate>,
+    to: NaiveDate,
+    inclusive_to: bool,
+) -> std::result::Result<Totals, DbErr> {
+    use entries::Column;
+    let sum = |column: Column| {
+        Expr::cust(format!(
+            "CAST(COALESCE(SUM({}), 0) AS BIGINT)",
+            sea_orm::sea_query::Iden::to_string(&column)
+        ))
+    };
+    let mut query = entries::Entity::find()
+        .select_only()
+        .column_as(sum(Column::AccruedDelta), "accrued")
+        .column_as(sum(Column::ConsumedDelta), "consumed")
+        .column_as(sum(Column::PendingDelta), "pending")
+        .column_as(sum(Column::AdjustmentsDelta), "adjustments")
+        .filter(Column::AccountId.eq(account_id));
+    if let Some(from) = from {
+        query = query.filter(Column::EffectiveDate.gte(from));
+    }
+    query = if inclusive_to {
+        query.filter(Column::EffectiveDate.lte(to))
+    } else {
+        query.filter(Column::EffectiveDate.lt(to))
+    };
+    let (accrued, consumed, pending, adjustments) = query
+        .into_tuple::<(i64, i64, i64, i64)>()
+        .one(db)
+        .await?
+        .unwrap_or_default();
+    Ok(Totals {
+        accrued: Quantity::from_millis(accrued),
+        consumed: Quantity::from_millis(consumed),
+        pending: Quantity::from_millis(pending),
+        adjustments: Quantity::from_millis(adjustments),
+    })
+}
+
+fn snapshot_totals(row: &balance_snapshots::Model) -> Totals {
+    Totals {
+        accrued: Quantity::from_millis(row.accrued),
+        consumed: Quantity::from_millis(row.consumed),
+        pending: Quantity::from_millis(row.pending),
+        adjustments: Quantity::from_millis(row.adjustments),
+    }
+}
+
+/// Makes sure the account has a snapshot for `month`: the previous snapshot plus the entries
+/// between it and `month`. Every month with an entry has one, so a balance read sums at most one
+/// month of entries.
+async fn ensure_snapshot(txn: &DatabaseTransaction, account_id: i64, month: NaiveDate) -> Tx<()> {
+    use balance_snapshots::Column;
+    if balance_snapshots::Entity::find_by_id((account_id, month))
+        .one(txn)
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let previous = balance_snapshots::Entity::find()
+        .filter(Column::AccountId.eq(account_id))
+        .filter(Column::MonthStart.lt(month))
+        .order_by_desc(Column::MonthStart)
+        .one(txn)
+        .await?;
+    let (base, from) = match &previous {
+        Some(row) => (snapshot_totals(row), Some(row.month_start)),
+        None => (Totals::default(), None),
+    };
+    let totals = base.plus(sum_entries(txn, account_id, from, month, false).await?);
+    balance_snapshots::Entity::insert(balance_snapshots::ActiveModel {
+        account_id: Set(account_id),
+        month_start: Set(month),
+        accrued: Set(totals.accrued.millis()),
+        consumed: Set(totals.consumed.millis()),
+        pending: Set(totals.pending.millis()),
+        adjustments: Set(totals.adjustments.millis()),
+    })
+    .exec_without_returning(txn)
+    .await?;
+    Ok(())
+}
+
+/// Adds `deltas` of entries effective in `month` to every snapshot of a later month.
+async fn add_to_later_snapshots(
+    txn: &DatabaseTransaction,
+    account_id: i64,
+    month: NaiveDate,
+    deltas: Totals,
+) -> Tx<()> {
+    use balance_snapshots::Column;
+    balance_snapshots::Entity::update_many()
+        .col_expr(
+            Column::Accrued,
+            Expr::col(Column::Accrued).add(deltas.accrued.millis()),
+        )
+        .col_expr(
+            Column::Consumed,
+            Expr::col(Column::Consumed).add(deltas.consumed.millis()),
+        )
+        .col_expr(
+            Column::Pending,
+            Expr::col(Column::Pending).add(deltas.pending.millis()),
+        )
+        .col_expr(
+            Column::Adjustments,
+            Expr::col(Column::Adjustments).add(deltas.adjustments.millis()),
+        )
+        .filter(Column::AccountId.eq(account_id))
+        .filter(Column::MonthStart.gt(month))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+async fn policy_row(db: &impl ConnectionTrait, policy_id: &str) -> Tx<policies::Model> {
+    policies::Entity::find_by_id(policy_id.to_owned())
+        .one(db)
+        .await?
+        .ok_or_else(|| {
+            fail(LedgerError::Internal(format!(
+                "policy {policy_id} vanished"
+            )))
+        })
+}
+
+async fn held_days(
+    db: &impl ConnectionTrait,
+    hold_id: &str,
+) -> std::result::Result<Vec<entries::Model>, DbErr> {
+    entries::Entity::find()
+        .filter(entries::Column::HoldId.eq(hold_id))
+        .filter(entries::Column::Kind.eq(EntryKind::Hold.as_str()))
+        .order_by_asc(entries::Column::EffectiveDate)
+        .all(db)
+        .await
+}
+
+/// Moves a pending hold to `target` (posted, voided or expired): the hold row changes state, each
+/// held day gets its resolving entry, pending leaves the account, and a void or expiry frees the
+/// days.
+async fn resolve_hold(
+    txn: &DatabaseTransaction,
+    hold_id: &str,
+    target: HoldState,
+    request_id: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Tx<Hold> {
+    let Some(kind) = target.resolution_kind() else {
+        return Err(fail(LedgerError::Internal(
+            "a hold cannot resolve to pending".into(),
+        )));
+    };
+    let hold = holds::Entity::find_by_id(hold_id.to_owned())
+        .one(txn)
+        .await?
+        .ok_or_else(|| fail(LedgerError::not_found("hold", hold_id)))?;
+    let state = HoldState::from_str_opt(&hold.state)
+        .ok_or_else(|| fail(corrupt("hold state", &hold.state)))?;
+    if state != HoldState::Pending {
+        return Err(reject(Rejection::HoldAlreadyResolved {
+            hold_id: hold_id.to_owned(),
+            state,
+        }));
+    }
+    // Expiry is decided by time, not by whether the sweeper already ran.
+    if target != HoldState::Expired && hold.expires_at <= now {
+        return Err(reject(Rejection::HoldExpired {
+            hold_id: hold_id.to_owned(),
+            expired_at: hold.expires_at,
+        }));
+    }
+    let changed = holds::Entity::update_many()
+        .col_expr(holds::Column::State, Expr::value(target.as_str()))
+        .col_expr(holds::Column::ResolvedAt, Expr::value(now))
+        .filter(holds::Column::HoldId.eq(hold_id))
+        .filter(holds::Column::State.eq(HoldState::Pending.as_str()))
+        .exec(txn)
+        .await?;
+    if changed.rows_affected == 0 {
+        let current = holds::Entity::find_by_id(hold_id.to_owned())
+            .one(txn)
+            .await?;
+        let state = current
+            .and_then(|row| HoldState::from_str_opt(&row.state))
+            .unwrap_or(target);
+        return Err(reject(Rejection::HoldAlreadyResolved {
+            hold_id: hold_id.to_owned(),
+            state,
+        }));
+    }
+
+    let days = held_days(txn, hold_id).await?;
+    let drafts: Vec<EntryDraft> = days
+        .iter()
+        .map(|day| {
+            let amount = Quantity::from_millis(day.amount);
+            EntryDraft {
+                kind,
+                amount,
+                deltas: Totals::of_entry(kind, amount),
+                effective_date: day.effective_date,
+                hold_id: Some(hold_id.to_owned()),
+                reverses_entry_id: None,
+                reason: reason.to_owned(),
+                reference: hold.reference.clone(),
+            }
+        })
+        .collect();
+    let deltas = drafts
+        .iter()
+        .fold(Totals::default(), |sum, draft| sum.plus(draft.deltas));
+    let key = AccountKey {
+        employee_id: &hold.employee_id,
+        policy_id: &hold.policy_id,
+    };
+    // Resolving never lowers what is available, so no balance floor applies.
+    let account = apply_to_account(txn, &key, deltas, true).await?;
+    append_drafts(
+        txn,
+        &account,
+        &drafts.iter().collect::<Vec<_>>(),
+        request_id,
+        now,
+    )
+    .await?;
+    if target != HoldState::Posted {
+        day_claims::Entity::delete_many()
+            .filter(day_claims::Column::HoldId.eq(hold_id))
+            .exec(txn)
+            .await?;
+    }
+    let resolved = holds::Model {
+        state: target.as_str().to_owned(),
+        resolved_at: Some(now),
+        ..hold
+    };
+    hold_from_rows(resolved, days).map_err(fail)
+}
+
+impl LedgerStore for SeaLedgerStore {
+    async fn create_policy(&self, command: &CreatePolicy, now: DateTime<Utc>) -> Result<Policy> {
+        let policy = Policy {
+            id: command.policy_id.clone(),
+            spec: command.spec.clone(),
+            created_at: now,
+        };
+        let request_id = command.request_id.as_str().to_owned();
+        self.once(
+            command.request_id.as_str(),
+            "ledger.CreatePolicy",
+            command,
+            move |txn| {
+                Box::pin(async move {
+                    let spec = &policy.spec;
+                    let row = policies::ActiveModel {
+                        policy_id: Set(policy.id.as_str().to_owned()),
+                        resource_type: Set(spec.resource_type.as_str().to_owned()),
+                        unit: Set(unit_str(spec.unit).to_owned()),
+                        accrual_frequency: Set(frequency_str(spec.accrual.frequency).to_owned()),
+                        accrual_amount: Set(spec.accrual.amount.millis()),
+                        allow_negative: Set(spec.allow_negative),
+                        carry_over_cap: Set(spec.carry_over_cap.map(Quantity::millis)),
+                        full_day: Set(spec.full_day.millis()),
+                        count_weekends: Set(spec.count_weekends),
+                        request_id: Set(request_id),
+                        created_at: Set(now),
+                    };
+                    let inserted = policies::Entity::insert(row)
+                        .on_conflict_do_nothing_on([policies::Column::PolicyId])
+                        .exec(txn)
+                        .await?;
+                    if matches!(inserted, TryInsertResult::Conflicted) {
+                        return Err(reject(Rejection::PolicyExists {
+                            policy_id: policy.id.as_str().to_owned(),
+                        }));
+                    }
+                    Ok(policy)
+                })
+            },
+        )
+        .await
+    }
+
+    async fn policy(&self, id: &PolicyId) -> Result<Option<Policy>> {
+        policies::Entity::find_by_id(id.as_str().to_owned())
+            .one(&self.db)
+            .await
+            .map_err(storage_error)?
+            .map(policy_from_row)
+            .transpose()
+    }
+
+    async fn assign_policy(
+        &self,
+        command: &AssignPolicy,
+        policy: &Policy,
+        assignment_id: String,
+        now: DateTime<Utc>,
+    ) -> Result<Assignment> {
+        let assignment = Assignment {
+            id: assignment_id,
+            employee_id: command.employee_id.clone(),
+            policy_id: command.policy_id.clone(),
+            effective_from: command.effective_from,
+            effective_to: command.effective_to,
+            created_at: now,
+        };
+        let resource_type = policy.spec.resource_type.as_str().to_owned();
+        let request_id = command.request_id.as_str().to_owned();
+        self.once(
+            command.request_id.as_str(),
+            "ledger.AssignPolicy",
+            command,
+            move |txn| {
+                Box::pin(async move {
+                    let employee_id = assignment.employee_id.as_str();
+                    let policy_id = assignment.policy_id.as_str();
+                    accounts::Entity::insert(accounts::ActiveModel {
+                        account_id: sea_orm::ActiveValue::NotSet,
+                        employee_id: Set(employee_id.to_owned()),
+                        policy_id: Set(policy_id.to_owned()),
+                        resource_type: Set(resource_type.clone()),
+                        accrued: Set(0),
+                        consumed: Set(0),
+                        pending: Set(0),
+                        adjustments: Set(0),
+                        version: Set(0),
+                    })
+                    .on_conflict_do_nothing_on([
+                        accounts::Column::EmployeeId,
+                        accounts::Column::PolicyId,
+                    ])
+                    .exec(txn)
+                    .await?;
+                    // Lock the account so two overlapping assignments cannot both pass the check.
+                    let key = AccountKey {
+                        employee_id,
+                        policy_id,
+                    };
+                    apply_to_account(txn, &key, Totals::default(), true).await?;
+                    let existing = assignments::Entity::find()
+                        .filter(assignments::Column::EmployeeId.eq(employee_id))
+                        .filter(assignments::Column::PolicyId.eq(policy_id))
+                        .all(txn)
+                        .await?;
+                    if let Some(overlapping) =
+                        existing.into_iter().map(assignment_from_row).find(|other| {
+                            other.overlaps(assignment.effective_from, assignment.effective_to)
+                        })
+                    {
+                        return Err(reject(Rejection::AssignmentOverlaps {
+                            assignment_id: overlapping.id,
+                        }));
+                    }
+                    assignments::Entity::insert(assignments::ActiveModel {
+                        assignment_id: Set(assignment.id.clone()),
+                        employee_id: Set(employee_id.to_owned()),
+                        policy_id: Set(policy_id.to_owned()),
+                        effective_from: Set(assignment.effective_from),
+                        effective_to: Set(assignment.effective_to),
+                        request_id: Set(request_id),
+                        created_at: Set(now),
+                    })
+                    .exec_without_returning(txn)
+                    .await?;
+                    Ok(assignment)
+                })
+            },
+        )
+        .await
+    }
+
+    async fn assignments(
+        &self,
+        employee_id: &EmployeeId,
+        policy_id: Option<&PolicyId>,
+        after_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Assignment>> {
+        let mut query = assignments::Entity::find()
+            .filter(assignments::Column::EmployeeId.eq(employee_id.as_str()));
+        if let Some(policy_id) = policy_id {
+            query = query.filter(assignments::Column::PolicyId.eq(policy_id.as_str()));
+        }
+        if let Some(after_id) = after_id {
+            query = query.filter(assignments::Column::AssignmentId.gt(after_id));
+        }
+        let rows = query
+            .order_by_asc(assignments::Column::AssignmentId)
+            .limit(u64::from(limit))
+            .all(&self.db)
+            .await
+            .map_err(storage_error)?;
+        Ok(rows.into_iter().map(assignment_from_row).collect())
+    }
+
+    async fn append_entries(
+        &self,
+        command: &AppendEntries,
+        accounts: &[AccountPlan],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Entry>> {
+        let request_id = command.request_id.as_str().to_owned();
+        let count = command.entries.len();
+        let accounts = accounts.to_vec();
+        self.once(
+            command.request_id.as_str(),
+            "ledger.AppendEntries",
+            command,
+            move |txn| {
+                Box::pin(async move {
+                    let mut in_request_order: Vec<Option<Entry>> = vec![None; count];
+                    for plan in &accounts {
+                        let key = AccountKey {
+                            employee_id: plan.employee_id.as_str(),
+                            policy_id: plan.policy_id.as_str(),
+                        };
+                        let account =
+                            apply_to_account(txn, &key, plan.total_deltas(), plan.allow_negative)
+                                .await?;
+                        let drafts: Vec<&EntryDraft> = plan.drafts.iter().map(|(_, d)| d).collect();
+                        let appended =
+                            append_drafts(txn, &account, &drafts, &request_id, now).await?;
+                        for ((index, _), entry) in plan.drafts.iter().zip(appended) {
+                            in_request_order[*index] = Some(entry);
+                        }
+                    }
+                    in_request_order
+                        .into_iter()
+                        .collect::<Option<Vec<Entry>>>()
+                        .ok_or_else(|| {
+                            fail(LedgerError::Internal(
+                                "a planned entry was not appended".into(),
+                            ))
+                        })
+                })
+            },
+        )
+        .await
+    }
+
+    async fn hold_days(&self, plan: &HoldPlan) -> Result<Hold> {
+        let command = &plan.command;
+        let plan = plan.clone();
+        self.once(
+            command.request_id.as_str(),
+            "ledger.HoldDays",
+            command,
+            move |txn| {
+                Box::pin(async move {
+                    let command = &plan.command;
+                    let employee_id = command.employee_id.as_str();
+                    let key = AccountKey {
+                        employee_id,
+                        policy_id: command.policy_id.as_str(),
+                    };
+                    let total = plan.total();
+                    let deltas = Totals::of_entry(EntryKind::Hold, total);
+                    let account = apply_to_account(txn, &key, deltas, plan.allow_negative).await?;
+                    // Days in ascending order: concurrent holds claim in the same order.
+                    for day in &plan.days {
+                        let claimed = day_claims::Entity::insert(day_claims::ActiveModel {
+                            employee_id: Set(employee_id.to_owned()),
+                            resource_type: Set(plan.resource_type.as_str().to_owned()),
+                            day: Set(day.date),
+                            hold_id: Set(plan.hold_id.clone()),
+                        })
+                        .on_conflict_do_nothing_on([
+                            day_claims::Column::EmployeeId,
+                            day_claims::Column::ResourceType,
+                            day_claims::Column::Day,
+                        ])
+                        .exec(txn)
+                        .await?;
+                        if matches!(claimed, TryInsertResult::Conflicted) {
+                            let holder = day_claims::Entity::find_by_id((
+                                employee_id.to_owned(),
+                                plan.resource_type.as_str().to_owned(),
+                                day.date,
+                            ))
+                            .one(txn)
+                            .await?
+                            .map(|claim| claim.hold_id)
+                            .unwrap_or_default();
+                            return Err(reject(Rejection::DayAlreadyTaken {
+                                date: day.date,
+                                hold_id: holder,
+                            }));
+                        }
+                    }
+                    holds::Entity::insert(holds::ActiveModel {
+                        hold_id: Set(plan.hold_id.clone()),
+                        account_id: Set(account.account_id),
+                        employee_id: Set(employee_id.to_owned()),
+                        policy_id: Set(command.policy_id.as_str().to_owned()),
+                        resource_type: Set(plan.resource_type.as_str().to_owned()),
+                        state: Set(HoldState::Pending.as_str().to_owned()),
+                        total: Set(total.millis()),
+                        reference: Set(command.reference.clone()),
+                        reason: Set(command.reason.clone()),
+                        request_id: Set(command.request_id.as_str().to_owned()),
+                        created_at: Set(plan.created_at),
+                        expires_at: Set(plan.expires_at),
+                        resolved_at: Set(None),
+                    })
+                    .exec_without_returning(txn)
+                    .await?;
+                    let drafts: Vec<EntryDraft> = plan
+                        .days
+                        .iter()
+                        .map(|day| EntryDraft {
+                            kind: EntryKind::Hold,
+                            amount: day.amount,
+                            deltas: Totals::of_entry(EntryKind::Hold, day.amount),
+                            effective_date: day.date,
+                            hold_id: Some(plan.hold_id.clone()),
+                            reverses_entry_id: None,
+                            reason: command.reason.clone(),
+                            reference: command.reference.clone(),
+                        })
+                        .collect();
+                    append_drafts(
+                        txn,
+                        &account,
+                        &drafts.iter().collect::<Vec<_>>(),
+                        command.request_id.as_str(),
+                        plan.created_at,
+                    )
+                    .await?;
+                    Ok(Hold {
+                        id: plan.hold_id.clone(),
+                        employee_id: command.employee_id.clone(),
+                        policy_id: command.policy_id.clone(),
+                        resource_type: plan.resource_type.clone(),
+                        state: HoldState::Pending,
+                        days: plan.days.clone(),
+                        total,
+                        reference: command.reference.clone(),
+                        reason: command.reason.clone(),
+                        created_at: plan.created_at,
+                        expires_at: plan.expires_at,
+                        resolved_at: None,
+                    })
+                })
+            },
+        )
+        .await
+    }
+
+    async fn post_hold(&self, command: &PostHold, now: DateTime<Utc>) -> Result<Hold> {
+        let command_owned = command.clone();
+        self.once(
+            command.request_id.as_str(),
+            "ledger.PostHold",
+            command,
+            move |txn| {
+                Box::pin(async move {
+                    let command = command_owned;
+                    resolve_hold(
+                        txn,
+                        &command.hold_id,
+                        HoldState::Posted,
+                        command.request_id.as_str(),
+                        "",
+                        now,
+                    )
+                    .await
+                })
+            },
+        )
+        .await
+    }
+
+    async fn void_hold(&self, command: &VoidHold, now: DateTime<Utc>) -> Result<Hold> {
+        let command_owned = command.clone();
+        self.once(
+            command.request_id.as_str(),
+            "ledger.VoidHold",
+            command,
+            move |txn| {
+                Box::pin(async move {
+                    let command = command_owned;
+                    let request_id = command.request_id.as_str();
+                    resolve_hold(
+                        txn,
+                        &command.hold_id,
+                        HoldState::Voided,
+                        request_id,
+                        &command.reason,
+                        now,
+                    )
+                    .await
+                })
+            },
+        )
+        .await
+    }
+
+    async fn hold(&self, hold_id: &str) -> Result<Option<Hold>> {
+        let Some(row) = holds::Entity::find_by_id(hold_id.to_owned())
+            .one(&self.db)
+            .await
+            .map_err(storage_error)?
+        else {
+            return Ok(None);
+        };
+        let days = held_days(&self.db, hold_id).await.map_err(storage_error)?;
+        hold_from_rows(row, days).map(Some)
+    }
+
+    async fn expire_due_holds(&self, now: DateTime<Utc>, limit: u32) -> Result<u32> {
+        let due = holds::Entity::find()
+            .filter(holds::Column::State.eq(HoldState::Pending.as_str()))
+            .filter(holds::Column::ExpiresAt.lte(now))
+            .order_by_asc(holds::Column::ExpiresAt)
+            .limit(u64::from(limit))
+            .all(&self.db)
+            .await
+            .map_err(storage_error)?;
+        let mut expired = 0;
+        for hold in due {
+            let txn = inbox::begin_write(&self.db).await.map_err(storage_error)?;
+            let request_id = format!("expiry:{}", hold.hold_id);
+            match resolve_hold(
+                &txn,
+                &hold.hold_id,
+                HoldState::Expired,
+                &request_id,
+                "expired",
+                now,
+            )
+            .await
+            {
+                Ok(_) => {
+                    txn.commit().await.map_err(storage_error)?;
+                    expired += 1;
+                }
+                // Resolved meanwhile by a decision or another sweeper: nothing to do.
+                Err(TxError::Domain(LedgerError::Rejected(Rejection::HoldAlreadyResolved {
+                    ..
+                }))) => {
+                    txn.rollback().await.map_err(storage_error)?;
+                }
+                Err(TxError::Domain(err)) => return Err(err),
+                Err(TxError::Db(err)) => return Err(storage_error(err)),
+            }
+        }
+        Ok(expired)
+    }
+
+    async fn reverse_entry(&self, command: &ReverseEntry, now: DateTime<Utc>) -> Result<Entry> {
+        let command_owned = command.clone();
+        self.once(
+            command.request_id.as_str(),
+            "ledger.ReverseEntry",
+            command,
+            move |txn| {
+                Box::pin(async move {
+                    let command = command_owned;
+                    let original = entries::Entity::find_by_id(command.entry_id)
+                        .one(txn)
+                        .await?
+                        .ok_or_else(|| {
+                            fail(LedgerError::not_found(
+                                "entry",
+                                command.entry_id.to_string(),
+                            ))
+                        })?;
+                    let original = entry_from_row(original).map_err(fail)?;
+                    if !matches!(original.kind, EntryKind::Accrual | EntryKind::Adjustment) {
+                        return Err(reject(Rejection::EntryNotReversible {
+                            entry_id: original.id,
+                            kind: original.kind,
+                        }));
+                    }
+                    let policy = policy_row(txn, original.policy_id.as_str()).await?;
+                    let key = AccountKey {
+                        employee_id: original.employee_id.as_str(),
+                        policy_id: original.policy_id.as_str(),
+                    };
+                    let deltas = original.deltas.negated();
+                    // Lock the account before looking for an earlier reversal, so two concurrent
+                    // reversals see each other (the unique index backs this up).
+                    apply_to_account(txn, &key, Totals::default(), true).await?;
+                    if let Some(earlier) = entries::Entity::find()
+                        .filter(entries::Column::ReversesEntryId.eq(original.id))
+                        .one(txn)
+                        .await?
+                    {
+                        return Err(reject(Rejection::EntryAlreadyReversed {
+                            entry_id: original.id,
+                            reversal_entry_id: earlier.entry_id,
+                        }));
+                    }
+                    let account =
+                        apply_to_account(txn, &key, deltas, policy.allow_negative).await?;
+                    let draft = EntryDraft {
+                        kind: EntryKind::Reversal,
+                        amount: -original.amount,
+                        deltas,
+                        // Dated like the original, so every balance as of any date is as if the
+                        // original had never been appended.
+                        effective_date: original.effective_date,
+                        hold_id: None,
+                        reverses_entry_id: Some(original.id),
+                        reason: command.reason.clone(),
+                        reference: original.reference.clone(),
+                    };
+                    let mut appended =
+                        append_drafts(txn, &account, &[&draft], command.request_id.as_str(), now)
+                            .await?;
+                    appended
+                        .pop()
+                        .ok_or_else(|| fail(LedgerError::Internal("reversal not appended".into())))
+                })
+            },
+        )
+        .await
+    }
+
+    async fn totals(
+        &self,
+        employee_id: &EmployeeId,
+        policy_id: &PolicyId,
+        as_of: Option<NaiveDate>,
+    ) -> Result<Option<Totals>> {
+        let Some(account) = accounts::Entity::find()
+            .filter(accounts::Column::EmployeeId.eq(employee_id.as_str()))
+            .filter(accounts::Column::PolicyId.eq(policy_id.as_str()))
+            .one(&self.db)
+            .await
+            .map_err(storage_error)?
+        else {
+            return Ok(None);
+        };
+        let Some(as_of) = as_of else {
+            return Ok(Some(totals_of_account(&account)));
+        };
+        // One transaction, so the snapshot and the entries after it are from the same moment.
+        let txn = self.db.begin().await.map_err(storage_error)?;
+        let snapshot = balance_snapshots::Entity::find()
+            .filter(balance_snapshots::Column::AccountId.eq(account.account_id))
+            .filter(balance_snapshots::Column::MonthStart.lte(as_of))
+            .order_by_desc(balance_snapshots::Column::MonthStart)
+            .one(&txn)
+            .await
+            .map_err(storage_error)?;
+        // Every month with an entry has a snapshot: none at or before `as_of` means no entry is.
+        let totals = match snapshot {
+            Some(snapshot) => snapshot_totals(&snapshot).plus(
+                sum_entries(
+                    &txn,
+                    account.account_id,
+                    Some(snapshot.month_start),
+                    as_of,
+                    true,
+                )
+                .await
+                .map_err(storage_error)?,
+            ),
+            None => Totals::default(),
+        };
+        txn.commit().await.map_err(storage_error)?;
+        Ok(Some(totals))
+    }
+
+    async fn entries(
+        &self,
+        filter: &EntryFilter,
+        after_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Entry>> {
+        use entries::Column;
+        let mut query =
+            entries::Entity::find().filter(Column::EmployeeId.eq(filter.employee_id.as_str()));
+        if let Some(policy_id) = &filter.policy_id {
+            query = query.filter(Column::PolicyId.eq(policy_id.as_str()));
+        }
+        if !filter.kinds.is_empty() {
+            query = query.filter(Column::Kind.is_in(filter.kinds.iter().map(|kind| kind.as_str())));
+        }
+        if let Some(from) = filter.effective_from {
+            query = query.filter(Column::EffectiveDate.gte(from));
+        }
+        if let Some(to) = filter.effective_to {
+            query = query.filter(Column::EffectiveDate.lte(to));
+        }
+        if let Some(after_id) = after_id {
+            query = query.filter(Column::EntryId.gt(after_id));
+        }
+        query
+            .order_by_asc(Column::EntryId)
+            .limit(u64::from(limit))
+            .all(&self.db)
+            .await
+            .map_err(storage_error)?
+            .into_iter()
+            .map(entry_from_row)
+            .collect()
+    }
+}
