@@ -1,1 +1,389 @@
-//! placeholder
+//! The ledger's gRPC server: `hrmesh.ledger.v1.LedgerService` over the core [`Ledger`] and the
+//! sea-orm store, plus the background sweeper that expires undecided holds.
+//!
+//! Handlers are thin: parse the request into a domain command (every violation named), call the
+//! core, convert the answer. Only this crate knows both tonic and the ledger.
+
+mod convert;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use hrmesh_domain::{Clock, SystemClock, Violations};
+use hrmesh_kit::config::CommonConfig;
+use hrmesh_kit::server::{RunningServer, ServeSpec};
+use hrmesh_kit::status;
+use hrmesh_ledger_core::{Ledger, LedgerError, LedgerStore, Rejection};
+use hrmesh_ledger_store::SeaLedgerStore;
+use hrmesh_proto::ledger as pb;
+use hrmesh_proto::ledger::ledger_service_server::{LedgerService, LedgerServiceServer};
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinHandle;
+use tonic::{Code, Request, Response, Status};
+
+/// Default port of the ledger service.
+pub const DEFAULT_PORT: u16 = 50052;
+/// Pending holds expired per sweeper transaction batch.
+const SWEEP_BATCH_MAX: u32 = 500;
+
+/// The ledger's configuration (see `hrmesh serve ledger --help`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerConfig {
+    #[serde(flatten)]
+    pub common: CommonConfig,
+    /// How often undecided holds past their expiry are expired, in seconds.
+    pub hold_sweep_interval_secs: u64,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        Self {
+            common: CommonConfig::with_port(DEFAULT_PORT),
+            hold_sweep_interval_secs: 60,
+        }
+    }
+}
+
+impl LedgerConfig {
+    /// The database URL: the configured one, or `<data_dir>/ledger.sqlite`.
+    pub fn database_url(&self) -> String {
+        self.common.database_url("ledger")
+    }
+}
+
+/// Maps a ledger failure to its gRPC status with google.rpc details.
+pub fn to_status(error: LedgerError) -> Status {
+    match error {
+        LedgerError::Invalid(violations) => status::invalid_argument(&violations),
+        LedgerError::Rejected(rejection) => rejection_status(rejection),
+        LedgerError::NotFound { resource, id } => status::not_found(&resource, &id),
+        LedgerError::IdempotencyKeyReused { request_id } => {
+            status::idempotency_key_reused(&request_id)
+        }
+        LedgerError::Unavailable(detail) => status::unavailable(&detail),
+        LedgerError::Internal(detail) => status::internal(&detail),
+    }
+}
+
+fn rejection_status(rejection: Rejection) -> Status {
+    let message = rejection.to_string();
+    let (code, reason, metadata): (Code, &str, Vec<(&'static str, String)>) = match rejection {
+        Rejection::PolicyExists { policy_id } => (
+            Code::AlreadyExists,
+            "RESOURCE_ALREADY_EXISTS",
+            vec![("policy_id", policy_id)],
+        ),
+        Rejection::InsufficientBalance {
+            available,
+            requested,
+        } => (
+            Code::FailedPrecondition,
+            "INSUFFICIENT_BALANCE",
+            vec![
+                ("available", available.to_string()),
+                ("requested", requested.to_string()),
+            ],
+        ),
+        Rejection::DayAlreadyTaken { date, hold_id } => (
+            Code::FailedPrecondition,
+            "DAY_ALREADY_TAKEN",
+            vec![("date", date.to_string()), ("hold_id", hold_id)],
+        ),
+        Rejection::HoldAlreadyResolved { hold_id, state } => (
+            Code::FailedPrecondition,
+            "HOLD_ALREADY_RESOLVED",
+            vec![("hold_id", hold_id), ("state", state.as_str().to_owned())],
+        ),
+        Rejection::HoldExpired {
+            hold_id,
+            expired_at,
+        } => (
+            Code::FailedPrecondition,
+            "HOLD_EXPIRED",
+            vec![
+                ("hold_id", hold_id),
+                ("expire_time", expired_at.to_rfc3339()),
+            ],
+        ),
+        Rejection::EntryAlreadyReversed {
+            entry_id,
+            reversal_entry_id,
+        } => (
+            Code::FailedPrecondition,
+            "ENTRY_ALREADY_REVERSED",
+            vec![
+                ("entry_id", entry_id.to_string()),
+                ("reversal_entry_id", reversal_entry_id.to_string()),
+            ],
+        ),
+        Rejection::EntryNotReversible { entry_id, kind } => (
+            Code::FailedPrecondition,
+            "ENTRY_NOT_REVERSIBLE",
+            vec![
+                ("entry_id", entry_id.to_string()),
+                ("kind", kind.as_str().to_owned()),
+            ],
+        ),
+        Rejection::AssignmentOverlaps { assignment_id } => (
+            Code::FailedPrecondition,
+            "ASSIGNMENT_OVERLAPS",
+            vec![("assignment_id", assignment_id)],
+        ),
+    };
+    status::with_reason(code, reason, message, metadata)
+}
+
+/// The tonic service: a thin adapter over [`Ledger`].
+pub struct LedgerGrpc<S, C> {
+    ledger: Ledger<S, C>,
+}
+
+impl<S, C> LedgerGrpc<S, C> {
+    pub fn new(ledger: Ledger<S, C>) -> Self {
+        Self { ledger }
+    }
+}
+
+fn respond<T, U>(
+    result: Result<T, LedgerError>,
+    convert: impl FnOnce(T) -> U,
+) -> Result<Response<U>, Status> {
+    result
+        .map(|value| Response::new(convert(value)))
+        .map_err(to_status)
+}
+
+#[tonic::async_trait]
+impl<S: LedgerStore, C: Clock> LedgerService for LedgerGrpc<S, C> {
+    async fn create_policy(
+        &self,
+        request: Request<pb::CreatePolicyRequest>,
+    ) -> Result<Response<pb::Policy>, Status> {
+        let command = convert::create_policy(request.into_inner()).map_err(to_status)?;
+        respond(self.ledger.create_policy(command).await, convert::policy)
+    }
+
+    async fn get_policy(
+        &self,
+        request: Request<pb::GetPolicyRequest>,
+    ) -> Result<Response<pb::Policy>, Status> {
+        let policy_id =
+            convert::policy_id("policy_id", &request.get_ref().policy_id).map_err(to_status)?;
+        respond(self.ledger.get_policy(&policy_id).await, convert::policy)
+    }
+
+    async fn assign_policy(
+        &self,
+        request: Request<pb::AssignPolicyRequest>,
+    ) -> Result<Response<pb::Assignment>, Status> {
+        let command = convert::assign_policy(request.into_inner()).map_err(to_status)?;
+        respond(
+            self.ledger.assign_policy(command).await,
+            convert::assignment,
+        )
+    }
+
+    async fn list_assignments(
+        &self,
+        request: Request<pb::ListAssignmentsRequest>,
+    ) -> Result<Response<pb::ListAssignmentsResponse>, Status> {
+        let (employee_id, after, page_size) =
+            convert::list_assignments(request.get_ref()).map_err(to_status)?;
+        let page = self
+            .ledger
+            .list_assignments(&employee_id, after.as_deref(), page_size)
+            .await;
+        respond(page, |page| pb::ListAssignmentsResponse {
+            assignments: page.items.into_iter().map(convert::assignment).collect(),
+            next_page_token: page.next_after.unwrap_or_default(),
+        })
+    }
+
+    async fn append_entries(
+        &self,
+        request: Request<pb::AppendEntriesRequest>,
+    ) -> Result<Response<pb::AppendEntriesResponse>, Status> {
+        let command = convert::append_entries(request.into_inner()).map_err(to_status)?;
+        respond(self.ledger.append_entries(command).await, |entries| {
+            pb::AppendEntriesResponse {
+                entries: entries.into_iter().map(convert::entry).collect(),
+            }
+        })
+    }
+
+    async fn hold_days(
+        &self,
+        request: Request<pb::HoldDaysRequest>,
+    ) -> Result<Response<pb::Hold>, Status> {
+        let command = convert::hold_days(request.into_inner()).map_err(to_status)?;
+        respond(self.ledger.hold_days(command).await, convert::hold)
+    }
+
+    async fn post_hold(
+        &self,
+        request: Request<pb::PostHoldRequest>,
+    ) -> Result<Response<pb::Hold>, Status> {
+        let command = convert::post_hold(request.into_inner()).map_err(to_status)?;
+        respond(self.ledger.post_hold(command).await, convert::hold)
+    }
+
+    async fn void_hold(
+        &self,
+        request: Request<pb::VoidHoldRequest>,
+    ) -> Result<Response<pb::Hold>, Status> {
+        let command = convert::void_hold(request.into_inner()).map_err(to_status)?;
+        respond(self.ledger.void_hold(command).await, convert::hold)
+    }
+
+    async fn get_hold(
+        &self,
+        request: Request<pb::GetHoldRequest>,
+    ) -> Result<Response<pb::Hold>, Status> {
+        let mut v = Violations::default();
+        let hold_id = convert::hold_id("hold_id", &request.get_ref().hold_id, &mut v);
+        let hold_id = v
+            .finish(hold_id)
+            .map_err(|v| to_status(LedgerError::Invalid(v)))?
+            .unwrap_or_default();
+        respond(self.ledger.get_hold(&hold_id).await, convert::hold)
+    }
+
+    async fn reverse_entry(
+        &self,
+        request: Request<pb::ReverseEntryRequest>,
+    ) -> Result<Response<pb::Entry>, Status> {
+        let command = convert::reverse_entry(request.into_inner()).map_err(to_status)?;
+        respond(self.ledger.reverse_entry(command).await, convert::entry)
+    }
+
+    async fn get_balance(
+        &self,
+        request: Request<pb::GetBalanceRequest>,
+    ) -> Result<Response<pb::Balance>, Status> {
+        let (employee_id, policy_id, as_of) =
+            convert::balance_query(request.get_ref()).map_err(to_status)?;
+        respond(
+            self.ledger.balance(employee_id, policy_id, as_of).await,
+            convert::balance,
+        )
+    }
+
+    async fn list_entries(
+        &self,
+        request: Request<pb::ListEntriesRequest>,
+    ) -> Result<Response<pb::ListEntriesResponse>, Status> {
+        let (filter, after, page_size) =
+            convert::list_entries(request.get_ref()).map_err(to_status)?;
+        respond(
+            self.ledger.list_entries(filter, after, page_size).await,
+            |page| pb::ListEntriesResponse {
+                entries: page.items.into_iter().map(convert::entry).collect(),
+                next_page_token: page.next_after.unwrap_or_default(),
+            },
+        )
+    }
+}
+
+/// A running ledger: the gRPC server and the hold-expiry sweeper.
+pub struct LedgerServer {
+    pub server: RunningServer,
+    sweeper: JoinHandle<()>,
+}
+
+impl LedgerServer {
+    /// Opens the configured database (migrating it), starts the sweeper and serves on
+    /// `config.common.listen`, with the system clock.
+    pub async fn start(config: &LedgerConfig) -> anyhow::Result<Self> {
+        let store = SeaLedgerStore::open(&config.database_url())
+            .await
+            .with_context(|| {
+                format!(
+                    "opening the ledger database {}",
+                    redact(&config.database_url())
+                )
+            })?;
+        Self::start_with(store, SystemClock, config).await
+    }
+
+    /// Like [`LedgerServer::start`], over a given store and clock (tests control time this way).
+    pub async fn start_with<S: LedgerStore + Clone, C: Clock + Clone>(
+        store: S,
+        clock: C,
+        config: &LedgerConfig,
+    ) -> anyhow::Result<Self> {
+        let ledger = Ledger::new(store, clock);
+        let sweeper = tokio::spawn(sweep_expired_holds(
+            ledger.clone(),
+            Duration::from_secs(config.hold_sweep_interval_secs.max(1)),
+        ));
+        let spec = ServeSpec {
+            routes: tonic::service::Routes::new(LedgerServiceServer::new(LedgerGrpc::new(ledger))),
+            service_names: vec![
+                <LedgerServiceServer<LedgerGrpc<S, C>> as tonic::server::NamedService>::NAME,
+            ],
+            descriptor_sets: vec![hrmesh_proto::FILE_DESCRIPTOR_SET],
+            cors_allowed_origins: config.common.cors_allowed_origins.clone(),
+        };
+        let server = RunningServer::start(config.common.listen, spec).await?;
+        tracing::info!(addr = %server.addr, "ledger serving");
+        Ok(Self { server, sweeper })
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.server.addr
+    }
+
+    /// Stops the sweeper, drains in-flight calls and stops the server.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.sweeper.abort();
+        self.server.stop().await
+    }
+}
+
+async fn sweep_expired_holds<S: LedgerStore, C: Clock>(ledger: Ledger<S, C>, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        // Drain what is due in bounded batches; a failure waits for the next tick.
+        loop {
+            match ledger.expire_due_holds(SWEEP_BATCH_MAX).await {
+                Ok(expired) if expired > 0 => tracing::info!(expired, "expired undecided holds"),
+                Ok(_) => break,
+                Err(err) => {
+                    tracing::warn!(%err, "expiring holds failed; retrying at the next tick");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// A database URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            super::redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(
+            super::redact("sqlite://.data/ledger.sqlite?mode=rwc"),
+            "sqlite://.data/ledger.sqlite?mode=rwc"
+        );
+    }
+}

@@ -1,0 +1,498 @@
+//! Hand-written conversion between the protobuf messages and the ledger's domain types. Parsing a
+//! request collects every violation with the API's field path, so one answer names them all.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use hrmesh_domain::{
+    EmployeeId, RequestId, Violations, check_text, parse_date, parse_optional_date,
+};
+use hrmesh_ledger_core as core;
+use hrmesh_ledger_core::{LedgerError, PolicyId, Quantity};
+use hrmesh_proto::ledger as pb;
+
+type Parsed<T> = Result<T, LedgerError>;
+
+const REASON_CHARS_MAX: usize = 500;
+const REFERENCE_CHARS_MAX: usize = 128;
+
+fn finish<T>(violations: Violations, value: Option<T>) -> Parsed<T> {
+    match (violations.is_empty(), value) {
+        (true, Some(value)) => Ok(value),
+        (true, None) => Err(LedgerError::Internal(
+            "a request failed to parse without a violation".into(),
+        )),
+        (false, _) => Err(LedgerError::Invalid(violations.into_vec())),
+    }
+}
+
+fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: time.timestamp(),
+        nanos: time.timestamp_subsec_nanos() as i32,
+    }
+}
+
+fn date_text(date: NaiveDate) -> String {
+    date.format("%Y-%m-%d").to_string()
+}
+
+fn optional_quantity(
+    field: &str,
+    text: &str,
+    violations: &mut Violations,
+) -> Option<Option<Quantity>> {
+    if text.is_empty() {
+        return Some(None);
+    }
+    Quantity::parse(field, text, violations).map(Some)
+}
+
+pub fn policy_id(field: &str, text: &str) -> Parsed<PolicyId> {
+    let mut violations = Violations::default();
+    let id = PolicyId::parse(field, text, &mut violations);
+    finish(violations, id)
+}
+
+pub fn create_policy(request: pb::CreatePolicyRequest) -> Parsed<core::CreatePolicy> {
+    let mut v = Violations::default();
+    let request_id = RequestId::parse("request_id", &request.request_id, &mut v);
+    let policy_id = PolicyId::parse("policy_id", &request.policy_id, &mut v);
+    let Some(policy) = request.policy else {
+        v.add("policy", "is required");
+        return finish(v, None);
+    };
+    let resource_type =
+        core::ResourceType::parse("policy.resource_type", &policy.resource_type, &mut v);
+    let unit = match pb::Unit::try_from(policy.unit) {
+        Ok(pb::Unit::Days) => Some(core::Unit::Days),
+        Ok(pb::Unit::Hours) => Some(core::Unit::Hours),
+        _ => {
+            v.add("policy.unit", "must be UNIT_DAYS or UNIT_HOURS");
+            None
+        }
+    };
+    let accrual = policy.accrual.unwrap_or_default();
+    let frequency = match pb::AccrualFrequency::try_from(accrual.frequency) {
+        Ok(pb::AccrualFrequency::None) => Some(core::AccrualFrequency::None),
+        Ok(pb::AccrualFrequency::Monthly) => Some(core::AccrualFrequency::Monthly),
+        Ok(pb::AccrualFrequency::Annual) => Some(core::AccrualFrequency::Annual),
+        _ => {
+            v.add(
+                "policy.accrual.frequency",
+                "must be NONE, MONTHLY or ANNUAL",
+            );
+            None
+        }
+    };
+    let accrual_amount = optional_quantity("policy.accrual.amount", &accrual.amount, &mut v);
+    let carry_over_cap = optional_quantity("policy.carry_over_cap", &policy.carry_over_cap, &mut v);
+    let full_day = match (unit, policy.full_day.is_empty()) {
+        (Some(core::Unit::Days), true) => Some(Quantity::from_units(1)),
+        (Some(core::Unit::Hours), true) => {
+            v.add(
+                "policy.full_day",
+                "is required for a policy counted in hours",
+            );
+            None
+        }
+        _ => Quantity::parse("policy.full_day", &policy.full_day, &mut v),
+    };
+    let command = (|| {
+        Some(core::CreatePolicy {
+            request_id: request_id?,
+            policy_id: policy_id?,
+            spec: core::PolicySpec {
+                resource_type: resource_type?,
+                unit: unit?,
+                accrual: core::AccrualRule {
+                    frequency: frequency?,
+                    amount: accrual_amount?.unwrap_or(Quantity::ZERO),
+                },
+                allow_negative: policy.allow_negative,
+                carry_over_cap: carry_over_cap?,
+                full_day: full_day?,
+                count_weekends: policy.count_weekends,
+            },
+        })
+    })();
+    finish(v, command)
+}
+
+pub fn policy(policy: core::Policy) -> pb::Policy {
+    let spec = policy.spec;
+    pb::Policy {
+        policy_id: policy.id.as_str().to_owned(),
+        resource_type: spec.resource_type.as_str().to_owned(),
+        unit: match spec.unit {
+            core::Unit::Days => pb::Unit::Days,
+            core::Unit::Hours => pb::Unit::Hours,
+        } as i32,
+        accrual: Some(pb::AccrualRule {
+            frequency: match spec.accrual.frequency {
+                core::AccrualFrequency::None => pb::AccrualFrequency::None,
+                core::AccrualFrequency::Monthly => pb::AccrualFrequency::Monthly,
+                core::AccrualFrequency::Annual => pb::AccrualFrequency::Annual,
+            } as i32,
+            amount: spec.accrual.amount.to_string(),
+        }),
+        allow_negative: spec.allow_negative,
+        carry_over_cap: spec
+            .carry_over_cap
+            .map(|cap| cap.to_string())
+            .unwrap_or_default(),
+        full_day: spec.full_day.to_string(),
+        count_weekends: spec.count_weekends,
+        create_time: Some(timestamp(policy.created_at)),
+    }
+}
+
+pub fn assign_policy(request: pb::AssignPolicyRequest) -> Parsed<core::AssignPolicy> {
+    let mut v = Violations::default();
+    let command = (|| {
+        let request_id = RequestId::parse("request_id", &request.request_id, &mut v);
+        let employee_id = EmployeeId::parse("employee_id", &request.employee_id, &mut v);
+        let policy_id = PolicyId::parse("policy_id", &request.policy_id, &mut v);
+        let effective_from = parse_date("effective_from", &request.effective_from, &mut v);
+        let effective_to = parse_optional_date("effective_to", &request.effective_to, &mut v);
+        Some(core::AssignPolicy {
+            request_id: request_id?,
+            employee_id: employee_id?,
+            policy_id: policy_id?,
+            effective_from: effective_from?,
+            effective_to: effective_to?,
+        })
+    })();
+    finish(v, command)
+}
+
+pub fn assignment(assignment: core::Assignment) -> pb::Assignment {
+    pb::Assignment {
+        assignment_id: assignment.id,
+        employee_id: assignment.employee_id.as_str().to_owned(),
+        policy_id: assignment.policy_id.as_str().to_owned(),
+        effective_from: date_text(assignment.effective_from),
+        effective_to: assignment.effective_to.map(date_text).unwrap_or_default(),
+        create_time: Some(timestamp(assignment.created_at)),
+    }
+}
+
+pub fn list_assignments(
+    request: &pb::ListAssignmentsRequest,
+) -> Parsed<(EmployeeId, Option<String>, u32)> {
+    let mut v = Violations::default();
+    let employee_id = EmployeeId::parse("employee_id", &request.employee_id, &mut v);
+    // Assignment ids are UUIDs like hold ids; the last one of a page is the token.
+    let after = match request.page_token.as_str() {
+        "" => Some(None),
+        token => hold_id("page_token", token, &mut v).map(Some),
+    };
+    let page_size =
+        hrmesh_domain::page_size(request.page_size, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, &mut v);
+    let query = (|| Some((employee_id?, after?, page_size)))();
+    finish(v, query)
+}
+
+pub fn append_entries(request: pb::AppendEntriesRequest) -> Parsed<core::AppendEntries> {
+    let mut v = Violations::default();
+    let request_id = RequestId::parse("request_id", &request.request_id, &mut v);
+    let mut entries = Vec::with_capacity(request.entries.len());
+    for (index, entry) in request.entries.iter().enumerate() {
+        let field = |name: &str| format!("entries[{index}].{name}");
+        let employee_id = EmployeeId::parse(&field("employee_id"), &entry.employee_id, &mut v);
+        let policy_id = PolicyId::parse(&field("policy_id"), &entry.policy_id, &mut v);
+        let kind = match pb::EntryKind::try_from(entry.kind) {
+            Ok(pb::EntryKind::Accrual) => Some(core::NewEntryKind::Accrual),
+            Ok(pb::EntryKind::Adjustment) => Some(core::NewEntryKind::Adjustment),
+            _ => {
+                v.add(
+                    field("kind"),
+                    "must be ENTRY_KIND_ACCRUAL or ENTRY_KIND_ADJUSTMENT",
+                );
+                None
+            }
+        };
+        let amount = Quantity::parse(&field("amount"), &entry.amount, &mut v);
+        let effective_date = parse_date(&field("effective_date"), &entry.effective_date, &mut v);
+        check_text(&field("reason"), &entry.reason, REASON_CHARS_MAX, &mut v);
+        check_text(
+            &field("reference"),
+            &entry.reference,
+            REFERENCE_CHARS_MAX,
+            &mut v,
+        );
+        if let (
+            Some(employee_id),
+            Some(policy_id),
+            Some(kind),
+            Some(amount),
+            Some(effective_date),
+        ) = (employee_id, policy_id, kind, amount, effective_date)
+        {
+            entries.push(core::NewEntry {
+                employee_id,
+                policy_id,
+                kind,
+                amount,
+                effective_date,
+                reason: entry.reason.clone(),
+                reference: entry.reference.clone(),
+            });
+        }
+    }
+    let command = request_id.map(|request_id| core::AppendEntries {
+        request_id,
+        entries,
+    });
+    finish(v, command)
+}
+
+fn entry_kind(kind: core::EntryKind) -> pb::EntryKind {
+    match kind {
+        core::EntryKind::Accrual => pb::EntryKind::Accrual,
+        core::EntryKind::Adjustment => pb::EntryKind::Adjustment,
+        core::EntryKind::Hold => pb::EntryKind::Hold,
+        core::EntryKind::Post => pb::EntryKind::Post,
+        core::EntryKind::Void => pb::EntryKind::Void,
+        core::EntryKind::Expiry => pb::EntryKind::Expiry,
+        core::EntryKind::Reversal => pb::EntryKind::Reversal,
+    }
+}
+
+pub fn entry(entry: core::Entry) -> pb::Entry {
+    pb::Entry {
+        entry_id: entry.id,
+        employee_id: entry.employee_id.as_str().to_owned(),
+        policy_id: entry.policy_id.as_str().to_owned(),
+        resource_type: entry.resource_type.as_str().to_owned(),
+        kind: entry_kind(entry.kind) as i32,
+        amount: entry.amount.to_string(),
+        effective_date: date_text(entry.effective_date),
+        hold_id: entry.hold_id.unwrap_or_default(),
+        reverses_entry_id: entry.reverses_entry_id.unwrap_or_default(),
+        reason: entry.reason,
+        reference: entry.reference,
+        request_id: entry.request_id,
+        create_time: Some(timestamp(entry.created_at)),
+    }
+}
+
+pub fn hold_days(request: pb::HoldDaysRequest) -> Parsed<core::HoldDays> {
+    let mut v = Violations::default();
+    let request_id = RequestId::parse("request_id", &request.request_id, &mut v);
+    let employee_id = EmployeeId::parse("employee_id", &request.employee_id, &mut v);
+    let policy_id = PolicyId::parse("policy_id", &request.policy_id, &mut v);
+    let dates = request.dates.unwrap_or_default();
+    let start_date = parse_date("dates.start_date", &dates.start_date, &mut v);
+    let end_date = parse_date("dates.end_date", &dates.end_date, &mut v);
+    let half_days: Vec<Option<NaiveDate>> = request
+        .half_days
+        .iter()
+        .enumerate()
+        .map(|(index, day)| parse_date(&format!("half_days[{index}]"), day, &mut v))
+        .collect();
+    let hold_timeout_secs = match request.hold_timeout {
+        None => Some(None),
+        Some(duration) if duration.nanos == 0 => Some(Some(duration.seconds)),
+        Some(_) => {
+            v.add("hold_timeout", "must be a whole number of seconds");
+            None
+        }
+    };
+    check_text("reference", &request.reference, REFERENCE_CHARS_MAX, &mut v);
+    check_text("reason", &request.reason, REASON_CHARS_MAX, &mut v);
+    let command = (|| {
+        Some(core::HoldDays {
+            request_id: request_id?,
+            employee_id: employee_id?,
+            policy_id: policy_id?,
+            start_date: start_date?,
+            end_date: end_date?,
+            half_days: half_days.into_iter().collect::<Option<Vec<_>>>()?,
+            hold_timeout_secs: hold_timeout_secs?,
+            reference: request.reference,
+            reason: request.reason,
+        })
+    })();
+    finish(v, command)
+}
+
+fn hold_state(state: core::HoldState) -> pb::HoldState {
+    match state {
+        core::HoldState::Pending => pb::HoldState::Pending,
+        core::HoldState::Posted => pb::HoldState::Posted,
+        core::HoldState::Voided => pb::HoldState::Voided,
+        core::HoldState::Expired => pb::HoldState::Expired,
+    }
+}
+
+pub fn hold(hold: core::Hold) -> pb::Hold {
+    pb::Hold {
+        hold_id: hold.id,
+        employee_id: hold.employee_id.as_str().to_owned(),
+        policy_id: hold.policy_id.as_str().to_owned(),
+        resource_type: hold.resource_type.as_str().to_owned(),
+        state: hold_state(hold.state) as i32,
+        days: hold
+            .days
+            .into_iter()
+            .map(|day| pb::HeldDay {
+                date: date_text(day.date),
+                amount: day.amount.to_string(),
+            })
+            .collect(),
+        total: hold.total.to_string(),
+        reference: hold.reference,
+        reason: hold.reason,
+        create_time: Some(timestamp(hold.created_at)),
+        expire_time: Some(timestamp(hold.expires_at)),
+        resolve_time: hold.resolved_at.map(timestamp),
+    }
+}
+
+/// Hold ids are the UUIDs the ledger issued; anything else cannot name a hold.
+pub fn hold_id(field: &str, text: &str, v: &mut Violations) -> Option<String> {
+    let well_formed = text.len() == 36
+        && text.bytes().enumerate().all(|(i, b)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                b == b'-'
+            } else {
+                b.is_ascii_hexdigit()
+            }
+        });
+    if well_formed {
+        return Some(text.to_ascii_lowercase());
+    }
+    v.add(
+        field,
+        if text.is_empty() {
+            "is required"
+        } else {
+            "must be a hold id issued by the ledger (a UUID)"
+        },
+    );
+    None
+}
+
+pub fn post_hold(request: pb::PostHoldRequest) -> Parsed<core::PostHold> {
+    let mut v = Violations::default();
+    let request_id = RequestId::parse("request_id", &request.request_id, &mut v);
+    let hold_id = hold_id("hold_id", &request.hold_id, &mut v);
+    let command = request_id
+        .zip(hold_id)
+        .map(|(request_id, hold_id)| core::PostHold {
+            request_id,
+            hold_id,
+        });
+    finish(v, command)
+}
+
+pub fn void_hold(request: pb::VoidHoldRequest) -> Parsed<core::VoidHold> {
+    let mut v = Violations::default();
+    let request_id = RequestId::parse("request_id", &request.request_id, &mut v);
+    let hold_id = hold_id("hold_id", &request.hold_id, &mut v);
+    check_text("reason", &request.reason, REASON_CHARS_MAX, &mut v);
+    let command = request_id
+        .zip(hold_id)
+        .map(|(request_id, hold_id)| core::VoidHold {
+            request_id,
+            hold_id,
+            reason: request.reason,
+        });
+    finish(v, command)
+}
+
+pub fn reverse_entry(request: pb::ReverseEntryRequest) -> Parsed<core::ReverseEntry> {
+    let mut v = Violations::default();
+    let request_id = RequestId::parse("request_id", &request.request_id, &mut v);
+    if request.entry_id <= 0 {
+        v.add("entry_id", "must be a positive entry id");
+    }
+    check_text("reason", &request.reason, REASON_CHARS_MAX, &mut v);
+    let command = request_id.map(|request_id| core::ReverseEntry {
+        request_id,
+        entry_id: request.entry_id,
+        reason: request.reason,
+    });
+    finish(v, command)
+}
+
+pub fn balance_query(
+    request: &pb::GetBalanceRequest,
+) -> Parsed<(EmployeeId, PolicyId, Option<NaiveDate>)> {
+    let mut v = Violations::default();
+    let employee_id = EmployeeId::parse("employee_id", &request.employee_id, &mut v);
+    let policy_id = PolicyId::parse("policy_id", &request.policy_id, &mut v);
+    let as_of = parse_optional_date("as_of_date", &request.as_of_date, &mut v);
+    let query = (|| Some((employee_id?, policy_id?, as_of?)))();
+    finish(v, query)
+}
+
+pub fn balance(balance: core::Balance) -> pb::Balance {
+    let totals = balance.totals;
+    pb::Balance {
+        employee_id: balance.employee_id.as_str().to_owned(),
+        policy_id: balance.policy_id.as_str().to_owned(),
+        as_of_date: balance.as_of.map(date_text).unwrap_or_default(),
+        accrued: totals.accrued.to_string(),
+        consumed: totals.consumed.to_string(),
+        pending: totals.pending.to_string(),
+        adjustments: totals.adjustments.to_string(),
+        balance: totals.balance().to_string(),
+        available: totals.available().to_string(),
+    }
+}
+
+pub const PAGE_SIZE_DEFAULT: u32 = 50;
+pub const PAGE_SIZE_MAX: u32 = 500;
+
+pub fn list_entries(
+    request: &pb::ListEntriesRequest,
+) -> Parsed<(core::EntryFilter, Option<i64>, u32)> {
+    let mut v = Violations::default();
+    let employee_id = EmployeeId::parse("employee_id", &request.employee_id, &mut v);
+    let policy_id = if request.policy_id.is_empty() {
+        Some(None)
+    } else {
+        PolicyId::parse("policy_id", &request.policy_id, &mut v).map(Some)
+    };
+    let mut kinds = Vec::with_capacity(request.kinds.len());
+    for (index, kind) in request.kinds.iter().enumerate() {
+        let kind = pb::EntryKind::try_from(*kind).ok().and_then(|kind| {
+            core::EntryKind::ALL
+                .into_iter()
+                .find(|candidate| entry_kind(*candidate) == kind)
+        });
+        match kind {
+            Some(kind) => kinds.push(kind),
+            None => v.add(format!("kinds[{index}]"), "is not an entry kind"),
+        }
+    }
+    let range = request.effective.clone().unwrap_or_default();
+    let effective_from = parse_optional_date("effective.start_date", &range.start_date, &mut v);
+    let effective_to = parse_optional_date("effective.end_date", &range.end_date, &mut v);
+    let after = match request.page_token.as_str() {
+        "" => Some(None),
+        token => match token.parse::<i64>() {
+            Ok(id) if id > 0 => Some(Some(id)),
+            _ => {
+                v.add("page_token", "is not a token this service issued");
+                None
+            }
+        },
+    };
+    let page_size =
+        hrmesh_domain::page_size(request.page_size, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, &mut v);
+    let query = (|| {
+        Some((
+            core::EntryFilter {
+                employee_id: employee_id?,
+                policy_id: policy_id?,
+                kinds,
+                effective_from: effective_from?,
+                effective_to: effective_to?,
+            },
+            after?,
+            page_size,
+        ))
+    })();
+    finish(v, query)
+}

@@ -1,0 +1,881 @@
+//! The ledger's gRPC server on port 0 with a real database, driven by the generated client.
+
+use chrono::{TimeZone, Utc};
+use hrmesh_domain::ManualClock;
+use hrmesh_kit::testing::{Backend, TestDatabase};
+use hrmesh_ledger_server::{LedgerConfig, LedgerServer};
+use hrmesh_ledger_store::SeaLedgerStore;
+use hrmesh_proto::common::DateRange;
+use hrmesh_proto::ledger::ledger_service_client::LedgerServiceClient;
+use hrmesh_proto::ledger::*;
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+
+struct Harness {
+    client: LedgerServiceClient<Channel>,
+    clock: ManualClock,
+    server: LedgerServer,
+    _db: TestDatabase,
+}
+
+impl Harness {
+    async fn start(backend: Backend) -> Self {
+        let db = TestDatabase::new(backend).await;
+        let store = SeaLedgerStore::open(&db.url).await.expect("open store");
+        let clock = ManualClock::new(
+            Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0)
+                .single()
+                .expect("time"),
+        );
+        let mut config = LedgerConfig::default();
+        config.common.listen = "127.0.0.1:0".parse().expect("addr");
+        config.common.cors_allowed_origins = vec!["https://hr.example.test".into()];
+        let server = LedgerServer::start_with(store, clock.clone(), &config)
+            .await
+            .expect("start server");
+        let client = LedgerServiceClient::connect(server.server.uri())
+            .await
+            .expect("connect");
+        Harness {
+            client,
+            clock,
+            server,
+            _db: db,
+        }
+    }
+
+    /// Policy "pto-standard" (days, no negative balance), assigned to e-1, with 10 days accrued.
+    async fn with_pto(backend: Backend) -> Self {
+        let mut harness = Self::start(backend).await;
+        harness
+            .client
+            .create_policy(create_policy_request("policy-1", "pto-standard"))
+            .await
+            .expect("create policy");
+        harness
+            .client
+            .assign_policy(assign_request("assign-1", "e-1", "pto-standard"))
+            .await
+            .expect("assign");
+        harness
+            .client
+            .append_entries(accrual_request("accrue-1", "e-1", "10", "2026-01-31"))
+            .await
+            .expect("accrue");
+        harness
+    }
+
+    async fn entry_count(&mut self, employee_id: &str) -> usize {
+        self.client
+            .list_entries(ListEntriesRequest {
+                employee_id: employee_id.into(),
+                page_size: 500,
+                ..Default::default()
+            })
+            .await
+            .expect("list entries")
+            .into_inner()
+            .entries
+            .len()
+    }
+
+    async fn balance(&mut self, as_of: &str) -> Balance {
+        self.client
+            .get_balance(GetBalanceRequest {
+                employee_id: "e-1".into(),
+                policy_id: "pto-standard".into(),
+                as_of_date: as_of.into(),
+            })
+            .await
+            .expect("balance")
+            .into_inner()
+    }
+}
+
+fn create_policy_request(request_id: &str, policy_id: &str) -> CreatePolicyRequest {
+    CreatePolicyRequest {
+        request_id: request_id.into(),
+        policy_id: policy_id.into(),
+        policy: Some(Policy {
+            resource_type: "pto".into(),
+            unit: Unit::Days as i32,
+            accrual: Some(AccrualRule {
+                frequency: AccrualFrequency::Monthly as i32,
+                amount: "1.75".into(),
+            }),
+            allow_negative: false,
+            carry_over_cap: "5".into(),
+            ..Default::default()
+        }),
+    }
+}
+
+fn assign_request(request_id: &str, employee_id: &str, policy_id: &str) -> AssignPolicyRequest {
+    AssignPolicyRequest {
+        request_id: request_id.into(),
+        employee_id: employee_id.into(),
+        policy_id: policy_id.into(),
+        effective_from: "2026-01-01".into(),
+        effective_to: String::new(),
+    }
+}
+
+fn accrual_request(
+    request_id: &str,
+    employee_id: &str,
+    amount: &str,
+    on: &str,
+) -> AppendEntriesRequest {
+    AppendEntriesRequest {
+        request_id: request_id.into(),
+        entries: vec![NewEntry {
+            employee_id: employee_id.into(),
+            policy_id: "pto-standard".into(),
+            kind: EntryKind::Accrual as i32,
+            amount: amount.into(),
+            effective_date: on.into(),
+            ..Default::default()
+        }],
+    }
+}
+
+fn hold_request(request_id: &str, from: &str, to: &str) -> HoldDaysRequest {
+    HoldDaysRequest {
+        request_id: request_id.into(),
+        employee_id: "e-1".into(),
+        policy_id: "pto-standard".into(),
+        dates: Some(DateRange {
+            start_date: from.into(),
+            end_date: to.into(),
+        }),
+        reference: "time-off-request-9".into(),
+        reason: "family visit".into(),
+        ..Default::default()
+    }
+}
+
+fn violated_fields(status: &Status) -> Vec<String> {
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    let details = status.get_error_details();
+    let bad_request = details.bad_request().expect("a google.rpc.BadRequest");
+    bad_request
+        .field_violations
+        .iter()
+        .map(|v| v.field.clone())
+        .collect()
+}
+
+fn reason_of(status: &Status) -> (Code, String, std::collections::HashMap<String, String>) {
+    let details = status.get_error_details();
+    let info = details.error_info().expect("a google.rpc.ErrorInfo");
+    assert_eq!(info.domain, "hrmesh");
+    (status.code(), info.reason.clone(), info.metadata.clone())
+}
+
+async fn every_rpc_answers_over_grpc(backend: Backend) {
+    let mut h = Harness::with_pto(backend).await;
+
+    let policy = h
+        .client
+        .get_policy(GetPolicyRequest {
+            policy_id: "pto-standard".into(),
+        })
+        .await
+        .expect("get policy")
+        .into_inner();
+    assert_eq!(
+        (
+            policy.full_day.as_str(),
+            policy.carry_over_cap.as_str(),
+            policy.unit
+        ),
+        ("1", "5", Unit::Days as i32)
+    );
+    assert_eq!(policy.accrual.expect("accrual").amount, "1.75");
+
+    h.client
+        .assign_policy(AssignPolicyRequest {
+            effective_to: "2026-12-31".into(),
+            ..assign_request("assign-2", "e-2", "pto-standard")
+        })
+        .await
+        .expect("assign e-2");
+    let assignments = h
+        .client
+        .list_assignments(ListAssignmentsRequest {
+            employee_id: "e-1".into(),
+            page_size: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(assignments.assignments.len(), 1);
+    assert!(assignments.next_page_token.is_empty());
+
+    let batch = h
+        .client
+        .append_entries(AppendEntriesRequest {
+            request_id: "batch-1".into(),
+            entries: vec![
+                NewEntry {
+                    employee_id: "e-2".into(),
+                    policy_id: "pto-standard".into(),
+                    kind: EntryKind::Accrual as i32,
+                    amount: "1.5".into(),
+                    effective_date: "2026-02-28".into(),
+                    ..Default::default()
+                },
+                NewEntry {
+                    employee_id: "e-1".into(),
+                    policy_id: "pto-standard".into(),
+                    kind: EntryKind::Adjustment as i32,
+                    amount: "-0.5".into(),
+                    effective_date: "2026-02-28".into(),
+                    reason: "correction".into(),
+                    ..Default::default()
+                },
+            ],
+        })
+        .await
+        .expect("append")
+        .into_inner();
+    assert_eq!(
+        batch
+            .entries
+            .iter()
+            .map(|e| (e.employee_id.as_str(), e.amount.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("e-2", "1.5"), ("e-1", "-0.5")]
+    );
+
+    let mut half_day = hold_request("hold-1", "2026-03-09", "2026-03-13");
+    half_day.half_days = vec!["2026-03-13".into()];
+    half_day.hold_timeout = Some(prost_types::Duration {
+        seconds: 7 * 24 * 3600,
+        nanos: 0,
+    });
+    let hold = h
+        .client
+        .hold_days(half_day)
+        .await
+        .expect("hold")
+        .into_inner();
+    assert_eq!(
+        (hold.state, hold.total.as_str(), hold.days.len()),
+        (HoldState::Pending as i32, "4.5", 5)
+    );
+    let fetched = h
+        .client
+        .get_hold(GetHoldRequest {
+            hold_id: hold.hold_id.clone(),
+        })
+        .await
+        .expect("get hold")
+        .into_inner();
+    assert_eq!(fetched, hold);
+
+    let pending = h.balance("").await;
+    assert_eq!(
+        (
+            pending.pending.as_str(),
+            pending.available.as_str(),
+            pending.balance.as_str()
+        ),
+        ("4.5", "5", "9.5")
+    );
+    let posted = h
+        .client
+        .post_hold(PostHoldRequest {
+            request_id: "post-1".into(),
+            hold_id: hold.hold_id.clone(),
+        })
+        .await
+        .expect("post")
+        .into_inner();
+    assert_eq!(posted.state, HoldState::Posted as i32);
+    assert!(posted.resolve_time.is_some());
+
+    let second = h
+        .client
+        .hold_days(hold_request("hold-2", "2026-03-16", "2026-03-16"))
+        .await
+        .expect("hold 2")
+        .into_inner();
+    let voided = h
+        .client
+        .void_hold(VoidHoldRequest {
+            request_id: "void-1".into(),
+            hold_id: second.hold_id,
+            reason: "cancelled".into(),
+        })
+        .await
+        .expect("void")
+        .into_inner();
+    assert_eq!(voided.state, HoldState::Voided as i32);
+
+    let reversal = h
+        .client
+        .reverse_entry(ReverseEntryRequest {
+            request_id: "reverse-1".into(),
+            entry_id: batch.entries[1].entry_id,
+            reason: "mistake".into(),
+        })
+        .await
+        .expect("reverse")
+        .into_inner();
+    assert_eq!(
+        (
+            reversal.kind,
+            reversal.amount.as_str(),
+            reversal.reverses_entry_id
+        ),
+        (EntryKind::Reversal as i32, "0.5", batch.entries[1].entry_id)
+    );
+
+    let now = h.balance("").await;
+    assert_eq!(
+        (
+            now.accrued.as_str(),
+            now.consumed.as_str(),
+            now.pending.as_str(),
+            now.adjustments.as_str()
+        ),
+        ("10", "4.5", "0", "0")
+    );
+    assert_eq!(
+        (now.balance.as_str(), now.available.as_str()),
+        ("5.5", "5.5")
+    );
+    let before_leave = h.balance("2026-03-08").await;
+    assert_eq!(
+        (
+            before_leave.as_of_date.as_str(),
+            before_leave.consumed.as_str(),
+            before_leave.balance.as_str()
+        ),
+        ("2026-03-08", "0", "10")
+    );
+
+    let page = h
+        .client
+        .list_entries(ListEntriesRequest {
+            employee_id: "e-1".into(),
+            page_size: 3,
+            ..Default::default()
+        })
+        .await
+        .expect("page 1")
+        .into_inner();
+    assert_eq!(page.entries.len(), 3);
+    let rest = h
+        .client
+        .list_entries(ListEntriesRequest {
+            employee_id: "e-1".into(),
+            page_size: 100,
+            page_token: page.next_page_token,
+            ..Default::default()
+        })
+        .await
+        .expect("page 2")
+        .into_inner();
+    // 1 accrual + 1 adjustment + 5 holds + 5 posts + 1 hold + 1 void + 1 reversal.
+    assert_eq!(page.entries.len() + rest.entries.len(), 15);
+    let posts = h
+        .client
+        .list_entries(ListEntriesRequest {
+            employee_id: "e-1".into(),
+            kinds: vec![EntryKind::Post as i32],
+            ..Default::default()
+        })
+        .await
+        .expect("posts")
+        .into_inner();
+    assert_eq!(posts.entries.len(), 5);
+    h.server.stop().await.expect("clean shutdown");
+}
+
+async fn bad_input_names_every_offending_field_and_writes_nothing(backend: Backend) {
+    let mut h = Harness::with_pto(backend).await;
+    let before = h.entry_count("e-1").await;
+    let mut bad = hold_request("has space", "2026-03-10", "2026-03-09");
+    bad.employee_id = "-e".into();
+    bad.half_days = vec!["not-a-date".into()];
+    let status = h.client.hold_days(bad).await.expect_err("invalid");
+    let fields = violated_fields(&status);
+    for field in ["request_id", "employee_id", "half_days[0]"] {
+        assert!(
+            fields.contains(&field.to_owned()),
+            "{field} missing from {fields:?}"
+        );
+    }
+    let backwards = h
+        .client
+        .hold_days(hold_request("hold-x", "2026-03-10", "2026-03-09"))
+        .await
+        .expect_err("backwards");
+    assert_eq!(
+        violated_fields(&backwards),
+        vec!["dates.end_date".to_owned()]
+    );
+    let weekend = h
+        .client
+        .hold_days(hold_request("hold-y", "2026-03-14", "2026-03-15"))
+        .await
+        .expect_err("weekend only");
+    assert_eq!(violated_fields(&weekend), vec!["dates".to_owned()]);
+    let unassigned = h
+        .client
+        .hold_days(HoldDaysRequest {
+            employee_id: "e-404".into(),
+            ..hold_request("hold-z", "2026-03-10", "2026-03-10")
+        })
+        .await
+        .expect_err("unknown employee");
+    assert_eq!(violated_fields(&unassigned), vec!["employee_id".to_owned()]);
+
+    let batch = AppendEntriesRequest {
+        request_id: "batch-bad".into(),
+        entries: vec![
+            NewEntry {
+                employee_id: "e-1".into(),
+                policy_id: "pto-standard".into(),
+                kind: EntryKind::Accrual as i32,
+                amount: "1".into(),
+                effective_date: "2026-02-01".into(),
+                ..Default::default()
+            },
+            NewEntry {
+                employee_id: "e-1".into(),
+                policy_id: "pto-standard".into(),
+                kind: EntryKind::Accrual as i32,
+                amount: "0".into(),
+                effective_date: "2026-02-01".into(),
+                ..Default::default()
+            },
+            NewEntry {
+                employee_id: "e-1".into(),
+                policy_id: "no-such-policy".into(),
+                kind: EntryKind::Hold as i32,
+                amount: "1.2345".into(),
+                effective_date: "2026-02-30".into(),
+                ..Default::default()
+            },
+        ],
+    };
+    let fields = violated_fields(&h.client.append_entries(batch).await.expect_err("bad batch"));
+    for field in [
+        "entries[2].kind",
+        "entries[2].amount",
+        "entries[2].effective_date",
+    ] {
+        assert!(
+            fields.contains(&field.to_owned()),
+            "{field} missing from {fields:?}"
+        );
+    }
+    let semantic = AppendEntriesRequest {
+        request_id: "batch-bad-2".into(),
+        entries: vec![
+            NewEntry {
+                employee_id: "e-1".into(),
+                policy_id: "pto-standard".into(),
+                kind: EntryKind::Accrual as i32,
+                amount: "1".into(),
+                effective_date: "2026-02-01".into(),
+                ..Default::default()
+            },
+            NewEntry {
+                employee_id: "e-1".into(),
+                policy_id: "pto-standard".into(),
+                kind: EntryKind::Accrual as i32,
+                amount: "-1".into(),
+                effective_date: "2026-02-01".into(),
+                ..Default::default()
+            },
+            NewEntry {
+                employee_id: "e-1".into(),
+                policy_id: "pto-standard".into(),
+                kind: EntryKind::Adjustment as i32,
+                amount: "2".into(),
+                effective_date: "2025-06-01".into(),
+                ..Default::default()
+            },
+        ],
+    };
+    let fields = violated_fields(
+        &h.client
+            .append_entries(semantic)
+            .await
+            .expect_err("bad batch"),
+    );
+    assert_eq!(
+        fields,
+        vec![
+            "entries[1].amount",
+            "entries[2].reason",
+            "entries[2].employee_id"
+        ]
+    );
+
+    let policy = CreatePolicyRequest {
+        policy: Some(Policy {
+            resource_type: "PTO!".into(),
+            unit: Unit::Hours as i32,
+            ..Default::default()
+        }),
+        ..create_policy_request("", "x")
+    };
+    let fields = violated_fields(
+        &h.client
+            .create_policy(policy)
+            .await
+            .expect_err("bad policy"),
+    );
+    for field in [
+        "request_id",
+        "policy_id",
+        "policy.resource_type",
+        "policy.accrual.frequency",
+        "policy.full_day",
+    ] {
+        assert!(
+            fields.contains(&field.to_owned()),
+            "{field} missing from {fields:?}"
+        );
+    }
+    let not_an_id = h
+        .client
+        .post_hold(PostHoldRequest {
+            request_id: "p".into(),
+            hold_id: "42".into(),
+        })
+        .await
+        .expect_err("bad id");
+    assert_eq!(violated_fields(&not_an_id), vec!["hold_id".to_owned()]);
+    let bad_token = h
+        .client
+        .list_entries(ListEntriesRequest {
+            employee_id: "e-1".into(),
+            page_token: "garbage".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("token");
+    assert_eq!(violated_fields(&bad_token), vec!["page_token".to_owned()]);
+
+    assert_eq!(h.entry_count("e-1").await, before);
+}
+
+async fn rejections_carry_their_reason_and_facts(backend: Backend) {
+    let mut h = Harness::with_pto(backend).await;
+    let too_long = h
+        .client
+        .hold_days(hold_request("hold-big", "2026-03-02", "2026-03-20"))
+        .await
+        .expect_err("15 days > 10");
+    let (code, reason, metadata) = reason_of(&too_long);
+    assert_eq!(
+        (code, reason.as_str()),
+        (Code::FailedPrecondition, "INSUFFICIENT_BALANCE")
+    );
+    assert_eq!(
+        (
+            metadata["available"].as_str(),
+            metadata["requested"].as_str()
+        ),
+        ("10", "15")
+    );
+    // The rejection is the recorded answer to that request id.
+    let replay = h
+        .client
+        .hold_days(hold_request("hold-big", "2026-03-02", "2026-03-20"))
+        .await
+        .expect_err("replayed");
+    assert_eq!(reason_of(&replay).1, "INSUFFICIENT_BALANCE");
+
+    let hold = h
+        .client
+        .hold_days(hold_request("hold-1", "2026-03-10", "2026-03-10"))
+        .await
+        .expect("hold")
+        .into_inner();
+    let taken = h
+        .client
+        .hold_days(hold_request("hold-2", "2026-03-09", "2026-03-10"))
+        .await
+        .expect_err("taken");
+    let (code, reason, metadata) = reason_of(&taken);
+    assert_eq!(
+        (
+            code,
+            reason.as_str(),
+            metadata["date"].as_str(),
+            metadata["hold_id"].as_str()
+        ),
+        (
+            Code::FailedPrecondition,
+            "DAY_ALREADY_TAKEN",
+            "2026-03-10",
+            hold.hold_id.as_str()
+        )
+    );
+
+    let reused = h
+        .client
+        .hold_days(hold_request("hold-1", "2026-03-11", "2026-03-11"))
+        .await
+        .expect_err("reused key");
+    let (code, reason, metadata) = reason_of(&reused);
+    assert_eq!(
+        (code, reason.as_str(), metadata["request_id"].as_str()),
+        (Code::AlreadyExists, "IDEMPOTENCY_KEY_REUSED", "hold-1")
+    );
+
+    h.client
+        .void_hold(VoidHoldRequest {
+            request_id: "void-1".into(),
+            hold_id: hold.hold_id.clone(),
+            reason: String::new(),
+        })
+        .await
+        .expect("void");
+    let late = h
+        .client
+        .post_hold(PostHoldRequest {
+            request_id: "post-1".into(),
+            hold_id: hold.hold_id.clone(),
+        })
+        .await
+        .expect_err("resolved");
+    let (code, reason, metadata) = reason_of(&late);
+    assert_eq!(
+        (code, reason.as_str(), metadata["state"].as_str()),
+        (Code::FailedPrecondition, "HOLD_ALREADY_RESOLVED", "voided")
+    );
+
+    let missing = h
+        .client
+        .get_hold(GetHoldRequest {
+            hold_id: "0195f1d2-0000-7000-8000-000000000000".into(),
+        })
+        .await
+        .expect_err("missing");
+    assert_eq!(reason_of(&missing).0, Code::NotFound);
+    let missing_policy = h
+        .client
+        .get_policy(GetPolicyRequest {
+            policy_id: "nope-policy".into(),
+        })
+        .await
+        .expect_err("missing");
+    assert_eq!(reason_of(&missing_policy).1, "RESOURCE_NOT_FOUND");
+    let exists = h
+        .client
+        .create_policy(create_policy_request("policy-again", "pto-standard"))
+        .await
+        .expect_err("exists");
+    assert_eq!(reason_of(&exists).0, Code::AlreadyExists);
+    let overlap = h
+        .client
+        .assign_policy(assign_request("assign-again", "e-1", "pto-standard"))
+        .await
+        .expect_err("overlap");
+    assert_eq!(reason_of(&overlap).1, "ASSIGNMENT_OVERLAPS");
+
+    let entries = h
+        .client
+        .list_entries(ListEntriesRequest {
+            employee_id: "e-1".into(),
+            kinds: vec![EntryKind::Hold as i32],
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    let not_reversible = h
+        .client
+        .reverse_entry(ReverseEntryRequest {
+            request_id: "rev-1".into(),
+            entry_id: entries.entries[0].entry_id,
+            reason: String::new(),
+        })
+        .await
+        .expect_err("hold entry");
+    let (_, reason, metadata) = reason_of(&not_reversible);
+    assert_eq!(
+        (reason.as_str(), metadata["kind"].as_str()),
+        ("ENTRY_NOT_REVERSIBLE", "hold")
+    );
+}
+
+async fn a_hold_past_its_expiry_cannot_be_approved(backend: Backend) {
+    let mut h = Harness::with_pto(backend).await;
+    let mut request = hold_request("hold-1", "2026-03-10", "2026-03-10");
+    request.hold_timeout = Some(prost_types::Duration {
+        seconds: 600,
+        nanos: 0,
+    });
+    let hold = h
+        .client
+        .hold_days(request)
+        .await
+        .expect("hold")
+        .into_inner();
+    h.clock.advance(chrono::Duration::seconds(601));
+    let late = h
+        .client
+        .post_hold(PostHoldRequest {
+            request_id: "post-1".into(),
+            hold_id: hold.hold_id,
+        })
+        .await
+        .expect_err("expired");
+    assert_eq!(reason_of(&late).1, "HOLD_EXPIRED");
+    let out_of_range = h
+        .client
+        .hold_days(HoldDaysRequest {
+            hold_timeout: Some(prost_types::Duration {
+                seconds: 10,
+                nanos: 0,
+            }),
+            ..hold_request("hold-2", "2026-03-11", "2026-03-11")
+        })
+        .await
+        .expect_err("too short");
+    assert_eq!(
+        violated_fields(&out_of_range),
+        vec!["hold_timeout".to_owned()]
+    );
+}
+
+async fn health_and_reflection_answer(backend: Backend) {
+    let h = Harness::start(backend).await;
+    let channel = Channel::from_shared(h.server.server.uri())
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    for service in ["", "hrmesh.ledger.v1.LedgerService"] {
+        let reply = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .expect("health")
+            .into_inner();
+        assert_eq!(
+            reply.status,
+            tonic_health::pb::health_check_response::ServingStatus::Serving as i32,
+            "{service:?}"
+        );
+    }
+
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    let mut reflection = ServerReflectionClient::new(channel);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut replies = reflection
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .expect("reflection")
+        .into_inner();
+    let reply = replies.message().await.expect("reply").expect("a message");
+    let Some(MessageResponse::ListServicesResponse(list)) = reply.message_response else {
+        panic!("unexpected reply {reply:?}")
+    };
+    let names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(
+        names.contains(&"hrmesh.ledger.v1.LedgerService".to_owned()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"grpc.health.v1.Health".to_owned()),
+        "{names:?}"
+    );
+}
+
+async fn browsers_reach_the_ledger_over_grpc_web(backend: Backend) {
+    use std::io::{Read, Write};
+    let mut h = Harness::with_pto(backend).await;
+    let addr = h.server.addr();
+    let body = prost::Message::encode_to_vec(&GetPolicyRequest {
+        policy_id: "pto-standard".into(),
+    });
+    let reply = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+        let mut frame = vec![0u8];
+        frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        frame.extend_from_slice(&body);
+        let head = format!(
+            "POST /hrmesh.ledger.v1.LedgerService/GetPolicy HTTP/1.1\r\nHost: {addr}\r\nOrigin: https://hr.example.test\r\nContent-Type: application/grpc-web+proto\r\nX-Grpc-Web: 1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            frame.len()
+        );
+        stream.write_all(head.as_bytes()).expect("write head");
+        stream.write_all(&frame).expect("write body");
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply).expect("read");
+        reply
+    })
+    .await
+    .expect("blocking task");
+    let text = String::from_utf8_lossy(&reply);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text.to_ascii_lowercase()
+            .contains("access-control-allow-origin: https://hr.example.test"),
+        "{text}"
+    );
+    assert!(
+        text.contains("pto-standard"),
+        "the Policy message is in the data frame: {text}"
+    );
+    assert!(
+        text.contains("grpc-status:0"),
+        "the trailer frame reports OK: {text}"
+    );
+    let _ = h
+        .client
+        .get_policy(GetPolicyRequest {
+            policy_id: "pto-standard".into(),
+        })
+        .await
+        .expect("plain gRPC still works");
+}
+
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(hrmesh_kit::testing::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(hrmesh_kit::testing::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    every_rpc_answers_over_grpc,
+    bad_input_names_every_offending_field_and_writes_nothing,
+    rejections_carry_their_reason_and_facts,
+    a_hold_past_its_expiry_cannot_be_approved,
+    health_and_reflection_answer,
+    browsers_reach_the_ledger_over_grpc_web,
+);
