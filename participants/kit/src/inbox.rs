@@ -48,8 +48,13 @@ const OUTCOME_OK: &str = "ok";
 const OUTCOME_REJECTED: &str = "rejected";
 
 /// Creates `idempotency_inbox`. Each participant lists it in its migrator.
-#[derive(DeriveMigrationName)]
 pub struct Migration;
+
+impl MigrationName for Migration {
+    fn name(&self) -> &str {
+        "m20261121_000001_idempotency_inbox"
+    }
+}
 
 #[derive(DeriveIden)]
 enum IdempotencyInbox {

@@ -93,6 +93,9 @@ fn cors_layer(origins: &[String]) -> anyhow::Result<CorsLayer> {
         .expose_headers(grpc_headers.map(HeaderName::from_static)))
 }
 
+/// How long a stopping server waits for in-flight calls and open connections.
+pub const SHUTDOWN_DRAIN_MAX: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A server running on a background task.
 pub struct RunningServer {
     pub addr: SocketAddr,
@@ -119,12 +122,20 @@ impl RunningServer {
         })
     }
 
-    /// Stops accepting calls, drains the ones in flight and waits for the server to end.
+    /// Stops accepting calls and drains the ones in flight, for at most [`SHUTDOWN_DRAIN_MAX`];
+    /// connections still open then (a client that never answers the GOAWAY) are cut.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
-        (&mut self.task).await.context("server task panicked")?
+        match tokio::time::timeout(SHUTDOWN_DRAIN_MAX, &mut self.task).await {
+            Ok(joined) => joined.context("server task panicked")?,
+            Err(_) => {
+                tracing::warn!(addr = %self.addr, "connections still open after the drain period; closing them");
+                self.task.abort();
+                Ok(())
+            }
+        }
     }
 
     /// Waits until the server ends on its own (an error) without asking it to stop.

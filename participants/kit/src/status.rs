@@ -9,14 +9,24 @@ use tonic_types::{ErrorDetails, StatusExt};
 /// The ErrorInfo domain of every hrmesh error.
 pub const ERROR_DOMAIN: &str = "hrmesh";
 
-/// INVALID_ARGUMENT with a google.rpc.BadRequest listing every violation.
+/// At most this many violations are listed in one BadRequest: status details travel in an HTTP/2
+/// header, and a batch with a thousand bad entries would otherwise exceed the peer's header limit
+/// and arrive as an opaque protocol error instead of INVALID_ARGUMENT.
+pub const VIOLATIONS_LISTED_MAX: usize = 20;
+
+/// INVALID_ARGUMENT with a google.rpc.BadRequest listing the violations (the first
+/// [`VIOLATIONS_LISTED_MAX`]; the message gives the total).
 pub fn invalid_argument(violations: &[FieldViolation]) -> Status {
     let message = match violations {
         [only] => format!("invalid {}: {}", only.field, only.description),
+        _ if violations.len() > VIOLATIONS_LISTED_MAX => format!(
+            "{} fields are invalid; the first {VIOLATIONS_LISTED_MAX} are listed",
+            violations.len()
+        ),
         _ => format!("{} fields are invalid", violations.len()),
     };
     let mut details = ErrorDetails::new();
-    for violation in violations {
+    for violation in violations.iter().take(VIOLATIONS_LISTED_MAX) {
         details.add_bad_request_violation(&violation.field, &violation.description);
     }
     Status::with_error_details(Code::InvalidArgument, message, details)

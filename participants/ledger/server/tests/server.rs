@@ -568,6 +568,36 @@ async fn bad_input_names_every_offending_field_and_writes_nothing(backend: Backe
     assert_eq!(h.entry_count("e-1").await, before);
 }
 
+async fn a_huge_invalid_batch_still_gets_a_readable_invalid_argument(backend: Backend) {
+    let mut h = Harness::with_pto(backend).await;
+    let entries = (0..1000)
+        .map(|_| NewEntry {
+            employee_id: "e-1".into(),
+            policy_id: "pto-standard".into(),
+            kind: EntryKind::Accrual as i32,
+            amount: "1".into(),
+            effective_date: "2300-01-01".into(),
+            ..Default::default()
+        })
+        .collect();
+    let status = h
+        .client
+        .append_entries(AppendEntriesRequest {
+            request_id: "big-bad".into(),
+            entries,
+        })
+        .await
+        .expect_err("dates out of range");
+    let fields = violated_fields(&status);
+    assert_eq!(fields.len(), 20);
+    assert_eq!(fields[0], "entries[0].effective_date");
+    assert!(
+        status.message().contains("1000 fields are invalid"),
+        "{}",
+        status.message()
+    );
+}
+
 async fn rejections_carry_their_reason_and_facts(backend: Backend) {
     let mut h = Harness::with_pto(backend).await;
     let too_long = h
@@ -875,6 +905,7 @@ suite!(
     every_rpc_answers_over_grpc,
     bad_input_names_every_offending_field_and_writes_nothing,
     rejections_carry_their_reason_and_facts,
+    a_huge_invalid_batch_still_gets_a_readable_invalid_argument,
     a_hold_past_its_expiry_cannot_be_approved,
     health_and_reflection_answer,
     browsers_reach_the_ledger_over_grpc_web,

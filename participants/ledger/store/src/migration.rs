@@ -16,8 +16,13 @@ impl MigratorTrait for Migrator {
     }
 }
 
-#[derive(DeriveMigrationName)]
 struct LedgerSchema;
+
+impl MigrationName for LedgerSchema {
+    fn name(&self) -> &str {
+        "m20261121_000002_ledger_schema"
+    }
+}
 
 #[derive(DeriveIden)]
 enum Policies {

@@ -1,0 +1,130 @@
+//! The `hrmesh` binary as a user runs it: real processes, real ports, real signals.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+fn hrmesh() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hrmesh"));
+    command.env_remove("RUST_LOG").env("NO_COLOR", "1");
+    command
+}
+
+/// Reads the child's stdout until a line contains `marker`; returns that line.
+fn wait_for_line(child: &mut Child, marker: &str) -> String {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let line = lines
+        .by_ref()
+        .map(|line| line.expect("read a line"))
+        .find(|line| line.contains(marker))
+        .unwrap_or_else(|| panic!("the process ended without printing {marker:?}"));
+    // Keep draining so the child never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    line
+}
+
+async fn serving(addr: &str, service: &str) -> bool {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    let mut health = HealthClient::new(channel);
+    let reply = health
+        .check(HealthCheckRequest {
+            service: service.into(),
+        })
+        .await
+        .expect("health check")
+        .into_inner();
+    reply.status == ServingStatus::Serving as i32
+}
+
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(killed.success());
+    child.wait().expect("wait for hrmesh")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_ledger_listens_where_told_and_stops_cleanly_on_sigterm() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut child = hrmesh()
+        .args(["serve", "ledger", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start hrmesh");
+    let line = wait_for_line(&mut child, "ledger serving");
+    let addr = line
+        .split("addr=")
+        .nth(1)
+        .expect("an addr field")
+        .split_whitespace()
+        .next()
+        .expect("addr")
+        .to_owned();
+    assert!(serving(&addr, "hrmesh.ledger.v1.LedgerService").await);
+    assert!(
+        data_dir.path().join("ledger.sqlite").exists(),
+        "the embedded database lives in --data-dir"
+    );
+    assert!(terminate(&mut child).success(), "graceful shutdown exits 0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_starts_the_mesh_on_the_default_ports_and_prints_the_endpoints() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut child = hrmesh()
+        .args(["up", "--data-dir"])
+        .arg(data_dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start hrmesh up");
+    let line = wait_for_line(&mut child, "hrmesh.ledger.v1.LedgerService");
+    assert!(line.contains("127.0.0.1:50052"), "{line}");
+    assert!(serving("127.0.0.1:50052", "").await);
+    assert!(terminate(&mut child).success());
+}
+
+#[test]
+fn every_subcommand_explains_itself() {
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["serve", "ledger", "--help"],
+        vec!["up", "--help"],
+    ] {
+        let output = hrmesh().args(&args).output().expect("run --help");
+        assert!(output.status.success(), "{args:?}");
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(text.contains("Usage: hrmesh"), "{args:?}: {text}");
+    }
+    let ledger_help = hrmesh()
+        .args(["serve", "ledger", "--help"])
+        .output()
+        .expect("help");
+    let text = String::from_utf8_lossy(&ledger_help.stdout);
+    for flag in [
+        "--listen",
+        "--data-dir",
+        "--database-url",
+        "--config",
+        "--cors-origin",
+        "--hold-sweep-interval",
+    ] {
+        assert!(text.contains(flag), "{flag} missing from:\n{text}");
+    }
+    let bad_flag = hrmesh()
+        .args(["serve", "ledger", "--listen", "not-an-address"])
+        .output()
+        .expect("run");
+    assert!(!bad_flag.status.success());
+}
