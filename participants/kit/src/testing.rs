@@ -73,3 +73,24 @@ impl TestDatabase {
             .expect("connect to the test database")
     }
 }
+
+/// Generates, for each named `async fn name(backend: Backend)` in scope, one test on SQLite and
+/// one on PostgreSQL (modules `sqlite` and `postgres`), each on a two-worker runtime so concurrent
+/// tasks really run concurrently.
+#[macro_export]
+macro_rules! test_on_every_backend {
+    (@backend $module:ident $backend:ident; $($name:ident),*) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::testing::Backend::$backend).await;
+                }
+            )*
+        }
+    };
+    ($($name:ident),* $(,)?) => {
+        $crate::test_on_every_backend!(@backend sqlite Sqlite; $($name),*);
+        $crate::test_on_every_backend!(@backend postgres Postgres; $($name),*);
+    };
+}

@@ -880,28 +880,7 @@ async fn browsers_reach_the_ledger_over_grpc_web(backend: Backend) {
         .expect("plain gRPC still works");
 }
 
-macro_rules! suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(hrmesh_kit::testing::Backend::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(hrmesh_kit::testing::Backend::Postgres).await;
-                }
-            )*
-        }
-    };
-}
-
-suite!(
+hrmesh_kit::test_on_every_backend!(
     every_rpc_answers_over_grpc,
     bad_input_names_every_offending_field_and_writes_nothing,
     rejections_carry_their_reason_and_facts,

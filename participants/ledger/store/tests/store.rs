@@ -661,6 +661,79 @@ async fn an_undecided_hold_expires_and_can_then_be_neither_posted_nor_voided(bac
         .expect("expired days are free");
 }
 
+async fn approving_and_rejecting_one_hold_at_once_lets_exactly_one_win(backend: Backend) {
+    let fixture = Fixture::with_pto(backend).await;
+    fixture
+        .accrue("accrue-1", "e-1", days(10), "2026-01-31")
+        .await
+        .expect("accrue");
+    for round in 0..5 {
+        let day = format!("2026-03-{:02}", 9 + round);
+        let hold = fixture
+            .hold(&format!("hold-{round}"), "e-1", &day, &day)
+            .await
+            .expect("hold");
+        let (poster, voider) = (fixture.ledger.clone(), fixture.ledger.clone());
+        let hold_id = hold.id.clone();
+        let post = tokio::spawn(async move {
+            poster
+                .post_hold(PostHold {
+                    request_id: rid(&format!("post-{round}")),
+                    hold_id,
+                })
+                .await
+        });
+        let hold_id = hold.id.clone();
+        let void = tokio::spawn(async move {
+            voider
+                .void_hold(VoidHold {
+                    request_id: rid(&format!("void-{round}")),
+                    hold_id,
+                    reason: String::new(),
+                })
+                .await
+        });
+        let outcomes = [
+            post.await.expect("post task"),
+            void.await.expect("void task"),
+        ];
+        let winners = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
+        assert_eq!(winners, 1, "{outcomes:?}");
+        assert!(
+            outcomes
+                .iter()
+                .any(|o| is_rejection(o, |r| matches!(r, Rejection::HoldAlreadyResolved { .. }))),
+            "{outcomes:?}"
+        );
+        let resolved = fixture.ledger.get_hold(&hold.id).await.expect("get hold");
+        let resolution_entries = fixture
+            .ledger
+            .list_entries(
+                EntryFilter {
+                    employee_id: employee("e-1"),
+                    policy_id: None,
+                    kinds: vec![EntryKind::Post, EntryKind::Void],
+                    effective_from: Some(date(&day)),
+                    effective_to: Some(date(&day)),
+                },
+                None,
+                10,
+            )
+            .await
+            .expect("list")
+            .items;
+        assert_eq!(
+            resolution_entries.len(),
+            1,
+            "one resolving entry for {:?}",
+            resolved.state
+        );
+    }
+    let totals = fixture.totals("e-1", None).await;
+    assert_eq!(totals.pending, Quantity::ZERO);
+    assert_eq!(totals.consumed + totals.available(), days(10));
+}
+
 // ---- Reversals.
 
 async fn a_reversal_cancels_an_entry_once_and_only_accruals_and_adjustments_reverse(
@@ -1041,36 +1114,17 @@ fn balances_agree_however_computed(backend: Backend) {
     });
 }
 
-macro_rules! suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(hrmesh_kit::testing::Backend::Sqlite).await;
-                }
-            )*
-            #[test]
-            fn balances_agree_however_computed() {
-                super::balances_agree_however_computed(hrmesh_kit::testing::Backend::Sqlite);
-            }
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(hrmesh_kit::testing::Backend::Postgres).await;
-                }
-            )*
-            #[test]
-            fn balances_agree_however_computed() {
-                super::balances_agree_however_computed(hrmesh_kit::testing::Backend::Postgres);
-            }
-        }
-    };
+#[test]
+fn balances_agree_however_computed_on_sqlite() {
+    balances_agree_however_computed(Backend::Sqlite);
 }
 
-suite!(
+#[test]
+fn balances_agree_however_computed_on_postgres() {
+    balances_agree_however_computed(Backend::Postgres);
+}
+
+hrmesh_kit::test_on_every_backend!(
     the_database_refuses_to_update_or_delete_entries,
     a_repeated_request_returns_the_original_result_and_writes_once,
     a_request_id_reused_for_another_request_is_refused_and_writes_nothing,
@@ -1083,6 +1137,7 @@ suite!(
     concurrent_holds_of_one_day_grant_exactly_one,
     a_hold_resolves_at_most_once,
     an_undecided_hold_expires_and_can_then_be_neither_posted_nor_voided,
+    approving_and_rejecting_one_hold_at_once_lets_exactly_one_win,
     a_reversal_cancels_an_entry_once_and_only_accruals_and_adjustments_reverse,
     overlapping_assignments_of_one_policy_are_refused,
     entries_page_in_append_order_with_filters,
