@@ -14,10 +14,16 @@ pub mod hrmesh {
             tonic::include_proto!("hrmesh.ledger.v1");
         }
     }
+    pub mod notification {
+        pub mod v1 {
+            tonic::include_proto!("hrmesh.notification.v1");
+        }
+    }
 }
 
 pub use hrmesh::common::v1 as common;
 pub use hrmesh::ledger::v1 as ledger;
+pub use hrmesh::notification::v1 as notification;
 
 /// The encoded `FileDescriptorSet` of every hrmesh package, for gRPC server reflection and dynamic
 /// codecs.

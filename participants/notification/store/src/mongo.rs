@@ -1,0 +1,214 @@
+use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
+use hrmesh_domain::EmployeeId;
+use hrmesh_notification_core::{
+    Inserted, Notification, NotificationError, NotificationStore, Preferences, Result,
+};
+use mongodb::bson::{self, Bson, Document, doc};
+use mongodb::error::{ErrorKind, WriteFailure};
+use mongodb::options::IndexOptions;
+use mongodb::{Client, Collection, IndexModel};
+
+use crate::internal;
+
+/// The MongoDB duplicate-key error code.
+const DUPLICATE_KEY: i32 = 11000;
+
+/// The notification store on MongoDB: collection `notifications` holds one document per
+/// notification (`_id` = notification id) with the indexed fields beside it; `preferences` holds
+/// one per recipient. Every change is a single-document update conditioned on `version`, so no
+/// multi-document transaction is ever needed.
+#[derive(Debug, Clone)]
+pub struct MongoNotificationStore {
+    notifications: Collection<Document>,
+    preferences: Collection<Document>,
+}
+
+fn storage(err: mongodb::error::Error) -> NotificationError {
+    match *err.kind {
+        ErrorKind::Io(_)
+        | ErrorKind::ServerSelection { .. }
+        | ErrorKind::ConnectionPoolCleared { .. } => {
+            NotificationError::Unavailable(err.to_string())
+        }
+        _ => NotificationError::Internal(err.to_string()),
+    }
+}
+
+fn millis(time: Option<DateTime<Utc>>) -> Bson {
+    time.map_or(Bson::Null, |t| Bson::Int64(t.timestamp_millis()))
+}
+
+fn encode(notification: &Notification) -> Result<Document> {
+    let body =
+        bson::to_bson(notification).map_err(|err| internal("encoding a notification", err))?;
+    Ok(doc! {
+        "_id": &notification.id,
+        "request_id": &notification.request_id,
+        "recipient_id": notification.recipient.id.as_str(),
+        "due_at": millis(notification.due_at()),
+        "in_app": notification.in_app(),
+        "unread": notification.unread(),
+        "dead": notification.has_dead_letter(),
+        "version": notification.version,
+        "notification": body,
+    })
+}
+
+fn decode(document: Document) -> Result<Notification> {
+    let body = document
+        .get_document("notification")
+        .map_err(|err| internal("a stored notification without its body", err))?;
+    bson::from_document(body.clone()).map_err(|err| internal("decoding a stored notification", err))
+}
+
+impl MongoNotificationStore {
+    /// Connects to `uri` (e.g. `mongodb://127.0.0.1:27017`), uses `database`, and creates the
+    /// indexes it relies on.
+    pub async fn open(
+        uri: &str,
+        database: &str,
+    ) -> std::result::Result<Self, mongodb::error::Error> {
+        let client = Client::with_uri_str(uri).await?;
+        let db = client.database(database);
+        let store = Self {
+            notifications: db.collection("notifications"),
+            preferences: db.collection("preferences"),
+        };
+        let unique = IndexOptions::builder().unique(true).build();
+        let indexes = [
+            IndexModel::builder()
+                .keys(doc! { "request_id": 1 })
+                .options(unique)
+                .build(),
+            // nx-27017, the wire server the tests run on, refuses `_id` inside a compound index;
+            // on a real MongoDB, appending `_id` here would also serve the sort.
+            IndexModel::builder()
+                .keys(doc! { "recipient_id": 1, "in_app": 1 })
+                .build(),
+            IndexModel::builder().keys(doc! { "due_at": 1 }).build(),
+            IndexModel::builder().keys(doc! { "dead": 1 }).build(),
+        ];
+        for index in indexes {
+            store.notifications.create_index(index).await?;
+        }
+        Ok(store)
+    }
+
+    async fn all(&self, filter: Document, sort: Document, limit: u32) -> Result<Vec<Notification>> {
+        let cursor = self
+            .notifications
+            .find(filter)
+            .sort(sort)
+            .limit(i64::from(limit))
+            .await
+            .map_err(storage)?;
+        let documents: Vec<Document> = cursor.try_collect().await.map_err(storage)?;
+        documents.into_iter().map(decode).collect()
+    }
+}
+
+impl NotificationStore for MongoNotificationStore {
+    async fn insert(&self, notification: &Notification) -> Result<Inserted> {
+        match self.notifications.insert_one(encode(notification)?).await {
+            Ok(_) => Ok(Inserted::New(notification.clone())),
+            Err(err) => match *err.kind {
+                ErrorKind::Write(WriteFailure::WriteError(ref write))
+                    if write.code == DUPLICATE_KEY =>
+                {
+                    let existing = self
+                        .notifications
+                        .find_one(doc! { "request_id": &notification.request_id })
+                        .await
+                        .map_err(storage)?
+                        .ok_or_else(|| internal("a conflicting request id", "vanished"))?;
+                    Ok(Inserted::Existing(decode(existing)?))
+                }
+                _ => Err(storage(err)),
+            },
+        }
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<Notification>> {
+        self.notifications
+            .find_one(doc! { "_id": id })
+            .await
+            .map_err(storage)?
+            .map(decode)
+            .transpose()
+    }
+
+    async fn replace(&self, notification: &Notification, expected_version: i64) -> Result<bool> {
+        let mut fields = encode(notification)?;
+        fields.remove("_id");
+        let updated = self
+            .notifications
+            .update_one(
+                doc! { "_id": &notification.id, "version": expected_version },
+                doc! { "$set": fields },
+            )
+            .await
+            .map_err(storage)?;
+        Ok(updated.matched_count == 1)
+    }
+
+    async fn list_in_app(
+        &self,
+        recipient_id: &EmployeeId,
+        unread_only: bool,
+        before_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Notification>> {
+        let mut filter = doc! { "recipient_id": recipient_id.as_str(), "in_app": true };
+        if unread_only {
+            filter.insert("unread", true);
+        }
+        if let Some(before_id) = before_id {
+            filter.insert("_id", doc! { "$lt": before_id });
+        }
+        self.all(filter, doc! { "_id": -1 }, limit).await
+    }
+
+    async fn due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Notification>> {
+        let filter = doc! { "due_at": { "$ne": Bson::Null, "$lte": now.timestamp_millis() } };
+        self.all(filter, doc! { "due_at": 1 }, limit).await
+    }
+
+    async fn dead_letters(&self, after_id: Option<&str>, limit: u32) -> Result<Vec<Notification>> {
+        let mut filter = doc! { "dead": true };
+        if let Some(after_id) = after_id {
+            filter.insert("_id", doc! { "$gt": after_id });
+        }
+        self.all(filter, doc! { "_id": 1 }, limit).await
+    }
+
+    async fn preferences(&self, recipient_id: &EmployeeId) -> Result<Option<Preferences>> {
+        let Some(found) = self
+            .preferences
+            .find_one(doc! { "_id": recipient_id.as_str() })
+            .await
+            .map_err(storage)?
+        else {
+            return Ok(None);
+        };
+        let body = found
+            .get_document("preferences")
+            .map_err(|err| internal("stored preferences", err))?;
+        bson::from_document(body.clone())
+            .map(Some)
+            .map_err(|err| internal("decoding preferences", err))
+    }
+
+    async fn put_preferences(&self, prefs: &Preferences) -> Result<()> {
+        let body = bson::to_bson(prefs).map_err(|err| internal("encoding preferences", err))?;
+        self.preferences
+            .replace_one(
+                doc! { "_id": prefs.recipient_id.as_str() },
+                doc! { "_id": prefs.recipient_id.as_str(), "preferences": body },
+            )
+            .upsert(true)
+            .await
+            .map_err(storage)?;
+        Ok(())
+    }
+}

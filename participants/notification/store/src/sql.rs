@@ -1,0 +1,325 @@
+use chrono::{DateTime, Utc};
+use hrmesh_domain::EmployeeId;
+use hrmesh_notification_core::{
+    Inserted, Notification, NotificationError, NotificationStore, Preferences, Result,
+};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TryInsertResult,
+};
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
+
+use crate::internal;
+
+mod notifications {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "notifications")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub request_id: String,
+        pub recipient_id: String,
+        pub due_at: Option<ChronoDateTimeUtc>,
+        pub in_app: bool,
+        pub unread: bool,
+        pub dead: bool,
+        pub version: i64,
+        #[sea_orm(column_type = "Text")]
+        pub document: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+mod preferences {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "preferences")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub recipient_id: String,
+        #[sea_orm(column_type = "Text")]
+        pub document: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(NotificationSchema)]
+    }
+}
+
+struct NotificationSchema;
+
+impl MigrationName for NotificationSchema {
+    fn name(&self) -> &str {
+        "m20261121_000001_notification_schema"
+    }
+}
+
+#[derive(DeriveIden)]
+enum Notifications {
+    Table,
+    Id,
+    RequestId,
+    RecipientId,
+    DueAt,
+    InApp,
+    Unread,
+    Dead,
+    Version,
+    Document,
+}
+
+#[derive(DeriveIden)]
+enum Preferences_ {
+    #[sea_orm(iden = "preferences")]
+    Table,
+    RecipientId,
+    Document,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for NotificationSchema {
+    async fn up(&self, manager: &SchemaManager) -> std::result::Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Notifications::Table)
+                    .col(string_len(Notifications::Id, 36).primary_key())
+                    .col(string_len_uniq(Notifications::RequestId, 128))
+                    .col(string_len(Notifications::RecipientId, 64))
+                    .col(timestamp_with_time_zone_null(Notifications::DueAt))
+                    .col(boolean(Notifications::InApp))
+                    .col(boolean(Notifications::Unread))
+                    .col(boolean(Notifications::Dead))
+                    .col(big_integer(Notifications::Version))
+                    .col(text(Notifications::Document))
+                    .to_owned(),
+            )
+            .await?;
+        let indexes = [
+            (
+                "idx_notifications_recipient",
+                vec![
+                    Notifications::RecipientId,
+                    Notifications::InApp,
+                    Notifications::Id,
+                ],
+            ),
+            ("idx_notifications_due", vec![Notifications::DueAt]),
+            (
+                "idx_notifications_dead",
+                vec![Notifications::Dead, Notifications::Id],
+            ),
+        ];
+        for (name, columns) in indexes {
+            let mut index = Index::create();
+            index.name(name).table(Notifications::Table);
+            for column in columns {
+                index.col(column);
+            }
+            manager.create_index(index.to_owned()).await?;
+        }
+        manager
+            .create_table(
+                Table::create()
+                    .table(Preferences_::Table)
+                    .col(string_len(Preferences_::RecipientId, 64).primary_key())
+                    .col(text(Preferences_::Document))
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+/// The notification store on SQLite or PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct SqlNotificationStore {
+    db: DatabaseConnection,
+}
+
+fn storage(err: DbErr) -> NotificationError {
+    if hrmesh_kit::db::is_transient(&err) {
+        NotificationError::Unavailable(err.to_string())
+    } else {
+        NotificationError::Internal(err.to_string())
+    }
+}
+
+fn encode(notification: &Notification) -> Result<notifications::ActiveModel> {
+    Ok(notifications::ActiveModel {
+        id: Set(notification.id.clone()),
+        request_id: Set(notification.request_id.clone()),
+        recipient_id: Set(notification.recipient.id.as_str().to_owned()),
+        due_at: Set(notification.due_at()),
+        in_app: Set(notification.in_app()),
+        unread: Set(notification.unread()),
+        dead: Set(notification.has_dead_letter()),
+        version: Set(notification.version),
+        document: Set(serde_json::to_string(notification)
+            .map_err(|err| internal("encoding a notification", err))?),
+    })
+}
+
+fn decode(row: notifications::Model) -> Result<Notification> {
+    serde_json::from_str(&row.document)
+        .map_err(|err| internal("decoding a stored notification", err))
+}
+
+impl SqlNotificationStore {
+    /// Connects to `url` and brings the schema up to date.
+    pub async fn open(url: &str) -> std::result::Result<Self, DbErr> {
+        let db = hrmesh_kit::db::connect(url).await?;
+        Migrator::up(&db, None).await?;
+        Ok(Self { db })
+    }
+
+    async fn by_request_id(&self, request_id: &str) -> Result<Option<Notification>> {
+        notifications::Entity::find()
+            .filter(notifications::Column::RequestId.eq(request_id))
+            .one(&self.db)
+            .await
+            .map_err(storage)?
+            .map(decode)
+            .transpose()
+    }
+
+    async fn all(
+        &self,
+        query: sea_orm::Select<notifications::Entity>,
+    ) -> Result<Vec<Notification>> {
+        query
+            .all(&self.db)
+            .await
+            .map_err(storage)?
+            .into_iter()
+            .map(decode)
+            .collect()
+    }
+}
+
+impl NotificationStore for SqlNotificationStore {
+    async fn insert(&self, notification: &Notification) -> Result<Inserted> {
+        let inserted = notifications::Entity::insert(encode(notification)?)
+            .on_conflict_do_nothing_on([notifications::Column::RequestId])
+            .exec(&self.db)
+            .await
+            .map_err(storage)?;
+        if matches!(inserted, TryInsertResult::Conflicted) {
+            let existing = self
+                .by_request_id(&notification.request_id)
+                .await?
+                .ok_or_else(|| internal("a conflicting request id", "vanished"))?;
+            return Ok(Inserted::Existing(existing));
+        }
+        Ok(Inserted::New(notification.clone()))
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<Notification>> {
+        notifications::Entity::find_by_id(id.to_owned())
+            .one(&self.db)
+            .await
+            .map_err(storage)?
+            .map(decode)
+            .transpose()
+    }
+
+    async fn replace(&self, notification: &Notification, expected_version: i64) -> Result<bool> {
+        use notifications::Column;
+        let row = encode(notification)?;
+        let updated = notifications::Entity::update_many()
+            .set(row)
+            .filter(Column::Id.eq(notification.id.as_str()))
+            .filter(Column::Version.eq(expected_version))
+            .exec(&self.db)
+            .await
+            .map_err(storage)?;
+        Ok(updated.rows_affected == 1)
+    }
+
+    async fn list_in_app(
+        &self,
+        recipient_id: &EmployeeId,
+        unread_only: bool,
+        before_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Notification>> {
+        use notifications::Column;
+        let mut query = notifications::Entity::find()
+            .filter(Column::RecipientId.eq(recipient_id.as_str()))
+            .filter(Column::InApp.eq(true));
+        if unread_only {
+            query = query.filter(Column::Unread.eq(true));
+        }
+        if let Some(before_id) = before_id {
+            query = query.filter(Column::Id.lt(before_id));
+        }
+        self.all(query.order_by_desc(Column::Id).limit(u64::from(limit)))
+            .await
+    }
+
+    async fn due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Notification>> {
+        use notifications::Column;
+        let query = notifications::Entity::find()
+            .filter(Column::DueAt.lte(now))
+            .order_by_asc(Column::DueAt)
+            .limit(u64::from(limit));
+        self.all(query).await
+    }
+
+    async fn dead_letters(&self, after_id: Option<&str>, limit: u32) -> Result<Vec<Notification>> {
+        use notifications::Column;
+        let mut query = notifications::Entity::find().filter(Column::Dead.eq(true));
+        if let Some(after_id) = after_id {
+            query = query.filter(Column::Id.gt(after_id));
+        }
+        self.all(query.order_by_asc(Column::Id).limit(u64::from(limit)))
+            .await
+    }
+
+    async fn preferences(&self, recipient_id: &EmployeeId) -> Result<Option<Preferences>> {
+        preferences::Entity::find_by_id(recipient_id.as_str().to_owned())
+            .one(&self.db)
+            .await
+            .map_err(storage)?
+            .map(|row| {
+                serde_json::from_str(&row.document)
+                    .map_err(|err| internal("decoding preferences", err))
+            })
+            .transpose()
+    }
+
+    async fn put_preferences(&self, prefs: &Preferences) -> Result<()> {
+        let document =
+            serde_json::to_string(prefs).map_err(|err| internal("encoding preferences", err))?;
+        preferences::Entity::insert(preferences::ActiveModel {
+            recipient_id: Set(prefs.recipient_id.as_str().to_owned()),
+            document: Set(document),
+        })
+        .on_conflict(
+            OnConflict::column(preferences::Column::RecipientId)
+                .update_column(preferences::Column::Document)
+                .to_owned(),
+        )
+        .exec_without_returning(&self.db)
+        .await
+        .map_err(storage)?;
+        Ok(())
+    }
+}

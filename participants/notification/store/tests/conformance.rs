@@ -1,0 +1,388 @@
+//! One conformance suite for every implementation of the notification store port: SQLite,
+//! PostgreSQL (the test server `.ci/run` starts) and MongoDB (the nx-27017 wire server it starts).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use hrmesh_domain::{EmployeeId, Violations};
+use hrmesh_kit::testing::TestDatabase;
+use hrmesh_notification_core::*;
+use hrmesh_notification_store::{MongoNotificationStore, SqlNotificationStore};
+
+const MONGODB_URL_VAR: &str = "HRMESH_TEST_MONGODB_URL";
+
+async fn sqlite() -> (SqlNotificationStore, TestDatabase) {
+    let db = TestDatabase::sqlite();
+    (SqlNotificationStore::open(&db.url).await.expect("open"), db)
+}
+
+async fn postgres() -> (SqlNotificationStore, TestDatabase) {
+    let db = TestDatabase::postgres().await;
+    (SqlNotificationStore::open(&db.url).await.expect("open"), db)
+}
+
+async fn mongo() -> (MongoNotificationStore, ()) {
+    let url = std::env::var(MONGODB_URL_VAR).unwrap_or_else(|_| {
+        panic!("{MONGODB_URL_VAR} is not set: run the tests with `bash .ci/run`, which starts a MongoDB wire server")
+    });
+    let database = format!("test_{}", uuid::Uuid::now_v7().simple());
+    (
+        MongoNotificationStore::open(&url, &database)
+            .await
+            .expect("open"),
+        (),
+    )
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0)
+        .single()
+        .expect("time")
+}
+
+fn employee(id: &str) -> EmployeeId {
+    EmployeeId::parse("e", id, &mut Violations::default()).expect("valid")
+}
+
+fn delivery(channel: Channel, state: DeliveryState, next: Option<DateTime<Utc>>) -> Delivery {
+    Delivery {
+        id: uuid::Uuid::now_v7().to_string(),
+        channel,
+        state,
+        attempts: Vec::new(),
+        failures_in_round: 0,
+        next_attempt_at: next,
+        delivered_at: (state == DeliveryState::Delivered).then(t0),
+        lease_until: None,
+        lease_owner: None,
+    }
+}
+
+fn notification(request_id: &str, recipient: &str, deliveries: Vec<Delivery>) -> Notification {
+    Notification {
+        id: uuid::Uuid::now_v7().to_string(),
+        request_id: request_id.into(),
+        request_fingerprint: format!("{{\"request\":\"{request_id}\"}}"),
+        recipient: Recipient {
+            id: employee(recipient),
+            kind: RecipientKind::Employee,
+            email: Some("e@example.test".into()),
+        },
+        template: "time_off.decided".into(),
+        payload: BTreeMap::from([
+            ("decision".to_owned(), "approved".to_owned()),
+            ("start_date".to_owned(), "2026-03-09".to_owned()),
+        ]),
+        category: "time_off".into(),
+        priority: Priority::Normal,
+        correlation_id: "saga-1".into(),
+        subject: "Your time-off request was approved".into(),
+        body: "Approved.".into(),
+        deliveries,
+        read_at: None,
+        retracted_at: None,
+        retract_reason: String::new(),
+        created_at: t0(),
+        version: 1,
+    }
+}
+
+fn in_app(request_id: &str, recipient: &str) -> Notification {
+    notification(
+        request_id,
+        recipient,
+        vec![delivery(Channel::InApp, DeliveryState::Delivered, None)],
+    )
+}
+
+async fn a_notification_round_trips_and_its_request_id_is_taken_once(
+    store: impl NotificationStore,
+) {
+    let original = notification(
+        "req-1",
+        "e-1",
+        vec![
+            delivery(Channel::InApp, DeliveryState::Delivered, None),
+            delivery(Channel::Email, DeliveryState::Pending, Some(t0())),
+        ],
+    );
+    assert_eq!(
+        store.insert(&original).await.expect("insert"),
+        Inserted::New(original.clone())
+    );
+    assert_eq!(
+        store.get(&original.id).await.expect("get"),
+        Some(original.clone())
+    );
+    let again = notification(
+        "req-1",
+        "e-1",
+        vec![delivery(
+            Channel::Webhook,
+            DeliveryState::Pending,
+            Some(t0()),
+        )],
+    );
+    assert_eq!(
+        store.insert(&again).await.expect("insert again"),
+        Inserted::Existing(original.clone())
+    );
+    assert_eq!(
+        store.get(&again.id).await.expect("get"),
+        None,
+        "the second one was not stored"
+    );
+    assert_eq!(
+        store
+            .get("0195f1d2-0000-7000-8000-000000000000")
+            .await
+            .expect("get"),
+        None
+    );
+}
+
+async fn a_save_over_a_stale_version_is_refused(store: impl NotificationStore) {
+    let original = notification(
+        "req-1",
+        "e-1",
+        vec![delivery(Channel::Email, DeliveryState::Pending, Some(t0()))],
+    );
+    store.insert(&original).await.expect("insert");
+    let mut first = original.clone();
+    first.retract(t0(), "changed plans");
+    first.version = 2;
+    assert!(store.replace(&first, 1).await.expect("replace"));
+    let mut stale = original.clone();
+    stale.read_at = Some(t0());
+    stale.version = 2;
+    assert!(
+        !store.replace(&stale, 1).await.expect("stale replace"),
+        "version 1 is gone"
+    );
+    assert_eq!(store.get(&original.id).await.expect("get"), Some(first));
+}
+
+async fn concurrent_saves_of_one_version_let_exactly_one_win(
+    store: impl NotificationStore + Clone,
+) {
+    let original = notification(
+        "req-1",
+        "e-1",
+        vec![delivery(Channel::Email, DeliveryState::Pending, Some(t0()))],
+    );
+    store.insert(&original).await.expect("insert");
+    let store = Arc::new(store);
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            let mut next = original.clone();
+            next.retract_reason = format!("writer {i}");
+            next.version = 2;
+            tokio::spawn(async move { store.replace(&next, 1).await.expect("replace") })
+        })
+        .collect();
+    let mut winners = 0;
+    for task in tasks {
+        winners += usize::from(task.await.expect("task"));
+    }
+    assert_eq!(winners, 1);
+}
+
+async fn the_in_app_list_is_newest_first_pages_and_filters_unread(store: impl NotificationStore) {
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let mut n = in_app(&format!("req-{i}"), "e-1");
+        if i == 1 {
+            n.read_at = Some(t0());
+        }
+        store.insert(&n).await.expect("insert");
+        ids.push(n.id);
+    }
+    store
+        .insert(&in_app("req-other", "e-2"))
+        .await
+        .expect("insert");
+    let email_only = notification(
+        "req-email",
+        "e-1",
+        vec![delivery(Channel::Email, DeliveryState::Delivered, None)],
+    );
+    store.insert(&email_only).await.expect("insert");
+
+    let first = store
+        .list_in_app(&employee("e-1"), false, None, 3)
+        .await
+        .expect("page 1");
+    assert_eq!(
+        first.iter().map(|n| n.id.clone()).collect::<Vec<_>>(),
+        vec![ids[4].clone(), ids[3].clone(), ids[2].clone()]
+    );
+    let rest = store
+        .list_in_app(&employee("e-1"), false, Some(&ids[2]), 10)
+        .await
+        .expect("page 2");
+    assert_eq!(
+        rest.iter().map(|n| n.id.clone()).collect::<Vec<_>>(),
+        vec![ids[1].clone(), ids[0].clone()]
+    );
+    let unread = store
+        .list_in_app(&employee("e-1"), true, None, 10)
+        .await
+        .expect("unread");
+    assert_eq!(unread.len(), 4);
+    assert!(unread.iter().all(|n| n.id != ids[1]));
+}
+
+async fn due_finds_what_is_due_most_overdue_first(store: impl NotificationStore) {
+    let later = notification(
+        "req-later",
+        "e-1",
+        vec![delivery(
+            Channel::Email,
+            DeliveryState::Pending,
+            Some(t0() + Duration::hours(2)),
+        )],
+    );
+    let overdue = notification(
+        "req-overdue",
+        "e-1",
+        vec![delivery(
+            Channel::Webhook,
+            DeliveryState::Pending,
+            Some(t0() - Duration::minutes(5)),
+        )],
+    );
+    let now_due = notification(
+        "req-now",
+        "e-2",
+        vec![delivery(Channel::Email, DeliveryState::Pending, Some(t0()))],
+    );
+    let done = in_app("req-done", "e-3");
+    for n in [&later, &overdue, &now_due, &done] {
+        store.insert(n).await.expect("insert");
+    }
+    let due = store.due(t0(), 10).await.expect("due");
+    assert_eq!(
+        due.iter()
+            .map(|n| n.request_id.as_str())
+            .collect::<Vec<_>>(),
+        vec!["req-overdue", "req-now"]
+    );
+    assert_eq!(store.due(t0(), 1).await.expect("due").len(), 1);
+    let all = store
+        .due(t0() + Duration::hours(3), 10)
+        .await
+        .expect("due later");
+    assert_eq!(all.len(), 3);
+
+    // A lease pushes a claimed delivery out of `due` until it ends.
+    let mut claimed = overdue.clone();
+    assert_eq!(
+        claimed
+            .claim_due(t0(), t0() + Duration::minutes(1), "worker-a")
+            .len(),
+        1
+    );
+    claimed.version = 2;
+    assert!(store.replace(&claimed, 1).await.expect("claim"));
+    let due = store.due(t0(), 10).await.expect("due");
+    assert_eq!(
+        due.iter()
+            .map(|n| n.request_id.as_str())
+            .collect::<Vec<_>>(),
+        vec!["req-now"]
+    );
+    assert_eq!(
+        store
+            .due(t0() + Duration::minutes(1), 10)
+            .await
+            .expect("due")
+            .len(),
+        2
+    );
+}
+
+async fn dead_letters_page_oldest_first(store: impl NotificationStore) {
+    let mut dead_ids = Vec::new();
+    for i in 0..3 {
+        let n = notification(
+            &format!("req-dead-{i}"),
+            "e-1",
+            vec![delivery(Channel::Webhook, DeliveryState::Dead, None)],
+        );
+        store.insert(&n).await.expect("insert");
+        dead_ids.push(n.id);
+    }
+    store
+        .insert(&in_app("req-fine", "e-1"))
+        .await
+        .expect("insert");
+    let first = store.dead_letters(None, 2).await.expect("page 1");
+    assert_eq!(
+        first.iter().map(|n| n.id.clone()).collect::<Vec<_>>(),
+        dead_ids[..2].to_vec()
+    );
+    let rest = store
+        .dead_letters(Some(&dead_ids[1]), 10)
+        .await
+        .expect("page 2");
+    assert_eq!(
+        rest.iter().map(|n| n.id.clone()).collect::<Vec<_>>(),
+        dead_ids[2..].to_vec()
+    );
+}
+
+async fn preferences_are_replaced_whole(store: impl NotificationStore) {
+    assert_eq!(
+        store.preferences(&employee("e-1")).await.expect("get"),
+        None
+    );
+    let mut prefs = Preferences::none(employee("e-1"));
+    prefs
+        .disabled
+        .insert("time_off".into(), [Channel::Email].into_iter().collect());
+    prefs.quiet_hours = Some(QuietHours {
+        start: chrono::NaiveTime::from_hms_opt(22, 0, 0).expect("t"),
+        end: chrono::NaiveTime::from_hms_opt(7, 0, 0).expect("t"),
+        time_zone: "Europe/Berlin".into(),
+    });
+    store.put_preferences(&prefs).await.expect("put");
+    assert_eq!(
+        store.preferences(&employee("e-1")).await.expect("get"),
+        Some(prefs.clone())
+    );
+    let cleared = Preferences::none(employee("e-1"));
+    store.put_preferences(&cleared).await.expect("put again");
+    assert_eq!(
+        store.preferences(&employee("e-1")).await.expect("get"),
+        Some(cleared)
+    );
+}
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { let (store, _db) = super::sqlite().await; super::$name(store).await; } )*
+        }
+        mod postgres {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { let (store, _db) = super::postgres().await; super::$name(store).await; } )*
+        }
+        mod mongodb {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { let (store, _db) = super::mongo().await; super::$name(store).await; } )*
+        }
+    };
+}
+
+conformance!(
+    a_notification_round_trips_and_its_request_id_is_taken_once,
+    a_save_over_a_stale_version_is_refused,
+    concurrent_saves_of_one_version_let_exactly_one_win,
+    the_in_app_list_is_newest_first_pages_and_filters_unread,
+    due_finds_what_is_due_most_overdue_first,
+    dead_letters_page_oldest_first,
+    preferences_are_replaced_whole,
+);
