@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 const PROTOS: &[&str] = &[
     "hrmesh/common/v1/common.proto",
     "hrmesh/ledger/v1/ledger.proto",
+    "hrmesh/notification/v1/notification.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -5,8 +5,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use hrmesh_kit::server::RunningServer;
 use hrmesh_kit::telemetry::{self, LogFormat};
 use hrmesh_ledger_server::{LedgerConfig, LedgerServer};
+use hrmesh_notification_server::{NotificationConfig, NotificationServer, RunningNotification};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -35,7 +37,8 @@ enum Command {
     Serve(Service),
     /// Start every service of the mesh in this process on its default port, on embedded SQLite
     /// databases under --data-dir, and print the endpoints. Today the mesh is the ledger
-    /// (127.0.0.1:50052); the orchestrator, performance and notification services are not built yet.
+    /// (127.0.0.1:50052) and the notification service (127.0.0.1:50054, in-app channel; email and
+    /// webhooks need configuration); the orchestrator and performance services are not built yet.
     Up(UpArgs),
 }
 
@@ -50,6 +53,18 @@ enum Service {
     /// file at <data-dir>/ledger.sqlite. Health (grpc.health.v1) and reflection are served on the same
     /// port, as is grpc-web.
     Ledger(LedgerArgs),
+    /// Serve hrmesh.notification.v1.NotificationService: notifications over in-app, email (SMTP)
+    /// and signed webhook channels, delivered in the background with retries, exponential backoff
+    /// and jitter, dead letters and redrive; per-recipient preferences with quiet hours.
+    ///
+    /// Configuration: defaults, then --config (TOML), then HRMESH_NOTIFICATION_<FIELD> variables
+    /// (listen, data_dir, database_url, mongodb_url, mongodb_database, cors_allowed_origins,
+    /// worker_poll_ms, worker_batch; nested tables such as smtp and webhook as
+    /// HRMESH_NOTIFICATION_SMTP__HOST), then these flags. Notifications are kept in MongoDB when a
+    /// MongoDB URL is given, otherwise in <data-dir>/notification.sqlite (or --database-url).
+    /// The email channel needs an [smtp] table (host, port, security = none|starttls|tls, username,
+    /// password, from); the webhook channel a [webhook] table (url, secret, timeout_ms).
+    Notification(NotificationArgs),
 }
 
 #[derive(Debug, Args)]
@@ -81,10 +96,37 @@ struct LedgerArgs {
 }
 
 #[derive(Debug, Args)]
+struct NotificationArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// A MongoDB URI (mongodb://host:port); notifications are stored there instead of SQL.
+    #[arg(long, value_name = "URI")]
+    mongodb_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
 struct UpArgs {
     /// Directory for the services' embedded SQLite databases.
     #[arg(long, value_name = "DIR", default_value = ".data")]
     data_dir: PathBuf,
+}
+
+impl CommonArgs {
+    /// Flags win over the file and the environment.
+    fn apply(self, config: &mut hrmesh_kit::config::CommonConfig) {
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        if let Some(data_dir) = self.data_dir {
+            config.data_dir = data_dir;
+        }
+        if let Some(url) = self.database_url {
+            config.database_url = Some(url);
+        }
+        if !self.cors_origins.is_empty() {
+            config.cors_allowed_origins = self.cors_origins;
+        }
+    }
 }
 
 impl LedgerArgs {
@@ -95,20 +137,25 @@ impl LedgerArgs {
             "HRMESH_LEDGER_",
         )
         .context("loading the ledger configuration")?;
-        if let Some(listen) = self.common.listen {
-            config.common.listen = listen;
-        }
-        if let Some(data_dir) = self.common.data_dir {
-            config.common.data_dir = data_dir;
-        }
-        if let Some(url) = self.common.database_url {
-            config.common.database_url = Some(url);
-        }
-        if !self.common.cors_origins.is_empty() {
-            config.common.cors_allowed_origins = self.common.cors_origins;
-        }
+        self.common.apply(&mut config.common);
         if let Some(secs) = self.hold_sweep_interval {
             config.hold_sweep_interval_secs = secs;
+        }
+        Ok(config)
+    }
+}
+
+impl NotificationArgs {
+    fn into_config(self) -> anyhow::Result<NotificationConfig> {
+        let mut config = hrmesh_kit::config::load(
+            NotificationConfig::default(),
+            self.common.config.as_deref(),
+            "HRMESH_NOTIFICATION_",
+        )
+        .context("loading the notification configuration")?;
+        self.common.apply(&mut config.common);
+        if let Some(url) = self.mongodb_url {
+            config.mongodb_url = Some(url);
         }
         Ok(config)
     }
@@ -124,28 +171,71 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(Service::Ledger(args)) => {
             let ledger = LedgerServer::start(&args.into_config()?).await?;
-            run_until_shutdown(vec![("ledger", ledger)]).await
+            run_until_shutdown(vec![Running::Ledger(ledger)]).await
+        }
+        Command::Serve(Service::Notification(args)) => {
+            let notification = NotificationServer::start(&args.into_config()?).await?;
+            run_until_shutdown(vec![Running::Notification(notification)]).await
         }
         Command::Up(args) => {
             let mut ledger_config = LedgerConfig::default();
-            ledger_config.common.data_dir = args.data_dir;
+            ledger_config.common.data_dir = args.data_dir.clone();
+            let mut notification_config = NotificationConfig::default();
+            notification_config.common.data_dir = args.data_dir;
             let ledger = LedgerServer::start(&ledger_config).await?;
+            let mut notification = NotificationServer::start(&notification_config).await?;
             println!("hrmesh is up (Ctrl-C stops it):");
             println!(
                 "  ledger        grpc://{}   hrmesh.ledger.v1.LedgerService",
                 ledger.addr()
             );
-            run_until_shutdown(vec![("ledger", ledger)]).await
+            println!(
+                "  notification  grpc://{}   hrmesh.notification.v1.NotificationService",
+                notification.server().addr
+            );
+            run_until_shutdown(vec![
+                Running::Ledger(ledger),
+                Running::Notification(notification),
+            ])
+            .await
         }
     }
 }
 
-async fn run_until_shutdown(mut services: Vec<(&'static str, LedgerServer)>) -> anyhow::Result<()> {
-    let ended_on_its_own = futures_util::future::select_all(
-        services
-            .iter_mut()
-            .map(|(name, service)| Box::pin(async move { (*name, service.server.task().await) })),
-    );
+/// One running service of this process.
+enum Running {
+    Ledger(LedgerServer),
+    Notification(RunningNotification),
+}
+
+impl Running {
+    fn name(&self) -> &'static str {
+        match self {
+            Running::Ledger(_) => "ledger",
+            Running::Notification(_) => "notification",
+        }
+    }
+
+    fn server(&mut self) -> &mut RunningServer {
+        match self {
+            Running::Ledger(ledger) => &mut ledger.server,
+            Running::Notification(notification) => notification.server(),
+        }
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        match self {
+            Running::Ledger(ledger) => ledger.stop().await,
+            Running::Notification(notification) => notification.stop().await,
+        }
+    }
+}
+
+async fn run_until_shutdown(mut services: Vec<Running>) -> anyhow::Result<()> {
+    let ended_on_its_own = futures_util::future::select_all(services.iter_mut().map(|service| {
+        let name = service.name();
+        Box::pin(async move { (name, service.server().task().await) })
+    }));
     tokio::select! {
         () = hrmesh_kit::server::shutdown_signal() => {
             tracing::info!("shutting down");
@@ -155,7 +245,8 @@ async fn run_until_shutdown(mut services: Vec<(&'static str, LedgerServer)>) -> 
             anyhow::bail!("the {name} server stopped unexpectedly: {result:?}");
         }
     }
-    for (name, service) in services {
+    for service in services {
+        let name = service.name();
         service
             .stop()
             .await

@@ -61,6 +61,9 @@ pub trait NotificationStore: Send + Sync + 'static {
 
 /// The channel port: makes one delivery. An error is the reason it failed (retried per policy).
 pub trait ChannelSender: Send + Sync + 'static {
+    /// Whether this deployment can deliver on `channel` (in-app always can).
+    fn configured(&self, channel: Channel) -> bool;
+
     fn deliver(
         &self,
         notification: &Notification,
@@ -141,6 +144,16 @@ impl<S: NotificationStore, C: Clock, D: ChannelSender> Notifier<S, C, D> {
             violations.add("recipient.email", "is required for the email channel");
         }
         let rendered = render(&command.template, &command.payload, &mut violations);
+        if let Some(channel) = command
+            .channels
+            .iter()
+            .find(|c| !self.channels.configured(**c))
+        {
+            return Err(NotificationError::rejected(
+                "CHANNEL_NOT_CONFIGURED",
+                format!("the {channel:?} channel is not configured on this service"),
+            ));
+        }
         let (default_category, subject, body) = match (violations.is_empty(), rendered) {
             (true, Some(rendered)) => rendered,
             _ => return Err(NotificationError::Invalid(violations.into_vec())),

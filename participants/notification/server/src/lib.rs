@@ -1,1 +1,425 @@
-//! placeholder
+//! The notification service: `hrmesh.notification.v1.NotificationService` over the core
+//! [`Notifier`], a store (MongoDB when configured, SQLite/PostgreSQL otherwise), the channels, and
+//! the delivery worker. A Send wakes the worker at once, so deliveries go out within moments of
+//! being accepted; the worker also polls, for retries and for work other replicas left behind.
+
+mod channels;
+mod convert;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use hrmesh_domain::{Clock, EmployeeId, SystemClock, Violations};
+use hrmesh_kit::config::CommonConfig;
+use hrmesh_kit::server::{RunningServer, ServeSpec};
+use hrmesh_kit::status;
+use hrmesh_notification_core::{
+    MarkRead, NotificationError, NotificationStore, Notifier, Redrive, Retract, RetryPolicy,
+};
+use hrmesh_notification_store::{MongoNotificationStore, SqlNotificationStore};
+use hrmesh_proto::notification as pb;
+use hrmesh_proto::notification::notification_service_server::{
+    NotificationService, NotificationServiceServer,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tonic::{Code, Request, Response, Status};
+
+pub use channels::{Channels, SmtpConfig, SmtpSecurity, WebhookConfig, webhook_signature};
+
+pub const DEFAULT_PORT: u16 = 50054;
+const PAGE_SIZE_DEFAULT: u32 = 50;
+const PAGE_SIZE_MAX: u32 = 500;
+
+/// The notification service's configuration (see `hrmesh serve notification --help`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationConfig {
+    #[serde(flatten)]
+    pub common: CommonConfig,
+    /// A MongoDB URI; when set, notifications are stored there instead of the SQL database.
+    pub mongodb_url: Option<String>,
+    pub mongodb_database: String,
+    /// Email delivery; unset means the email channel is refused.
+    pub smtp: Option<SmtpConfig>,
+    /// Webhook delivery; unset means the webhook channel is refused.
+    pub webhook: Option<WebhookConfig>,
+    pub retry: RetryPolicy,
+    /// How often the worker looks for due deliveries, in milliseconds (0: only when woken).
+    pub worker_poll_ms: u64,
+    /// Notifications claimed per worker round.
+    pub worker_batch: u32,
+}
+
+impl Default for NotificationConfig {
+    fn default() -> Self {
+        Self {
+            common: CommonConfig::with_port(DEFAULT_PORT),
+            mongodb_url: None,
+            mongodb_database: "hrmesh_notification".into(),
+            smtp: None,
+            webhook: None,
+            retry: RetryPolicy::default(),
+            worker_poll_ms: 1000,
+            worker_batch: 100,
+        }
+    }
+}
+
+pub fn to_status(error: NotificationError) -> Status {
+    match error {
+        NotificationError::Invalid(violations) => status::invalid_argument(&violations),
+        NotificationError::NotFound { resource, id } => status::not_found(&resource, &id),
+        NotificationError::IdempotencyKeyReused { request_id } => {
+            status::idempotency_key_reused(&request_id)
+        }
+        NotificationError::Rejected { reason, message } => {
+            status::with_reason(Code::FailedPrecondition, &reason, message, [])
+        }
+        NotificationError::Unavailable(detail) => status::unavailable(&detail),
+        NotificationError::Internal(detail) => status::internal(&detail),
+    }
+}
+
+type Shared<S, C> = Arc<Notifier<S, C, Channels>>;
+
+pub struct NotificationGrpc<S, C> {
+    notifier: Shared<S, C>,
+    wake_worker: Arc<Notify>,
+}
+
+fn respond<T, U>(
+    result: Result<T, NotificationError>,
+    convert: impl FnOnce(T) -> U,
+) -> Result<Response<U>, Status> {
+    result
+        .map(|value| Response::new(convert(value)))
+        .map_err(to_status)
+}
+
+fn page_token(field: &str, token: &str, v: &mut Violations) -> Option<Option<String>> {
+    match token {
+        "" => Some(None),
+        token => convert::issued_id(field, token, v).map(Some),
+    }
+}
+
+fn request_id(text: &str, v: &mut Violations) -> Option<hrmesh_domain::RequestId> {
+    hrmesh_domain::RequestId::parse("request_id", text, v)
+}
+
+fn invalid(v: Violations) -> Status {
+    to_status(NotificationError::Invalid(v.into_vec()))
+}
+
+#[tonic::async_trait]
+impl<S: NotificationStore, C: Clock> NotificationService for NotificationGrpc<S, C> {
+    async fn send(
+        &self,
+        request: Request<pb::SendRequest>,
+    ) -> Result<Response<pb::Notification>, Status> {
+        let command = convert::send(request.into_inner()).map_err(to_status)?;
+        let sent = self.notifier.send(command).await;
+        if sent.is_ok() {
+            self.wake_worker.notify_one();
+        }
+        respond(sent, convert::notification)
+    }
+
+    async fn get_notification(
+        &self,
+        request: Request<pb::GetNotificationRequest>,
+    ) -> Result<Response<pb::Notification>, Status> {
+        let id = convert::id_only("notification_id", &request.get_ref().notification_id)
+            .map_err(to_status)?;
+        respond(self.notifier.get(&id).await, convert::notification)
+    }
+
+    async fn list_notifications(
+        &self,
+        request: Request<pb::ListNotificationsRequest>,
+    ) -> Result<Response<pb::ListNotificationsResponse>, Status> {
+        let request = request.into_inner();
+        let mut v = Violations::default();
+        let recipient = EmployeeId::parse("recipient_id", &request.recipient_id, &mut v);
+        let before = page_token("page_token", &request.page_token, &mut v);
+        let size =
+            hrmesh_domain::page_size(request.page_size, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, &mut v);
+        let (Some(recipient), Some(before), true) = (recipient, before, v.is_empty()) else {
+            return Err(invalid(v));
+        };
+        let page = self
+            .notifier
+            .list_in_app(&recipient, request.unread_only, before.as_deref(), size)
+            .await;
+        respond(page, |(items, next)| pb::ListNotificationsResponse {
+            notifications: items.into_iter().map(convert::notification).collect(),
+            next_page_token: next.unwrap_or_default(),
+        })
+    }
+
+    async fn mark_read(
+        &self,
+        request: Request<pb::MarkReadRequest>,
+    ) -> Result<Response<pb::Notification>, Status> {
+        let request = request.into_inner();
+        let mut v = Violations::default();
+        let request_id = request_id(&request.request_id, &mut v);
+        let id = convert::issued_id("notification_id", &request.notification_id, &mut v);
+        let (Some(request_id), Some(notification_id)) = (request_id, id) else {
+            return Err(invalid(v));
+        };
+        respond(
+            self.notifier
+                .mark_read(MarkRead {
+                    request_id,
+                    notification_id,
+                })
+                .await,
+            convert::notification,
+        )
+    }
+
+    async fn retract(
+        &self,
+        request: Request<pb::RetractRequest>,
+    ) -> Result<Response<pb::Notification>, Status> {
+        let request = request.into_inner();
+        let mut v = Violations::default();
+        let request_id = request_id(&request.request_id, &mut v);
+        let id = convert::issued_id("notification_id", &request.notification_id, &mut v);
+        hrmesh_domain::check_text("reason", &request.reason, 500, &mut v);
+        let (Some(request_id), Some(notification_id), true) = (request_id, id, v.is_empty()) else {
+            return Err(invalid(v));
+        };
+        respond(
+            self.notifier
+                .retract(Retract {
+                    request_id,
+                    notification_id,
+                    reason: request.reason,
+                })
+                .await,
+            convert::notification,
+        )
+    }
+
+    async fn get_preferences(
+        &self,
+        request: Request<pb::GetPreferencesRequest>,
+    ) -> Result<Response<pb::Preferences>, Status> {
+        let mut v = Violations::default();
+        let Some(recipient) =
+            EmployeeId::parse("recipient_id", &request.get_ref().recipient_id, &mut v)
+        else {
+            return Err(invalid(v));
+        };
+        respond(
+            self.notifier.preferences(&recipient).await,
+            convert::preferences_to,
+        )
+    }
+
+    async fn set_preferences(
+        &self,
+        request: Request<pb::SetPreferencesRequest>,
+    ) -> Result<Response<pb::Preferences>, Status> {
+        // Setting the same preferences again is harmless, so the request id needs no record.
+        let (_request_id, preferences) =
+            convert::preferences(request.into_inner()).map_err(to_status)?;
+        respond(
+            self.notifier.set_preferences(preferences).await,
+            convert::preferences_to,
+        )
+    }
+
+    async fn list_dead_letters(
+        &self,
+        request: Request<pb::ListDeadLettersRequest>,
+    ) -> Result<Response<pb::ListDeadLettersResponse>, Status> {
+        let request = request.into_inner();
+        let mut v = Violations::default();
+        let after = page_token("page_token", &request.page_token, &mut v);
+        let size =
+            hrmesh_domain::page_size(request.page_size, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, &mut v);
+        let (Some(after), true) = (after, v.is_empty()) else {
+            return Err(invalid(v));
+        };
+        respond(
+            self.notifier.dead_letters(after.as_deref(), size).await,
+            |(items, next)| pb::ListDeadLettersResponse {
+                notifications: items.into_iter().map(convert::notification).collect(),
+                next_page_token: next.unwrap_or_default(),
+            },
+        )
+    }
+
+    async fn redrive(
+        &self,
+        request: Request<pb::RedriveRequest>,
+    ) -> Result<Response<pb::Notification>, Status> {
+        let request = request.into_inner();
+        let mut v = Violations::default();
+        let request_id = request_id(&request.request_id, &mut v);
+        let notification_id =
+            convert::issued_id("notification_id", &request.notification_id, &mut v);
+        let delivery_id = convert::issued_id("delivery_id", &request.delivery_id, &mut v);
+        let (Some(request_id), Some(notification_id), Some(delivery_id)) =
+            (request_id, notification_id, delivery_id)
+        else {
+            return Err(invalid(v));
+        };
+        let redriven = self
+            .notifier
+            .redrive(Redrive {
+                request_id,
+                notification_id,
+                delivery_id,
+            })
+            .await;
+        if redriven.is_ok() {
+            self.wake_worker.notify_one();
+        }
+        respond(redriven, convert::notification)
+    }
+}
+
+/// A running notification service: the gRPC server and the delivery worker.
+pub struct NotificationServer<S, C> {
+    pub server: RunningServer,
+    notifier: Shared<S, C>,
+    worker: JoinHandle<()>,
+}
+
+impl NotificationServer<SqlNotificationStore, SystemClock> {
+    /// Starts on the configured store: MongoDB when `mongodb_url` is set, SQL otherwise.
+    pub async fn start(config: &NotificationConfig) -> anyhow::Result<RunningNotification> {
+        let channels = Channels::new(config.smtp.as_ref(), config.webhook.as_ref())?;
+        Ok(match &config.mongodb_url {
+            Some(url) => {
+                let store = MongoNotificationStore::open(url, &config.mongodb_database)
+                    .await
+                    .context("opening MongoDB")?;
+                RunningNotification::Mongo(
+                    NotificationServer::start_with(store, SystemClock, channels, config).await?,
+                )
+            }
+            None => {
+                let store = SqlNotificationStore::open(&config.common.database_url("notification"))
+                    .await
+                    .context("opening the notification database")?;
+                RunningNotification::Sql(
+                    NotificationServer::start_with(store, SystemClock, channels, config).await?,
+                )
+            }
+        })
+    }
+}
+
+/// The service on whichever store it was configured with.
+pub enum RunningNotification {
+    Sql(NotificationServer<SqlNotificationStore, SystemClock>),
+    Mongo(NotificationServer<MongoNotificationStore, SystemClock>),
+}
+
+impl RunningNotification {
+    pub fn server(&mut self) -> &mut RunningServer {
+        match self {
+            RunningNotification::Sql(s) => &mut s.server,
+            RunningNotification::Mongo(s) => &mut s.server,
+        }
+    }
+
+    pub async fn stop(self) -> anyhow::Result<()> {
+        match self {
+            RunningNotification::Sql(s) => s.stop().await,
+            RunningNotification::Mongo(s) => s.stop().await,
+        }
+    }
+}
+
+impl<S: NotificationStore + Clone, C: Clock + Clone> NotificationServer<S, C> {
+    pub async fn start_with(
+        store: S,
+        clock: C,
+        channels: Channels,
+        config: &NotificationConfig,
+    ) -> anyhow::Result<Self> {
+        let notifier = Arc::new(Notifier::new(
+            store,
+            clock,
+            channels,
+            config.retry.clone(),
+            fastrand::f64,
+        ));
+        let wake_worker = Arc::new(Notify::new());
+        let worker = tokio::spawn(deliver_forever(
+            Arc::clone(&notifier),
+            Arc::clone(&wake_worker),
+            config.worker_poll_ms,
+            config.worker_batch.max(1),
+        ));
+        let grpc = NotificationGrpc {
+            notifier: Arc::clone(&notifier),
+            wake_worker,
+        };
+        let spec = ServeSpec {
+            routes: tonic::service::Routes::new(NotificationServiceServer::new(grpc)),
+            service_names: vec![<NotificationServiceServer<NotificationGrpc<S, C>> as tonic::server::NamedService>::NAME],
+            descriptor_sets: vec![hrmesh_proto::FILE_DESCRIPTOR_SET],
+            cors_allowed_origins: config.common.cors_allowed_origins.clone(),
+        };
+        let server = RunningServer::start(config.common.listen, spec).await?;
+        tracing::info!(addr = %server.addr, "notification serving");
+        Ok(Self {
+            server,
+            notifier,
+            worker,
+        })
+    }
+
+    /// The service's core, for driving delivery rounds directly (tests with a controlled clock).
+    pub fn notifier(&self) -> &Notifier<S, C, Channels> {
+        &self.notifier
+    }
+
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.worker.abort();
+        self.server.stop().await
+    }
+}
+
+async fn deliver_forever<S: NotificationStore, C: Clock>(
+    notifier: Shared<S, C>,
+    wake: Arc<Notify>,
+    poll_ms: u64,
+    batch: u32,
+) {
+    let worker = format!("{}-{}", std::process::id(), uuid_like());
+    let poll = (poll_ms > 0).then(|| Duration::from_millis(poll_ms));
+    loop {
+        match poll {
+            Some(poll) => {
+                let _ = tokio::time::timeout(poll, wake.notified()).await;
+            }
+            None => wake.notified().await,
+        }
+        // Drain what is due, a bounded batch at a time.
+        loop {
+            match notifier.deliver_due(&worker, batch).await {
+                Ok(0) => break,
+                Ok(attempts) => tracing::debug!(attempts, "delivery round"),
+                Err(err) => {
+                    tracing::warn!(%err, "delivery round failed; retrying at the next poll");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// A per-process worker name suffix.
+fn uuid_like() -> String {
+    format!("{:016x}", fastrand::u64(..))
+}
