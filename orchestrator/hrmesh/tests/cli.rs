@@ -88,9 +88,17 @@ async fn up_starts_the_mesh_on_the_default_ports_and_prints_the_endpoints() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("start hrmesh up");
-    let line = wait_for_line(&mut child, "hrmesh.ledger.v1.LedgerService");
-    assert!(line.contains("127.0.0.1:50052"), "{line}");
-    assert!(serving("127.0.0.1:50052", "").await);
+    let line = wait_for_line(&mut child, "hrmesh.notification.v1.NotificationService");
+    assert!(line.contains("127.0.0.1:50054"), "{line}");
+    assert!(serving("127.0.0.1:50052", "hrmesh.ledger.v1.LedgerService").await);
+    assert!(
+        serving(
+            "127.0.0.1:50054",
+            "hrmesh.notification.v1.NotificationService"
+        )
+        .await
+    );
+    assert!(data_dir.path().join("notification.sqlite").exists());
     assert!(terminate(&mut child).success());
 }
 

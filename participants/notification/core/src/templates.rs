@@ -79,19 +79,26 @@ pub fn render(
         );
         return None;
     };
-    let subject = fill(template.subject, payload, violations);
-    let body = fill(template.body, payload, violations);
-    Some((template.category, subject?, body?))
+    let mut missing = Vec::new();
+    let subject = fill(template.subject, payload, &mut missing);
+    let body = fill(template.body, payload, &mut missing);
+    if !missing.is_empty() {
+        for name in missing {
+            violations.add(format!("payload.{name}"), "is required by the template");
+        }
+        return None;
+    }
+    Some((template.category, subject, body))
 }
 
-fn fill(
-    text: &str,
+/// Fills the placeholders of `text`; names missing from `payload` are added to `missing` once each.
+fn fill<'t>(
+    text: &'t str,
     payload: &BTreeMap<String, String>,
-    violations: &mut Violations,
-) -> Option<String> {
+    missing: &mut Vec<&'t str>,
+) -> String {
     let mut out = String::with_capacity(text.len() + 32);
     let mut rest = text;
-    let mut complete = true;
     while let Some(open) = rest.find('{') {
         out.push_str(&rest[..open]);
         let Some(close) = rest[open..].find('}') else {
@@ -100,15 +107,13 @@ fn fill(
         let name = &rest[open + 1..open + close];
         match payload.get(name) {
             Some(value) => out.push_str(value),
-            None => {
-                violations.add(format!("payload.{name}"), "is required by the template");
-                complete = false;
-            }
+            None if !missing.contains(&name) => missing.push(name),
+            None => {}
         }
         rest = &rest[open + close + 1..];
     }
     out.push_str(rest);
-    complete.then_some(out)
+    out
 }
 
 #[cfg(test)]
@@ -117,7 +122,17 @@ mod tests {
 
     #[test]
     fn a_complete_payload_renders_and_a_missing_value_is_named() {
-        let mut payload = BTreeMap::from([("cycle".to_owned(), "Annual".to_owned())]);
+        // "cycle" appears in subject and body; "rating" only in the body.
+        let mut payload = BTreeMap::new();
+        let mut violations = Violations::default();
+        assert!(render("review.completed", &payload, &mut violations).is_none());
+        let fields: Vec<_> = violations.into_vec().into_iter().map(|v| v.field).collect();
+        assert_eq!(
+            fields,
+            vec!["payload.cycle", "payload.rating"],
+            "each missing value named once"
+        );
+        payload.insert("cycle".to_owned(), "Annual".to_owned());
         let mut violations = Violations::default();
         assert!(render("review.completed", &payload, &mut violations).is_none());
         let fields: Vec<_> = violations.into_vec().into_iter().map(|v| v.field).collect();

@@ -46,6 +46,8 @@ pub struct NotificationConfig {
     /// Webhook delivery; unset means the webhook channel is refused.
     pub webhook: Option<WebhookConfig>,
     pub retry: RetryPolicy,
+    /// Whether this process runs the delivery worker (replicas may leave it to others).
+    pub worker_enabled: bool,
     /// How often the worker looks for due deliveries, in milliseconds (0: only when woken).
     pub worker_poll_ms: u64,
     /// Notifications claimed per worker round.
@@ -61,6 +63,7 @@ impl Default for NotificationConfig {
             smtp: None,
             webhook: None,
             retry: RetryPolicy::default(),
+            worker_enabled: true,
             worker_poll_ms: 1000,
             worker_batch: 100,
         }
@@ -354,12 +357,16 @@ impl<S: NotificationStore + Clone, C: Clock + Clone> NotificationServer<S, C> {
             fastrand::f64,
         ));
         let wake_worker = Arc::new(Notify::new());
-        let worker = tokio::spawn(deliver_forever(
-            Arc::clone(&notifier),
-            Arc::clone(&wake_worker),
-            config.worker_poll_ms,
-            config.worker_batch.max(1),
-        ));
+        let worker = if config.worker_enabled {
+            tokio::spawn(deliver_forever(
+                Arc::clone(&notifier),
+                Arc::clone(&wake_worker),
+                config.worker_poll_ms,
+                config.worker_batch.max(1),
+            ))
+        } else {
+            tokio::spawn(std::future::ready(()))
+        };
         let grpc = NotificationGrpc {
             notifier: Arc::clone(&notifier),
             wake_worker,
