@@ -6,14 +6,17 @@
 # notification store uses — but no change streams and no transaction isolation.
 
 mongo_start() {
-  if ! command -v nx-27017 >/dev/null 2>&1; then
+  if ! python3 -c 'import nx_27017' 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check nx-27017 || return 1
-    hash -r
   fi
   MONGO_DIR=$(mktemp -d "${TMPDIR:-/tmp}/hrmesh-mongo.XXXXXX")
   MONGO_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  nx-27017 --host 127.0.0.1 -p "$MONGO_PORT" --data-dir "$MONGO_DIR/data" \
-    --log-file "$MONGO_DIR/server.log" >"$MONGO_DIR/stdout.log" 2>&1 &
+  # Its own PID file: the default one is shared by every instance on the machine.
+  # Started through python3, so a pip --user install off PATH works as well.
+  python3 -c 'import sys; from nx_27017.nx_27017 import main; sys.argv[0] = "nx-27017"; sys.exit(main())' \
+    --host 127.0.0.1 -p "$MONGO_PORT" --data-dir "$MONGO_DIR/data" \
+    --log-file "$MONGO_DIR/server.log" --pid-file "$MONGO_DIR/nx-27017.pid" \
+    >"$MONGO_DIR/stdout.log" 2>&1 &
   MONGO_PID=$!
   # Wait until it accepts connections (bounded: 30 s).
   for _ in $(seq 1 300); do
