@@ -68,6 +68,29 @@ pub fn page_size(requested: i32, default: u32, max: u32, violations: &mut Violat
     }
 }
 
+/// Parses an id a service issued itself (a UUID in its canonical hyphenated form), lowercased;
+/// anything else cannot name one of its resources.
+pub fn parse_issued_id(field: &str, text: &str, violations: &mut Violations) -> Option<String> {
+    let well_formed = text.len() == 36
+        && text.bytes().enumerate().all(|(i, b)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                b == b'-'
+            } else {
+                b.is_ascii_hexdigit()
+            }
+        });
+    if well_formed {
+        return Some(text.to_ascii_lowercase());
+    }
+    let description = if text.is_empty() {
+        "is required"
+    } else {
+        "must be an id this service issued (a UUID)"
+    };
+    violations.add(field, description);
+    None
+}
+
 /// Checks a free-text field's length (in characters).
 pub fn check_text(field: &str, value: &str, max_chars: usize, violations: &mut Violations) {
     if value.chars().count() > max_chars {
@@ -97,6 +120,30 @@ mod tests {
             NaiveDate::from_ymd_opt(2026, 3, 10)
         );
         assert!(violations.is_empty());
+    }
+
+    #[test]
+    fn issued_ids_are_canonical_uuids() {
+        let mut violations = Violations::default();
+        assert_eq!(
+            parse_issued_id(
+                "id",
+                "0195F1D2-0000-7000-8000-000000000000",
+                &mut violations
+            )
+            .as_deref(),
+            Some("0195f1d2-0000-7000-8000-000000000000")
+        );
+        assert!(violations.is_empty());
+        for bad in [
+            "",
+            "42",
+            "0195f1d2000070008000000000000000",
+            "0195f1d2-0000-7000-8000-00000000000g",
+        ] {
+            assert_eq!(parse_issued_id("id", bad, &mut violations), None, "{bad:?}");
+        }
+        assert_eq!(violations.into_vec().len(), 4);
     }
 
     #[test]

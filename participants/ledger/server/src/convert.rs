@@ -348,28 +348,9 @@ pub fn hold(hold: core::Hold) -> pb::Hold {
     }
 }
 
-/// Hold ids are the UUIDs the ledger issued; anything else cannot name a hold.
+/// Hold and assignment ids are UUIDs the ledger issued.
 pub fn hold_id(field: &str, text: &str, v: &mut Violations) -> Option<String> {
-    let well_formed = text.len() == 36
-        && text.bytes().enumerate().all(|(i, b)| {
-            if matches!(i, 8 | 13 | 18 | 23) {
-                b == b'-'
-            } else {
-                b.is_ascii_hexdigit()
-            }
-        });
-    if well_formed {
-        return Some(text.to_ascii_lowercase());
-    }
-    v.add(
-        field,
-        if text.is_empty() {
-            "is required"
-        } else {
-            "must be a hold id issued by the ledger (a UUID)"
-        },
-    );
-    None
+    hrmesh_domain::parse_issued_id(field, text, v)
 }
 
 pub fn post_hold(request: pb::PostHoldRequest) -> Parsed<core::PostHold> {

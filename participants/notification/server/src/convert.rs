@@ -69,26 +69,7 @@ fn category(field: &str, text: &str, v: &mut Violations) -> Option<String> {
 
 /// Notification and delivery ids are UUIDs this service issued.
 pub fn issued_id(field: &str, text: &str, v: &mut Violations) -> Option<String> {
-    let well_formed = text.len() == 36
-        && text.bytes().enumerate().all(|(i, b)| {
-            if matches!(i, 8 | 13 | 18 | 23) {
-                b == b'-'
-            } else {
-                b.is_ascii_hexdigit()
-            }
-        });
-    if well_formed {
-        return Some(text.to_ascii_lowercase());
-    }
-    v.add(
-        field,
-        if text.is_empty() {
-            "is required"
-        } else {
-            "must be an id this service issued (a UUID)"
-        },
-    );
-    None
+    hrmesh_domain::parse_issued_id(field, text, v)
 }
 
 pub fn id_only(field: &str, text: &str) -> Parsed<String> {
