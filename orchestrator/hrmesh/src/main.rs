@@ -59,7 +59,7 @@ enum Service {
     ///
     /// Configuration: defaults, then --config (TOML), then HRMESH_NOTIFICATION_<FIELD> variables
     /// (listen, data_dir, database_url, mongodb_url, mongodb_database, cors_allowed_origins,
-    /// worker_poll_ms, worker_batch; nested tables such as smtp and webhook as
+    /// worker_enabled, worker_poll_ms, worker_batch; nested tables such as smtp and webhook as
     /// HRMESH_NOTIFICATION_SMTP__HOST), then these flags. Notifications are kept in MongoDB when a
     /// MongoDB URL is given, otherwise in <data-dir>/notification.sqlite (or --database-url).
     /// The email channel needs an [smtp] table (host, port, security = none|starttls|tls, username,
