@@ -94,6 +94,33 @@ impl SeaLedgerStore {
     }
 }
 
+impl SeaLedgerStore {
+    /// Posts or voids a hold once per request id.
+    #[allow(clippy::too_many_arguments)]
+    async fn decide_hold(
+        &self,
+        operation: &str,
+        command: &impl serde::Serialize,
+        request_id: &hrmesh_domain::RequestId,
+        hold_id: &str,
+        target: HoldState,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Hold> {
+        let (request_id_owned, hold_id, reason) = (
+            request_id.as_str().to_owned(),
+            hold_id.to_owned(),
+            reason.to_owned(),
+        );
+        self.once(request_id.as_str(), operation, command, move |txn| {
+            Box::pin(async move {
+                resolve_hold(txn, &hold_id, target, &request_id_owned, &reason, now).await
+            })
+        })
+        .await
+    }
+}
+
 // ---- Conversions between rows and domain values.
 
 fn unit_str(unit: Unit) -> &'static str {
@@ -894,50 +921,30 @@ impl LedgerStore for SeaLedgerStore {
     }
 
     async fn post_hold(&self, command: &PostHold, now: DateTime<Utc>) -> Result<Hold> {
-        let command_owned = command.clone();
-        self.once(
-            command.request_id.as_str(),
+        let (request_id, hold_id) = (&command.request_id, &command.hold_id);
+        self.decide_hold(
             "ledger.PostHold",
             command,
-            move |txn| {
-                Box::pin(async move {
-                    let command = command_owned;
-                    resolve_hold(
-                        txn,
-                        &command.hold_id,
-                        HoldState::Posted,
-                        command.request_id.as_str(),
-                        "",
-                        now,
-                    )
-                    .await
-                })
-            },
+            request_id,
+            hold_id,
+            HoldState::Posted,
+            "",
+            now,
         )
         .await
     }
 
     async fn void_hold(&self, command: &VoidHold, now: DateTime<Utc>) -> Result<Hold> {
-        let command_owned = command.clone();
-        self.once(
-            command.request_id.as_str(),
+        let (request_id, hold_id, reason) =
+            (&command.request_id, &command.hold_id, &command.reason);
+        self.decide_hold(
             "ledger.VoidHold",
             command,
-            move |txn| {
-                Box::pin(async move {
-                    let command = command_owned;
-                    let request_id = command.request_id.as_str();
-                    resolve_hold(
-                        txn,
-                        &command.hold_id,
-                        HoldState::Voided,
-                        request_id,
-                        &command.reason,
-                        now,
-                    )
-                    .await
-                })
-            },
+            request_id,
+            hold_id,
+            HoldState::Voided,
+            reason,
+            now,
         )
         .await
     }
