@@ -255,6 +255,28 @@ struct AccountKey<'a> {
     policy_id: &'a str,
 }
 
+/// Adds `deltas` to the four total columns, which `accounts` and `balance_snapshots` both name
+/// `accrued`, `consumed`, `pending` and `adjustments`.
+fn add_totals<E: EntityTrait>(
+    update: sea_orm::UpdateMany<E>,
+    deltas: Totals,
+) -> sea_orm::UpdateMany<E> {
+    use sea_orm::sea_query::Alias;
+    [
+        ("accrued", deltas.accrued),
+        ("consumed", deltas.consumed),
+        ("pending", deltas.pending),
+        ("adjustments", deltas.adjustments),
+    ]
+    .into_iter()
+    .fold(update, |update, (column, delta)| {
+        update.col_expr(
+            Alias::new(column),
+            Expr::col(Alias::new(column)).add(delta.millis()),
+        )
+    })
+}
+
 /// Adds `deltas` to the account's running totals, refusing when the policy forbids a negative
 /// available balance and the result would be one. This UPDATE is the first write to the account in
 /// every transaction, so it also serialises concurrent writers of the account.
@@ -265,23 +287,7 @@ async fn apply_to_account(
     allow_negative: bool,
 ) -> Tx<accounts::Model> {
     use accounts::Column;
-    let mut update = accounts::Entity::update_many()
-        .col_expr(
-            Column::Accrued,
-            Expr::col(Column::Accrued).add(deltas.accrued.millis()),
-        )
-        .col_expr(
-            Column::Consumed,
-            Expr::col(Column::Consumed).add(deltas.consumed.millis()),
-        )
-        .col_expr(
-            Column::Pending,
-            Expr::col(Column::Pending).add(deltas.pending.millis()),
-        )
-        .col_expr(
-            Column::Adjustments,
-            Expr::col(Column::Adjustments).add(deltas.adjustments.millis()),
-        )
+    let mut update = add_totals(accounts::Entity::update_many(), deltas)
         .col_expr(Column::Version, Expr::col(Column::Version).add(1))
         .filter(Column::EmployeeId.eq(account.employee_id))
         .filter(Column::PolicyId.eq(account.policy_id));
@@ -460,23 +466,7 @@ async fn add_to_later_snapshots(
     deltas: Totals,
 ) -> Tx<()> {
     use balance_snapshots::Column;
-    balance_snapshots::Entity::update_many()
-        .col_expr(
-            Column::Accrued,
-            Expr::col(Column::Accrued).add(deltas.accrued.millis()),
-        )
-        .col_expr(
-            Column::Consumed,
-            Expr::col(Column::Consumed).add(deltas.consumed.millis()),
-        )
-        .col_expr(
-            Column::Pending,
-            Expr::col(Column::Pending).add(deltas.pending.millis()),
-        )
-        .col_expr(
-            Column::Adjustments,
-            Expr::col(Column::Adjustments).add(deltas.adjustments.millis()),
-        )
+    add_totals(balance_snapshots::Entity::update_many(), deltas)
         .filter(Column::AccountId.eq(account_id))
         .filter(Column::MonthStart.gt(month))
         .exec(txn)
