@@ -7,6 +7,7 @@ const PROTOS: &[&str] = &[
     "hrmesh/common/v1/common.proto",
     "hrmesh/ledger/v1/ledger.proto",
     "hrmesh/notification/v1/notification.proto",
+    "hrmesh/performance/v1/performance.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -1,0 +1,979 @@
+use std::collections::HashSet;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use hrmesh_kit::inbox::{self, InboxError, TxError, Work};
+use hrmesh_performance_core::{
+    CancelPipOpenedBy, CloseEmployeeRecords, ClosedRecord, Closure, CreateGoal, CreateReview,
+    FEEDBACK_PER_EMPLOYEE, Feedback, FeedbackFilter, FeedbackRequest, FeedbackRequestFilter,
+    FeedbackRequestStatus, GOALS_PER_EMPLOYEE, GiveFeedback, Goal, GoalFilter, GoalStatus, OpenPip,
+    PerformanceError, PerformanceStore, Pip, PipChange, PipFilter, PipStatus, PreviousState,
+    REVIEWS_PER_EMPLOYEE, Rejection, ReopenEmployeeRecords, RequestFeedback, Resource, Result,
+    Review, ReviewFilter, ReviewState, UpdateGoal, UpdatePip, UpdateReview,
+    answer_feedback_request, check_goal_weights, check_review_of,
+};
+use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+};
+use sea_orm_migration::MigratorTrait;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::Migrator;
+use crate::entities::{
+    closures, employee_counters, feedback, feedback_requests, goals, pips, reminders_sent, reviews,
+};
+
+type Tx<T> = std::result::Result<T, TxError<PerformanceError>>;
+
+fn fail(error: impl Into<PerformanceError>) -> TxError<PerformanceError> {
+    TxError::Domain(error.into())
+}
+
+fn storage_error(err: DbErr) -> PerformanceError {
+    if hrmesh_kit::db::is_transient(&err) {
+        PerformanceError::Unavailable(err.to_string())
+    } else {
+        PerformanceError::Internal(err.to_string())
+    }
+}
+
+fn inbox_error(err: InboxError<PerformanceError>, request_id: &str) -> PerformanceError {
+    match err {
+        InboxError::Domain(err) => err,
+        InboxError::KeyReused => PerformanceError::IdempotencyKeyReused {
+            request_id: request_id.to_owned(),
+        },
+        InboxError::Db(err) => storage_error(err),
+        InboxError::Corrupt(detail) => PerformanceError::Internal(detail),
+    }
+}
+
+fn encode(value: &impl Serialize) -> Tx<String> {
+    serde_json::to_string(value)
+        .map_err(|err| fail(PerformanceError::Internal(format!("cannot encode: {err}"))))
+}
+
+fn decode<T: DeserializeOwned>(document: &str) -> Result<T> {
+    serde_json::from_str(document)
+        .map_err(|err| PerformanceError::Internal(format!("corrupt stored record: {err}")))
+}
+
+/// Locks the selected rows for the rest of the transaction on PostgreSQL. SQLite needs no row
+/// locks: a write transaction holds the database's write lock from its first statement.
+fn locked<E: EntityTrait>(select: Select<E>, txn: &DatabaseTransaction) -> Select<E> {
+    match txn.get_database_backend() {
+        DbBackend::Postgres => select.lock_exclusive(),
+        _ => select,
+    }
+}
+
+/// The performance store on a sea-orm connection.
+#[derive(Debug, Clone)]
+pub struct SeaPerformanceStore {
+    db: DatabaseConnection,
+}
+
+impl SeaPerformanceStore {
+    /// Connects to `url` and brings the schema up to date.
+    pub async fn open(url: &str) -> std::result::Result<Self, DbErr> {
+        let db = hrmesh_kit::db::connect(url).await?;
+        Migrator::up(&db, None).await?;
+        Ok(Self { db })
+    }
+
+    /// The underlying connection (for tests that look at what is stored).
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    async fn once<T, F>(
+        &self,
+        request_id: &str,
+        operation: &str,
+        request: &impl Serialize,
+        work: F,
+    ) -> Result<T>
+    where
+        T: Serialize + DeserializeOwned,
+        F: for<'t> FnOnce(&'t DatabaseTransaction) -> Work<'t, T, PerformanceError>,
+    {
+        inbox::execute(
+            &self.db,
+            request_id,
+            operation,
+            request,
+            PerformanceError::is_recorded,
+            work,
+        )
+        .await
+        .map_err(|err| inbox_error(err, request_id))
+    }
+}
+
+// ---- Rows <-> records.
+
+fn review_row(review: &Review) -> Tx<reviews::ActiveModel> {
+    Ok(reviews::ActiveModel {
+        id: Set(review.id.clone()),
+        employee_id: Set(review.employee_id.to_string()),
+        manager_id: Set(review.manager_id.to_string()),
+        cycle: Set(review.cycle.as_str().to_owned()),
+        period_start: Set(review.period_start),
+        state: Set(review.state.as_str().to_owned()),
+        due_date: Set(review.due_date),
+        document: Set(encode(review)?),
+    })
+}
+
+fn goal_row(goal: &Goal) -> Tx<goals::ActiveModel> {
+    Ok(goals::ActiveModel {
+        id: Set(goal.id.clone()),
+        employee_id: Set(goal.employee_id.to_string()),
+        review_id: Set(goal.review_id.clone()),
+        status: Set(goal.status.as_str().to_owned()),
+        weight: Set(i32::from(goal.weight)),
+        document: Set(encode(goal)?),
+    })
+}
+
+fn pip_row(pip: &Pip) -> Tx<pips::ActiveModel> {
+    Ok(pips::ActiveModel {
+        id: Set(pip.id.clone()),
+        employee_id: Set(pip.employee_id.to_string()),
+        status: Set(pip.status.as_str().to_owned()),
+        opened_by_request_id: Set(pip.opened_by_request_id.clone()),
+        start_date: Set(pip.start_date),
+        end_date: Set(pip.end_date),
+        document: Set(encode(pip)?),
+    })
+}
+
+fn feedback_request_row(request: &FeedbackRequest) -> Tx<feedback_requests::ActiveModel> {
+    Ok(feedback_requests::ActiveModel {
+        id: Set(request.id.clone()),
+        employee_id: Set(request.employee_id.to_string()),
+        giver_id: Set(request.giver_id.to_string()),
+        status: Set(request.status.as_str().to_owned()),
+        document: Set(encode(request)?),
+    })
+}
+
+fn feedback_row(entry: &Feedback) -> Tx<feedback::ActiveModel> {
+    Ok(feedback::ActiveModel {
+        id: Set(entry.id.clone()),
+        employee_id: Set(entry.employee_id.to_string()),
+        review_id: Set(entry.review_id.clone()),
+        document: Set(encode(entry)?),
+    })
+}
+
+fn closure_row(closure: &Closure) -> Tx<closures::ActiveModel> {
+    Ok(closures::ActiveModel {
+        id: Set(closure.close_request_id.clone()),
+        employee_id: Set(closure.employee_id.to_string()),
+        document: Set(encode(closure)?),
+    })
+}
+
+fn decode_all<T: DeserializeOwned>(documents: impl IntoIterator<Item = String>) -> Result<Vec<T>> {
+    documents.into_iter().map(|doc| decode(&doc)).collect()
+}
+
+async fn load_review(txn: &DatabaseTransaction, id: &str) -> Tx<Review> {
+    let row = locked(reviews::Entity::find_by_id(id.to_owned()), txn)
+        .one(txn)
+        .await?
+        .ok_or_else(|| fail(PerformanceError::not_found(Resource::Review, id)))?;
+    decode(&row.document).map_err(fail)
+}
+
+async fn load_goal(txn: &DatabaseTransaction, id: &str) -> Tx<Goal> {
+    let row = locked(goals::Entity::find_by_id(id.to_owned()), txn)
+        .one(txn)
+        .await?
+        .ok_or_else(|| fail(PerformanceError::not_found(Resource::Goal, id)))?;
+    decode(&row.document).map_err(fail)
+}
+
+async fn load_pip(txn: &DatabaseTransaction, id: &str) -> Tx<Pip> {
+    let row = locked(pips::Entity::find_by_id(id.to_owned()), txn)
+        .one(txn)
+        .await?
+        .ok_or_else(|| fail(PerformanceError::not_found(Resource::Pip, id)))?;
+    decode(&row.document).map_err(fail)
+}
+
+async fn load_feedback_request(txn: &DatabaseTransaction, id: &str) -> Tx<FeedbackRequest> {
+    let row = locked(feedback_requests::Entity::find_by_id(id.to_owned()), txn)
+        .one(txn)
+        .await?
+        .ok_or_else(|| fail(PerformanceError::not_found(Resource::FeedbackRequest, id)))?;
+    decode(&row.document).map_err(fail)
+}
+
+/// The per-employee counters one write touches.
+#[derive(Clone, Copy)]
+enum Counter {
+    Reviews,
+    Goals,
+    Feedback,
+    Pips,
+}
+
+impl Counter {
+    fn column(self) -> employee_counters::Column {
+        match self {
+            Counter::Reviews => employee_counters::Column::Reviews,
+            Counter::Goals => employee_counters::Column::Goals,
+            Counter::Feedback => employee_counters::Column::Feedback,
+            Counter::Pips => employee_counters::Column::Pips,
+        }
+    }
+}
+
+/// Creates the employee's counter row if needed.
+async fn ensure_counters(txn: &DatabaseTransaction, employee_id: &str) -> Tx<()> {
+    employee_counters::Entity::insert(employee_counters::ActiveModel {
+        employee_id: Set(employee_id.to_owned()),
+        reviews: Set(0),
+        goals: Set(0),
+        feedback: Set(0),
+        pips: Set(0),
+    })
+    .on_conflict_do_nothing_on([employee_counters::Column::EmployeeId])
+    .exec(txn)
+    .await?;
+    Ok(())
+}
+
+/// Locks the employee's counter row until commit without counting anything.
+async fn lock_employee(txn: &DatabaseTransaction, employee_id: &str) -> Tx<()> {
+    ensure_counters(txn, employee_id).await?;
+    let column = employee_counters::Column::Pips;
+    employee_counters::Entity::update_many()
+        .col_expr(column, Expr::col(column))
+        .filter(employee_counters::Column::EmployeeId.eq(employee_id))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// Counts one more record of `counter` for the employee, within `limit`. The conditional UPDATE
+/// both enforces the limit under concurrency and locks the employee's counter row until commit,
+/// which serialises every creating or closing write of one employee.
+async fn count_one_more(
+    txn: &DatabaseTransaction,
+    employee_id: &str,
+    counter: Counter,
+    limit: Option<u32>,
+) -> Tx<bool> {
+    ensure_counters(txn, employee_id).await?;
+    let column = counter.column();
+    let mut update = employee_counters::Entity::update_many()
+        .col_expr(column, Expr::col(column).add(1))
+        .filter(employee_counters::Column::EmployeeId.eq(employee_id));
+    if let Some(limit) = limit {
+        update = update.filter(column.lt(limit as i32));
+    }
+    Ok(update.exec(txn).await?.rows_affected == 1)
+}
+
+async fn within_limit(
+    txn: &DatabaseTransaction,
+    employee_id: &str,
+    counter: Counter,
+    resource: Resource,
+    limit: u32,
+) -> Tx<()> {
+    if count_one_more(txn, employee_id, counter, Some(limit)).await? {
+        Ok(())
+    } else {
+        Err(fail(Rejection::LimitReached {
+            employee_id: employee_id.to_owned(),
+            resource,
+            limit,
+        }))
+    }
+}
+
+async fn review_of(txn: &DatabaseTransaction, review_id: &str, employee: &str) -> Tx<Review> {
+    let review = load_review(txn, review_id).await?;
+    let employee_id = hrmesh_domain::EmployeeId::from_trusted(employee.to_owned());
+    check_review_of(&review, &employee_id).map_err(fail)?;
+    Ok(review)
+}
+
+fn page_after<C: ColumnTrait>(column: C, after: Option<&str>) -> sea_orm::Condition {
+    match after {
+        Some(after) => column.lt(after).into_condition(),
+        None => sea_orm::Condition::all(),
+    }
+}
+
+impl PerformanceStore for SeaPerformanceStore {
+    async fn create_review(&self, command: &CreateReview, review: Review) -> Result<Review> {
+        self.once(
+            command.request_id.as_str(),
+            "CreateReview",
+            command,
+            move |txn| {
+                Box::pin(async move {
+                    let employee = review.employee_id.to_string();
+                    within_limit(
+                        txn,
+                        &employee,
+                        Counter::Reviews,
+                        Resource::Review,
+                        REVIEWS_PER_EMPLOYEE,
+                    )
+                    .await?;
+                    let existing = reviews::Entity::find()
+                        .filter(reviews::Column::EmployeeId.eq(employee.as_str()))
+                        .filter(reviews::Column::Cycle.eq(review.cycle.as_str()))
+                        .filter(reviews::Column::PeriodStart.eq(review.period_start))
+                        .one(txn)
+                        .await?;
+                    if let Some(existing) = existing {
+                        return Err(fail(Rejection::ReviewExists {
+                            review_id: existing.id,
+                        }));
+                    }
+                    reviews::Entity::insert(review_row(&review)?)
+                        .exec(txn)
+                        .await?;
+                    Ok(review)
+                })
+            },
+        )
+        .await
+    }
+
+    async fn update_review(&self, command: &UpdateReview, now: DateTime<Utc>) -> Result<Review> {
+        let owned = command.clone();
+        self.once(
+            command.request_id.as_str(),
+            command.operation(),
+            command,
+            move |txn| {
+                Box::pin(async move {
+                    let mut review = load_review(txn, &owned.review_id).await?;
+                    let changed = review
+                        .apply(&owned.change, owned.request_id.as_str(), now)
+                        .map_err(fail)?;
+                    if changed {
+                        reviews::Entity::update(review_row(&review)?)
+                            .exec(txn)
+                            .await?;
+                    }
+                    Ok(review)
+                })
+            },
+        )
+        .await
+    }
+
+    async fn review(&self, id: &str) -> Result<Option<Review>> {
+        let row = reviews::Entity::find_by_id(id.to_owned())
+            .one(&self.db)
+            .await
+            .map_err(storage_error)?;
+        row.map(|row| decode(&row.document)).transpose()
+    }
+
+    async fn reviews(
+        &self,
+        filter: &ReviewFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Review>> {
+        let mut query = reviews::Entity::find()
+            .filter(page_after(reviews::Column::Id, after))
+            .order_by_desc(reviews::Column::Id)
+            .limit(u64::from(limit));
+        if let Some(employee) = &filter.employee_id {
+            query = query.filter(reviews::Column::EmployeeId.eq(employee.as_str()));
+        }
+        if let Some(manager) = &filter.manager_id {
+            query = query.filter(reviews::Column::ManagerId.eq(manager.as_str()));
+        }
+        if let Some(cycle) = filter.cycle {
+            query = query.filter(reviews::Column::Cycle.eq(cycle.as_str()));
+        }
+        if let Some(state) = filter.state {
+            query = query.filter(reviews::Column::State.eq(state.as_str()));
+        }
+        let rows = query.all(&self.db).await.map_err(storage_error)?;
+        decode_all(rows.into_iter().map(|row| row.document))
+    }
+
+    async fn create_goal(&self, command: &CreateGoal, goal: Goal) -> Result<Goal> {
+        self.once(
+            command.request_id.as_str(),
+            "CreateGoal",
+            command,
+            move |txn| {
+                Box::pin(async move {
+                    let employee = goal.employee_id.to_string();
+                    within_limit(
+                        txn,
+                        &employee,
+                        Counter::Goals,
+                        Resource::Goal,
+                        GOALS_PER_EMPLOYEE,
+                    )
+                    .await?;
+                    if let Some(review_id) = &goal.review_id {
+                        review_of(txn, review_id, &employee).await?;
+                        let weights: Vec<i32> = goals::Entity::find()
+                            .select_only()
+                            .column(goals::Column::Weight)
+                            .filter(goals::Column::ReviewId.eq(review_id.as_str()))
+                            .filter(
+                                goals::Column::Status.ne(GoalStatus::Cancelled.as_str()),
+                            )
+                            .into_tuple()
+                            .all(txn)
+                            .await?;
+                        let existing = weights.iter().map(|w| *w as u32).sum();
+                        check_goal_weights(review_id, existing, goal.weight).map_err(fail)?;
+                    }
+                    goals::Entity::insert(goal_row(&goal)?).exec(txn).await?;
+                    Ok(goal)
+                })
+            },
+        )
+        .await
+    }
+
+    async fn update_goal(&self, command: &UpdateGoal, now: DateTime<Utc>) -> Result<Goal> {
+        let owned = command.clone();
+        self.once(
+            command.request_id.as_str(),
+            command.operation(),
+            command,
+            move |txn| {
+                Box::pin(async move {
+                    let mut goal = load_goal(txn, &owned.goal_id).await?;
+                    goal.apply(&owned.change, owned.request_id.as_str(), now)
+                        .map_err(fail)?;
+                    goals::Entity::update(goal_row(&goal)?).exec(txn).await?;
+                    Ok(goal)
+                })
+            },
+        )
+        .await
+    }
+
+    async fn goal(&self, id: &str) -> Result<Option<Goal>> {
+        let row = goals::Entity::find_by_id(id.to_owned())
+            .one(&self.db)
+            .await
+            .map_err(storage_error)?;
+        row.map(|row| decode(&row.document)).transpose()
+    }
+
+    async fn goals(&self, filter: &GoalFilter, after: Option<&str>, limit: u32) -> Result<Vec<Goal>> {
+        let mut query = goals::Entity::find()
+            .filter(goals::Column::EmployeeId.eq(filter.employee_id.as_str()))
+            .filter(page_after(goals::Column::Id, after))
+            .order_by_desc(goals::Column::Id)
+            .limit(u64::from(limit));
+        if let Some(review_id) = &filter.review_id {
+            query = query.filter(goals::Column::ReviewId.eq(review_id.as_str()));
+        }
+        if let Some(status) = filter.status {
+            query = query.filter(goals::Column::Status.eq(status.as_str()));
+        }
+        let rows = query.all(&self.db).await.map_err(storage_error)?;
+        decode_all(rows.into_iter().map(|row| row.document))
+    }
+
+    async fn open_pip(&self, command: &OpenPip, pip: Pip) -> Result<Pip> {
+        self.once(command.request_id.as_str(), "OpenPip", command, move |txn| {
+            Box::pin(async move {
+                let employee = pip.employee_id.to_string();
+                count_one_more(txn, &employee, Counter::Pips, None).await?;
+                let active = pips::Entity::find()
+                    .filter(pips::Column::EmployeeId.eq(employee.as_str()))
+                    .filter(pips::Column::Status.eq(PipStatus::Active.as_str()))
+                    .one(txn)
+                    .await?;
+                if let Some(active) = active {
+                    return Err(fail(Rejection::PipAlreadyActive { pip_id: active.id }));
+                }
+                pips::Entity::insert(pip_row(&pip)?).exec(txn).await?;
+                Ok(pip)
+            })
+        })
+        .await
+    }
+
+    async fn update_pip(&self, command: &UpdatePip, now: DateTime<Utc>) -> Result<(Pip, bool)> {
+        let owned = command.clone();
+        self.once(
+            command.request_id.as_str(),
+            command.operation(),
+            command,
+            move |txn| {
+                Box::pin(async move {
+                    let mut pip = load_pip(txn, &owned.pip_id).await?;
+                    let changed = pip
+                        .apply(&owned.change, owned.request_id.as_str(), now)
+                        .map_err(fail)?;
+                    if changed {
+                        pips::Entity::update(pip_row(&pip)?).exec(txn).await?;
+                    }
+                    Ok((pip, changed))
+                })
+            },
+        )
+        .await
+    }
+
+    async fn cancel_pip_opened_by(
+        &self,
+        command: &CancelPipOpenedBy,
+        now: DateTime<Utc>,
+    ) -> Result<(Option<Pip>, bool)> {
+        let owned = command.clone();
+        self.once(
+            command.request_id.as_str(),
+            "CancelPip",
+            command,
+            move |txn| {
+                Box::pin(async move {
+                    let row = locked(
+                        pips::Entity::find().filter(
+                            pips::Column::OpenedByRequestId
+                                .eq(owned.opened_by_request_id.as_str()),
+                        ),
+                        txn,
+                    )
+                    .one(txn)
+                    .await?;
+                    let Some(row) = row else {
+                        return Ok((None, false));
+                    };
+                    let mut pip: Pip = decode(&row.document).map_err(fail)?;
+                    let cancel = PipChange::Cancel {
+                        reason: owned.reason.clone(),
+                    };
+                    let changed = pip
+                        .apply(&cancel, owned.request_id.as_str(), now)
+                        .map_err(fail)?;
+                    if changed {
+                        pips::Entity::update(pip_row(&pip)?).exec(txn).await?;
+                    }
+                    Ok((Some(pip), changed))
+                })
+            },
+        )
+        .await
+    }
+
+    async fn pip(&self, id: &str) -> Result<Option<Pip>> {
+        let row = pips::Entity::find_by_id(id.to_owned())
+            .one(&self.db)
+            .await
+            .map_err(storage_error)?;
+        row.map(|row| decode(&row.document)).transpose()
+    }
+
+    async fn pips(&self, filter: &PipFilter, after: Option<&str>, limit: u32) -> Result<Vec<Pip>> {
+        let mut query = pips::Entity::find()
+            .filter(pips::Column::EmployeeId.eq(filter.employee_id.as_str()))
+            .filter(page_after(pips::Column::Id, after))
+            .order_by_desc(pips::Column::Id)
+            .limit(u64::from(limit));
+        if let Some(status) = filter.status {
+            query = query.filter(pips::Column::Status.eq(status.as_str()));
+        }
+        let rows = query.all(&self.db).await.map_err(storage_error)?;
+        decode_all(rows.into_iter().map(|row| row.document))
+    }
+
+    async fn request_feedback(
+        &self,
+        command: &RequestFeedback,
+        request: FeedbackRequest,
+    ) -> Result<FeedbackRequest> {
+        self.once(
+            command.request_id.as_str(),
+            "RequestFeedback",
+            command,
+            move |txn| {
+                Box::pin(async move {
+                    if let Some(review_id) = &request.review_id {
+                        review_of(txn, review_id, request.employee_id.as_str()).await?;
+                    }
+                    feedback_requests::Entity::insert(feedback_request_row(&request)?)
+                        .exec(txn)
+                        .await?;
+                    Ok(request)
+                })
+            },
+        )
+        .await
+    }
+
+    async fn feedback_requests(
+        &self,
+        filter: &FeedbackRequestFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<FeedbackRequest>> {
+        let mut query = feedback_requests::Entity::find()
+            .filter(feedback_requests::Column::GiverId.eq(filter.giver_id.as_str()))
+            .filter(page_after(feedback_requests::Column::Id, after))
+            .order_by_desc(feedback_requests::Column::Id)
+            .limit(u64::from(limit));
+        if let Some(status) = filter.status {
+            query = query.filter(feedback_requests::Column::Status.eq(status.as_str()));
+        }
+        let rows = query.all(&self.db).await.map_err(storage_error)?;
+        decode_all(rows.into_iter().map(|row| row.document))
+    }
+
+    async fn give_feedback(&self, command: &GiveFeedback, entry: Feedback) -> Result<Feedback> {
+        self.once(
+            command.request_id.as_str(),
+            "GiveFeedback",
+            command,
+            move |txn| {
+                Box::pin(async move {
+                    let mut entry = entry;
+                    let employee = entry.employee_id.to_string();
+                    within_limit(
+                        txn,
+                        &employee,
+                        Counter::Feedback,
+                        Resource::Feedback,
+                        FEEDBACK_PER_EMPLOYEE,
+                    )
+                    .await?;
+                    if let Some(request_id) = entry.feedback_request_id.clone() {
+                        let mut request = load_feedback_request(txn, &request_id).await?;
+                        answer_feedback_request(&mut request, &mut entry).map_err(fail)?;
+                        feedback_requests::Entity::update(feedback_request_row(&request)?)
+                            .exec(txn)
+                            .await?;
+                    }
+                    if let Some(review_id) = &entry.review_id {
+                        review_of(txn, review_id, &employee).await?;
+                    }
+                    feedback::Entity::insert(feedback_row(&entry)?)
+                        .exec(txn)
+                        .await?;
+                    Ok(entry)
+                })
+            },
+        )
+        .await
+    }
+
+    async fn feedback(
+        &self,
+        filter: &FeedbackFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Feedback>> {
+        let mut query = feedback::Entity::find()
+            .filter(feedback::Column::EmployeeId.eq(filter.employee_id.as_str()))
+            .filter(page_after(feedback::Column::Id, after))
+            .order_by_desc(feedback::Column::Id)
+            .limit(u64::from(limit));
+        if let Some(review_id) = &filter.review_id {
+            query = query.filter(feedback::Column::ReviewId.eq(review_id.as_str()));
+        }
+        let rows = query.all(&self.db).await.map_err(storage_error)?;
+        decode_all(rows.into_iter().map(|row| row.document))
+    }
+
+    async fn close_employee_records(
+        &self,
+        command: &CloseEmployeeRecords,
+        now: DateTime<Utc>,
+    ) -> Result<Closure> {
+        let owned = command.clone();
+        self.once(
+            command.request_id.as_str(),
+            "CloseEmployeeRecords",
+            command,
+            move |txn| Box::pin(async move { close_records(txn, &owned, now).await }),
+        )
+        .await
+    }
+
+    async fn reopen_employee_records(
+        &self,
+        command: &ReopenEmployeeRecords,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Closure>> {
+        let owned = command.clone();
+        self.once(
+            command.request_id.as_str(),
+            "ReopenEmployeeRecords",
+            command,
+            move |txn| Box::pin(async move { reopen_records(txn, &owned, now).await }),
+        )
+        .await
+    }
+
+    async fn open_reviews_due(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Review>> {
+        let open: Vec<&str> = ReviewState::ALL
+            .into_iter()
+            .filter(|state| state.is_open())
+            .map(ReviewState::as_str)
+            .collect();
+        let mut query = reviews::Entity::find()
+            .filter(reviews::Column::DueDate.between(from, to))
+            .filter(reviews::Column::State.is_in(open))
+            .order_by_asc(reviews::Column::Id)
+            .limit(u64::from(limit));
+        if let Some(after) = after {
+            query = query.filter(reviews::Column::Id.gt(after));
+        }
+        let rows = query.all(&self.db).await.map_err(storage_error)?;
+        decode_all(rows.into_iter().map(|row| row.document))
+    }
+
+    async fn active_pips_between(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Pip>> {
+        let mut query = pips::Entity::find()
+            .filter(pips::Column::Status.eq(PipStatus::Active.as_str()))
+            .filter(pips::Column::StartDate.lte(to))
+            .filter(pips::Column::EndDate.gte(from))
+            .order_by_asc(pips::Column::Id)
+            .limit(u64::from(limit));
+        if let Some(after) = after {
+            query = query.filter(pips::Column::Id.gt(after));
+        }
+        let rows = query.all(&self.db).await.map_err(storage_error)?;
+        decode_all(rows.into_iter().map(|row| row.document))
+    }
+
+    async fn reminders_sent(&self, keys: &[String]) -> Result<HashSet<String>> {
+        if keys.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let sent: Vec<String> = reminders_sent::Entity::find()
+            .select_only()
+            .column(reminders_sent::Column::Key)
+            .filter(reminders_sent::Column::Key.is_in(keys.iter().map(String::as_str)))
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(storage_error)?;
+        Ok(sent.into_iter().collect())
+    }
+
+    async fn record_reminder_sent(&self, key: &str, now: DateTime<Utc>) -> Result<()> {
+        reminders_sent::Entity::insert(reminders_sent::ActiveModel {
+            key: Set(key.to_owned()),
+            sent_at: Set(now),
+        })
+        .on_conflict_do_nothing_on([reminders_sent::Column::Key])
+        .exec(&self.db)
+        .await
+        .map_err(storage_error)?;
+        Ok(())
+    }
+}
+
+async fn close_records(
+    txn: &DatabaseTransaction,
+    command: &CloseEmployeeRecords,
+    now: DateTime<Utc>,
+) -> Tx<Closure> {
+    let employee = command.employee_id.as_str();
+    let request_id = command.request_id.as_str();
+    // No record of the employee is created while we close.
+    lock_employee(txn, employee).await?;
+    let mut records = Vec::new();
+
+    let open_states: Vec<&str> = ReviewState::ALL
+        .into_iter()
+        .filter(|state| state.is_open())
+        .map(ReviewState::as_str)
+        .collect();
+    let rows = locked(
+        reviews::Entity::find()
+            .filter(reviews::Column::EmployeeId.eq(employee))
+            .filter(reviews::Column::State.is_in(open_states))
+            .order_by_asc(reviews::Column::Id),
+        txn,
+    )
+    .all(txn)
+    .await?;
+    for row in rows {
+        let mut review: Review = decode(&row.document).map_err(fail)?;
+        let previous = review.state;
+        review
+            .close(request_id, now, &command.reason)
+            .map_err(fail)?;
+        reviews::Entity::update(review_row(&review)?)
+            .exec(txn)
+            .await?;
+        records.push(ClosedRecord {
+            id: review.id,
+            previous: PreviousState::Review(previous),
+        });
+    }
+
+    let rows = locked(
+        goals::Entity::find()
+            .filter(goals::Column::EmployeeId.eq(employee))
+            .filter(goals::Column::Status.is_in([
+                GoalStatus::NotStarted.as_str(),
+                GoalStatus::InProgress.as_str(),
+            ]))
+            .order_by_asc(goals::Column::Id),
+        txn,
+    )
+    .all(txn)
+    .await?;
+    for row in rows {
+        let mut goal: Goal = decode(&row.document).map_err(fail)?;
+        let previous = goal.status;
+        goal.close(now).map_err(fail)?;
+        goals::Entity::update(goal_row(&goal)?).exec(txn).await?;
+        records.push(ClosedRecord {
+            id: goal.id,
+            previous: PreviousState::Goal(previous),
+        });
+    }
+
+    let rows = locked(
+        pips::Entity::find()
+            .filter(pips::Column::EmployeeId.eq(employee))
+            .filter(pips::Column::Status.eq(PipStatus::Active.as_str()))
+            .order_by_asc(pips::Column::Id),
+        txn,
+    )
+    .all(txn)
+    .await?;
+    for row in rows {
+        let mut pip: Pip = decode(&row.document).map_err(fail)?;
+        pip.close(now).map_err(fail)?;
+        pips::Entity::update(pip_row(&pip)?).exec(txn).await?;
+        records.push(ClosedRecord {
+            id: pip.id,
+            previous: PreviousState::Pip(PipStatus::Active),
+        });
+    }
+
+    // Open feedback requests about the employee and addressed to them.
+    let rows = locked(
+        feedback_requests::Entity::find()
+            .filter(
+                feedback_requests::Column::EmployeeId
+                    .eq(employee)
+                    .or(feedback_requests::Column::GiverId.eq(employee)),
+            )
+            .filter(feedback_requests::Column::Status.eq(FeedbackRequestStatus::Open.as_str()))
+            .order_by_asc(feedback_requests::Column::Id),
+        txn,
+    )
+    .all(txn)
+    .await?;
+    for row in rows {
+        let mut request: FeedbackRequest = decode(&row.document).map_err(fail)?;
+        request.close().map_err(fail)?;
+        feedback_requests::Entity::update(feedback_request_row(&request)?)
+            .exec(txn)
+            .await?;
+        records.push(ClosedRecord {
+            id: request.id,
+            previous: PreviousState::FeedbackRequest(FeedbackRequestStatus::Open),
+        });
+    }
+
+    let closure = Closure {
+        close_request_id: request_id.to_owned(),
+        employee_id: command.employee_id.clone(),
+        reason: command.reason.clone(),
+        records,
+        closed_at: now,
+        reopened_at: None,
+    };
+    closures::Entity::insert(closure_row(&closure)?)
+        .exec(txn)
+        .await?;
+    Ok(closure)
+}
+
+async fn reopen_records(
+    txn: &DatabaseTransaction,
+    command: &ReopenEmployeeRecords,
+    now: DateTime<Utc>,
+) -> Tx<Option<Closure>> {
+    let row = locked(
+        closures::Entity::find_by_id(command.close_request_id.clone()),
+        txn,
+    )
+    .one(txn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let mut closure: Closure = decode(&row.document).map_err(fail)?;
+    if closure.reopened_at.is_some() {
+        return Ok(Some(closure));
+    }
+    lock_employee(txn, closure.employee_id.as_str()).await?;
+    let request_id = command.request_id.as_str();
+    for record in &closure.records {
+        match record.previous {
+            PreviousState::Review(previous) => {
+                let mut review = load_review(txn, &record.id).await?;
+                review.restore(previous, request_id, now).map_err(fail)?;
+                reviews::Entity::update(review_row(&review)?)
+                    .exec(txn)
+                    .await?;
+            }
+            PreviousState::Goal(previous) => {
+                let mut goal = load_goal(txn, &record.id).await?;
+                goal.restore(previous, now).map_err(fail)?;
+                goals::Entity::update(goal_row(&goal)?).exec(txn).await?;
+            }
+            PreviousState::Pip(_) => {
+                let active = pips::Entity::find()
+                    .filter(pips::Column::EmployeeId.eq(closure.employee_id.as_str()))
+                    .filter(pips::Column::Status.eq(PipStatus::Active.as_str()))
+                    .one(txn)
+                    .await?;
+                if let Some(active) = active {
+                    return Err(fail(Rejection::PipAlreadyActive { pip_id: active.id }));
+                }
+                let mut pip = load_pip(txn, &record.id).await?;
+                pip.restore(now).map_err(fail)?;
+                pips::Entity::update(pip_row(&pip)?).exec(txn).await?;
+            }
+            PreviousState::FeedbackRequest(_) => {
+                let mut request = load_feedback_request(txn, &record.id).await?;
+                request.restore().map_err(fail)?;
+                feedback_requests::Entity::update(feedback_request_row(&request)?)
+                    .exec(txn)
+                    .await?;
+            }
+        }
+    }
+    closure.reopened_at = Some(now);
+    closures::Entity::update(closure_row(&closure)?)
+        .exec(txn)
+        .await?;
+    Ok(Some(closure))
+}
