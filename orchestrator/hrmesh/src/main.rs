@@ -9,6 +9,8 @@ use hrmesh_kit::server::RunningServer;
 use hrmesh_kit::telemetry::{self, LogFormat};
 use hrmesh_ledger_server::{LedgerConfig, LedgerServer};
 use hrmesh_notification_server::{NotificationConfig, NotificationServer, RunningNotification};
+use hrmesh_performance_server::{PerformanceConfig, PerformanceServer};
+use hrmesh_performance_store::SeaPerformanceStore;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -37,8 +39,9 @@ enum Command {
     Serve(Service),
     /// Start every service of the mesh in this process on its default port, on embedded SQLite
     /// databases under --data-dir, and print the endpoints. Today the mesh is the ledger
-    /// (127.0.0.1:50052) and the notification service (127.0.0.1:50054, in-app channel; email and
-    /// webhooks need configuration); the orchestrator and performance services are not built yet.
+    /// (127.0.0.1:50052), the performance service (127.0.0.1:50053, sending its reminders through
+    /// the notification service) and the notification service (127.0.0.1:50054, in-app channel;
+    /// email and webhooks need configuration); the orchestrator is not built yet.
     Up(UpArgs),
 }
 
@@ -65,6 +68,20 @@ enum Service {
     /// The email channel needs an [smtp] table (host, port, security = none|starttls|tls, username,
     /// password, from); the webhook channel a [webhook] table (url, secret, timeout_ms).
     Notification(NotificationArgs),
+    /// Serve hrmesh.performance.v1.PerformanceService: reviews (annual, semi-annual, quarterly,
+    /// probation) through draft -> self-assessment -> manager review -> submitted -> completed ->
+    /// acknowledged, goals with a progress history, PIPs with check-ins and outcomes, 360 feedback
+    /// (anonymous givers never revealed), closing and reopening an employee's records, and
+    /// per-employee limits (50 reviews, 100 goals, 200 feedback entries).
+    ///
+    /// Configuration: defaults, then --config (TOML), then HRMESH_PERFORMANCE_<FIELD> variables
+    /// (listen, data_dir, database_url, cors_allowed_origins, notification_url,
+    /// reminder_interval_secs, review_reminder_days, pip_reminder_days), then these flags. Without
+    /// a database URL the service keeps a SQLite file at <data-dir>/performance.sqlite. With a
+    /// notification URL it sends review deadline reminders (daily, from review_reminder_days
+    /// before the due date, default 7) and PIP check-in reminders (once per check-in, within
+    /// pip_reminder_days, default 7), each at most once even with several replicas.
+    Performance(PerformanceArgs),
 }
 
 #[derive(Debug, Args)]
@@ -102,6 +119,18 @@ struct NotificationArgs {
     /// A MongoDB URI (mongodb://host:port); notifications are stored there instead of SQL.
     #[arg(long, value_name = "URI")]
     mongodb_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct PerformanceArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// The notification service reminders go through (http://host:port); none sends no reminders.
+    #[arg(long, value_name = "URL")]
+    notification_url: Option<String>,
+    /// Seconds between reminder runs (0 turns reminders off).
+    #[arg(long, value_name = "SECS")]
+    reminder_interval: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -161,6 +190,25 @@ impl NotificationArgs {
     }
 }
 
+impl PerformanceArgs {
+    fn into_config(self) -> anyhow::Result<PerformanceConfig> {
+        let mut config = hrmesh_kit::config::load(
+            PerformanceConfig::default(),
+            self.common.config.as_deref(),
+            "HRMESH_PERFORMANCE_",
+        )
+        .context("loading the performance configuration")?;
+        self.common.apply(&mut config.common);
+        if let Some(url) = self.notification_url {
+            config.notification_url = Some(url);
+        }
+        if let Some(secs) = self.reminder_interval {
+            config.reminder_interval_secs = secs;
+        }
+        Ok(config)
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -177,17 +225,30 @@ async fn main() -> anyhow::Result<()> {
             let notification = NotificationServer::start(&args.into_config()?).await?;
             run_until_shutdown(vec![Running::Notification(notification)]).await
         }
+        Command::Serve(Service::Performance(args)) => {
+            let performance = PerformanceServer::start(&args.into_config()?).await?;
+            run_until_shutdown(vec![Running::Performance(performance)]).await
+        }
         Command::Up(args) => {
             let mut ledger_config = LedgerConfig::default();
             ledger_config.common.data_dir = args.data_dir.clone();
             let mut notification_config = NotificationConfig::default();
-            notification_config.common.data_dir = args.data_dir;
+            notification_config.common.data_dir = args.data_dir.clone();
+            let mut performance_config = PerformanceConfig::default();
+            performance_config.common.data_dir = args.data_dir;
             let ledger = LedgerServer::start(&ledger_config).await?;
             let mut notification = NotificationServer::start(&notification_config).await?;
+            performance_config.notification_url =
+                Some(format!("http://{}", notification.server().addr));
+            let performance = PerformanceServer::start(&performance_config).await?;
             println!("hrmesh is up (Ctrl-C stops it):");
             println!(
                 "  ledger        grpc://{}   hrmesh.ledger.v1.LedgerService",
                 ledger.addr()
+            );
+            println!(
+                "  performance   grpc://{}   hrmesh.performance.v1.PerformanceService",
+                performance.addr()
             );
             println!(
                 "  notification  grpc://{}   hrmesh.notification.v1.NotificationService",
@@ -195,6 +256,7 @@ async fn main() -> anyhow::Result<()> {
             );
             run_until_shutdown(vec![
                 Running::Ledger(ledger),
+                Running::Performance(performance),
                 Running::Notification(notification),
             ])
             .await
@@ -206,6 +268,7 @@ async fn main() -> anyhow::Result<()> {
 enum Running {
     Ledger(LedgerServer),
     Notification(RunningNotification),
+    Performance(PerformanceServer<SeaPerformanceStore, hrmesh_domain::SystemClock>),
 }
 
 impl Running {
@@ -213,6 +276,7 @@ impl Running {
         match self {
             Running::Ledger(_) => "ledger",
             Running::Notification(_) => "notification",
+            Running::Performance(_) => "performance",
         }
     }
 
@@ -220,6 +284,7 @@ impl Running {
         match self {
             Running::Ledger(ledger) => &mut ledger.server,
             Running::Notification(notification) => notification.server(),
+            Running::Performance(performance) => &mut performance.server,
         }
     }
 
@@ -227,6 +292,7 @@ impl Running {
         match self {
             Running::Ledger(ledger) => ledger.stop().await,
             Running::Notification(notification) => notification.stop().await,
+            Running::Performance(performance) => performance.stop().await,
         }
     }
 }

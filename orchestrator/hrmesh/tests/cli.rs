@@ -98,7 +98,15 @@ async fn up_starts_the_mesh_on_the_default_ports_and_prints_the_endpoints() {
         )
         .await
     );
+    assert!(
+        serving(
+            "127.0.0.1:50053",
+            "hrmesh.performance.v1.PerformanceService"
+        )
+        .await
+    );
     assert!(data_dir.path().join("notification.sqlite").exists());
+    assert!(data_dir.path().join("performance.sqlite").exists());
     assert!(terminate(&mut child).success());
 }
 
@@ -108,6 +116,8 @@ fn every_subcommand_explains_itself() {
         vec!["--help"],
         vec!["serve", "--help"],
         vec!["serve", "ledger", "--help"],
+        vec!["serve", "notification", "--help"],
+        vec!["serve", "performance", "--help"],
         vec!["up", "--help"],
     ] {
         let output = hrmesh().args(&args).output().expect("run --help");
@@ -129,6 +139,20 @@ fn every_subcommand_explains_itself() {
         "--hold-sweep-interval",
     ] {
         assert!(text.contains(flag), "{flag} missing from:\n{text}");
+    }
+    let performance_help = hrmesh()
+        .args(["serve", "performance", "--help"])
+        .output()
+        .expect("help");
+    let text = String::from_utf8_lossy(&performance_help.stdout);
+    for needle in [
+        "--notification-url",
+        "--reminder-interval",
+        "acknowledged",
+        "anonymous",
+        "50 reviews",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
     }
     let bad_flag = hrmesh()
         .args(["serve", "ledger", "--listen", "not-an-address"])

@@ -299,7 +299,7 @@ impl LedgerServer {
             .with_context(|| {
                 format!(
                     "opening the ledger database {}",
-                    redact(&config.database_url())
+                    hrmesh_kit::db::redact(&config.database_url())
                 )
             })?;
         Self::start_with(store, SystemClock, config).await
@@ -356,34 +356,5 @@ async fn sweep_expired_holds<S: LedgerStore, C: Clock>(ledger: Ledger<S, C>, eve
                 }
             }
         }
-    }
-}
-
-/// A database URL without its password, for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let credentials = &url[scheme_end + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn passwords_never_reach_messages() {
-        assert_eq!(
-            super::redact("postgres://u:secret@h:5432/db"),
-            "postgres://u:***@h:5432/db"
-        );
-        assert_eq!(
-            super::redact("sqlite://.data/ledger.sqlite?mode=rwc"),
-            "sqlite://.data/ledger.sqlite?mode=rwc"
-        );
     }
 }

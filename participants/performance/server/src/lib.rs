@@ -1,1 +1,527 @@
+//! The performance participant's gRPC server: `hrmesh.performance.v1.PerformanceService` over the
+//! core [`Performance`] service and the sea-orm store, plus the reminder job that sends review
+//! deadline and PIP check-in reminders through the notification service.
+//!
+//! Handlers are thin: parse the request into a domain command (every violation named), call the
+//! core, convert the answer. Only this crate knows both tonic and the performance domain.
 
+mod convert;
+mod reminders;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use hrmesh_domain::{Clock, SystemClock};
+use hrmesh_kit::config::CommonConfig;
+use hrmesh_kit::server::{RunningServer, ServeSpec};
+use hrmesh_kit::status;
+use hrmesh_performance_core::{Performance, PerformanceError, PerformanceStore, Rejection};
+use hrmesh_performance_store::SeaPerformanceStore;
+use hrmesh_proto::performance as pb;
+use hrmesh_proto::performance::performance_service_server::{
+    PerformanceService, PerformanceServiceServer,
+};
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinHandle;
+use tonic::{Code, Request, Response, Status};
+
+pub use reminders::{ReminderRun, Reminders};
+
+/// The port `hrmesh serve performance` listens on by default.
+pub const DEFAULT_PORT: u16 = 50053;
+
+/// The performance service's configuration (see `hrmesh serve performance --help`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PerformanceConfig {
+    #[serde(flatten)]
+    pub common: CommonConfig,
+    /// The notification service reminders are sent through (`http://host:port`). Without one, no
+    /// reminders are sent.
+    pub notification_url: Option<String>,
+    /// Seconds between reminder runs; 0 turns the job off. Each run sends what is due and not yet
+    /// sent, so running it often never repeats a reminder.
+    pub reminder_interval_secs: u64,
+    /// Days before a review's due date from which its reminders are sent (one per day).
+    pub review_reminder_days: u32,
+    /// Days ahead within which a PIP check-in gets its reminder (one per check-in).
+    pub pip_reminder_days: u32,
+}
+
+impl Default for PerformanceConfig {
+    fn default() -> Self {
+        Self {
+            common: CommonConfig::with_port(DEFAULT_PORT),
+            notification_url: None,
+            reminder_interval_secs: 3600,
+            review_reminder_days: 7,
+            pip_reminder_days: 7,
+        }
+    }
+}
+
+impl PerformanceConfig {
+    /// The database URL: configured, or `performance.sqlite` in the data directory.
+    pub fn database_url(&self) -> String {
+        self.common.database_url("performance")
+    }
+}
+
+/// The gRPC status for a performance error, with its google.rpc details.
+pub fn to_status(error: PerformanceError) -> Status {
+    match error {
+        PerformanceError::Invalid(violations) => status::invalid_argument(&violations),
+        PerformanceError::Rejected(rejection) => rejection_status(rejection),
+        PerformanceError::NotFound { resource, id } => status::not_found(resource.as_str(), &id),
+        PerformanceError::IdempotencyKeyReused { request_id } => {
+            status::idempotency_key_reused(&request_id)
+        }
+        PerformanceError::Unavailable(detail) => status::unavailable(&detail),
+        PerformanceError::Internal(detail) => status::internal(&detail),
+    }
+}
+
+/// Every rejection is FAILED_PRECONDITION: a business outcome a retry cannot change (limits too,
+/// which RESOURCE_EXHAUSTED would invite callers to retry).
+fn rejection_status(rejection: Rejection) -> Status {
+    let message = rejection.to_string();
+    let (reason, metadata): (pb::PerformanceErrorReason, Vec<(&'static str, String)>) =
+        match rejection {
+            Rejection::IllegalTransition {
+                resource,
+                id,
+                state,
+                action,
+            } => (
+                pb::PerformanceErrorReason::IllegalTransition,
+                vec![
+                    ("resource", resource.as_str().to_owned()),
+                    ("id", id),
+                    ("state", state),
+                    ("action", action),
+                ],
+            ),
+            Rejection::LimitReached {
+                employee_id,
+                resource,
+                limit,
+            } => (
+                pb::PerformanceErrorReason::LimitReached,
+                vec![
+                    ("employee_id", employee_id),
+                    ("resource", resource.plural().to_owned()),
+                    ("limit", limit.to_string()),
+                ],
+            ),
+            Rejection::ReviewExists { review_id } => (
+                pb::PerformanceErrorReason::ReviewExists,
+                vec![("review_id", review_id)],
+            ),
+            Rejection::GoalWeightsExceeded {
+                review_id,
+                weight_total,
+            } => (
+                pb::PerformanceErrorReason::GoalWeightsExceeded,
+                vec![
+                    ("review_id", review_id),
+                    ("weight_total", weight_total.to_string()),
+                ],
+            ),
+            Rejection::PipAlreadyActive { pip_id } => (
+                pb::PerformanceErrorReason::PipAlreadyActive,
+                vec![("pip_id", pip_id)],
+            ),
+            Rejection::FeedbackRequestMismatch {
+                feedback_request_id,
+                problem,
+            } => (
+                pb::PerformanceErrorReason::FeedbackRequestMismatch,
+                vec![
+                    ("feedback_request_id", feedback_request_id),
+                    ("problem", problem),
+                ],
+            ),
+        };
+    status::with_reason(
+        Code::FailedPrecondition,
+        reason.as_str_name(),
+        message,
+        metadata,
+    )
+}
+
+/// The tonic service.
+pub struct PerformanceGrpc<S, C> {
+    performance: Performance<S, C>,
+}
+
+impl<S, C> PerformanceGrpc<S, C> {
+    pub fn new(performance: Performance<S, C>) -> Self {
+        Self { performance }
+    }
+}
+
+fn respond<T, U>(
+    result: Result<T, PerformanceError>,
+    convert: impl FnOnce(T) -> U,
+) -> Result<Response<U>, Status> {
+    result
+        .map(|value| Response::new(convert(value)))
+        .map_err(to_status)
+}
+
+fn parse<T>(parsed: Result<T, PerformanceError>) -> Result<T, Status> {
+    parsed.map_err(to_status)
+}
+
+#[tonic::async_trait]
+impl<S: PerformanceStore, C: Clock> PerformanceService for PerformanceGrpc<S, C> {
+    async fn create_review(
+        &self,
+        request: Request<pb::CreateReviewRequest>,
+    ) -> Result<Response<pb::Review>, Status> {
+        let command = parse(convert::create_review(request.into_inner()))?;
+        respond(self.performance.create_review(command).await, convert::review)
+    }
+
+    async fn get_review(
+        &self,
+        request: Request<pb::GetReviewRequest>,
+    ) -> Result<Response<pb::Review>, Status> {
+        let id = parse(convert::issued_id("review_id", &request.get_ref().review_id))?;
+        respond(self.performance.review(&id).await, convert::review)
+    }
+
+    async fn list_reviews(
+        &self,
+        request: Request<pb::ListReviewsRequest>,
+    ) -> Result<Response<pb::ListReviewsResponse>, Status> {
+        let listing = parse(convert::list_reviews(request.get_ref()))?;
+        let page = self
+            .performance
+            .reviews(&listing.filter, listing.after.as_deref(), listing.page_size)
+            .await;
+        respond(page, |page| pb::ListReviewsResponse {
+            reviews: page.items.into_iter().map(convert::review).collect(),
+            next_page_token: page.next_after.unwrap_or_default(),
+        })
+    }
+
+    async fn open_self_assessment(
+        &self,
+        request: Request<pb::OpenSelfAssessmentRequest>,
+    ) -> Result<Response<pb::Review>, Status> {
+        let command = parse(convert::open_self_assessment(request.into_inner()))?;
+        respond(self.performance.update_review(command).await, convert::review)
+    }
+
+    async fn submit_self_assessment(
+        &self,
+        request: Request<pb::SubmitSelfAssessmentRequest>,
+    ) -> Result<Response<pb::Review>, Status> {
+        let command = parse(convert::submit_self_assessment(request.into_inner()))?;
+        respond(self.performance.update_review(command).await, convert::review)
+    }
+
+    async fn finalize_review(
+        &self,
+        request: Request<pb::FinalizeReviewRequest>,
+    ) -> Result<Response<pb::Review>, Status> {
+        let command = parse(convert::finalize_review(request.into_inner()))?;
+        respond(self.performance.update_review(command).await, convert::review)
+    }
+
+    async fn reopen_review(
+        &self,
+        request: Request<pb::ReopenReviewRequest>,
+    ) -> Result<Response<pb::Review>, Status> {
+        let command = parse(convert::reopen_review(request.into_inner()))?;
+        respond(self.performance.update_review(command).await, convert::review)
+    }
+
+    async fn complete_review(
+        &self,
+        request: Request<pb::CompleteReviewRequest>,
+    ) -> Result<Response<pb::Review>, Status> {
+        let command = parse(convert::complete_review(request.into_inner()))?;
+        respond(self.performance.update_review(command).await, convert::review)
+    }
+
+    async fn acknowledge_review(
+        &self,
+        request: Request<pb::AcknowledgeReviewRequest>,
+    ) -> Result<Response<pb::Review>, Status> {
+        let command = parse(convert::acknowledge_review(request.into_inner()))?;
+        respond(self.performance.update_review(command).await, convert::review)
+    }
+
+    async fn create_goal(
+        &self,
+        request: Request<pb::CreateGoalRequest>,
+    ) -> Result<Response<pb::Goal>, Status> {
+        let command = parse(convert::create_goal(request.into_inner()))?;
+        respond(self.performance.create_goal(command).await, convert::goal)
+    }
+
+    async fn get_goal(
+        &self,
+        request: Request<pb::GetGoalRequest>,
+    ) -> Result<Response<pb::Goal>, Status> {
+        let id = parse(convert::issued_id("goal_id", &request.get_ref().goal_id))?;
+        respond(self.performance.goal(&id).await, convert::goal)
+    }
+
+    async fn list_goals(
+        &self,
+        request: Request<pb::ListGoalsRequest>,
+    ) -> Result<Response<pb::ListGoalsResponse>, Status> {
+        let listing = parse(convert::list_goals(request.get_ref()))?;
+        let page = self
+            .performance
+            .goals(&listing.filter, listing.after.as_deref(), listing.page_size)
+            .await;
+        respond(page, |page| pb::ListGoalsResponse {
+            goals: page.items.into_iter().map(convert::goal).collect(),
+            next_page_token: page.next_after.unwrap_or_default(),
+        })
+    }
+
+    async fn update_goal_progress(
+        &self,
+        request: Request<pb::UpdateGoalProgressRequest>,
+    ) -> Result<Response<pb::Goal>, Status> {
+        let command = parse(convert::update_goal_progress(request.into_inner()))?;
+        respond(self.performance.update_goal(command).await, convert::goal)
+    }
+
+    async fn cancel_goal(
+        &self,
+        request: Request<pb::CancelGoalRequest>,
+    ) -> Result<Response<pb::Goal>, Status> {
+        let command = parse(convert::cancel_goal(request.into_inner()))?;
+        respond(self.performance.update_goal(command).await, convert::goal)
+    }
+
+    async fn open_pip(
+        &self,
+        request: Request<pb::OpenPipRequest>,
+    ) -> Result<Response<pb::Pip>, Status> {
+        let command = parse(convert::open_pip(request.into_inner()))?;
+        respond(self.performance.open_pip(command).await, convert::pip)
+    }
+
+    async fn get_pip(
+        &self,
+        request: Request<pb::GetPipRequest>,
+    ) -> Result<Response<pb::Pip>, Status> {
+        let id = parse(convert::issued_id("pip_id", &request.get_ref().pip_id))?;
+        respond(self.performance.pip(&id).await, convert::pip)
+    }
+
+    async fn list_pips(
+        &self,
+        request: Request<pb::ListPipsRequest>,
+    ) -> Result<Response<pb::ListPipsResponse>, Status> {
+        let listing = parse(convert::list_pips(request.get_ref()))?;
+        let page = self
+            .performance
+            .pips(&listing.filter, listing.after.as_deref(), listing.page_size)
+            .await;
+        respond(page, |page| pb::ListPipsResponse {
+            pips: page.items.into_iter().map(convert::pip).collect(),
+            next_page_token: page.next_after.unwrap_or_default(),
+        })
+    }
+
+    async fn record_pip_check_in(
+        &self,
+        request: Request<pb::RecordPipCheckInRequest>,
+    ) -> Result<Response<pb::Pip>, Status> {
+        let command = parse(convert::record_pip_check_in(request.into_inner()))?;
+        respond(self.performance.update_pip(command).await, |(pip, _)| {
+            convert::pip(pip)
+        })
+    }
+
+    async fn record_pip_outcome(
+        &self,
+        request: Request<pb::RecordPipOutcomeRequest>,
+    ) -> Result<Response<pb::Pip>, Status> {
+        let command = parse(convert::record_pip_outcome(request.into_inner()))?;
+        respond(self.performance.update_pip(command).await, |(pip, _)| {
+            convert::pip(pip)
+        })
+    }
+
+    async fn cancel_pip(
+        &self,
+        request: Request<pb::CancelPipRequest>,
+    ) -> Result<Response<pb::CancelPipResponse>, Status> {
+        let result = match parse(convert::cancel_pip(request.into_inner()))? {
+            convert::CancelPip::ById(command) => self
+                .performance
+                .update_pip(command)
+                .await
+                .map(|(pip, cancelled)| (Some(pip), cancelled)),
+            convert::CancelPip::OpenedBy(command) => {
+                self.performance.cancel_pip_opened_by(command).await
+            }
+        };
+        respond(result, |(pip, cancelled)| pb::CancelPipResponse {
+            pip: pip.map(convert::pip),
+            cancelled,
+        })
+    }
+
+    async fn request_feedback(
+        &self,
+        request: Request<pb::RequestFeedbackRequest>,
+    ) -> Result<Response<pb::FeedbackRequest>, Status> {
+        let command = parse(convert::request_feedback(request.into_inner()))?;
+        respond(
+            self.performance.request_feedback(command).await,
+            convert::feedback_request,
+        )
+    }
+
+    async fn list_feedback_requests(
+        &self,
+        request: Request<pb::ListFeedbackRequestsRequest>,
+    ) -> Result<Response<pb::ListFeedbackRequestsResponse>, Status> {
+        let listing = parse(convert::list_feedback_requests(request.get_ref()))?;
+        let page = self
+            .performance
+            .feedback_requests(&listing.filter, listing.after.as_deref(), listing.page_size)
+            .await;
+        respond(page, |page| pb::ListFeedbackRequestsResponse {
+            feedback_requests: page
+                .items
+                .into_iter()
+                .map(convert::feedback_request)
+                .collect(),
+            next_page_token: page.next_after.unwrap_or_default(),
+        })
+    }
+
+    async fn give_feedback(
+        &self,
+        request: Request<pb::GiveFeedbackRequest>,
+    ) -> Result<Response<pb::Feedback>, Status> {
+        let command = parse(convert::give_feedback(request.into_inner()))?;
+        respond(
+            self.performance.give_feedback(command).await,
+            convert::feedback,
+        )
+    }
+
+    async fn list_feedback(
+        &self,
+        request: Request<pb::ListFeedbackRequest>,
+    ) -> Result<Response<pb::ListFeedbackResponse>, Status> {
+        let listing = parse(convert::list_feedback(request.get_ref()))?;
+        let page = self
+            .performance
+            .feedback(&listing.filter, listing.after.as_deref(), listing.page_size)
+            .await;
+        respond(page, |page| pb::ListFeedbackResponse {
+            feedback: page.items.into_iter().map(convert::feedback).collect(),
+            next_page_token: page.next_after.unwrap_or_default(),
+        })
+    }
+
+    async fn close_employee_records(
+        &self,
+        request: Request<pb::CloseEmployeeRecordsRequest>,
+    ) -> Result<Response<pb::Closure>, Status> {
+        let command = parse(convert::close_employee_records(request.into_inner()))?;
+        respond(
+            self.performance.close_employee_records(command).await,
+            convert::closure,
+        )
+    }
+
+    async fn reopen_employee_records(
+        &self,
+        request: Request<pb::ReopenEmployeeRecordsRequest>,
+    ) -> Result<Response<pb::Closure>, Status> {
+        let command = parse(convert::reopen_employee_records(request.into_inner()))?;
+        let close_request_id = command.close_request_id.clone();
+        respond(
+            self.performance.reopen_employee_records(command).await,
+            |closure| match closure {
+                Some(closure) => convert::closure(closure),
+                // The close never happened: nothing was closed, nothing is reopened.
+                None => pb::Closure {
+                    close_request_id,
+                    ..pb::Closure::default()
+                },
+            },
+        )
+    }
+}
+
+/// A running performance service: the gRPC server and, when configured, the reminder job.
+pub struct PerformanceServer<S, C> {
+    pub server: RunningServer,
+    reminders: Option<Reminders<S, C>>,
+    job: Option<JoinHandle<()>>,
+}
+
+impl PerformanceServer<SeaPerformanceStore, SystemClock> {
+    /// Opens the configured database (migrating it) and serves on the configured address.
+    pub async fn start(config: &PerformanceConfig) -> anyhow::Result<Self> {
+        let url = config.database_url();
+        let store = SeaPerformanceStore::open(&url)
+            .await
+            .with_context(|| format!("opening the performance database {}", hrmesh_kit::db::redact(&url)))?;
+        Self::start_with(store, SystemClock, config).await
+    }
+}
+
+impl<S: PerformanceStore + Clone, C: Clock + Clone> PerformanceServer<S, C> {
+    /// Serves `store` with `clock` (tests pass a manual clock).
+    pub async fn start_with(store: S, clock: C, config: &PerformanceConfig) -> anyhow::Result<Self> {
+        let performance = Performance::new(store, clock);
+        let reminders = match &config.notification_url {
+            Some(url) => Some(Reminders::new(performance.clone(), url, config)?),
+            None => None,
+        };
+        let job = match (&reminders, config.reminder_interval_secs) {
+            (Some(reminders), secs) if secs > 0 => Some(tokio::spawn(
+                reminders.clone().run_every(Duration::from_secs(secs)),
+            )),
+            _ => None,
+        };
+        let spec = ServeSpec {
+            routes: tonic::service::Routes::new(PerformanceServiceServer::new(
+                PerformanceGrpc::new(performance),
+            )),
+            service_names: vec![<PerformanceServiceServer<PerformanceGrpc<S, C>> as tonic::server::NamedService>::NAME],
+            descriptor_sets: vec![hrmesh_proto::FILE_DESCRIPTOR_SET],
+            cors_allowed_origins: config.common.cors_allowed_origins.clone(),
+        };
+        let server = RunningServer::start(config.common.listen, spec).await?;
+        tracing::info!(addr = %server.addr, reminders = reminders.is_some(), "performance serving");
+        Ok(Self {
+            server,
+            reminders,
+            job,
+        })
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.server.addr
+    }
+
+    /// The reminder job, when a notification service is configured (tests run it by hand).
+    pub fn reminders(&self) -> Option<&Reminders<S, C>> {
+        self.reminders.as_ref()
+    }
+
+    /// Stops the reminder job and drains the server.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        if let Some(job) = self.job {
+            job.abort();
+        }
+        self.server.stop().await
+    }
+}
