@@ -365,12 +365,32 @@ impl Review {
         self.transition(ReviewAction::Close, request_id, now, reason)
     }
 
+    /// Undoes [`Review::close`]: back to `previous`, which must be the state the review was
+    /// closed from.
     pub fn restore(
         &mut self,
         previous: ReviewState,
         request_id: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
+        let closed_from = (self.state == ReviewState::Closed)
+            .then(|| {
+                self.history
+                    .iter()
+                    .rev()
+                    .find(|transition| transition.to == ReviewState::Closed)
+            })
+            .flatten()
+            .map(|transition| transition.from);
+        if closed_from != Some(previous) {
+            return Err(Rejection::illegal(
+                Resource::Review,
+                &self.id,
+                self.state.as_str(),
+                format!("restore to {}", previous.as_str()),
+            )
+            .into());
+        }
         self.transition(ReviewAction::Restore(previous), request_id, now, "")
     }
 }
