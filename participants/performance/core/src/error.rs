@@ -76,7 +76,10 @@ pub enum Rejection {
     #[error("review {review_id} already covers this employee, cycle and period")]
     ReviewExists { review_id: String },
     #[error("the goals of review {review_id} would weigh {weight_total} in total; at most 100")]
-    GoalWeightsExceeded { review_id: String, weight_total: u32 },
+    GoalWeightsExceeded {
+        review_id: String,
+        weight_total: u32,
+    },
     #[error("the employee already has the active PIP {pip_id}")]
     PipAlreadyActive { pip_id: String },
     #[error("feedback request {feedback_request_id} {problem}")]

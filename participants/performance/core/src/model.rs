@@ -209,7 +209,9 @@ impl Rating {
     }
 
     pub fn from_points(points: u8) -> Option<Self> {
-        Self::ALL.into_iter().find(|rating| rating.points() == points)
+        Self::ALL
+            .into_iter()
+            .find(|rating| rating.points() == points)
     }
 }
 
@@ -479,7 +481,12 @@ impl Goal {
         Rejection::illegal(Resource::Goal, &self.id, self.status.as_str(), action).into()
     }
 
-    pub fn apply(&mut self, change: &GoalChange, request_id: &str, now: DateTime<Utc>) -> Result<()> {
+    pub fn apply(
+        &mut self,
+        change: &GoalChange,
+        request_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         match change {
             GoalChange::Progress { percent, note } => {
                 if !self.status.is_open() {

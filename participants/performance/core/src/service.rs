@@ -6,10 +6,10 @@ use hrmesh_domain::{Clock, EmployeeId};
 
 use crate::{
     CancelPipOpenedBy, CloseEmployeeRecords, Closure, CreateGoal, CreateReview, Feedback,
-    FeedbackFilter, FeedbackRequest, FeedbackRequestFilter, FeedbackRequestStatus, GiveFeedback,
-    Goal, GoalFilter, GoalStatus, OpenPip, Page, PerformanceError, Pip, PipFilter, PipStatus,
-    Rejection, ReopenEmployeeRecords, RequestFeedback, Resource, Result, Review, ReviewFilter,
-    ReviewState, UpdateGoal, UpdatePip, UpdateReview, GOAL_WEIGHT_TOTAL_MAX,
+    FeedbackFilter, FeedbackRequest, FeedbackRequestFilter, FeedbackRequestStatus,
+    GOAL_WEIGHT_TOTAL_MAX, GiveFeedback, Goal, GoalFilter, GoalStatus, OpenPip, Page,
+    PerformanceError, Pip, PipFilter, PipStatus, Rejection, ReopenEmployeeRecords, RequestFeedback,
+    Resource, Result, Review, ReviewFilter, ReviewState, UpdateGoal, UpdatePip, UpdateReview,
 };
 
 /// The storage port. Every mutating method runs in one database transaction together with the
@@ -189,7 +189,10 @@ pub fn check_review_of(review: &Review, employee_id: &EmployeeId) -> Result<()> 
 
 /// Answers `request` with `feedback`: the request must be open and addressed to the giver about
 /// the employee; its review and anonymity then apply to the feedback.
-pub fn answer_feedback_request(request: &mut FeedbackRequest, feedback: &mut Feedback) -> Result<()> {
+pub fn answer_feedback_request(
+    request: &mut FeedbackRequest,
+    feedback: &mut Feedback,
+) -> Result<()> {
     let giver = feedback
         .giver_id
         .clone()
@@ -403,7 +406,10 @@ impl<S: PerformanceStore, C: Clock> Performance<S, C> {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Page<FeedbackRequest>> {
-        let items = self.store.feedback_requests(filter, after, limit + 1).await?;
+        let items = self
+            .store
+            .feedback_requests(filter, after, limit + 1)
+            .await?;
         Ok(page(items, limit, |request| &request.id))
     }
 
@@ -422,7 +428,11 @@ impl<S: PerformanceStore, C: Clock> Performance<S, C> {
             improvements: command.improvements.clone(),
             created_at: self.clock.now(),
         };
-        Ok(self.store.give_feedback(&command, feedback).await?.visible())
+        Ok(self
+            .store
+            .give_feedback(&command, feedback)
+            .await?
+            .visible())
     }
 
     /// Feedback about an employee, newest first; anonymous entries without their giver.

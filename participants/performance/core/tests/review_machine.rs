@@ -64,7 +64,9 @@ fn call() -> impl Strategy<Value = Call> {
 }
 
 fn at(minute: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0).single().expect("time")
+    Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0)
+        .single()
+        .expect("time")
         + chrono::Duration::minutes(i64::from(minute))
 }
 

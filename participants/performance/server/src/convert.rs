@@ -79,7 +79,11 @@ fn page_token(text: &str, v: &mut Violations) -> Option<String> {
     parse_issued_id("page_token", text, v)
 }
 
-fn sections(field: &str, sections: Vec<pb::ReviewSection>, v: &mut Violations) -> Vec<core::Section> {
+fn sections(
+    field: &str,
+    sections: Vec<pb::ReviewSection>,
+    v: &mut Violations,
+) -> Vec<core::Section> {
     if sections.is_empty() {
         v.add(field, "must have at least one section");
     }
@@ -117,7 +121,10 @@ fn cycle(field: &str, value: i32, v: &mut Violations) -> Option<core::ReviewCycl
         Ok(pb::ReviewCycle::Quarterly) => Some(core::ReviewCycle::Quarterly),
         Ok(pb::ReviewCycle::Probation) => Some(core::ReviewCycle::Probation),
         _ => {
-            v.add(field, "must be one of ANNUAL, SEMI_ANNUAL, QUARTERLY, PROBATION");
+            v.add(
+                field,
+                "must be one of ANNUAL, SEMI_ANNUAL, QUARTERLY, PROBATION",
+            );
             None
         }
     }
@@ -557,7 +564,9 @@ fn pip_outcome(outcome: core::PipOutcome) -> pb::PipOutcome {
 
 pub fn pip(pip: core::Pip) -> pb::Pip {
     pb::Pip {
-        outcome: pip.final_outcome().map_or(0, |outcome| pip_outcome(outcome) as i32),
+        outcome: pip
+            .final_outcome()
+            .map_or(0, |outcome| pip_outcome(outcome) as i32),
         pip_id: pip.id,
         employee_id: pip.employee_id.to_string(),
         manager_id: pip.manager_id.to_string(),
@@ -654,12 +663,11 @@ pub fn open_pip(request: pb::OpenPipRequest) -> Parsed<core::OpenPip> {
     }
     let check_in_dates = dates("check_in_dates", &request.check_in_dates, &mut v);
     if let (Some(start), Some(end)) = (start, end)
-        && check_in_dates.iter().any(|date| *date < start || *date > end)
+        && check_in_dates
+            .iter()
+            .any(|date| *date < start || *date > end)
     {
-        v.add(
-            "check_in_dates",
-            "must lie within start_date and end_date",
-        );
+        v.add("check_in_dates", "must lie within start_date and end_date");
     }
     let command = (|| {
         Some(core::OpenPip {
@@ -858,7 +866,10 @@ fn check_giver(
             v.add("giver_id", "must be the employee for relationship SELF");
         }
         if !is_self && employee == giver {
-            v.add("relationship", "must be SELF when the giver is the employee");
+            v.add(
+                "relationship",
+                "must be SELF when the giver is the employee",
+            );
         }
     }
     if is_self && anonymous {
@@ -1087,8 +1098,7 @@ pub fn reopen_employee_records(
 ) -> Parsed<core::ReopenEmployeeRecords> {
     let mut v = Violations::default();
     let request_id = RequestId::parse("request_id", &request.request_id, &mut v);
-    let close_request_id =
-        RequestId::parse("close_request_id", &request.close_request_id, &mut v);
+    let close_request_id = RequestId::parse("close_request_id", &request.close_request_id, &mut v);
     let command = (|| {
         Some(core::ReopenEmployeeRecords {
             request_id: request_id?,

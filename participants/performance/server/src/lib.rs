@@ -180,14 +180,20 @@ impl<S: PerformanceStore, C: Clock> PerformanceService for PerformanceGrpc<S, C>
         request: Request<pb::CreateReviewRequest>,
     ) -> Result<Response<pb::Review>, Status> {
         let command = parse(convert::create_review(request.into_inner()))?;
-        respond(self.performance.create_review(command).await, convert::review)
+        respond(
+            self.performance.create_review(command).await,
+            convert::review,
+        )
     }
 
     async fn get_review(
         &self,
         request: Request<pb::GetReviewRequest>,
     ) -> Result<Response<pb::Review>, Status> {
-        let id = parse(convert::issued_id("review_id", &request.get_ref().review_id))?;
+        let id = parse(convert::issued_id(
+            "review_id",
+            &request.get_ref().review_id,
+        ))?;
         respond(self.performance.review(&id).await, convert::review)
     }
 
@@ -211,7 +217,10 @@ impl<S: PerformanceStore, C: Clock> PerformanceService for PerformanceGrpc<S, C>
         request: Request<pb::OpenSelfAssessmentRequest>,
     ) -> Result<Response<pb::Review>, Status> {
         let command = parse(convert::open_self_assessment(request.into_inner()))?;
-        respond(self.performance.update_review(command).await, convert::review)
+        respond(
+            self.performance.update_review(command).await,
+            convert::review,
+        )
     }
 
     async fn submit_self_assessment(
@@ -219,7 +228,10 @@ impl<S: PerformanceStore, C: Clock> PerformanceService for PerformanceGrpc<S, C>
         request: Request<pb::SubmitSelfAssessmentRequest>,
     ) -> Result<Response<pb::Review>, Status> {
         let command = parse(convert::submit_self_assessment(request.into_inner()))?;
-        respond(self.performance.update_review(command).await, convert::review)
+        respond(
+            self.performance.update_review(command).await,
+            convert::review,
+        )
     }
 
     async fn finalize_review(
@@ -227,7 +239,10 @@ impl<S: PerformanceStore, C: Clock> PerformanceService for PerformanceGrpc<S, C>
         request: Request<pb::FinalizeReviewRequest>,
     ) -> Result<Response<pb::Review>, Status> {
         let command = parse(convert::finalize_review(request.into_inner()))?;
-        respond(self.performance.update_review(command).await, convert::review)
+        respond(
+            self.performance.update_review(command).await,
+            convert::review,
+        )
     }
 
     async fn reopen_review(
@@ -235,7 +250,10 @@ impl<S: PerformanceStore, C: Clock> PerformanceService for PerformanceGrpc<S, C>
         request: Request<pb::ReopenReviewRequest>,
     ) -> Result<Response<pb::Review>, Status> {
         let command = parse(convert::reopen_review(request.into_inner()))?;
-        respond(self.performance.update_review(command).await, convert::review)
+        respond(
+            self.performance.update_review(command).await,
+            convert::review,
+        )
     }
 
     async fn complete_review(
@@ -243,7 +261,10 @@ impl<S: PerformanceStore, C: Clock> PerformanceService for PerformanceGrpc<S, C>
         request: Request<pb::CompleteReviewRequest>,
     ) -> Result<Response<pb::Review>, Status> {
         let command = parse(convert::complete_review(request.into_inner()))?;
-        respond(self.performance.update_review(command).await, convert::review)
+        respond(
+            self.performance.update_review(command).await,
+            convert::review,
+        )
     }
 
     async fn acknowledge_review(
@@ -251,7 +272,10 @@ impl<S: PerformanceStore, C: Clock> PerformanceService for PerformanceGrpc<S, C>
         request: Request<pb::AcknowledgeReviewRequest>,
     ) -> Result<Response<pb::Review>, Status> {
         let command = parse(convert::acknowledge_review(request.into_inner()))?;
-        respond(self.performance.update_review(command).await, convert::review)
+        respond(
+            self.performance.update_review(command).await,
+            convert::review,
+        )
     }
 
     async fn create_goal(
@@ -470,16 +494,23 @@ impl PerformanceServer<SeaPerformanceStore, SystemClock> {
     /// Opens the configured database (migrating it) and serves on the configured address.
     pub async fn start(config: &PerformanceConfig) -> anyhow::Result<Self> {
         let url = config.database_url();
-        let store = SeaPerformanceStore::open(&url)
-            .await
-            .with_context(|| format!("opening the performance database {}", hrmesh_kit::db::redact(&url)))?;
+        let store = SeaPerformanceStore::open(&url).await.with_context(|| {
+            format!(
+                "opening the performance database {}",
+                hrmesh_kit::db::redact(&url)
+            )
+        })?;
         Self::start_with(store, SystemClock, config).await
     }
 }
 
 impl<S: PerformanceStore + Clone, C: Clock + Clone> PerformanceServer<S, C> {
     /// Serves `store` with `clock` (tests pass a manual clock).
-    pub async fn start_with(store: S, clock: C, config: &PerformanceConfig) -> anyhow::Result<Self> {
+    pub async fn start_with(
+        store: S,
+        clock: C,
+        config: &PerformanceConfig,
+    ) -> anyhow::Result<Self> {
         let performance = Performance::new(store, clock);
         let reminders = match &config.notification_url {
             Some(url) => Some(Reminders::new(performance.clone(), url, config)?),

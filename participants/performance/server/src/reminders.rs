@@ -75,7 +75,11 @@ fn review_reminder(review: &Review, today: NaiveDate) -> Reminder {
         _ => (&review.manager_id, npb::RecipientKind::Manager),
     };
     Reminder {
-        key: format!("reminder/review-deadline/{}/{}", review.id, date_text(today)),
+        key: format!(
+            "reminder/review-deadline/{}/{}",
+            review.id,
+            date_text(today)
+        ),
         recipient_id: recipient.to_string(),
         recipient_kind: kind,
         template: "review.deadline_near",

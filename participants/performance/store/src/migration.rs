@@ -224,7 +224,9 @@ impl MigrationTrait for PerformanceSchema {
                 Reviews::PeriodStart.into_iden(),
             ],
         );
-        manager.create_index(unique_period.unique().to_owned()).await?;
+        manager
+            .create_index(unique_period.unique().to_owned())
+            .await?;
         let indexes = [
             index(
                 "idx_reviews_employee",

@@ -430,9 +430,7 @@ impl PerformanceStore for SeaPerformanceStore {
                             .select_only()
                             .column(goals::Column::Weight)
                             .filter(goals::Column::ReviewId.eq(review_id.as_str()))
-                            .filter(
-                                goals::Column::Status.ne(GoalStatus::Cancelled.as_str()),
-                            )
+                            .filter(goals::Column::Status.ne(GoalStatus::Cancelled.as_str()))
                             .into_tuple()
                             .all(txn)
                             .await?;
@@ -474,7 +472,12 @@ impl PerformanceStore for SeaPerformanceStore {
         row.map(|row| decode(&row.document)).transpose()
     }
 
-    async fn goals(&self, filter: &GoalFilter, after: Option<&str>, limit: u32) -> Result<Vec<Goal>> {
+    async fn goals(
+        &self,
+        filter: &GoalFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Goal>> {
         let mut query = goals::Entity::find()
             .filter(goals::Column::EmployeeId.eq(filter.employee_id.as_str()))
             .filter(page_after(goals::Column::Id, after))
@@ -491,22 +494,27 @@ impl PerformanceStore for SeaPerformanceStore {
     }
 
     async fn open_pip(&self, command: &OpenPip, pip: Pip) -> Result<Pip> {
-        self.once(command.request_id.as_str(), "OpenPip", command, move |txn| {
-            Box::pin(async move {
-                let employee = pip.employee_id.to_string();
-                count_one_more(txn, &employee, Counter::Pips, None).await?;
-                let active = pips::Entity::find()
-                    .filter(pips::Column::EmployeeId.eq(employee.as_str()))
-                    .filter(pips::Column::Status.eq(PipStatus::Active.as_str()))
-                    .one(txn)
-                    .await?;
-                if let Some(active) = active {
-                    return Err(fail(Rejection::PipAlreadyActive { pip_id: active.id }));
-                }
-                pips::Entity::insert(pip_row(&pip)?).exec(txn).await?;
-                Ok(pip)
-            })
-        })
+        self.once(
+            command.request_id.as_str(),
+            "OpenPip",
+            command,
+            move |txn| {
+                Box::pin(async move {
+                    let employee = pip.employee_id.to_string();
+                    count_one_more(txn, &employee, Counter::Pips, None).await?;
+                    let active = pips::Entity::find()
+                        .filter(pips::Column::EmployeeId.eq(employee.as_str()))
+                        .filter(pips::Column::Status.eq(PipStatus::Active.as_str()))
+                        .one(txn)
+                        .await?;
+                    if let Some(active) = active {
+                        return Err(fail(Rejection::PipAlreadyActive { pip_id: active.id }));
+                    }
+                    pips::Entity::insert(pip_row(&pip)?).exec(txn).await?;
+                    Ok(pip)
+                })
+            },
+        )
         .await
     }
 
@@ -546,8 +554,7 @@ impl PerformanceStore for SeaPerformanceStore {
                 Box::pin(async move {
                     let row = locked(
                         pips::Entity::find().filter(
-                            pips::Column::OpenedByRequestId
-                                .eq(owned.opened_by_request_id.as_str()),
+                            pips::Column::OpenedByRequestId.eq(owned.opened_by_request_id.as_str()),
                         ),
                         txn,
                     )
