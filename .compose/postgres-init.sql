@@ -1,0 +1,3 @@
+-- One database per service (each service owns its data). The ledger's database is created by
+-- POSTGRES_DB.
+CREATE DATABASE performance OWNER hrmesh;
