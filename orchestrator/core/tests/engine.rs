@@ -1,0 +1,370 @@
+//! The engine's rules, decided from logs alone.
+
+use hrmesh_saga_core::{
+    Decision, Definition, DefinitionError, Direction, Event, LockMode, Outcome, Policy, SagaState,
+    StepDef, StepOutput, decide, summarize,
+};
+use proptest::prelude::*;
+
+fn complete_review() -> Definition {
+    Definition::new(
+        "complete-review",
+        LockMode::Shared,
+        vec![
+            StepDef::compensatable("finalize"),
+            StepDef::compensatable("grant-bonus"),
+            StepDef::pivot("complete"),
+            StepDef::retriable("notify-employee"),
+            StepDef::retriable("notify-manager"),
+        ],
+    )
+    .expect("a valid definition")
+}
+
+fn ok(step: usize) -> Event {
+    Event::StepSucceeded {
+        step,
+        output: StepOutput::new(),
+    }
+}
+
+fn call(step: usize, direction: Direction, round: u32) -> Decision {
+    Decision::Call {
+        step,
+        direction,
+        round,
+        forward_uncertain: false,
+    }
+}
+
+#[test]
+fn definitions_that_break_the_order_are_refused_when_built() {
+    let c = StepDef::compensatable;
+    let p = StepDef::pivot;
+    let r = StepDef::retriable;
+    for (steps, bad_step) in [
+        (vec![p("a"), c("b")], 1),
+        (vec![c("a"), r("b"), c("c")], 2),
+        (vec![c("a"), p("b"), p("c")], 2),
+        (vec![r("a"), p("b")], 1),
+    ] {
+        match Definition::new("bad", LockMode::None, steps) {
+            Err(DefinitionError::OutOfOrder { step, .. }) => assert_eq!(step, bad_step),
+            other => panic!("expected OutOfOrder at {bad_step}, got {other:?}"),
+        }
+    }
+    assert!(matches!(
+        Definition::new("empty", LockMode::None, vec![]),
+        Err(DefinitionError::Empty { .. })
+    ));
+    assert!(matches!(
+        Definition::new("dup", LockMode::None, vec![c("a"), c("a")]),
+        Err(DefinitionError::DuplicateName { .. })
+    ));
+    for valid in [
+        vec![c("a")],
+        vec![p("a")],
+        vec![r("a")],
+        vec![c("a"), c("b"), p("c"), r("d"), r("e")],
+        vec![c("a"), r("b")],
+        vec![p("a"), r("b")],
+    ] {
+        Definition::new("ok", LockMode::None, valid).expect("valid order");
+    }
+}
+
+#[test]
+fn steps_run_in_order_and_the_saga_completes() {
+    let d = complete_review();
+    let policy = Policy::default();
+    let mut log = Vec::new();
+    for step in 0..5 {
+        assert_eq!(decide(&d, &log, &policy), call(step, Direction::Forward, 0));
+        log.push(ok(step));
+    }
+    assert_eq!(
+        decide(&d, &log, &policy),
+        Decision::Finish(Outcome::Completed)
+    );
+    assert_eq!(summarize(&d, &log, &policy).0, SagaState::Completed);
+}
+
+#[test]
+fn a_rejection_before_the_pivot_compensates_completed_steps_in_reverse() {
+    let d = complete_review();
+    let policy = Policy::default();
+    let mut log = vec![
+        ok(0),
+        ok(1),
+        Event::StepRejected {
+            step: 2,
+            reason: "review is closed".into(),
+        },
+    ];
+    // The pivot was refused, so nothing of it is undone: step 1, then step 0.
+    assert_eq!(decide(&d, &log, &policy), call(1, Direction::Compensate, 0));
+    assert_eq!(summarize(&d, &log, &policy).0, SagaState::Compensating);
+    log.push(Event::CompensationSucceeded { step: 1 });
+    assert_eq!(decide(&d, &log, &policy), call(0, Direction::Compensate, 0));
+    log.push(Event::CompensationSucceeded { step: 0 });
+    assert_eq!(
+        decide(&d, &log, &policy),
+        Decision::Finish(Outcome::Compensated)
+    );
+    let (state, reason) = summarize(&d, &log, &policy);
+    assert_eq!(state, SagaState::Compensated);
+    assert!(reason.contains("review is closed"), "{reason}");
+
+    // A rejection of the first step has nothing to compensate.
+    let log = vec![Event::StepRejected {
+        step: 0,
+        reason: "no such review".into(),
+    }];
+    assert_eq!(
+        decide(&d, &log, &policy),
+        Decision::Finish(Outcome::Compensated)
+    );
+}
+
+#[test]
+fn a_step_that_never_answered_is_compensated_too_after_re_driving_it() {
+    let d = complete_review();
+    let policy = Policy::default();
+    let log = vec![
+        ok(0),
+        Event::StepFailed {
+            step: 1,
+            error: "ledger unavailable".into(),
+        },
+    ];
+    assert_eq!(
+        decide(&d, &log, &policy),
+        Decision::Call {
+            step: 1,
+            direction: Direction::Compensate,
+            round: 0,
+            forward_uncertain: true,
+        }
+    );
+}
+
+#[test]
+fn compensation_failures_retry_then_stop_as_stuck_for_an_operator() {
+    let d = complete_review();
+    let policy = Policy {
+        compensation_rounds: 3,
+        pivot_rounds: 3,
+    };
+    let mut log = vec![
+        ok(0),
+        ok(1),
+        Event::StepRejected {
+            step: 2,
+            reason: "no".into(),
+        },
+    ];
+    for round in 0..3 {
+        assert_eq!(
+            decide(&d, &log, &policy),
+            call(1, Direction::Compensate, round)
+        );
+        log.push(Event::CompensationFailed {
+            step: 1,
+            error: "ledger unavailable".into(),
+        });
+    }
+    let Decision::Stuck {
+        step,
+        direction,
+        reason,
+    } = decide(&d, &log, &policy)
+    else {
+        panic!("stuck expected");
+    };
+    assert_eq!((step, direction), (1, Direction::Compensate));
+    assert!(reason.contains("ledger unavailable"), "{reason}");
+    assert_eq!(summarize(&d, &log, &policy).0, SagaState::Stuck);
+
+    // Retry: a fresh set of rounds.
+    let mut retried = log.clone();
+    retried.push(Event::OperatorRetried {
+        actor: "ops".into(),
+    });
+    assert_eq!(
+        decide(&d, &retried, &policy),
+        call(1, Direction::Compensate, 0)
+    );
+
+    // Skip: the stuck step counts as compensated, the rest goes on.
+    let mut skipped = log.clone();
+    skipped.push(Event::OperatorSkipped {
+        step: 1,
+        direction: Direction::Compensate,
+        actor: "ops".into(),
+        justification: "reversed by hand in the ledger".into(),
+    });
+    assert_eq!(
+        decide(&d, &skipped, &policy),
+        call(0, Direction::Compensate, 0)
+    );
+
+    // Mark compensated: done.
+    let mut marked = log;
+    marked.push(Event::OperatorMarkedCompensated {
+        actor: "ops".into(),
+        justification: "fixed by hand".into(),
+    });
+    assert_eq!(
+        decide(&d, &marked, &policy),
+        Decision::Finish(Outcome::Compensated)
+    );
+}
+
+#[test]
+fn after_the_pivot_retriable_steps_are_retried_until_they_succeed() {
+    let d = complete_review();
+    let policy = Policy::default();
+    let mut log = vec![ok(0), ok(1), ok(2)];
+    for round in 0..20 {
+        assert_eq!(
+            decide(&d, &log, &policy),
+            call(3, Direction::Forward, round)
+        );
+        log.push(Event::StepFailed {
+            step: 3,
+            error: "notification unavailable".into(),
+        });
+    }
+    log.push(ok(3));
+    assert_eq!(decide(&d, &log, &policy), call(4, Direction::Forward, 0));
+    // A rejection there cannot be retried away: stuck, and an operator may skip it.
+    log.push(Event::StepRejected {
+        step: 4,
+        reason: "unknown template".into(),
+    });
+    assert!(matches!(
+        decide(&d, &log, &policy),
+        Decision::Stuck {
+            step: 4,
+            direction: Direction::Forward,
+            ..
+        }
+    ));
+    log.push(Event::OperatorSkipped {
+        step: 4,
+        direction: Direction::Forward,
+        actor: "ops".into(),
+        justification: "told the manager by phone".into(),
+    });
+    assert_eq!(
+        decide(&d, &log, &policy),
+        Decision::Finish(Outcome::Completed)
+    );
+}
+
+#[test]
+fn a_pivot_without_an_answer_is_re_driven_then_stuck() {
+    let d = complete_review();
+    let policy = Policy {
+        compensation_rounds: 3,
+        pivot_rounds: 2,
+    };
+    let mut log = vec![ok(0), ok(1)];
+    for round in 0..2 {
+        assert_eq!(
+            decide(&d, &log, &policy),
+            call(2, Direction::Forward, round)
+        );
+        log.push(Event::StepFailed {
+            step: 2,
+            error: "deadline exceeded".into(),
+        });
+    }
+    assert!(matches!(
+        decide(&d, &log, &policy),
+        Decision::Stuck {
+            step: 2,
+            direction: Direction::Forward,
+            ..
+        }
+    ));
+    log.push(Event::OperatorRetried {
+        actor: "ops".into(),
+    });
+    assert_eq!(decide(&d, &log, &policy), call(2, Direction::Forward, 0));
+}
+
+/// A participant's answer in the simulation.
+#[derive(Debug, Clone, Copy)]
+enum Answer {
+    Ok,
+    Reject,
+    Fail,
+}
+
+fn answer() -> impl Strategy<Value = Answer> {
+    prop_oneof![6 => Just(Answer::Ok), 1 => Just(Answer::Reject), 2 => Just(Answer::Fail)]
+}
+
+proptest! {
+    /// Runs sagas against random participant answers. At every point the decision from any
+    /// prefix of the log equals the decision taken then; the run ends completed, compensated or
+    /// stuck; compensations run in strict reverse order and only for steps that may have applied;
+    /// nothing after the pivot is ever compensated.
+    #[test]
+    fn replaying_any_prefix_of_the_log_gives_the_same_next_command(
+        answers in prop::collection::vec(answer(), 1..80),
+    ) {
+        let d = complete_review();
+        let policy = Policy { compensation_rounds: 3, pivot_rounds: 3 };
+        let mut log = Vec::new();
+        let mut decisions = Vec::new();
+        let mut answers = answers.into_iter().cycle();
+        let mut compensated_order = Vec::new();
+        for _ in 0..200 {
+            let decision = decide(&d, &log, &policy);
+            decisions.push((log.len(), decision.clone()));
+            match decision {
+                Decision::Finish(_) | Decision::Stuck { .. } => break,
+                Decision::Call { step, direction: Direction::Forward, .. } => {
+                    log.push(match answers.next().expect("cycle") {
+                        Answer::Ok => ok(step),
+                        Answer::Reject => Event::StepRejected { step, reason: "no".into() },
+                        Answer::Fail => Event::StepFailed { step, error: "down".into() },
+                    });
+                }
+                Decision::Call { step, direction: Direction::Compensate, .. } => {
+                    prop_assert!(step < 2, "only steps before the pivot are compensated");
+                    match answers.next().expect("cycle") {
+                        Answer::Fail => log.push(Event::CompensationFailed { step, error: "down".into() }),
+                        _ => {
+                            compensated_order.push(step);
+                            log.push(Event::CompensationSucceeded { step });
+                        }
+                    }
+                }
+            }
+        }
+        let last = decisions.last().map(|(_, d)| d.clone()).expect("a decision");
+        prop_assert!(matches!(last, Decision::Finish(_) | Decision::Stuck { .. }), "{last:?}");
+        let mut sorted = compensated_order.clone();
+        sorted.sort_by(|a, b| b.cmp(a));
+        prop_assert_eq!(&compensated_order, &sorted, "reverse order");
+        for (len, decision) in decisions {
+            prop_assert_eq!(decide(&d, &log[..len], &policy), decision);
+        }
+        if let Decision::Finish(Outcome::Completed) = last {
+            prop_assert!(compensated_order.is_empty());
+        }
+    }
+}
+
+#[test]
+fn lock_modes_conflict_as_offboarding_needs() {
+    use LockMode::*;
+    assert!(Shared.compatible_with(Shared));
+    assert!(!Shared.compatible_with(Exclusive));
+    assert!(!Exclusive.compatible_with(Shared));
+    assert!(!Exclusive.compatible_with(Exclusive));
+    assert!(None.compatible_with(Exclusive));
+}
