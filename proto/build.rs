@@ -8,6 +8,7 @@ const PROTOS: &[&str] = &[
     "hrmesh/ledger/v1/ledger.proto",
     "hrmesh/notification/v1/notification.proto",
     "hrmesh/performance/v1/performance.proto",
+    "hrmesh/orchestrator/v1/orchestrator.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -24,11 +24,17 @@ pub mod hrmesh {
             tonic::include_proto!("hrmesh.performance.v1");
         }
     }
+    pub mod orchestrator {
+        pub mod v1 {
+            tonic::include_proto!("hrmesh.orchestrator.v1");
+        }
+    }
 }
 
 pub use hrmesh::common::v1 as common;
 pub use hrmesh::ledger::v1 as ledger;
 pub use hrmesh::notification::v1 as notification;
+pub use hrmesh::orchestrator::v1 as orchestrator;
 pub use hrmesh::performance::v1 as performance;
 
 /// The encoded `FileDescriptorSet` of every hrmesh package, for gRPC server reflection and dynamic

@@ -1,0 +1,484 @@
+//! The orchestrator's durable saga log on sea-orm: SQLite (the embedded default) and PostgreSQL.
+//!
+//! - `sagas`: one row per saga — type, state, employee, the typed start request (encoded by the
+//!   server), the number of logged events, and the lease: which replica runs it until when.
+//! - `saga_events`: the append-only log, `(saga_id, seq)`.
+//! - `saga_employee_locks`: one row per employee that starts of locking sagas update first, so the
+//!   semantic-lock check ("no offboarding interleaves with another saga of the employee") is
+//!   decided one start at a time. The lock itself is the set of non-terminal sagas in `sagas`: it
+//!   survives restarts with the log.
+//!
+//! Every append is fenced: it applies only if the saga still has the number of events its writer
+//! read and, for a running saga, the writer still holds the lease. A replica that lost its lease
+//! (it stalled, a peer took the saga over) can no longer write, so a saga's log has one writer.
+//! Many appends commit in one transaction ([`SagaLog::append_many`]): group commit.
+
+mod entities;
+mod migration;
+
+use chrono::{DateTime, Utc};
+use hrmesh_saga_core::{Event, LockMode, SagaState};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use sea_orm_migration::MigratorTrait;
+
+use entities::{employee_locks, saga_events, sagas};
+pub use migration::Migrator;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("employee {employee_id} is held by saga {saga_id}")]
+    Locked {
+        employee_id: String,
+        saga_id: String,
+    },
+    #[error("saga {saga_id} is no longer this writer's to log")]
+    LostLease { saga_id: String },
+    #[error("saga {saga_id} is {state}, not stuck")]
+    NotStuck { saga_id: String, state: String },
+    #[error("saga {0} not found")]
+    NotFound(String),
+    #[error("saga log storage: {0}")]
+    Db(#[from] DbErr),
+    #[error("corrupt saga log: {0}")]
+    Corrupt(String),
+}
+
+impl LogError {
+    /// Whether retrying may succeed (storage busy or unreachable).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, LogError::Db(err) if hrmesh_kit::db::is_transient(err))
+    }
+}
+
+pub type Result<T, E = LogError> = std::result::Result<T, E>;
+
+fn lock_str(lock: LockMode) -> &'static str {
+    match lock {
+        LockMode::None => "none",
+        LockMode::Shared => "shared",
+        LockMode::Exclusive => "exclusive",
+    }
+}
+
+fn parse_lock(text: &str) -> Result<LockMode> {
+    match text {
+        "none" => Ok(LockMode::None),
+        "shared" => Ok(LockMode::Shared),
+        "exclusive" => Ok(LockMode::Exclusive),
+        other => Err(LogError::Corrupt(format!("lock mode {other:?}"))),
+    }
+}
+
+/// A saga about to be created.
+#[derive(Debug, Clone)]
+pub struct NewSaga {
+    pub id: String,
+    pub saga_type: String,
+    pub employee_id: String,
+    pub lock: LockMode,
+    pub request_id: String,
+    pub input: Vec<u8>,
+    pub owner: String,
+    pub lease_until: DateTime<Utc>,
+    pub now: DateTime<Utc>,
+}
+
+/// A saga's row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SagaRecord {
+    pub id: String,
+    pub saga_type: String,
+    pub state: SagaState,
+    pub employee_id: String,
+    pub lock: LockMode,
+    pub request_id: String,
+    pub input: Vec<u8>,
+    pub reason: String,
+    pub events: u64,
+    pub owner: Option<String>,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+fn record(row: sagas::Model) -> Result<SagaRecord> {
+    Ok(SagaRecord {
+        state: SagaState::parse(&row.state)
+            .ok_or_else(|| LogError::Corrupt(format!("saga state {:?}", row.state)))?,
+        lock: parse_lock(&row.lock_mode)?,
+        id: row.id,
+        saga_type: row.saga_type,
+        employee_id: row.employee_id,
+        request_id: row.request_id,
+        input: row.input,
+        reason: row.reason,
+        events: u64::try_from(row.events).unwrap_or(0),
+        owner: row.owner,
+        lease_until: row.lease_until,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+/// One logged event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedEvent {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub event: Event,
+}
+
+fn logged(row: saga_events::Model) -> Result<LoggedEvent> {
+    Ok(LoggedEvent {
+        seq: u64::try_from(row.seq).unwrap_or(0),
+        at: row.at,
+        event: serde_json::from_str(&row.event)
+            .map_err(|err| LogError::Corrupt(format!("event {}: {err}", row.seq)))?,
+    })
+}
+
+/// What [`SagaLog::create`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    New(SagaRecord),
+    /// The request id had created this saga before.
+    Existing(SagaRecord),
+}
+
+/// Who may append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fence {
+    /// The replica holding the lease.
+    Owner(String),
+    /// Anyone, if the saga is stuck (operator actions).
+    Stuck,
+}
+
+/// Events to append to one saga, with the saga's state after them.
+#[derive(Debug, Clone)]
+pub struct Append {
+    pub saga_id: String,
+    pub fence: Fence,
+    /// How many events the writer has seen: the append applies only if that is still the count.
+    pub after: u64,
+    pub events: Vec<Event>,
+    pub state: SagaState,
+    pub reason: String,
+    /// Who holds the saga afterwards (none once it is terminal or stuck).
+    pub owner: Option<String>,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub now: DateTime<Utc>,
+}
+
+/// Filters of [`SagaLog::list`].
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub saga_type: Option<String>,
+    pub state: Option<SagaState>,
+    pub employee_id: Option<String>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+}
+
+const ACTIVE: [SagaState; 2] = [SagaState::Running, SagaState::Compensating];
+const IN_FLIGHT: [SagaState; 3] = [
+    SagaState::Running,
+    SagaState::Compensating,
+    SagaState::Stuck,
+];
+
+fn states(states: &[SagaState]) -> Vec<&'static str> {
+    states.iter().map(|state| state.as_str()).collect()
+}
+
+/// The saga log.
+#[derive(Debug, Clone)]
+pub struct SagaLog {
+    db: DatabaseConnection,
+}
+
+impl SagaLog {
+    /// Connects to `url` and brings the schema up to date.
+    pub async fn open(url: &str) -> Result<Self, DbErr> {
+        let db = hrmesh_kit::db::connect(url).await?;
+        Migrator::up(&db, None).await?;
+        Ok(Self { db })
+    }
+
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Creates the saga, durably, before anything is called. A request id that created a saga
+    /// before gets that saga back. A locking saga is refused while an incompatible one of the
+    /// same employee is in flight (running, compensating or stuck).
+    pub async fn create(&self, new: NewSaga) -> Result<Created> {
+        if let Some(existing) = self.find_by_request(&new.request_id).await? {
+            return Ok(Created::Existing(existing));
+        }
+        let txn = hrmesh_kit::inbox::begin_write(&self.db).await?;
+        if new.lock != LockMode::None {
+            employee_locks::Entity::insert(employee_locks::ActiveModel {
+                employee_id: Set(new.employee_id.clone()),
+                starts: Set(0),
+            })
+            .on_conflict_do_nothing_on([employee_locks::Column::EmployeeId])
+            .exec(&txn)
+            .await?;
+            employee_locks::Entity::update_many()
+                .col_expr(
+                    employee_locks::Column::Starts,
+                    Expr::col(employee_locks::Column::Starts).add(1),
+                )
+                .filter(employee_locks::Column::EmployeeId.eq(new.employee_id.as_str()))
+                .exec(&txn)
+                .await?;
+            let in_flight = sagas::Entity::find()
+                .filter(sagas::Column::EmployeeId.eq(new.employee_id.as_str()))
+                .filter(sagas::Column::State.is_in(states(&IN_FLIGHT)))
+                .filter(sagas::Column::LockMode.ne(lock_str(LockMode::None)))
+                .order_by_asc(sagas::Column::Id)
+                .all(&txn)
+                .await?;
+            for other in in_flight {
+                if !new.lock.compatible_with(parse_lock(&other.lock_mode)?) {
+                    txn.rollback().await?;
+                    return Err(LogError::Locked {
+                        employee_id: new.employee_id,
+                        saga_id: other.id,
+                    });
+                }
+            }
+        }
+        let row = sagas::ActiveModel {
+            id: Set(new.id.clone()),
+            saga_type: Set(new.saga_type),
+            state: Set(SagaState::Running.as_str().to_owned()),
+            employee_id: Set(new.employee_id),
+            lock_mode: Set(lock_str(new.lock).to_owned()),
+            request_id: Set(new.request_id.clone()),
+            input: Set(new.input),
+            reason: Set(String::new()),
+            events: Set(0),
+            owner: Set(Some(new.owner)),
+            lease_until: Set(Some(new.lease_until)),
+            created_at: Set(new.now),
+            updated_at: Set(new.now),
+        };
+        match sagas::Entity::insert(row).exec(&txn).await {
+            Ok(_) => {}
+            Err(err) if hrmesh_kit::db::is_unique_violation(&err) => {
+                // The same request id, started concurrently: the other start won.
+                txn.rollback().await?;
+                return self
+                    .find_by_request(&new.request_id)
+                    .await?
+                    .map(Created::Existing)
+                    .ok_or(LogError::Db(err));
+            }
+            Err(err) => return Err(err.into()),
+        }
+        txn.commit().await?;
+        let created = self
+            .record(&new.id)
+            .await?
+            .ok_or_else(|| LogError::NotFound(new.id.clone()))?;
+        Ok(Created::New(created))
+    }
+
+    pub async fn record(&self, id: &str) -> Result<Option<SagaRecord>> {
+        sagas::Entity::find_by_id(id.to_owned())
+            .one(&self.db)
+            .await?
+            .map(record)
+            .transpose()
+    }
+
+    pub async fn find_by_request(&self, request_id: &str) -> Result<Option<SagaRecord>> {
+        sagas::Entity::find()
+            .filter(sagas::Column::RequestId.eq(request_id))
+            .one(&self.db)
+            .await?
+            .map(record)
+            .transpose()
+    }
+
+    /// The saga's events after `after` (a sequence number; 0 for all), in order.
+    pub async fn events(&self, id: &str, after: u64) -> Result<Vec<LoggedEvent>> {
+        saga_events::Entity::find()
+            .filter(saga_events::Column::SagaId.eq(id))
+            .filter(saga_events::Column::Seq.gt(after as i64))
+            .order_by_asc(saga_events::Column::Seq)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(logged)
+            .collect()
+    }
+
+    /// The saga and its whole log.
+    pub async fn get(&self, id: &str) -> Result<Option<(SagaRecord, Vec<LoggedEvent>)>> {
+        let Some(saga) = self.record(id).await? else {
+            return Ok(None);
+        };
+        let events = self.events(id, 0).await?;
+        Ok(Some((saga, events)))
+    }
+
+    /// Applies every append it can in one transaction (one flush), in order; each answer says
+    /// whether its append applied.
+    pub async fn append_many(&self, appends: &[Append]) -> Result<Vec<Result<()>>> {
+        let txn = hrmesh_kit::inbox::begin_write(&self.db).await?;
+        let mut results = Vec::with_capacity(appends.len());
+        for append in appends {
+            let mut update = sagas::Entity::update_many()
+                .col_expr(
+                    sagas::Column::Events,
+                    Expr::value((append.after + append.events.len() as u64) as i64),
+                )
+                .col_expr(sagas::Column::State, Expr::value(append.state.as_str()))
+                .col_expr(sagas::Column::Reason, Expr::value(append.reason.clone()))
+                .col_expr(sagas::Column::Owner, Expr::value(append.owner.clone()))
+                .col_expr(sagas::Column::LeaseUntil, Expr::value(append.lease_until))
+                .col_expr(sagas::Column::UpdatedAt, Expr::value(append.now))
+                .filter(sagas::Column::Id.eq(append.saga_id.as_str()))
+                .filter(sagas::Column::Events.eq(append.after as i64));
+            update = match &append.fence {
+                Fence::Owner(owner) => update
+                    .filter(sagas::Column::Owner.eq(owner.as_str()))
+                    .filter(sagas::Column::State.is_in(states(&ACTIVE))),
+                Fence::Stuck => update.filter(sagas::Column::State.eq(SagaState::Stuck.as_str())),
+            };
+            if update.exec(&txn).await?.rows_affected != 1 {
+                results.push(Err(LogError::LostLease {
+                    saga_id: append.saga_id.clone(),
+                }));
+                continue;
+            }
+            if !append.events.is_empty() {
+                let rows = append
+                    .events
+                    .iter()
+                    .enumerate()
+                    .map(|(i, event)| {
+                        Ok(saga_events::ActiveModel {
+                            saga_id: Set(append.saga_id.clone()),
+                            seq: Set((append.after + i as u64 + 1) as i64),
+                            at: Set(append.now),
+                            event: Set(serde_json::to_string(event)
+                                .map_err(|err| LogError::Corrupt(err.to_string()))?),
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                saga_events::Entity::insert_many(rows).exec(&txn).await?;
+            }
+            results.push(Ok(()));
+        }
+        txn.commit().await?;
+        Ok(results)
+    }
+
+    /// Appends to one saga.
+    pub async fn append(&self, append: Append) -> Result<()> {
+        self.append_many(std::slice::from_ref(&append))
+            .await?
+            .pop()
+            .unwrap_or(Ok(()))
+    }
+
+    /// Extends the leases of the sagas `owner` runs.
+    pub async fn renew(&self, owner: &str, ids: &[String], until: DateTime<Utc>) -> Result<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let result = sagas::Entity::update_many()
+            .col_expr(sagas::Column::LeaseUntil, Expr::value(Some(until)))
+            .filter(sagas::Column::Owner.eq(owner))
+            .filter(sagas::Column::Id.is_in(ids.iter().map(String::as_str)))
+            .filter(sagas::Column::State.is_in(states(&ACTIVE)))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected)
+    }
+
+    /// Takes over up to `limit` running or compensating sagas whose lease expired (their replica
+    /// crashed or stalled) or that `owner` held before a restart. Each is claimed by a conditional
+    /// update, so two replicas never claim the same saga.
+    pub async fn claim(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<SagaRecord>> {
+        let claimable = || {
+            Condition::any()
+                .add(sagas::Column::LeaseUntil.lt(now))
+                .add(sagas::Column::LeaseUntil.is_null())
+                .add(sagas::Column::Owner.is_null())
+                .add(sagas::Column::Owner.eq(owner))
+        };
+        let candidates: Vec<String> = sagas::Entity::find()
+            .select_only()
+            .column(sagas::Column::Id)
+            .filter(sagas::Column::State.is_in(states(&ACTIVE)))
+            .filter(claimable())
+            .order_by_asc(sagas::Column::Id)
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let mut claimed = Vec::new();
+        for id in candidates {
+            let result = sagas::Entity::update_many()
+                .col_expr(sagas::Column::Owner, Expr::value(Some(owner.to_owned())))
+                .col_expr(sagas::Column::LeaseUntil, Expr::value(Some(until)))
+                .filter(sagas::Column::Id.eq(id.as_str()))
+                .filter(sagas::Column::State.is_in(states(&ACTIVE)))
+                .filter(claimable())
+                .exec(&self.db)
+                .await?;
+            if result.rows_affected == 1
+                && let Some(saga) = self.record(&id).await?
+            {
+                claimed.push(saga);
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// Sagas matching `filter`, newest first, before the saga `before`.
+    pub async fn list(
+        &self,
+        filter: &ListFilter,
+        before: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<SagaRecord>> {
+        let mut query = sagas::Entity::find()
+            .order_by_desc(sagas::Column::Id)
+            .limit(limit);
+        if let Some(before) = before {
+            query = query.filter(sagas::Column::Id.lt(before));
+        }
+        if let Some(saga_type) = &filter.saga_type {
+            query = query.filter(sagas::Column::SagaType.eq(saga_type.as_str()));
+        }
+        if let Some(state) = filter.state {
+            query = query.filter(sagas::Column::State.eq(state.as_str()));
+        }
+        if let Some(employee) = &filter.employee_id {
+            query = query.filter(sagas::Column::EmployeeId.eq(employee.as_str()));
+        }
+        if let Some(after) = filter.created_after {
+            query = query.filter(sagas::Column::CreatedAt.gte(after));
+        }
+        if let Some(before) = filter.created_before {
+            query = query.filter(sagas::Column::CreatedAt.lt(before));
+        }
+        query.all(&self.db).await?.into_iter().map(record).collect()
+    }
+}

@@ -1,0 +1,255 @@
+//! The saga log on SQLite and PostgreSQL: creation, the semantic lock, fenced appends, leases.
+
+use chrono::{Duration, TimeZone, Utc};
+use hrmesh_kit::testing::{Backend, TestDatabase};
+use hrmesh_saga_core::{Event, LockMode, SagaState, StepOutput};
+use hrmesh_saga_store::{Append, Created, Fence, ListFilter, LogError, NewSaga, SagaLog};
+
+fn t0() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 4, 1, 12, 0, 0)
+        .single()
+        .expect("time")
+}
+
+fn new_saga(n: u32, employee: &str, lock: LockMode, owner: &str) -> NewSaga {
+    NewSaga {
+        id: format!("0195f1d2-0000-7000-8000-{n:012}"),
+        saga_type: "complete-review".into(),
+        employee_id: employee.into(),
+        lock,
+        request_id: format!("start-{n}"),
+        input: vec![1, 2, 3],
+        owner: owner.into(),
+        lease_until: t0() + Duration::seconds(10),
+        now: t0(),
+    }
+}
+
+fn ok(step: usize) -> Event {
+    Event::StepSucceeded {
+        step,
+        output: StepOutput::from([("k".to_owned(), "v".to_owned())]),
+    }
+}
+
+fn append(saga_id: &str, owner: &str, after: u64, events: Vec<Event>, state: SagaState) -> Append {
+    Append {
+        saga_id: saga_id.into(),
+        fence: Fence::Owner(owner.into()),
+        after,
+        events,
+        state,
+        reason: String::new(),
+        owner: (!state.is_terminal() && state != SagaState::Stuck).then(|| owner.to_owned()),
+        lease_until: Some(t0() + Duration::seconds(10)),
+        now: t0(),
+    }
+}
+
+async fn open(backend: Backend) -> (SagaLog, TestDatabase) {
+    let db = TestDatabase::new(backend).await;
+    (SagaLog::open(&db.url).await.expect("open log"), db)
+}
+
+async fn a_start_is_created_once_per_request_id(backend: Backend) {
+    let (log, _db) = open(backend).await;
+    let Created::New(saga) = log
+        .create(new_saga(1, "e-1", LockMode::Shared, "a"))
+        .await
+        .expect("create")
+    else {
+        panic!("new saga expected");
+    };
+    assert_eq!(saga.state, SagaState::Running);
+    assert_eq!(saga.input, vec![1, 2, 3]);
+    let mut again = new_saga(2, "e-1", LockMode::Shared, "a");
+    again.request_id = "start-1".into();
+    assert_eq!(
+        log.create(again).await.expect("create again"),
+        Created::Existing(saga.clone())
+    );
+    // Concurrent starts with one request id create one saga.
+    let starts = (10..16).map(|n| {
+        let log = log.clone();
+        async move {
+            let mut start = new_saga(n, "e-9", LockMode::None, "a");
+            start.request_id = "same".into();
+            log.create(start).await
+        }
+    });
+    let results = futures_util::future::join_all(starts).await;
+    let new = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Created::New(_))))
+        .count();
+    assert_eq!(new, 1, "{results:?}");
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+}
+
+async fn offboarding_excludes_every_other_saga_of_the_employee(backend: Backend) {
+    let (log, _db) = open(backend).await;
+    log.create(new_saga(1, "e-1", LockMode::Shared, "a"))
+        .await
+        .expect("shared");
+    log.create(new_saga(2, "e-1", LockMode::Shared, "a"))
+        .await
+        .expect("shared with shared");
+    let refused = log
+        .create(new_saga(3, "e-1", LockMode::Exclusive, "a"))
+        .await
+        .expect_err("exclusive while shared run");
+    assert!(
+        matches!(&refused, LogError::Locked { saga_id, .. } if saga_id.ends_with("000000000001")),
+        "{refused:?}"
+    );
+    log.create(new_saga(4, "e-2", LockMode::Exclusive, "a"))
+        .await
+        .expect("another employee");
+    log.create(new_saga(5, "e-2", LockMode::None, "a"))
+        .await
+        .expect("a saga that locks nothing");
+    assert!(matches!(
+        log.create(new_saga(6, "e-2", LockMode::Shared, "a")).await,
+        Err(LogError::Locked { .. })
+    ));
+    // Once the shared sagas end, offboarding may start; a stuck one still holds the employee.
+    let first = new_saga(1, "e-1", LockMode::Shared, "a").id;
+    let second = new_saga(2, "e-1", LockMode::Shared, "a").id;
+    log.append(append(&first, "a", 0, vec![ok(0)], SagaState::Completed))
+        .await
+        .expect("complete");
+    log.append(append(&second, "a", 0, vec![], SagaState::Stuck))
+        .await
+        .expect("stuck");
+    assert!(matches!(
+        log.create(new_saga(7, "e-1", LockMode::Exclusive, "a"))
+            .await,
+        Err(LogError::Locked { .. })
+    ));
+}
+
+async fn appends_are_fenced_by_owner_and_length(backend: Backend) {
+    let (log, _db) = open(backend).await;
+    let saga = new_saga(1, "e-1", LockMode::None, "a");
+    let id = saga.id.clone();
+    log.create(saga).await.expect("create");
+    log.append(append(&id, "a", 0, vec![ok(0), ok(1)], SagaState::Running))
+        .await
+        .expect("append");
+    assert!(
+        matches!(
+            log.append(append(&id, "a", 1, vec![ok(2)], SagaState::Running))
+                .await,
+            Err(LogError::LostLease { .. })
+        ),
+        "a writer behind the log cannot append"
+    );
+    assert!(
+        matches!(
+            log.append(append(&id, "b", 2, vec![ok(2)], SagaState::Running))
+                .await,
+            Err(LogError::LostLease { .. })
+        ),
+        "a replica without the lease cannot append"
+    );
+    // Group commit: one transaction, each append decided on its own.
+    let other = new_saga(2, "e-2", LockMode::None, "a");
+    let other_id = other.id.clone();
+    log.create(other).await.expect("create");
+    let results = log
+        .append_many(&[
+            append(&id, "a", 2, vec![ok(2)], SagaState::Completed),
+            append(&other_id, "a", 5, vec![ok(0)], SagaState::Running),
+        ])
+        .await
+        .expect("append many");
+    assert!(results[0].is_ok());
+    assert!(matches!(results[1], Err(LogError::LostLease { .. })));
+    let (record, events) = log.get(&id).await.expect("get").expect("saga");
+    assert_eq!(record.state, SagaState::Completed);
+    assert_eq!(record.owner, None, "a finished saga has no owner");
+    assert_eq!(
+        events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    assert_eq!(events[0].event, ok(0));
+    assert_eq!(log.events(&id, 2).await.expect("tail").len(), 1);
+}
+
+async fn expired_leases_are_taken_over_by_exactly_one_replica(backend: Backend) {
+    let (log, _db) = open(backend).await;
+    for n in 0..10 {
+        log.create(new_saga(n, &format!("e-{n}"), LockMode::None, "crashed"))
+            .await
+            .expect("create");
+    }
+    let later = t0() + Duration::seconds(60);
+    // Leases still valid: nobody else may take them; the owner itself may after a restart.
+    assert!(
+        log.claim("b", t0(), later, 100)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    assert_eq!(
+        log.claim("crashed", t0(), later, 2)
+            .await
+            .expect("own")
+            .len(),
+        2
+    );
+    // Past the lease: two replicas race for the rest, each saga goes to one.
+    let now = t0() + Duration::seconds(30);
+    let (b, c) = tokio::join!(
+        log.claim("b", now, later, 100),
+        log.claim("c", now, later, 100)
+    );
+    let (b, c) = (b.expect("claim b"), c.expect("claim c"));
+    assert_eq!(b.len() + c.len(), 8, "each expired saga claimed once");
+    for saga in &b {
+        assert!(!c.iter().any(|other| other.id == saga.id));
+        assert_eq!(saga.owner.as_deref(), Some("b"));
+    }
+    // The renewals of the new owner keep it.
+    let ids: Vec<String> = b.iter().map(|s| s.id.clone()).collect();
+    assert_eq!(
+        log.renew("b", &ids, later + Duration::seconds(60))
+            .await
+            .expect("renew"),
+        ids.len() as u64
+    );
+    assert_eq!(log.renew("c", &ids, later).await.expect("renew"), 0);
+
+    let listed = log
+        .list(
+            &ListFilter {
+                state: Some(SagaState::Running),
+                ..ListFilter::default()
+            },
+            None,
+            3,
+        )
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 3);
+    assert!(listed[0].id > listed[1].id, "newest first");
+    let by_employee = log
+        .list(
+            &ListFilter {
+                employee_id: Some("e-4".into()),
+                ..ListFilter::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .expect("list");
+    assert_eq!(by_employee.len(), 1);
+}
+
+hrmesh_kit::test_on_every_backend!(
+    a_start_is_created_once_per_request_id,
+    offboarding_excludes_every_other_saga_of_the_employee,
+    appends_are_fenced_by_owner_and_length,
+    expired_leases_are_taken_over_by_exactly_one_replica,
+);
