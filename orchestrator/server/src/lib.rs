@@ -1,1 +1,2 @@
 mod resilience;
+pub mod sagas;

@@ -21,6 +21,12 @@ pub const TEMPLATES: &[Template] = &[
         body: "Your {cycle} review was completed with the rating {rating}.",
     },
     Template {
+        id: "review.completed_for_manager",
+        category: "review",
+        subject: "The {cycle} review of {employee_name} is complete",
+        body: "The {cycle} review of {employee_name} was completed with the rating {rating}.",
+    },
+    Template {
         id: "time_off.requested",
         category: "time_off",
         subject: "Time-off request from {employee_name}",
