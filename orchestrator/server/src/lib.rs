@@ -1,2 +1,3 @@
-mod resilience;
+pub mod engine;
+pub mod resilience;
 pub mod sagas;

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use tonic::{Code, Status};
 use tower::ServiceExt;
-use tower::util::BoxCloneService;
+use tower::util::BoxCloneSyncService;
 use tower_resilience::bulkhead::{BulkheadLayer, BulkheadServiceError};
 use tower_resilience::circuitbreaker::{CircuitBreakerError, CircuitBreakerLayer};
 use tower_resilience::retry::{ExponentialRandomBackoff, RetryLayer};
@@ -35,7 +35,7 @@ pub struct Attempt {
 }
 
 type StackError = CircuitBreakerError<BulkheadServiceError<TimeLimiterError<Status>>>;
-type Stack = BoxCloneService<Attempt, StepOutput, StackError>;
+type Stack = BoxCloneSyncService<Attempt, StepOutput, StackError>;
 
 /// How a call ended when it did not succeed.
 #[derive(Debug, Clone)]
@@ -185,7 +185,7 @@ impl Resilient {
             .service(base);
         Ok(Self {
             name,
-            stack: BoxCloneService::new(stack),
+            stack: BoxCloneSyncService::new(stack),
         })
     }
 

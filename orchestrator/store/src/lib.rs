@@ -20,10 +20,12 @@ use chrono::{DateTime, Utc};
 use hrmesh_saga_core::{Event, LockMode, SagaState};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect,
 };
 use sea_orm_migration::MigratorTrait;
+
+pub use sea_orm::DbErr;
 
 use entities::{employee_locks, saga_events, sagas};
 pub use migration::Migrator;
