@@ -182,7 +182,8 @@ impl Engine {
         &self.inner.config.replica_id
     }
 
-    fn lease_until(&self) -> DateTime<Utc> {
+    /// When a lease taken now runs out.
+    pub fn lease_until(&self) -> DateTime<Utc> {
         Utc::now()
             + chrono::Duration::from_std(self.inner.config.lease)
                 .unwrap_or_else(|_| chrono::Duration::seconds(15))

@@ -1,3 +1,174 @@
+//! The saga orchestrator: `hrmesh.orchestrator.v1.SagaService` over the sans-IO engine
+//! (`hrmesh-saga-core`), the durable saga log (`hrmesh-saga-store`) and resilient clients of the
+//! performance, ledger and notification participants.
+
 pub mod engine;
+pub mod grpc;
 pub mod resilience;
 pub mod sagas;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use hrmesh_kit::config::CommonConfig;
+use hrmesh_kit::server::{RunningServer, ServeSpec};
+use hrmesh_proto::ledger::ledger_service_client::LedgerServiceClient;
+use hrmesh_proto::notification::notification_service_client::NotificationServiceClient;
+use hrmesh_proto::orchestrator::saga_service_server::SagaServiceServer;
+use hrmesh_proto::performance::performance_service_client::PerformanceServiceClient;
+use hrmesh_saga_core::Policy;
+use hrmesh_saga_store::SagaLog;
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinHandle;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::engine::{Background, Engine, EngineConfig};
+use crate::resilience::{ResilienceConfig, Resilient};
+use crate::sagas::Participants;
+
+/// The port `hrmesh serve orchestrator` listens on by default.
+pub const DEFAULT_PORT: u16 = 50051;
+
+/// The orchestrator's configuration (see `hrmesh serve orchestrator --help`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrchestratorConfig {
+    #[serde(flatten)]
+    pub common: CommonConfig,
+    pub performance_url: String,
+    pub ledger_url: String,
+    pub notification_url: String,
+    /// This replica's name in saga leases; several replicas sharing one PostgreSQL log need
+    /// distinct ones. A replica restarted under the same name resumes its sagas at once; sagas of
+    /// a replica that does not come back are taken over when their leases run out.
+    pub replica_id: Option<String>,
+    /// Seconds a replica owns a saga without renewing its lease.
+    pub lease_secs: u64,
+    /// Failed rounds of a compensation before the saga is stuck.
+    pub compensation_rounds: u32,
+    /// Failed rounds of a pivot (outcome unknown) before the saga is stuck.
+    pub pivot_rounds: u32,
+    /// Delay before a step's second round, in milliseconds; doubles per round.
+    pub round_backoff_ms: u64,
+    pub round_backoff_max_ms: u64,
+    /// Per-participant resilience: attempt time limit, retries, circuit breaker, bulkhead.
+    pub resilience: ResilienceConfig,
+}
+
+impl Default for OrchestratorConfig {
+    fn default() -> Self {
+        Self {
+            common: CommonConfig::with_port(DEFAULT_PORT),
+            performance_url: "http://127.0.0.1:50053".into(),
+            ledger_url: "http://127.0.0.1:50052".into(),
+            notification_url: "http://127.0.0.1:50054".into(),
+            replica_id: None,
+            lease_secs: 15,
+            compensation_rounds: 5,
+            pivot_rounds: 5,
+            round_backoff_ms: 200,
+            round_backoff_max_ms: 30_000,
+            resilience: ResilienceConfig::default(),
+        }
+    }
+}
+
+impl OrchestratorConfig {
+    /// The saga log's URL: configured, or `orchestrator.sqlite` in the data directory.
+    pub fn database_url(&self) -> String {
+        self.common.database_url("orchestrator")
+    }
+}
+
+fn channel(url: &str, config: &ResilienceConfig) -> anyhow::Result<Channel> {
+    Ok(Endpoint::from_shared(url.to_owned())
+        .with_context(|| format!("participant URL {url}"))?
+        .tcp_nodelay(true)
+        .connect_timeout(Duration::from_millis(config.attempt_timeout_ms))
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .connect_lazy())
+}
+
+/// A running orchestrator replica.
+pub struct OrchestratorServer {
+    pub server: RunningServer,
+    engine: Engine,
+    background: Background,
+    writer: JoinHandle<()>,
+}
+
+impl OrchestratorServer {
+    /// Opens the saga log, resumes the sagas left to this replica and serves.
+    pub async fn start(config: &OrchestratorConfig) -> anyhow::Result<Self> {
+        let url = config.database_url();
+        let log = SagaLog::open(&url)
+            .await
+            .with_context(|| format!("opening the saga log {}", hrmesh_kit::db::redact(&url)))?;
+        let resilience = &config.resilience;
+        let participants = Participants {
+            performance: PerformanceServiceClient::new(channel(&config.performance_url, resilience)?),
+            ledger: LedgerServiceClient::new(channel(&config.ledger_url, resilience)?),
+            notification: NotificationServiceClient::new(channel(
+                &config.notification_url,
+                resilience,
+            )?),
+            performance_calls: Resilient::new("performance", resilience)?,
+            ledger_calls: Resilient::new("ledger", resilience)?,
+            notification_calls: Resilient::new("notification", resilience)?,
+        };
+        let replica_id = config
+            .replica_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let (engine, writer) = Engine::new(
+            log,
+            participants,
+            EngineConfig {
+                replica_id: replica_id.clone(),
+                lease: Duration::from_secs(config.lease_secs.max(1)),
+                policy: Policy {
+                    compensation_rounds: config.compensation_rounds.max(1),
+                    pivot_rounds: config.pivot_rounds.max(1),
+                },
+                round_backoff: Duration::from_millis(config.round_backoff_ms),
+                round_backoff_max: Duration::from_millis(config.round_backoff_max_ms),
+            },
+        );
+        let resumed = engine.recover().await.context("resuming sagas")?;
+        let background = engine.start_background();
+        let spec = ServeSpec {
+            routes: tonic::service::Routes::new(SagaServiceServer::new(grpc::SagaGrpc::new(
+                engine.clone(),
+            ))),
+            service_names: vec![
+                <SagaServiceServer<grpc::SagaGrpc> as tonic::server::NamedService>::NAME,
+            ],
+            descriptor_sets: vec![hrmesh_proto::FILE_DESCRIPTOR_SET],
+            cors_allowed_origins: config.common.cors_allowed_origins.clone(),
+        };
+        let server = RunningServer::start(config.common.listen, spec).await?;
+        tracing::info!(addr = %server.addr, %replica_id, resumed, "orchestrator serving");
+        Ok(Self {
+            server,
+            engine,
+            background,
+            writer,
+        })
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.server.addr
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Stops serving and running sagas. Sagas in flight keep their log; their leases run out
+    /// (or this replica, restarted under the same id, resumes them at once).
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.background.stop();
+        let result = self.server.stop().await;
+        self.writer.abort();
+        result
+    }
+}
