@@ -19,11 +19,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use hrmesh_proto::orchestrator as pb;
 use hrmesh_saga_core::{
     Decision, Direction, Event, Policy, SagaState, StepOutput, decide, summarize,
 };
 use hrmesh_saga_store::{Append, Fence, LogError, LoggedEvent, SagaLog, SagaRecord};
-use hrmesh_proto::orchestrator as pb;
 use prost::Message;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -99,7 +99,9 @@ impl Background {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 async fn write_loop(log: SagaLog, mut jobs: mpsc::UnboundedReceiver<WriteJob>) {
@@ -159,7 +161,11 @@ fn outputs(events: &[Event], steps: usize) -> Vec<Option<StepOutput>> {
 
 impl Engine {
     /// Starts the writer; [`Engine::start_background`] starts leases and recovery.
-    pub fn new(log: SagaLog, participants: Participants, config: EngineConfig) -> (Self, JoinHandle<()>) {
+    pub fn new(
+        log: SagaLog,
+        participants: Participants,
+        config: EngineConfig,
+    ) -> (Self, JoinHandle<()>) {
         let (writer, jobs) = mpsc::unbounded_channel();
         let writer_task = tokio::spawn(write_loop(log.clone(), jobs));
         let engine = Self {
@@ -249,7 +255,9 @@ impl Engine {
     fn backoff(&self, round: u32) -> Duration {
         let base = self.inner.config.round_backoff.as_millis() as u64;
         let max = self.inner.config.round_backoff_max.as_millis() as u64;
-        let exp = base.saturating_mul(1u64 << round.saturating_sub(1).min(20)).min(max);
+        let exp = base
+            .saturating_mul(1u64 << round.saturating_sub(1).min(20))
+            .min(max);
         // ±50 % jitter, so sagas failing together do not retry together.
         Duration::from_millis(exp / 2 + fastrand::u64(0..=exp))
     }

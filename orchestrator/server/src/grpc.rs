@@ -83,23 +83,49 @@ fn state_pb(state: SagaState) -> pb::SagaState {
 fn event_pb(seq: u64, at: DateTime<Utc>, event: &Event) -> pb::SagaEvent {
     let (step, kind, detail, actor, output) = match event {
         Event::StepSucceeded { step, output } => (*step, "succeeded", "", "", output.clone()),
-        Event::StepRejected { step, reason } => (*step, "rejected", reason.as_str(), "", Default::default()),
-        Event::StepFailed { step, error } => (*step, "failed", error.as_str(), "", Default::default()),
-        Event::CompensationSucceeded { step } => (*step, "compensated", "", "", Default::default()),
-        Event::CompensationFailed { step, error } => {
-            (*step, "compensation_failed", error.as_str(), "", Default::default())
+        Event::StepRejected { step, reason } => {
+            (*step, "rejected", reason.as_str(), "", Default::default())
         }
-        Event::OperatorRetried { actor } => (0, "operator_retried", "", actor.as_str(), Default::default()),
+        Event::StepFailed { step, error } => {
+            (*step, "failed", error.as_str(), "", Default::default())
+        }
+        Event::CompensationSucceeded { step } => (*step, "compensated", "", "", Default::default()),
+        Event::CompensationFailed { step, error } => (
+            *step,
+            "compensation_failed",
+            error.as_str(),
+            "",
+            Default::default(),
+        ),
+        Event::OperatorRetried { actor } => (
+            0,
+            "operator_retried",
+            "",
+            actor.as_str(),
+            Default::default(),
+        ),
         Event::OperatorSkipped {
             step,
             actor,
             justification,
             ..
-        } => (*step, "operator_skipped", justification.as_str(), actor.as_str(), Default::default()),
+        } => (
+            *step,
+            "operator_skipped",
+            justification.as_str(),
+            actor.as_str(),
+            Default::default(),
+        ),
         Event::OperatorMarkedCompensated {
             actor,
             justification,
-        } => (0, "operator_marked_compensated", justification.as_str(), actor.as_str(), Default::default()),
+        } => (
+            0,
+            "operator_marked_compensated",
+            justification.as_str(),
+            actor.as_str(),
+            Default::default(),
+        ),
     };
     pb::SagaEvent {
         sequence: seq,
@@ -147,7 +173,9 @@ fn saga_pb(snapshot: &Snapshot, with_history: bool) -> pb::Saga {
             Event::StepRejected { step, .. } => (*step, pb::StepStatus::Rejected),
             Event::StepFailed { step, .. } => (*step, pb::StepStatus::Failed),
             Event::CompensationSucceeded { step } => (*step, pb::StepStatus::Compensated),
-            Event::OperatorSkipped { step, direction, .. } => (
+            Event::OperatorSkipped {
+                step, direction, ..
+            } => (
                 *step,
                 match direction {
                     Direction::Forward => pb::StepStatus::Skipped,
@@ -258,7 +286,10 @@ impl SagaGrpc {
         }
         hrmesh_domain::check_text("actor", &request.actor, 128, &mut v);
         if action != Action::Retry && request.justification.trim().is_empty() {
-            v.add("justification", "is required: why the saga may go on without the call");
+            v.add(
+                "justification",
+                "is required: why the saga may go on without the call",
+            );
         }
         hrmesh_domain::check_text(
             "justification",

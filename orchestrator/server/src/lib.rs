@@ -105,7 +105,10 @@ impl OrchestratorServer {
             .with_context(|| format!("opening the saga log {}", hrmesh_kit::db::redact(&url)))?;
         let resilience = &config.resilience;
         let participants = Participants {
-            performance: PerformanceServiceClient::new(channel(&config.performance_url, resilience)?),
+            performance: PerformanceServiceClient::new(channel(
+                &config.performance_url,
+                resilience,
+            )?),
             ledger: LedgerServiceClient::new(channel(&config.ledger_url, resilience)?),
             notification: NotificationServiceClient::new(channel(
                 &config.notification_url,

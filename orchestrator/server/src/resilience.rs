@@ -66,7 +66,9 @@ fn retryable(error: &StackError) -> bool {
         CircuitBreakerError::OpenCircuit => false,
         CircuitBreakerError::Inner(BulkheadServiceError::Bulkhead(_)) => true,
         CircuitBreakerError::Inner(BulkheadServiceError::Inner(TimeLimiterError::Timeout)) => true,
-        CircuitBreakerError::Inner(BulkheadServiceError::Inner(TimeLimiterError::Inner(status))) => {
+        CircuitBreakerError::Inner(BulkheadServiceError::Inner(TimeLimiterError::Inner(
+            status,
+        ))) => {
             matches!(
                 status.code(),
                 Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted
@@ -123,7 +125,9 @@ pub struct Resilient {
 
 impl std::fmt::Debug for Resilient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Resilient").field("name", &self.name).finish()
+        f.debug_struct("Resilient")
+            .field("name", &self.name)
+            .finish()
     }
 }
 

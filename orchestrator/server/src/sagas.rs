@@ -14,9 +14,7 @@ use hrmesh_proto::orchestrator as pb;
 use hrmesh_proto::orchestrator::start_saga_request::Input;
 use hrmesh_proto::performance as ppb;
 use hrmesh_proto::performance::performance_service_client::PerformanceServiceClient;
-use hrmesh_saga_core::{
-    Definition, Direction, LockMode, StepDef, StepOutput, idempotency_key,
-};
+use hrmesh_saga_core::{Definition, Direction, LockMode, StepDef, StepOutput, idempotency_key};
 use tokio::time::Instant;
 use tonic::transport::Channel;
 use tonic_types::StatusExt;
@@ -118,18 +116,21 @@ impl SagaKind {
             ),
             SagaKind::RequestTimeOff => (
                 LockMode::Shared,
-                vec![
-                    S::compensatable("hold-days"),
-                    S::retriable("ask-manager"),
-                ],
+                vec![S::compensatable("hold-days"), S::retriable("ask-manager")],
             ),
             SagaKind::DecideTimeOff => (
                 LockMode::Shared,
-                vec![S::pivot("post-or-void-hold"), S::retriable("notify-employee")],
+                vec![
+                    S::pivot("post-or-void-hold"),
+                    S::retriable("notify-employee"),
+                ],
             ),
             SagaKind::InitiatePip => (
                 LockMode::Shared,
-                vec![S::compensatable("open-pip"), S::retriable("notify-employee")],
+                vec![
+                    S::compensatable("open-pip"),
+                    S::retriable("notify-employee"),
+                ],
             ),
             SagaKind::OffboardEmployee => (
                 LockMode::Exclusive,
@@ -177,7 +178,10 @@ fn quantity(field: &str, value: &str, v: &mut Violations) {
         },
     );
     if !valid || value.len() > 12 {
-        v.add(field, "must be a non-negative decimal with at most three decimals, e.g. \"1.75\"");
+        v.add(
+            field,
+            "must be a non-negative decimal with at most three decimals, e.g. \"1.75\"",
+        );
     }
 }
 
@@ -195,13 +199,19 @@ pub fn validate(request: &pb::StartSagaRequest) -> Result<(SagaKind, EmployeeId)
         Input::CompleteReview(i) => {
             parse_issued_id("complete_review.review_id", &i.review_id, &mut v);
             if !(1..=5).contains(&i.rating) {
-                v.add("complete_review.rating", "is required (UNSATISFACTORY to OUTSTANDING)");
+                v.add(
+                    "complete_review.rating",
+                    "is required (UNSATISFACTORY to OUTSTANDING)",
+                );
             }
             if i.sections.is_empty() {
                 v.add("complete_review.sections", "must have at least one section");
             }
             if !i.bonus_policy_id.is_empty() && i.bonus_policy_id.len() > 64 {
-                v.add("complete_review.bonus_policy_id", "must be at most 64 characters");
+                v.add(
+                    "complete_review.bonus_policy_id",
+                    "must be at most 64 characters",
+                );
             }
             employee("complete_review.employee_id", &i.employee_id, &mut v)
         }
@@ -212,7 +222,11 @@ pub fn validate(request: &pb::StartSagaRequest) -> Result<(SagaKind, EmployeeId)
             }
             match &i.dates {
                 Some(dates) => {
-                    parse_date("request_time_off.dates.start_date", &dates.start_date, &mut v);
+                    parse_date(
+                        "request_time_off.dates.start_date",
+                        &dates.start_date,
+                        &mut v,
+                    );
                     parse_date("request_time_off.dates.end_date", &dates.end_date, &mut v);
                 }
                 None => v.add("request_time_off.dates", "is required"),
@@ -228,7 +242,10 @@ pub fn validate(request: &pb::StartSagaRequest) -> Result<(SagaKind, EmployeeId)
         Input::InitiatePip(i) => {
             employee("initiate_pip.manager_id", &i.manager_id, &mut v);
             if i.objectives.is_empty() {
-                v.add("initiate_pip.objectives", "must have at least one objective");
+                v.add(
+                    "initiate_pip.objectives",
+                    "must have at least one objective",
+                );
             }
             if i.check_in_dates.is_empty() {
                 v.add("initiate_pip.check_in_dates", "must have at least one date");
@@ -253,7 +270,11 @@ pub fn validate(request: &pb::StartSagaRequest) -> Result<(SagaKind, EmployeeId)
             {
                 v.add("offboard_employee.settlement", "must be PAYOUT or FORFEIT");
             }
-            employee("offboard_employee.hr_recipient_id", &i.hr_recipient_id, &mut v);
+            employee(
+                "offboard_employee.hr_recipient_id",
+                &i.hr_recipient_id,
+                &mut v,
+            );
             text("offboard_employee.reason", &i.reason, &mut v);
             employee("offboard_employee.employee_id", &i.employee_id, &mut v)
         }
@@ -277,7 +298,11 @@ pub fn validate(request: &pb::StartSagaRequest) -> Result<(SagaKind, EmployeeId)
                 );
             }
             if !i.first_accrual_days.is_empty() {
-                quantity("onboard_employee.first_accrual_days", &i.first_accrual_days, &mut v);
+                quantity(
+                    "onboard_employee.first_accrual_days",
+                    &i.first_accrual_days,
+                    &mut v,
+                );
             }
             if i.starter_goals.len() > GOALS_MAX {
                 v.add(
@@ -393,7 +418,10 @@ macro_rules! call {
                 let mut client = client.clone();
                 let message = message.clone();
                 async move {
-                    let $reply = client.$method(request(message, timeout)).await?.into_inner();
+                    let $reply = client
+                        .$method(request(message, timeout))
+                        .await?
+                        .into_inner();
                     Ok($make)
                 }
             })
@@ -472,7 +500,11 @@ pub async fn run_step(
     match (ctx.input, step, direction) {
         // ---- complete-review
         (Input::CompleteReview(i), 0, Direction::Forward) => call!(
-            p.performance_calls, p.performance, finalize_review, "FinalizeReview", deadline,
+            p.performance_calls,
+            p.performance,
+            finalize_review,
+            "FinalizeReview",
+            deadline,
             ppb::FinalizeReviewRequest {
                 request_id: key,
                 review_id: i.review_id.clone(),
@@ -481,13 +513,24 @@ pub async fn run_step(
             },
             |review| output(&[
                 ("manager_id", review.manager_id),
-                ("cycle", ppb::ReviewCycle::try_from(review.cycle)
-                    .map(|c| c.as_str_name().trim_start_matches("REVIEW_CYCLE_").to_lowercase().replace('_', "-"))
-                    .unwrap_or_default()),
+                (
+                    "cycle",
+                    ppb::ReviewCycle::try_from(review.cycle)
+                        .map(|c| c
+                            .as_str_name()
+                            .trim_start_matches("REVIEW_CYCLE_")
+                            .to_lowercase()
+                            .replace('_', "-"))
+                        .unwrap_or_default()
+                ),
             ])
         ),
         (Input::CompleteReview(i), 0, Direction::Compensate) => call!(
-            p.performance_calls, p.performance, reopen_review, "ReopenReview", deadline,
+            p.performance_calls,
+            p.performance,
+            reopen_review,
+            "ReopenReview",
+            deadline,
             ppb::ReopenReviewRequest {
                 request_id: key,
                 review_id: i.review_id.clone(),
@@ -501,7 +544,11 @@ pub async fn run_step(
                 return StepResult::Done(output(&[("entry_id", String::new())]));
             };
             call!(
-                p.ledger_calls, p.ledger, append_entries, "AppendEntries", deadline,
+                p.ledger_calls,
+                p.ledger,
+                append_entries,
+                "AppendEntries",
+                deadline,
                 lpb::AppendEntriesRequest {
                     request_id: key,
                     entries: vec![lpb::NewEntry {
@@ -516,7 +563,11 @@ pub async fn run_step(
                 },
                 |reply| output(&[(
                     "entry_id",
-                    reply.entries.first().map(|e| e.entry_id.to_string()).unwrap_or_default(),
+                    reply
+                        .entries
+                        .first()
+                        .map(|e| e.entry_id.to_string())
+                        .unwrap_or_default(),
                 )])
             )
         }
@@ -524,7 +575,11 @@ pub async fn run_step(
             reverse_entry(p, ctx, key, &ctx.output(1, "entry_id")).await
         }
         (Input::CompleteReview(i), 2, Direction::Forward) => call!(
-            p.performance_calls, p.performance, complete_review, "CompleteReview", deadline,
+            p.performance_calls,
+            p.performance,
+            complete_review,
+            "CompleteReview",
+            deadline,
             ppb::CompleteReviewRequest {
                 request_id: key,
                 review_id: i.review_id.clone(),
@@ -532,19 +587,30 @@ pub async fn run_step(
             |_review| StepOutput::new()
         ),
         (Input::CompleteReview(i), 3, Direction::Forward) => call!(
-            p.notification_calls, p.notification, send, "Send", deadline,
+            p.notification_calls,
+            p.notification,
+            send,
+            "Send",
+            deadline,
             notify(
                 key,
                 &i.employee_id,
                 npb::RecipientKind::Employee,
                 "review.completed",
-                &[("cycle", ctx.output(0, "cycle")), ("rating", rating_name(i.rating))],
+                &[
+                    ("cycle", ctx.output(0, "cycle")),
+                    ("rating", rating_name(i.rating))
+                ],
                 ctx.saga_id,
             ),
             |n| output(&[("notification_id", n.notification_id)])
         ),
         (Input::CompleteReview(i), 4, Direction::Forward) => call!(
-            p.notification_calls, p.notification, send, "Send", deadline,
+            p.notification_calls,
+            p.notification,
+            send,
+            "Send",
+            deadline,
             notify(
                 key,
                 &ctx.output(0, "manager_id"),
@@ -562,7 +628,11 @@ pub async fn run_step(
 
         // ---- request-time-off
         (Input::RequestTimeOff(i), 0, Direction::Forward) => call!(
-            p.ledger_calls, p.ledger, hold_days, "HoldDays", deadline,
+            p.ledger_calls,
+            p.ledger,
+            hold_days,
+            "HoldDays",
+            deadline,
             lpb::HoldDaysRequest {
                 request_id: key,
                 employee_id: i.employee_id.clone(),
@@ -573,14 +643,15 @@ pub async fn run_step(
                 reference: ctx.saga_id.to_owned(),
                 reason: i.reason.clone(),
             },
-            |hold| output(&[
-                ("hold_id", hold.hold_id),
-                ("total", hold.total),
-            ])
+            |hold| output(&[("hold_id", hold.hold_id), ("total", hold.total),])
         ),
         (Input::RequestTimeOff(_), 0, Direction::Compensate) => {
             let result = call!(
-                p.ledger_calls, p.ledger, void_hold, "VoidHold", deadline,
+                p.ledger_calls,
+                p.ledger,
+                void_hold,
+                "VoidHold",
+                deadline,
                 lpb::VoidHoldRequest {
                     request_id: key,
                     hold_id: ctx.output(0, "hold_id"),
@@ -593,7 +664,11 @@ pub async fn run_step(
         (Input::RequestTimeOff(i), 1, Direction::Forward) => {
             let dates = i.dates.clone().unwrap_or_default();
             call!(
-                p.notification_calls, p.notification, send, "Send", deadline,
+                p.notification_calls,
+                p.notification,
+                send,
+                "Send",
+                deadline,
                 notify(
                     key,
                     &i.manager_id,
@@ -614,19 +689,34 @@ pub async fn run_step(
         // ---- decide-time-off
         (Input::DecideTimeOff(i), 0, Direction::Forward) => {
             let dates = |hold: lpb::Hold| {
-                let first = hold.days.first().map(|d| d.date.clone()).unwrap_or_default();
+                let first = hold
+                    .days
+                    .first()
+                    .map(|d| d.date.clone())
+                    .unwrap_or_default();
                 let last = hold.days.last().map(|d| d.date.clone()).unwrap_or_default();
                 output(&[("start_date", first), ("end_date", last)])
             };
             if i.approve {
                 call!(
-                    p.ledger_calls, p.ledger, post_hold, "PostHold", deadline,
-                    lpb::PostHoldRequest { request_id: key, hold_id: i.hold_id.clone() },
+                    p.ledger_calls,
+                    p.ledger,
+                    post_hold,
+                    "PostHold",
+                    deadline,
+                    lpb::PostHoldRequest {
+                        request_id: key,
+                        hold_id: i.hold_id.clone()
+                    },
                     |hold| dates(hold)
                 )
             } else {
                 call!(
-                    p.ledger_calls, p.ledger, void_hold, "VoidHold", deadline,
+                    p.ledger_calls,
+                    p.ledger,
+                    void_hold,
+                    "VoidHold",
+                    deadline,
                     lpb::VoidHoldRequest {
                         request_id: key,
                         hold_id: i.hold_id.clone(),
@@ -637,14 +727,21 @@ pub async fn run_step(
             }
         }
         (Input::DecideTimeOff(i), 1, Direction::Forward) => call!(
-            p.notification_calls, p.notification, send, "Send", deadline,
+            p.notification_calls,
+            p.notification,
+            send,
+            "Send",
+            deadline,
             notify(
                 key,
                 &i.employee_id,
                 npb::RecipientKind::Employee,
                 "time_off.decided",
                 &[
-                    ("decision", if i.approve { "approved" } else { "rejected" }.to_owned()),
+                    (
+                        "decision",
+                        if i.approve { "approved" } else { "rejected" }.to_owned()
+                    ),
                     ("start_date", ctx.output(0, "start_date")),
                     ("end_date", ctx.output(0, "end_date")),
                 ],
@@ -655,7 +752,11 @@ pub async fn run_step(
 
         // ---- initiate-pip
         (Input::InitiatePip(i), 0, Direction::Forward) => call!(
-            p.performance_calls, p.performance, open_pip, "OpenPip", deadline,
+            p.performance_calls,
+            p.performance,
+            open_pip,
+            "OpenPip",
+            deadline,
             ppb::OpenPipRequest {
                 request_id: key,
                 employee_id: i.employee_id.clone(),
@@ -668,11 +769,18 @@ pub async fn run_step(
             },
             |pip| output(&[
                 ("pip_id", pip.pip_id),
-                ("first_check_in", pip.check_in_dates.first().cloned().unwrap_or_default()),
+                (
+                    "first_check_in",
+                    pip.check_in_dates.first().cloned().unwrap_or_default()
+                ),
             ])
         ),
         (Input::InitiatePip(_), 0, Direction::Compensate) => call!(
-            p.performance_calls, p.performance, cancel_pip, "CancelPip", deadline,
+            p.performance_calls,
+            p.performance,
+            cancel_pip,
+            "CancelPip",
+            deadline,
             ppb::CancelPipRequest {
                 request_id: key,
                 target: Some(ppb::cancel_pip_request::Target::OpenedByRequestId(
@@ -683,7 +791,11 @@ pub async fn run_step(
             |_reply| StepOutput::new()
         ),
         (Input::InitiatePip(i), 1, Direction::Forward) => call!(
-            p.notification_calls, p.notification, send, "Send", deadline,
+            p.notification_calls,
+            p.notification,
+            send,
+            "Send",
+            deadline,
             notify(
                 key,
                 &i.employee_id,
@@ -701,16 +813,28 @@ pub async fn run_step(
 
         // ---- offboard-employee
         (Input::OffboardEmployee(i), 0, Direction::Forward) => call!(
-            p.performance_calls, p.performance, close_employee_records, "CloseEmployeeRecords", deadline,
+            p.performance_calls,
+            p.performance,
+            close_employee_records,
+            "CloseEmployeeRecords",
+            deadline,
             ppb::CloseEmployeeRecordsRequest {
                 request_id: key,
                 employee_id: i.employee_id.clone(),
-                reason: if i.reason.is_empty() { "offboarding".to_owned() } else { i.reason.clone() },
+                reason: if i.reason.is_empty() {
+                    "offboarding".to_owned()
+                } else {
+                    i.reason.clone()
+                },
             },
             |closure| output(&[("closed_records", closure.records.len().to_string())])
         ),
         (Input::OffboardEmployee(_), 0, Direction::Compensate) => call!(
-            p.performance_calls, p.performance, reopen_employee_records, "ReopenEmployeeRecords", deadline,
+            p.performance_calls,
+            p.performance,
+            reopen_employee_records,
+            "ReopenEmployeeRecords",
+            deadline,
             ppb::ReopenEmployeeRecordsRequest {
                 request_id: key,
                 close_request_id: ctx.key(0, Direction::Forward),
@@ -718,7 +842,11 @@ pub async fn run_step(
             |_closure| StepOutput::new()
         ),
         (Input::OffboardEmployee(i), 1, Direction::Forward) => call!(
-            p.ledger_calls, p.ledger, get_balance, "GetBalance", deadline,
+            p.ledger_calls,
+            p.ledger,
+            get_balance,
+            "GetBalance",
+            deadline,
             lpb::GetBalanceRequest {
                 employee_id: i.employee_id.clone(),
                 policy_id: i.policy_id.clone(),
@@ -727,15 +855,27 @@ pub async fn run_step(
             |balance| output(&[("available", balance.available)])
         ),
         // Reading has nothing to undo.
-        (Input::OffboardEmployee(_), 1, Direction::Compensate) => StepResult::Done(StepOutput::new()),
+        (Input::OffboardEmployee(_), 1, Direction::Compensate) => {
+            StepResult::Done(StepOutput::new())
+        }
         (Input::OffboardEmployee(i), 2, Direction::Forward) => {
             let available = ctx.output(1, "available");
-            if available.is_empty() || available.starts_with('-') || available.trim_start_matches(['0', '.']).is_empty() {
-                return StepResult::Done(output(&[("entry_id", String::new()), ("settled", "0".into())]));
+            if available.is_empty()
+                || available.starts_with('-')
+                || available.trim_start_matches(['0', '.']).is_empty()
+            {
+                return StepResult::Done(output(&[
+                    ("entry_id", String::new()),
+                    ("settled", "0".into()),
+                ]));
             }
             let payout = i.settlement == pb::Settlement::Payout as i32;
             call!(
-                p.ledger_calls, p.ledger, append_entries, "AppendEntries", deadline,
+                p.ledger_calls,
+                p.ledger,
+                append_entries,
+                "AppendEntries",
+                deadline,
                 lpb::AppendEntriesRequest {
                     request_id: key,
                     entries: vec![lpb::NewEntry {
@@ -744,13 +884,32 @@ pub async fn run_step(
                         kind: lpb::EntryKind::Adjustment as i32,
                         amount: format!("-{available}"),
                         effective_date: i.last_day.clone(),
-                        reason: if payout { "offboarding payout" } else { "offboarding forfeiture" }.to_owned(),
+                        reason: if payout {
+                            "offboarding payout"
+                        } else {
+                            "offboarding forfeiture"
+                        }
+                        .to_owned(),
                         reference: ctx.saga_id.to_owned(),
                     }],
                 },
                 |reply| output(&[
-                    ("entry_id", reply.entries.first().map(|e| e.entry_id.to_string()).unwrap_or_default()),
-                    ("settled", reply.entries.first().map(|e| e.amount.trim_start_matches('-').to_owned()).unwrap_or_default()),
+                    (
+                        "entry_id",
+                        reply
+                            .entries
+                            .first()
+                            .map(|e| e.entry_id.to_string())
+                            .unwrap_or_default()
+                    ),
+                    (
+                        "settled",
+                        reply
+                            .entries
+                            .first()
+                            .map(|e| e.amount.trim_start_matches('-').to_owned())
+                            .unwrap_or_default()
+                    ),
                 ])
             )
         }
@@ -762,7 +921,11 @@ pub async fn run_step(
             let settled = ctx.output(2, "settled");
             let settlement = format!(
                 "{} day(s) {}",
-                if settled.is_empty() { "0".to_owned() } else { settled },
+                if settled.is_empty() {
+                    "0".to_owned()
+                } else {
+                    settled
+                },
                 if payout { "paid out" } else { "forfeited" }
             );
             let (recipient, kind) = if step == 3 {
@@ -771,7 +934,11 @@ pub async fn run_step(
                 (i.hr_recipient_id.as_str(), npb::RecipientKind::Hr)
             };
             call!(
-                p.notification_calls, p.notification, send, "Send", deadline,
+                p.notification_calls,
+                p.notification,
+                send,
+                "Send",
+                deadline,
                 notify(
                     key,
                     recipient,
@@ -790,7 +957,11 @@ pub async fn run_step(
 
         // ---- onboard-employee
         (Input::OnboardEmployee(i), 0, Direction::Forward) => call!(
-            p.ledger_calls, p.ledger, assign_policy, "AssignPolicy", deadline,
+            p.ledger_calls,
+            p.ledger,
+            assign_policy,
+            "AssignPolicy",
+            deadline,
             lpb::AssignPolicyRequest {
                 request_id: key,
                 employee_id: i.employee_id.clone(),
@@ -806,7 +977,11 @@ pub async fn run_step(
                 return StepResult::Done(output(&[("entry_id", String::new())]));
             }
             call!(
-                p.ledger_calls, p.ledger, append_entries, "AppendEntries", deadline,
+                p.ledger_calls,
+                p.ledger,
+                append_entries,
+                "AppendEntries",
+                deadline,
                 lpb::AppendEntriesRequest {
                     request_id: key,
                     entries: vec![lpb::NewEntry {
@@ -821,12 +996,20 @@ pub async fn run_step(
                 },
                 |reply| output(&[(
                     "entry_id",
-                    reply.entries.first().map(|e| e.entry_id.to_string()).unwrap_or_default(),
+                    reply
+                        .entries
+                        .first()
+                        .map(|e| e.entry_id.to_string())
+                        .unwrap_or_default(),
                 )])
             )
         }
         (Input::OnboardEmployee(i), 2, Direction::Forward) => call!(
-            p.performance_calls, p.performance, create_review, "CreateReview", deadline,
+            p.performance_calls,
+            p.performance,
+            create_review,
+            "CreateReview",
+            deadline,
             ppb::CreateReviewRequest {
                 request_id: key,
                 employee_id: i.employee_id.clone(),
@@ -845,7 +1028,11 @@ pub async fn run_step(
             for (n, title) in i.starter_goals.iter().enumerate() {
                 let weight = 100 / count + u32::from((n as u32) < 100 % count);
                 let result = call!(
-                    p.performance_calls, p.performance, create_goal, "CreateGoal", deadline,
+                    p.performance_calls,
+                    p.performance,
+                    create_goal,
+                    "CreateGoal",
+                    deadline,
                     ppb::CreateGoalRequest {
                         request_id: format!("{key}/{n}"),
                         employee_id: i.employee_id.clone(),
@@ -858,14 +1045,20 @@ pub async fn run_step(
                     |goal| output(&[("goal_id", goal.goal_id)])
                 );
                 match result {
-                    StepResult::Done(out) => created.push(out.get("goal_id").cloned().unwrap_or_default()),
+                    StepResult::Done(out) => {
+                        created.push(out.get("goal_id").cloned().unwrap_or_default())
+                    }
                     other => return other,
                 }
             }
             StepResult::Done(output(&[("goal_ids", created.join(","))]))
         }
         (Input::OnboardEmployee(i), 4, Direction::Forward) => call!(
-            p.notification_calls, p.notification, send, "Send", deadline,
+            p.notification_calls,
+            p.notification,
+            send,
+            "Send",
+            deadline,
             notify(
                 key,
                 &i.employee_id,
@@ -898,7 +1091,11 @@ async fn reverse_entry(
         return StepResult::Done(StepOutput::new());
     };
     let result = call!(
-        p.ledger_calls, p.ledger, reverse_entry, "ReverseEntry", ctx.deadline,
+        p.ledger_calls,
+        p.ledger,
+        reverse_entry,
+        "ReverseEntry",
+        ctx.deadline,
         lpb::ReverseEntryRequest {
             request_id: key,
             entry_id,

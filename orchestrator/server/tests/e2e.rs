@@ -1,0 +1,944 @@
+//! The orchestrator with the real participants, every server on its own port with its own real
+//! database, on SQLite and on PostgreSQL.
+
+use std::time::Duration;
+
+use hrmesh_kit::testing::{Backend, TestDatabase};
+use hrmesh_ledger_server::{LedgerConfig, LedgerServer};
+use hrmesh_notification_server::{NotificationConfig, NotificationServer, RunningNotification};
+use hrmesh_orchestrator_server::resilience::ResilienceConfig;
+use hrmesh_orchestrator_server::{OrchestratorConfig, OrchestratorServer};
+use hrmesh_performance_server::{PerformanceConfig, PerformanceServer};
+use hrmesh_performance_store::SeaPerformanceStore;
+use hrmesh_proto::common::DateRange;
+use hrmesh_proto::ledger as lpb;
+use hrmesh_proto::ledger::ledger_service_client::LedgerServiceClient;
+use hrmesh_proto::notification as npb;
+use hrmesh_proto::notification::notification_service_client::NotificationServiceClient;
+use hrmesh_proto::orchestrator::saga_service_client::SagaServiceClient;
+use hrmesh_proto::orchestrator::start_saga_request::Input;
+use hrmesh_proto::orchestrator::*;
+use hrmesh_proto::performance as ppb;
+use hrmesh_proto::performance::performance_service_client::PerformanceServiceClient;
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+
+struct Mesh {
+    saga: SagaServiceClient<Channel>,
+    ledger: LedgerServiceClient<Channel>,
+    performance: PerformanceServiceClient<Channel>,
+    notification_port: u16,
+    notification_config: NotificationConfig,
+    notification: Option<RunningNotification>,
+    orchestrator: OrchestratorServer,
+    ledger_server: LedgerServer,
+    performance_server: PerformanceServer<SeaPerformanceStore, hrmesh_domain::SystemClock>,
+    _dbs: Vec<TestDatabase>,
+}
+
+fn localhost_zero() -> std::net::SocketAddr {
+    "127.0.0.1:0".parse().expect("addr")
+}
+
+/// A free port for a server that starts later in the test (a participant that "comes back").
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn fast_resilience() -> ResilienceConfig {
+    ResilienceConfig {
+        attempt_timeout_ms: 3_000,
+        attempts: 2,
+        backoff_ms: 5,
+        backoff_max_ms: 20,
+        breaker_failure_rate: 0.5,
+        breaker_window: 4,
+        breaker_min_calls: 4,
+        breaker_open_ms: 100,
+        max_concurrent_calls: 64,
+    }
+}
+
+struct Options {
+    notification_up: bool,
+    ledger_down: bool,
+}
+
+impl Mesh {
+    async fn start(backend: Backend) -> Self {
+        Self::start_with(
+            backend,
+            Options {
+                notification_up: true,
+                ledger_down: false,
+            },
+        )
+        .await
+    }
+
+    async fn start_with(backend: Backend, options: Options) -> Self {
+        let dbs = vec![
+            TestDatabase::new(backend).await,
+            TestDatabase::new(backend).await,
+            TestDatabase::new(backend).await,
+            TestDatabase::new(backend).await,
+        ];
+        let mut ledger_config = LedgerConfig::default();
+        ledger_config.common.listen = localhost_zero();
+        ledger_config.common.database_url = Some(dbs[0].url.clone());
+        let ledger_server = LedgerServer::start(&ledger_config).await.expect("ledger");
+        let mut performance_config = PerformanceConfig::default();
+        performance_config.common.listen = localhost_zero();
+        performance_config.common.database_url = Some(dbs[1].url.clone());
+        let performance_server = PerformanceServer::start(&performance_config)
+            .await
+            .expect("performance");
+        let notification_port = free_port();
+        let mut notification_config = NotificationConfig::default();
+        notification_config.common.listen = format!("127.0.0.1:{notification_port}")
+            .parse()
+            .expect("addr");
+        notification_config.common.database_url = Some(dbs[2].url.clone());
+        notification_config.worker_enabled = false;
+        let notification = if options.notification_up {
+            Some(
+                NotificationServer::start(&notification_config)
+                    .await
+                    .expect("notification"),
+            )
+        } else {
+            None
+        };
+        let mut config = OrchestratorConfig::default();
+        config.common.listen = localhost_zero();
+        config.common.database_url = Some(dbs[3].url.clone());
+        config.performance_url = performance_server.server.uri();
+        config.ledger_url = if options.ledger_down {
+            format!("http://127.0.0.1:{}", free_port())
+        } else {
+            ledger_server.server.uri()
+        };
+        config.notification_url = format!("http://127.0.0.1:{notification_port}");
+        config.replica_id = Some("replica-a".into());
+        config.compensation_rounds = 3;
+        config.pivot_rounds = 3;
+        config.round_backoff_ms = 10;
+        config.round_backoff_max_ms = 100;
+        config.resilience = fast_resilience();
+        let orchestrator = OrchestratorServer::start(&config)
+            .await
+            .expect("orchestrator");
+        let saga = SagaServiceClient::connect(orchestrator.server.uri())
+            .await
+            .expect("connect orchestrator");
+        let ledger = LedgerServiceClient::connect(ledger_server.server.uri())
+            .await
+            .expect("connect ledger");
+        let performance = PerformanceServiceClient::connect(performance_server.server.uri())
+            .await
+            .expect("connect performance");
+        Mesh {
+            saga,
+            ledger,
+            performance,
+            notification_port,
+            notification_config,
+            notification,
+            orchestrator,
+            ledger_server,
+            performance_server,
+            _dbs: dbs,
+        }
+    }
+
+    async fn notification_client(&self) -> NotificationServiceClient<Channel> {
+        NotificationServiceClient::connect(format!("http://127.0.0.1:{}", self.notification_port))
+            .await
+            .expect("connect notification")
+    }
+
+    async fn bring_notification_up(&mut self) {
+        self.notification = Some(
+            NotificationServer::start(&self.notification_config)
+                .await
+                .expect("notification comes back"),
+        );
+    }
+
+    /// Policy `pto` (no negative balance) assigned to `employee` with `days` accrued.
+    async fn pto(&mut self, employee: &str, days: &str) {
+        let _ = self
+            .ledger
+            .create_policy(lpb::CreatePolicyRequest {
+                request_id: "policy-pto".into(),
+                policy_id: "pto".into(),
+                policy: Some(lpb::Policy {
+                    resource_type: "pto".into(),
+                    unit: lpb::Unit::Days as i32,
+                    accrual: Some(lpb::AccrualRule {
+                        frequency: lpb::AccrualFrequency::Monthly as i32,
+                        amount: "1.75".into(),
+                    }),
+                    allow_negative: false,
+                    ..Default::default()
+                }),
+            })
+            .await
+            .expect("policy");
+        self.ledger
+            .assign_policy(lpb::AssignPolicyRequest {
+                request_id: format!("assign-{employee}"),
+                employee_id: employee.into(),
+                policy_id: "pto".into(),
+                effective_from: "2020-01-01".into(),
+                effective_to: String::new(),
+            })
+            .await
+            .expect("assign");
+        self.ledger
+            .append_entries(lpb::AppendEntriesRequest {
+                request_id: format!("accrue-{employee}"),
+                entries: vec![lpb::NewEntry {
+                    employee_id: employee.into(),
+                    policy_id: "pto".into(),
+                    kind: lpb::EntryKind::Accrual as i32,
+                    amount: days.into(),
+                    effective_date: "2026-01-31".into(),
+                    ..Default::default()
+                }],
+            })
+            .await
+            .expect("accrue");
+    }
+
+    /// A review of `employee` (manager m-1) waiting for the manager.
+    async fn review_in_manager_review(&mut self, employee: &str) -> String {
+        let review = self
+            .performance
+            .create_review(ppb::CreateReviewRequest {
+                request_id: format!("review-{employee}"),
+                employee_id: employee.into(),
+                manager_id: "m-1".into(),
+                cycle: ppb::ReviewCycle::Annual as i32,
+                period_start: "2026-01-01".into(),
+                period_end: "2026-12-31".into(),
+                due_date: "2027-01-31".into(),
+            })
+            .await
+            .expect("review")
+            .into_inner();
+        for (n, step) in ["open", "self"].into_iter().enumerate() {
+            let request_id = format!("{employee}-{step}");
+            if n == 0 {
+                self.performance
+                    .open_self_assessment(ppb::OpenSelfAssessmentRequest {
+                        request_id,
+                        review_id: review.review_id.clone(),
+                    })
+                    .await
+                    .expect("open");
+            } else {
+                self.performance
+                    .submit_self_assessment(ppb::SubmitSelfAssessmentRequest {
+                        request_id,
+                        review_id: review.review_id.clone(),
+                        sections: sections(),
+                    })
+                    .await
+                    .expect("self-assessment");
+            }
+        }
+        review.review_id
+    }
+
+    async fn review_state(&mut self, review_id: &str) -> ppb::Review {
+        self.performance
+            .get_review(ppb::GetReviewRequest {
+                review_id: review_id.into(),
+            })
+            .await
+            .expect("review")
+            .into_inner()
+    }
+
+    async fn entries(&mut self, employee: &str) -> Vec<lpb::Entry> {
+        self.ledger
+            .list_entries(lpb::ListEntriesRequest {
+                employee_id: employee.into(),
+                page_size: 500,
+                ..Default::default()
+            })
+            .await
+            .expect("entries")
+            .into_inner()
+            .entries
+    }
+
+    async fn balance(&mut self, employee: &str) -> lpb::Balance {
+        self.ledger
+            .get_balance(lpb::GetBalanceRequest {
+                employee_id: employee.into(),
+                policy_id: "pto".into(),
+                as_of_date: String::new(),
+            })
+            .await
+            .expect("balance")
+            .into_inner()
+    }
+
+    async fn inbox(&self, recipient: &str) -> Vec<npb::Notification> {
+        self.notification_client()
+            .await
+            .list_notifications(npb::ListNotificationsRequest {
+                recipient_id: recipient.into(),
+                page_size: 100,
+                ..Default::default()
+            })
+            .await
+            .expect("notifications")
+            .into_inner()
+            .notifications
+    }
+
+    async fn run_saga(&mut self, request_id: &str, input: Input) -> Result<Saga, Status> {
+        let mut request = tonic::Request::new(StartSagaRequest {
+            request_id: request_id.into(),
+            wait: true,
+            input: Some(input),
+        });
+        request.set_timeout(Duration::from_secs(20));
+        self.saga.start_saga(request).await.map(|r| r.into_inner())
+    }
+
+    /// Waits for the saga to settle by watching it.
+    async fn settled(&mut self, saga_id: &str) -> Saga {
+        let mut updates = self
+            .saga
+            .watch_saga(WatchSagaRequest {
+                saga_id: saga_id.into(),
+            })
+            .await
+            .expect("watch")
+            .into_inner();
+        while updates.message().await.expect("update").is_some() {}
+        self.get(saga_id).await
+    }
+
+    async fn get(&mut self, saga_id: &str) -> Saga {
+        self.saga
+            .get_saga(GetSagaRequest {
+                saga_id: saga_id.into(),
+            })
+            .await
+            .expect("get saga")
+            .into_inner()
+    }
+
+    async fn stop(self) {
+        self.orchestrator.stop().await.expect("stop orchestrator");
+        if let Some(notification) = self.notification {
+            notification.stop().await.expect("stop notification");
+        }
+        self.ledger_server.stop().await.expect("stop ledger");
+        self.performance_server
+            .stop()
+            .await
+            .expect("stop performance");
+    }
+}
+
+fn sections() -> Vec<ppb::ReviewSection> {
+    vec![ppb::ReviewSection {
+        title: "Delivery".into(),
+        body: "Shipped the payroll migration.".into(),
+    }]
+}
+
+fn complete_review(
+    review_id: &str,
+    employee: &str,
+    rating: ppb::Rating,
+    bonus_policy: &str,
+) -> Input {
+    Input::CompleteReview(CompleteReviewInput {
+        review_id: review_id.into(),
+        employee_id: employee.into(),
+        rating: rating as i32,
+        sections: sections(),
+        bonus_policy_id: bonus_policy.into(),
+    })
+}
+
+fn statuses(saga: &Saga) -> Vec<StepStatus> {
+    saga.steps
+        .iter()
+        .map(|step| StepStatus::try_from(step.status).expect("status"))
+        .collect()
+}
+
+fn reason_of(status: &Status) -> (String, std::collections::HashMap<String, String>) {
+    let details = status.get_error_details();
+    let info = details.error_info().expect("ErrorInfo");
+    (info.reason.clone(), info.metadata.clone())
+}
+
+async fn complete_review_completes_once(backend: Backend) {
+    let mut mesh = Mesh::start(backend).await;
+    mesh.pto("e-1", "10").await;
+    let review_id = mesh.review_in_manager_review("e-1").await;
+    let saga = mesh
+        .run_saga(
+            "complete-1",
+            complete_review(&review_id, "e-1", ppb::Rating::Outstanding, "pto"),
+        )
+        .await
+        .expect("saga");
+    assert_eq!(saga.state, SagaState::Completed as i32, "{saga:?}");
+    assert_eq!(saga.r#type, SagaType::CompleteReview as i32);
+    assert_eq!(statuses(&saga), vec![StepStatus::Succeeded; 5]);
+    assert_eq!(saga.history.len(), 5);
+    let review = mesh.review_state(&review_id).await;
+    assert_eq!(review.state, ppb::ReviewState::Completed as i32);
+    assert_eq!(review.rating, ppb::Rating::Outstanding as i32);
+    assert_eq!(mesh.balance("e-1").await.balance, "12", "two bonus days");
+    let employee_inbox = mesh.inbox("e-1").await;
+    assert_eq!(employee_inbox.len(), 1);
+    assert_eq!(employee_inbox[0].template, "review.completed");
+    assert!(
+        employee_inbox[0].body.contains("outstanding"),
+        "{}",
+        employee_inbox[0].body
+    );
+    assert_eq!(mesh.inbox("m-1").await.len(), 1);
+
+    // Starting twice is starting once.
+    let again = mesh
+        .run_saga(
+            "complete-1",
+            complete_review(&review_id, "e-1", ppb::Rating::Outstanding, "pto"),
+        )
+        .await
+        .expect("same start");
+    assert_eq!(again.saga_id, saga.saga_id);
+    let reused = mesh
+        .run_saga(
+            "complete-1",
+            complete_review(&review_id, "e-1", ppb::Rating::Unsatisfactory, "pto"),
+        )
+        .await
+        .expect_err("the key with another input");
+    assert_eq!(reused.code(), Code::AlreadyExists);
+    assert_eq!(
+        mesh.entries("e-1").await.len(),
+        2,
+        "the accrual and one bonus"
+    );
+
+    let listed = mesh
+        .saga
+        .list_sagas(ListSagasRequest {
+            r#type: SagaType::CompleteReview as i32,
+            state: SagaState::Completed as i32,
+            employee_id: "e-1".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(listed.sagas.len(), 1);
+    assert_eq!(listed.sagas[0].saga_id, saga.saga_id);
+    mesh.stop().await;
+}
+
+async fn every_saga_runs_to_completion(backend: Backend) {
+    let mut mesh = Mesh::start(backend).await;
+    mesh.pto("e-2", "10").await;
+
+    // request-time-off, then decide-time-off.
+    let requested = mesh
+        .run_saga(
+            "time-off-1",
+            Input::RequestTimeOff(RequestTimeOffInput {
+                employee_id: "e-2".into(),
+                manager_id: "m-1".into(),
+                policy_id: "pto".into(),
+                dates: Some(DateRange {
+                    start_date: "2026-07-06".into(),
+                    end_date: "2026-07-08".into(),
+                }),
+                half_days: vec![],
+                reason: "summer".into(),
+            }),
+        )
+        .await
+        .expect("request time off");
+    assert_eq!(
+        requested.state,
+        SagaState::Completed as i32,
+        "{requested:?}"
+    );
+    let hold_id = requested.steps[0].output["hold_id"].clone();
+    assert_eq!(mesh.balance("e-2").await.pending, "3");
+    assert_eq!(mesh.inbox("m-1").await[0].template, "time_off.requested");
+    let decided = mesh
+        .run_saga(
+            "decide-1",
+            Input::DecideTimeOff(DecideTimeOffInput {
+                employee_id: "e-2".into(),
+                hold_id: hold_id.clone(),
+                approve: true,
+                reason: String::new(),
+            }),
+        )
+        .await
+        .expect("decide");
+    assert_eq!(decided.state, SagaState::Completed as i32, "{decided:?}");
+    let balance = mesh.balance("e-2").await;
+    assert_eq!(
+        (balance.consumed.as_str(), balance.pending.as_str()),
+        ("3", "0")
+    );
+    assert!(mesh.inbox("e-2").await[0].body.contains("approved"));
+
+    // initiate-pip.
+    let pip = mesh
+        .run_saga(
+            "pip-1",
+            Input::InitiatePip(InitiatePipInput {
+                employee_id: "e-3".into(),
+                manager_id: "m-1".into(),
+                reason: "Missed deadlines".into(),
+                objectives: vec!["Deliver commitments".into()],
+                start_date: "2026-03-01".into(),
+                end_date: "2026-05-31".into(),
+                check_in_dates: vec!["2026-03-15".into()],
+            }),
+        )
+        .await
+        .expect("pip");
+    assert_eq!(pip.state, SagaState::Completed as i32, "{pip:?}");
+    assert!(mesh.inbox("e-3").await[0].body.contains("2026-03-15"));
+
+    // onboard-employee, then offboard-employee.
+    let onboarded = mesh
+        .run_saga(
+            "onboard-1",
+            Input::OnboardEmployee(OnboardEmployeeInput {
+                employee_id: "e-4".into(),
+                manager_id: "m-1".into(),
+                policy_id: "pto".into(),
+                start_date: "2026-02-01".into(),
+                first_accrual_days: "1.75".into(),
+                probation_review_due_date: "2026-05-01".into(),
+                starter_goals: vec!["Learn the payroll stack".into(), "Ship a fix".into()],
+            }),
+        )
+        .await
+        .expect("onboard");
+    assert_eq!(
+        onboarded.state,
+        SagaState::Completed as i32,
+        "{onboarded:?}"
+    );
+    assert_eq!(mesh.balance("e-4").await.balance, "1.75");
+    let goals = mesh
+        .performance
+        .list_goals(ppb::ListGoalsRequest {
+            employee_id: "e-4".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("goals")
+        .into_inner()
+        .goals;
+    assert_eq!(goals.len(), 2);
+    assert_eq!(goals.iter().map(|g| g.weight).sum::<u32>(), 100);
+    let offboarded = mesh
+        .run_saga(
+            "offboard-1",
+            Input::OffboardEmployee(OffboardEmployeeInput {
+                employee_id: "e-4".into(),
+                last_day: "2026-06-30".into(),
+                policy_id: "pto".into(),
+                settlement: Settlement::Payout as i32,
+                hr_recipient_id: "hr-1".into(),
+                reason: "resigned".into(),
+            }),
+        )
+        .await
+        .expect("offboard");
+    assert_eq!(
+        offboarded.state,
+        SagaState::Completed as i32,
+        "{offboarded:?}"
+    );
+    assert_eq!(mesh.balance("e-4").await.available, "0", "settled");
+    let review = mesh
+        .performance
+        .list_reviews(ppb::ListReviewsRequest {
+            employee_id: "e-4".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("reviews")
+        .into_inner()
+        .reviews;
+    assert_eq!(review[0].state, ppb::ReviewState::Closed as i32);
+    let hr = mesh.inbox("hr-1").await;
+    assert_eq!(hr.len(), 1);
+    assert!(
+        hr[0].body.contains("1.75 day(s) paid out"),
+        "{}",
+        hr[0].body
+    );
+    mesh.stop().await;
+}
+
+async fn a_rejection_compensates_exactly_the_completed_steps(backend: Backend) {
+    let mut mesh = Mesh::start(backend).await;
+    mesh.pto("e-1", "10").await;
+
+    // Step 0 refused (the review is still a draft): nothing to undo.
+    let draft = mesh
+        .performance
+        .create_review(ppb::CreateReviewRequest {
+            request_id: "draft".into(),
+            employee_id: "e-1".into(),
+            manager_id: "m-1".into(),
+            cycle: ppb::ReviewCycle::Quarterly as i32,
+            period_start: "2026-01-01".into(),
+            period_end: "2026-03-31".into(),
+            due_date: "2026-04-15".into(),
+        })
+        .await
+        .expect("draft")
+        .into_inner();
+    let saga = mesh
+        .run_saga(
+            "reject-0",
+            complete_review(&draft.review_id, "e-1", ppb::Rating::Outstanding, "pto"),
+        )
+        .await
+        .expect("saga");
+    assert_eq!(saga.state, SagaState::Compensated as i32);
+    assert_eq!(
+        statuses(&saga),
+        vec![
+            StepStatus::Rejected,
+            StepStatus::Pending,
+            StepStatus::Pending,
+            StepStatus::Pending,
+            StepStatus::Pending
+        ]
+    );
+    assert!(
+        saga.reason.contains("ILLEGAL_TRANSITION"),
+        "{}",
+        saga.reason
+    );
+
+    // Step 1 refused (no such bonus policy): step 0 is undone, the review is open again.
+    let review_id = mesh.review_in_manager_review("e-1").await;
+    let saga = mesh
+        .run_saga(
+            "reject-1",
+            complete_review(
+                &review_id,
+                "e-1",
+                ppb::Rating::Outstanding,
+                "no-such-policy",
+            ),
+        )
+        .await
+        .expect("saga");
+    assert_eq!(saga.state, SagaState::Compensated as i32, "{saga:?}");
+    assert_eq!(
+        statuses(&saga),
+        vec![
+            StepStatus::Compensated,
+            StepStatus::Rejected,
+            StepStatus::Pending,
+            StepStatus::Pending,
+            StepStatus::Pending
+        ]
+    );
+    let kinds: Vec<&str> = saga.history.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, vec!["succeeded", "rejected", "compensated"]);
+    let review = mesh.review_state(&review_id).await;
+    assert_eq!(review.state, ppb::ReviewState::ManagerReview as i32);
+    assert_eq!(review.rating, 0);
+    assert_eq!(mesh.entries("e-1").await.len(), 1, "no bonus written");
+    assert!(mesh.inbox("e-1").await.is_empty(), "nobody was told");
+
+    // A pivot refused: approving a hold that was voided.
+    let requested = mesh
+        .run_saga(
+            "hold",
+            Input::RequestTimeOff(RequestTimeOffInput {
+                employee_id: "e-1".into(),
+                manager_id: "m-1".into(),
+                policy_id: "pto".into(),
+                dates: Some(DateRange {
+                    start_date: "2026-08-03".into(),
+                    end_date: "2026-08-03".into(),
+                }),
+                half_days: vec![],
+                reason: String::new(),
+            }),
+        )
+        .await
+        .expect("request");
+    let hold_id = requested.steps[0].output["hold_id"].clone();
+    mesh.ledger
+        .void_hold(lpb::VoidHoldRequest {
+            request_id: "void-by-hand".into(),
+            hold_id: hold_id.clone(),
+            reason: "withdrawn".into(),
+        })
+        .await
+        .expect("void");
+    let decided = mesh
+        .run_saga(
+            "approve-voided",
+            Input::DecideTimeOff(DecideTimeOffInput {
+                employee_id: "e-1".into(),
+                hold_id,
+                approve: true,
+                reason: String::new(),
+            }),
+        )
+        .await
+        .expect("decide");
+    assert_eq!(decided.state, SagaState::Compensated as i32);
+    assert!(
+        decided.reason.contains("HOLD_ALREADY_RESOLVED"),
+        "{}",
+        decided.reason
+    );
+
+    // Too many days: the hold is refused, nothing to undo, the manager is not asked.
+    let too_many = mesh
+        .run_saga(
+            "too-many",
+            Input::RequestTimeOff(RequestTimeOffInput {
+                employee_id: "e-1".into(),
+                manager_id: "m-2".into(),
+                policy_id: "pto".into(),
+                dates: Some(DateRange {
+                    start_date: "2026-09-01".into(),
+                    end_date: "2026-09-30".into(),
+                }),
+                half_days: vec![],
+                reason: String::new(),
+            }),
+        )
+        .await
+        .expect("request");
+    assert_eq!(too_many.state, SagaState::Compensated as i32);
+    assert!(
+        too_many.reason.contains("INSUFFICIENT_BALANCE"),
+        "{}",
+        too_many.reason
+    );
+    assert!(mesh.inbox("m-2").await.is_empty());
+    mesh.stop().await;
+}
+
+async fn a_participant_down_trips_the_breaker_and_the_saga_is_stuck_not_half_done(
+    backend: Backend,
+) {
+    let mut mesh = Mesh::start_with(
+        backend,
+        Options {
+            notification_up: true,
+            ledger_down: true,
+        },
+    )
+    .await;
+    let review_id = mesh.review_in_manager_review("e-1").await;
+    let saga = mesh
+        .run_saga(
+            "ledger-down",
+            complete_review(&review_id, "e-1", ppb::Rating::Outstanding, "pto"),
+        )
+        .await
+        .expect("saga");
+    assert_eq!(saga.state, SagaState::Stuck as i32, "{saga:?}");
+    assert!(saga.reason.contains("circuit open"), "{}", saga.reason);
+    assert_eq!(
+        mesh.review_state(&review_id).await.state,
+        ppb::ReviewState::Submitted as i32,
+        "the finalize is not undone before the later step's undo: strict reverse order"
+    );
+
+    // Offboarding waits for no stuck saga of the same employee: it is refused.
+    let refused = mesh
+        .run_saga(
+            "offboard-while-stuck",
+            Input::OffboardEmployee(OffboardEmployeeInput {
+                employee_id: "e-1".into(),
+                last_day: "2026-06-30".into(),
+                policy_id: "pto".into(),
+                settlement: Settlement::Forfeit as i32,
+                hr_recipient_id: "hr-1".into(),
+                reason: String::new(),
+            }),
+        )
+        .await
+        .expect_err("employee locked");
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    let (reason, metadata) = reason_of(&refused);
+    assert_eq!(reason, "EMPLOYEE_LOCKED");
+    assert_eq!(metadata["saga_id"], saga.saga_id);
+
+    // Operator actions: the justification is required; skip the stuck undo, the rest unwinds.
+    let missing = mesh
+        .saga
+        .skip_step(OperatorRequest {
+            saga_id: saga.saga_id.clone(),
+            actor: "ops@example.com".into(),
+            justification: String::new(),
+        })
+        .await
+        .expect_err("no justification");
+    assert_eq!(missing.code(), Code::InvalidArgument);
+    let skipped = mesh
+        .saga
+        .skip_step(OperatorRequest {
+            saga_id: saga.saga_id.clone(),
+            actor: "ops@example.com".into(),
+            justification: "no bonus was ever written: the ledger was down".into(),
+        })
+        .await
+        .expect("skip")
+        .into_inner();
+    let operator = skipped
+        .history
+        .iter()
+        .find(|e| e.kind == "operator_skipped")
+        .expect("the action is in the history");
+    assert_eq!(operator.actor, "ops@example.com");
+    let done = mesh.settled(&saga.saga_id).await;
+    assert_eq!(done.state, SagaState::Compensated as i32, "{done:?}");
+    assert_eq!(
+        mesh.review_state(&review_id).await.state,
+        ppb::ReviewState::ManagerReview as i32
+    );
+    let not_stuck = mesh
+        .saga
+        .retry_saga(OperatorRequest {
+            saga_id: saga.saga_id.clone(),
+            actor: "ops@example.com".into(),
+            justification: String::new(),
+        })
+        .await
+        .expect_err("not stuck");
+    assert_eq!(reason_of(&not_stuck).0, "SAGA_NOT_STUCK");
+    mesh.stop().await;
+}
+
+async fn past_the_deadline_the_saga_goes_on_and_completes(backend: Backend) {
+    let mut mesh = Mesh::start_with(
+        backend,
+        Options {
+            notification_up: false,
+            ledger_down: false,
+        },
+    )
+    .await;
+    mesh.pto("e-1", "10").await;
+    let review_id = mesh.review_in_manager_review("e-1").await;
+    let mut request = tonic::Request::new(StartSagaRequest {
+        request_id: "deadline".into(),
+        wait: true,
+        input: Some(complete_review(
+            &review_id,
+            "e-1",
+            ppb::Rating::ExceedsExpectations,
+            "pto",
+        )),
+    });
+    request.set_timeout(Duration::from_millis(1500));
+    let status = mesh.saga.start_saga(request).await.expect_err("deadline");
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    let (reason, metadata) = reason_of(&status);
+    assert_eq!(reason, "SAGA_STILL_RUNNING");
+    let saga_id = metadata["saga_id"].clone();
+    let running = mesh.get(&saga_id).await;
+    assert_eq!(running.state, SagaState::Running as i32);
+    assert_eq!(
+        mesh.review_state(&review_id).await.state,
+        ppb::ReviewState::Completed as i32,
+        "past the pivot"
+    );
+    // The notification service comes back: the retriable steps go through, once.
+    mesh.bring_notification_up().await;
+    let done = mesh.settled(&saga_id).await;
+    assert_eq!(done.state, SagaState::Completed as i32, "{done:?}");
+    assert!(
+        done.history.iter().any(|e| e.kind == "failed"),
+        "retries are in the history"
+    );
+    assert_eq!(mesh.inbox("e-1").await.len(), 1);
+    assert_eq!(mesh.inbox("m-1").await.len(), 1);
+    assert_eq!(mesh.balance("e-1").await.balance, "11");
+    mesh.stop().await;
+}
+
+async fn bad_starts_name_the_fields(backend: Backend) {
+    let mut mesh = Mesh::start(backend).await;
+    let status = mesh
+        .run_saga(
+            "",
+            Input::CompleteReview(CompleteReviewInput {
+                review_id: "nope".into(),
+                employee_id: String::new(),
+                rating: 0,
+                sections: vec![],
+                bonus_policy_id: String::new(),
+            }),
+        )
+        .await
+        .expect_err("invalid");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let details = status.get_error_details();
+    let mut fields: Vec<String> = details
+        .bad_request()
+        .expect("BadRequest")
+        .field_violations
+        .iter()
+        .map(|v| v.field.clone())
+        .collect();
+    fields.sort();
+    assert_eq!(
+        fields,
+        vec![
+            "complete_review.employee_id",
+            "complete_review.rating",
+            "complete_review.review_id",
+            "complete_review.sections",
+            "request_id"
+        ]
+    );
+    let listed = mesh
+        .saga
+        .list_sagas(ListSagasRequest::default())
+        .await
+        .expect("list")
+        .into_inner();
+    assert!(listed.sagas.is_empty(), "nothing was started");
+    mesh.stop().await;
+}
+
+hrmesh_kit::test_on_every_backend!(
+    complete_review_completes_once,
+    every_saga_runs_to_completion,
+    a_rejection_compensates_exactly_the_completed_steps,
+    a_participant_down_trips_the_breaker_and_the_saga_is_stuck_not_half_done,
+    past_the_deadline_the_saga_goes_on_and_completes,
+    bad_starts_name_the_fields,
+);
