@@ -396,10 +396,37 @@ impl Engine {
                 lease_until: active.then(|| self.lease_until()),
                 now,
             };
-            if let Err(error) = self.write(append, wait).await {
-                // Another replica owns the saga now, or the log is unreachable: stop here. The
-                // lease runs out and whoever claims the saga resumes it from its log.
-                tracing::warn!(%saga_id, %error, "stopping the saga here");
+            if active || state == SagaState::Stuck {
+                if let Err(error) = self.write(append, wait).await {
+                    // Another replica owns the saga now, or the log is unreachable: stop here.
+                    // The lease runs out and whoever claims the saga resumes it from its log.
+                    tracing::warn!(%saga_id, %error, "stopping the saga here");
+                    return;
+                }
+            } else {
+                // Finished: tell waiters at once, and stay registered (so reads see this
+                // snapshot) until the log has it. Were the write lost, the saga would be resumed
+                // and finish the same way: every call replays its first answer.
+                let mut finished = record.clone();
+                finished.events += 1;
+                finished.state = state;
+                finished.reason = reason.clone();
+                finished.updated_at = now;
+                finished.owner = None;
+                finished.lease_until = None;
+                let mut all = logged.clone();
+                all.push(LoggedEvent {
+                    seq: finished.events,
+                    at: now,
+                    event,
+                });
+                sender.send_replace(Arc::new(Snapshot {
+                    record: finished,
+                    events: all,
+                }));
+                if let Err(error) = self.write(append, true).await {
+                    tracing::warn!(%saga_id, %error, "the saga's end was not logged; it will be resumed");
+                }
                 return;
             }
             record.events += 1;
