@@ -1,4 +1,7 @@
-//! `hrmesh`: serve one hrmesh service, or bring up the whole mesh on the embedded defaults.
+//! `hrmesh`: serve one hrmesh service, bring up the whole mesh on the embedded defaults, or start,
+//! follow and operate sagas.
+
+mod saga_cli;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,6 +12,7 @@ use hrmesh_kit::server::RunningServer;
 use hrmesh_kit::telemetry::{self, LogFormat};
 use hrmesh_ledger_server::{LedgerConfig, LedgerServer};
 use hrmesh_notification_server::{NotificationConfig, NotificationServer, RunningNotification};
+use hrmesh_orchestrator_server::{OrchestratorConfig, OrchestratorServer};
 use hrmesh_performance_server::{PerformanceConfig, PerformanceServer};
 use hrmesh_performance_store::SeaPerformanceStore;
 
@@ -37,12 +41,14 @@ enum Command {
     /// Serve one service.
     #[command(subcommand)]
     Serve(Service),
-    /// Start every service of the mesh in this process on its default port, on embedded SQLite
-    /// databases under --data-dir, and print the endpoints. Today the mesh is the ledger
-    /// (127.0.0.1:50052), the performance service (127.0.0.1:50053, sending its reminders through
-    /// the notification service) and the notification service (127.0.0.1:50054, in-app channel;
-    /// email and webhooks need configuration); the orchestrator is not built yet.
+    /// Start the whole mesh in this process, each service on its default port with an embedded
+    /// SQLite database under --data-dir, and print the endpoints: the saga orchestrator
+    /// (127.0.0.1:50051), the ledger (50052), the performance service (50053, sending its reminders
+    /// through the notification service) and the notification service (50054, in-app channel;
+    /// email and webhooks need configuration).
     Up(UpArgs),
+    /// Start, inspect, follow and operate sagas (talks to the orchestrator over gRPC).
+    Saga(saga_cli::SagaArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,6 +88,22 @@ enum Service {
     /// before the due date, default 7) and PIP check-in reminders (once per check-in, within
     /// pip_reminder_days, default 7), each at most once even with several replicas.
     Performance(PerformanceArgs),
+    /// Serve hrmesh.orchestrator.v1.SagaService: the saga orchestrator. Sagas (complete-review,
+    /// request-time-off, decide-time-off, initiate-pip, offboard-employee, onboard-employee) run
+    /// step by step against the performance, ledger and notification services, with compensations
+    /// in reverse order on a rejection before the pivot, retries after it, and a durable log that
+    /// resumes every unfinished saga on start.
+    ///
+    /// Configuration: defaults, then --config (TOML), then HRMESH_ORCHESTRATOR_<FIELD> variables
+    /// (listen, data_dir, database_url, cors_allowed_origins, performance_url, ledger_url,
+    /// notification_url, replica_id, lease_secs, compensation_rounds, pivot_rounds,
+    /// round_backoff_ms, round_backoff_max_ms, and the [resilience] table: attempt_timeout_ms,
+    /// attempts, backoff_ms, backoff_max_ms, breaker_failure_rate, breaker_window,
+    /// breaker_min_calls, breaker_open_ms, max_concurrent_calls), then these flags. The saga log
+    /// is <data-dir>/orchestrator.sqlite unless a database URL is given; replicas sharing one
+    /// PostgreSQL log need distinct --replica-id values and take over each other's sagas when a
+    /// lease (lease_secs, default 15) runs out.
+    Orchestrator(OrchestratorArgs),
 }
 
 #[derive(Debug, Args)]
@@ -131,6 +153,27 @@ struct PerformanceArgs {
     /// Seconds between reminder runs (0 turns reminders off).
     #[arg(long, value_name = "SECS")]
     reminder_interval: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+struct OrchestratorArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// The performance service (http://host:port).
+    #[arg(long, value_name = "URL")]
+    performance_url: Option<String>,
+    /// The ledger service (http://host:port).
+    #[arg(long, value_name = "URL")]
+    ledger_url: Option<String>,
+    /// The notification service (http://host:port).
+    #[arg(long, value_name = "URL")]
+    notification_url: Option<String>,
+    /// This replica's name in saga leases (default: a fresh one per start).
+    #[arg(long, value_name = "NAME")]
+    replica_id: Option<String>,
+    /// Seconds a replica owns a saga without renewing its lease.
+    #[arg(long, value_name = "SECS")]
+    lease_secs: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -209,6 +252,34 @@ impl PerformanceArgs {
     }
 }
 
+impl OrchestratorArgs {
+    fn into_config(self) -> anyhow::Result<OrchestratorConfig> {
+        let mut config = hrmesh_kit::config::load(
+            OrchestratorConfig::default(),
+            self.common.config.as_deref(),
+            "HRMESH_ORCHESTRATOR_",
+        )
+        .context("loading the orchestrator configuration")?;
+        self.common.apply(&mut config.common);
+        if let Some(url) = self.performance_url {
+            config.performance_url = url;
+        }
+        if let Some(url) = self.ledger_url {
+            config.ledger_url = url;
+        }
+        if let Some(url) = self.notification_url {
+            config.notification_url = url;
+        }
+        if let Some(id) = self.replica_id {
+            config.replica_id = Some(id);
+        }
+        if let Some(secs) = self.lease_secs {
+            config.lease_secs = secs;
+        }
+        Ok(config)
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -225,6 +296,11 @@ async fn main() -> anyhow::Result<()> {
             let notification = NotificationServer::start(&args.into_config()?).await?;
             run_until_shutdown(vec![Running::Notification(notification)]).await
         }
+        Command::Saga(args) => saga_cli::run(args).await,
+        Command::Serve(Service::Orchestrator(args)) => {
+            let orchestrator = OrchestratorServer::start(&args.into_config()?).await?;
+            run_until_shutdown(vec![Running::Orchestrator(orchestrator)]).await
+        }
         Command::Serve(Service::Performance(args)) => {
             let performance = PerformanceServer::start(&args.into_config()?).await?;
             run_until_shutdown(vec![Running::Performance(performance)]).await
@@ -235,13 +311,28 @@ async fn main() -> anyhow::Result<()> {
             let mut notification_config = NotificationConfig::default();
             notification_config.common.data_dir = args.data_dir.clone();
             let mut performance_config = PerformanceConfig::default();
-            performance_config.common.data_dir = args.data_dir;
+            performance_config.common.data_dir = args.data_dir.clone();
+            let mut orchestrator_config = OrchestratorConfig::default();
+            orchestrator_config.common.data_dir = args.data_dir;
+            // One process, one replica: a restart resumes its sagas at once.
+            orchestrator_config.replica_id = Some("embedded".into());
             let ledger = LedgerServer::start(&ledger_config).await?;
             let mut notification = NotificationServer::start(&notification_config).await?;
             performance_config.notification_url =
                 Some(format!("http://{}", notification.server().addr));
             let performance = PerformanceServer::start(&performance_config).await?;
+            orchestrator_config.ledger_url = format!("http://{}", ledger.addr());
+            orchestrator_config.performance_url = format!("http://{}", performance.addr());
+            orchestrator_config.notification_url = performance_config
+                .notification_url
+                .clone()
+                .unwrap_or_default();
+            let orchestrator = OrchestratorServer::start(&orchestrator_config).await?;
             println!("hrmesh is up (Ctrl-C stops it):");
+            println!(
+                "  orchestrator  grpc://{}   hrmesh.orchestrator.v1.SagaService",
+                orchestrator.addr()
+            );
             println!(
                 "  ledger        grpc://{}   hrmesh.ledger.v1.LedgerService",
                 ledger.addr()
@@ -255,6 +346,7 @@ async fn main() -> anyhow::Result<()> {
                 notification.server().addr
             );
             run_until_shutdown(vec![
+                Running::Orchestrator(orchestrator),
                 Running::Ledger(ledger),
                 Running::Performance(performance),
                 Running::Notification(notification),
@@ -269,6 +361,7 @@ enum Running {
     Ledger(LedgerServer),
     Notification(RunningNotification),
     Performance(PerformanceServer<SeaPerformanceStore, hrmesh_domain::SystemClock>),
+    Orchestrator(OrchestratorServer),
 }
 
 impl Running {
@@ -277,6 +370,7 @@ impl Running {
             Running::Ledger(_) => "ledger",
             Running::Notification(_) => "notification",
             Running::Performance(_) => "performance",
+            Running::Orchestrator(_) => "orchestrator",
         }
     }
 
@@ -285,6 +379,7 @@ impl Running {
             Running::Ledger(ledger) => &mut ledger.server,
             Running::Notification(notification) => notification.server(),
             Running::Performance(performance) => &mut performance.server,
+            Running::Orchestrator(orchestrator) => &mut orchestrator.server,
         }
     }
 
@@ -293,6 +388,7 @@ impl Running {
             Running::Ledger(ledger) => ledger.stop().await,
             Running::Notification(notification) => notification.stop().await,
             Running::Performance(performance) => performance.stop().await,
+            Running::Orchestrator(orchestrator) => orchestrator.stop().await,
         }
     }
 }

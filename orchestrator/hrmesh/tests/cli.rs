@@ -105,8 +105,10 @@ async fn up_starts_the_mesh_on_the_default_ports_and_prints_the_endpoints() {
         )
         .await
     );
+    assert!(serving("127.0.0.1:50051", "hrmesh.orchestrator.v1.SagaService").await);
     assert!(data_dir.path().join("notification.sqlite").exists());
     assert!(data_dir.path().join("performance.sqlite").exists());
+    assert!(data_dir.path().join("orchestrator.sqlite").exists());
     assert!(terminate(&mut child).success());
 }
 
@@ -118,6 +120,9 @@ fn every_subcommand_explains_itself() {
         vec!["serve", "ledger", "--help"],
         vec!["serve", "notification", "--help"],
         vec!["serve", "performance", "--help"],
+        vec!["serve", "orchestrator", "--help"],
+        vec!["saga", "--help"],
+        vec!["saga", "start", "complete-review", "--help"],
         vec!["up", "--help"],
     ] {
         let output = hrmesh().args(&args).output().expect("run --help");

@@ -1,0 +1,316 @@
+//! An orchestrator process killed with SIGKILL in the middle of sagas, then replaced: every saga
+//! finishes, and no effect lands twice — counted in the ledger, the performance records and the
+//! notification store.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use hrmesh_kit::testing::{Backend, TestDatabase};
+use hrmesh_ledger_server::{LedgerConfig, LedgerServer};
+use hrmesh_notification_server::{NotificationConfig, NotificationServer};
+use hrmesh_performance_server::{PerformanceConfig, PerformanceServer};
+use hrmesh_proto::ledger as lpb;
+use hrmesh_proto::ledger::ledger_service_client::LedgerServiceClient;
+use hrmesh_proto::notification as npb;
+use hrmesh_proto::notification::notification_service_client::NotificationServiceClient;
+use hrmesh_proto::orchestrator as opb;
+use hrmesh_proto::orchestrator::saga_service_client::SagaServiceClient;
+use hrmesh_proto::performance as ppb;
+use hrmesh_proto::performance::performance_service_client::PerformanceServiceClient;
+
+const SAGAS: usize = 8;
+
+struct Orchestrator {
+    child: Child,
+    url: String,
+}
+
+/// Starts `hrmesh serve orchestrator` and waits until it serves.
+fn orchestrator(database_url: &str, participants: [&str; 3], replica: &str) -> Orchestrator {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hrmesh"))
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .env("HRMESH_ORCHESTRATOR_ROUND_BACKOFF_MS", "20")
+        .env("HRMESH_ORCHESTRATOR_ROUND_BACKOFF_MAX_MS", "200")
+        .env("HRMESH_ORCHESTRATOR_RESILIENCE__BREAKER_OPEN_MS", "100")
+        .args(["serve", "orchestrator", "--listen", "127.0.0.1:0"])
+        .args(["--database-url", database_url])
+        .args(["--performance-url", participants[0]])
+        .args(["--ledger-url", participants[1]])
+        .args(["--notification-url", participants[2]])
+        .args(["--replica-id", replica, "--lease-secs", "1"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start hrmesh serve orchestrator");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let line = lines
+        .by_ref()
+        .map(|line| line.expect("line"))
+        .find(|line| line.contains("orchestrator serving"))
+        .expect("the orchestrator starts");
+    std::thread::spawn(move || lines.for_each(drop));
+    let addr = line
+        .split("addr=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("addr")
+        .to_owned();
+    Orchestrator {
+        child,
+        url: format!("http://{addr}"),
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("port")
+        .port()
+}
+
+async fn a_killed_orchestrator_is_replaced_and_every_saga_finishes_once(backend: Backend) {
+    let dbs = [
+        TestDatabase::new(backend).await,
+        TestDatabase::new(backend).await,
+        TestDatabase::new(backend).await,
+        TestDatabase::new(backend).await,
+    ];
+    let mut ledger_config = LedgerConfig::default();
+    ledger_config.common.listen = "127.0.0.1:0".parse().expect("addr");
+    ledger_config.common.database_url = Some(dbs[0].url.clone());
+    let ledger_server = LedgerServer::start(&ledger_config).await.expect("ledger");
+    let mut performance_config = PerformanceConfig::default();
+    performance_config.common.listen = "127.0.0.1:0".parse().expect("addr");
+    performance_config.common.database_url = Some(dbs[1].url.clone());
+    let performance_server = PerformanceServer::start(&performance_config)
+        .await
+        .expect("performance");
+    // The notification service is down at first: sagas pass their pivot and then wait on it.
+    let notification_port = free_port();
+    let notification_url = format!("http://127.0.0.1:{notification_port}");
+    let mut notification_config = NotificationConfig::default();
+    notification_config.common.listen = format!("127.0.0.1:{notification_port}")
+        .parse()
+        .expect("addr");
+    notification_config.common.database_url = Some(dbs[2].url.clone());
+    notification_config.worker_enabled = false;
+
+    let mut ledger = LedgerServiceClient::connect(ledger_server.server.uri())
+        .await
+        .expect("ledger client");
+    let mut performance = PerformanceServiceClient::connect(performance_server.server.uri())
+        .await
+        .expect("performance client");
+    ledger
+        .create_policy(lpb::CreatePolicyRequest {
+            request_id: "policy".into(),
+            policy_id: "pto".into(),
+            policy: Some(lpb::Policy {
+                resource_type: "pto".into(),
+                unit: lpb::Unit::Days as i32,
+                accrual: Some(lpb::AccrualRule {
+                    frequency: lpb::AccrualFrequency::Monthly as i32,
+                    amount: "1".into(),
+                }),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("policy");
+    let mut reviews = Vec::new();
+    for n in 0..SAGAS {
+        let employee = format!("e-{n}");
+        ledger
+            .assign_policy(lpb::AssignPolicyRequest {
+                request_id: format!("assign-{n}"),
+                employee_id: employee.clone(),
+                policy_id: "pto".into(),
+                effective_from: "2020-01-01".into(),
+                effective_to: String::new(),
+            })
+            .await
+            .expect("assign");
+        let review = performance
+            .create_review(ppb::CreateReviewRequest {
+                request_id: format!("review-{n}"),
+                employee_id: employee.clone(),
+                manager_id: "m-1".into(),
+                cycle: ppb::ReviewCycle::Annual as i32,
+                period_start: "2026-01-01".into(),
+                period_end: "2026-12-31".into(),
+                due_date: "2027-01-31".into(),
+            })
+            .await
+            .expect("review")
+            .into_inner();
+        performance
+            .open_self_assessment(ppb::OpenSelfAssessmentRequest {
+                request_id: format!("open-{n}"),
+                review_id: review.review_id.clone(),
+            })
+            .await
+            .expect("open");
+        performance
+            .submit_self_assessment(ppb::SubmitSelfAssessmentRequest {
+                request_id: format!("self-{n}"),
+                review_id: review.review_id.clone(),
+                sections: vec![ppb::ReviewSection {
+                    title: "Delivery".into(),
+                    body: "On time".into(),
+                }],
+            })
+            .await
+            .expect("self");
+        reviews.push(review.review_id);
+    }
+
+    let participants = [
+        performance_server.server.uri(),
+        ledger_server.server.uri(),
+        notification_url.clone(),
+    ];
+    let participant_urls = [
+        participants[0].as_str(),
+        participants[1].as_str(),
+        participants[2].as_str(),
+    ];
+    let mut first = orchestrator(&dbs[3].url, participant_urls, "replica-1");
+    let mut sagas = SagaServiceClient::connect(first.url.clone())
+        .await
+        .expect("orchestrator client");
+    let mut ids = Vec::new();
+    for (n, review_id) in reviews.iter().enumerate() {
+        let saga = sagas
+            .start_saga(opb::StartSagaRequest {
+                request_id: format!("complete-{n}"),
+                wait: false,
+                input: Some(opb::start_saga_request::Input::CompleteReview(
+                    opb::CompleteReviewInput {
+                        review_id: review_id.clone(),
+                        employee_id: format!("e-{n}"),
+                        rating: ppb::Rating::Outstanding as i32,
+                        sections: vec![ppb::ReviewSection {
+                            title: "Summary".into(),
+                            body: "Excellent year".into(),
+                        }],
+                        bonus_policy_id: "pto".into(),
+                    },
+                )),
+            })
+            .await
+            .expect("start")
+            .into_inner();
+        ids.push(saga.saga_id);
+    }
+    // Kill it once the first saga is under way, with the others at various steps.
+    loop {
+        let saga = sagas
+            .get_saga(opb::GetSagaRequest {
+                saga_id: ids[0].clone(),
+            })
+            .await
+            .expect("get")
+            .into_inner();
+        if !saga.history.is_empty() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    first.child.kill().expect("SIGKILL");
+    first.child.wait().expect("reap");
+
+    // The participant comes back, and another replica takes over once the leases run out.
+    let notification = NotificationServer::start(&notification_config)
+        .await
+        .expect("notification");
+    let mut second = orchestrator(&dbs[3].url, participant_urls, "replica-2");
+    let mut sagas = SagaServiceClient::connect(second.url.clone())
+        .await
+        .expect("orchestrator client");
+    for id in &ids {
+        let mut updates = sagas
+            .watch_saga(opb::WatchSagaRequest {
+                saga_id: id.clone(),
+            })
+            .await
+            .expect("watch")
+            .into_inner();
+        while updates.message().await.expect("update").is_some() {}
+        let saga = sagas
+            .get_saga(opb::GetSagaRequest {
+                saga_id: id.clone(),
+            })
+            .await
+            .expect("get")
+            .into_inner();
+        assert_eq!(saga.state, opb::SagaState::Completed as i32, "{saga:?}");
+    }
+
+    let mut notifications = NotificationServiceClient::connect(notification_url)
+        .await
+        .expect("notification client");
+    for (n, review_id) in reviews.iter().enumerate() {
+        let employee = format!("e-{n}");
+        let entries = ledger
+            .list_entries(lpb::ListEntriesRequest {
+                employee_id: employee.clone(),
+                page_size: 100,
+                ..Default::default()
+            })
+            .await
+            .expect("entries")
+            .into_inner()
+            .entries;
+        assert_eq!(
+            entries.len(),
+            1,
+            "one bonus accrual for {employee}: {entries:?}"
+        );
+        assert_eq!(entries[0].amount, "2");
+        let review = performance
+            .get_review(ppb::GetReviewRequest {
+                review_id: review_id.clone(),
+            })
+            .await
+            .expect("review")
+            .into_inner();
+        assert_eq!(review.state, ppb::ReviewState::Completed as i32);
+        let finalized = review
+            .history
+            .iter()
+            .filter(|t| t.to == ppb::ReviewState::Submitted as i32)
+            .count();
+        assert_eq!(finalized, 1, "finalized once");
+        let inbox = notifications
+            .list_notifications(npb::ListNotificationsRequest {
+                recipient_id: employee.clone(),
+                page_size: 100,
+                ..Default::default()
+            })
+            .await
+            .expect("inbox")
+            .into_inner()
+            .notifications;
+        assert_eq!(inbox.len(), 1, "{employee} is told once");
+    }
+    let manager = notifications
+        .list_notifications(npb::ListNotificationsRequest {
+            recipient_id: "m-1".into(),
+            page_size: 100,
+            ..Default::default()
+        })
+        .await
+        .expect("inbox")
+        .into_inner()
+        .notifications;
+    assert_eq!(manager.len(), SAGAS, "the manager is told once per review");
+
+    second.child.kill().expect("stop");
+    second.child.wait().expect("reap");
+    notification.stop().await.expect("stop notification");
+    ledger_server.stop().await.expect("stop ledger");
+    performance_server.stop().await.expect("stop performance");
+}
+
+hrmesh_kit::test_on_every_backend!(a_killed_orchestrator_is_replaced_and_every_saga_finishes_once);
