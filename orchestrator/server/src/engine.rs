@@ -12,7 +12,11 @@
 //!   the first result, so the lost record costs one replayed call and nothing else.
 //!
 //! The writer commits whatever is queued in one transaction (group commit), in queue order, so a
-//! saga's appends stay in order and an awaited append also makes every earlier one durable.
+//! saga's appends stay in order and an awaited append also makes every earlier one durable. Jobs
+//! that someone waits on to go on — a new saga, a change of direction — are urgent and commit at
+//! once, taking every queued lazy append (successes, a saga's end) along; lazy appends alone wait
+//! up to `linger` for company. A saga on the happy path thus costs one flush of its own: its
+//! creation, which also carries the end of sagas that finished meanwhile.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,7 +27,9 @@ use hrmesh_proto::orchestrator as pb;
 use hrmesh_saga_core::{
     Decision, Direction, Event, Policy, SagaState, StepOutput, decide, summarize,
 };
-use hrmesh_saga_store::{Append, Fence, LogError, LoggedEvent, SagaLog, SagaRecord};
+use hrmesh_saga_store::{
+    Append, Created, Fence, LogError, LoggedEvent, NewSaga, SagaLog, SagaRecord,
+};
 use prost::Message;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -55,11 +61,29 @@ pub struct EngineConfig {
     /// Delay before the second round of a step; doubles per round, ±50 % jitter.
     pub round_backoff: Duration,
     pub round_backoff_max: Duration,
+    /// How long lazy appends wait for an urgent job to share a flush with.
+    pub linger: Duration,
 }
 
-struct WriteJob {
-    append: Append,
-    done: Option<oneshot::Sender<Result<(), LogError>>>,
+enum WriteJob {
+    Create {
+        new: NewSaga,
+        done: oneshot::Sender<Result<Created, LogError>>,
+    },
+    Append {
+        append: Append,
+        urgent: bool,
+        done: Option<oneshot::Sender<Result<(), LogError>>>,
+    },
+}
+
+impl WriteJob {
+    fn urgent(&self) -> bool {
+        matches!(
+            self,
+            WriteJob::Create { .. } | WriteJob::Append { urgent: true, .. }
+        )
+    }
 }
 
 struct Inner {
@@ -104,36 +128,70 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-async fn write_loop(log: SagaLog, mut jobs: mpsc::UnboundedReceiver<WriteJob>) {
+async fn write_loop(log: SagaLog, mut jobs: mpsc::UnboundedReceiver<WriteJob>, linger: Duration) {
     const BATCH_MAX: usize = 256;
-    while let Some(first) = jobs.recv().await {
-        let mut batch = vec![first];
+    let drain = |jobs: &mut mpsc::UnboundedReceiver<WriteJob>, batch: &mut Vec<WriteJob>| {
         while batch.len() < BATCH_MAX {
             match jobs.try_recv() {
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
         }
-        let appends: Vec<Append> = batch.iter().map(|job| job.append.clone()).collect();
-        match log.append_many(&appends).await {
-            Ok(results) => {
-                for (job, result) in batch.into_iter().zip(results) {
-                    match job.done {
+    };
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        drain(&mut jobs, &mut batch);
+        let linger_until = Instant::now() + linger;
+        while batch.len() < BATCH_MAX && !batch.iter().any(WriteJob::urgent) {
+            match tokio::time::timeout_at(linger_until, jobs.recv()).await {
+                Ok(Some(job)) => {
+                    batch.push(job);
+                    drain(&mut jobs, &mut batch);
+                }
+                _ => break,
+            }
+        }
+        let mut creates = Vec::new();
+        let mut created_done = Vec::new();
+        let mut appends = Vec::new();
+        let mut appended_done = Vec::new();
+        for job in batch {
+            match job {
+                WriteJob::Create { new, done } => {
+                    creates.push(new);
+                    created_done.push(done);
+                }
+                WriteJob::Append { append, done, .. } => {
+                    appended_done.push((append.saga_id.clone(), done));
+                    appends.push(append);
+                }
+            }
+        }
+        match log.commit(creates, &appends).await {
+            Ok((created, appended)) => {
+                for (done, result) in created_done.into_iter().zip(created) {
+                    let _ = done.send(result);
+                }
+                for ((saga_id, done), result) in appended_done.into_iter().zip(appended) {
+                    match done {
                         Some(done) => {
                             let _ = done.send(result);
                         }
                         None => {
                             if let Err(error) = result {
-                                tracing::warn!(saga_id = %job.append.saga_id, %error, "saga log append refused");
+                                tracing::warn!(%saga_id, %error, "saga log append refused");
                             }
                         }
                     }
                 }
             }
             Err(error) => {
-                tracing::warn!(%error, appends = batch.len(), "saga log write failed");
-                for job in batch {
-                    if let Some(done) = job.done {
+                tracing::warn!(%error, "saga log write failed");
+                for done in created_done {
+                    let _ = done.send(Err(LogError::Db(sea_orm_error(&error))));
+                }
+                for (_, done) in appended_done {
+                    if let Some(done) = done {
                         let _ = done.send(Err(LogError::Db(sea_orm_error(&error))));
                     }
                 }
@@ -167,7 +225,7 @@ impl Engine {
         config: EngineConfig,
     ) -> (Self, JoinHandle<()>) {
         let (writer, jobs) = mpsc::unbounded_channel();
-        let writer_task = tokio::spawn(write_loop(log.clone(), jobs));
+        let writer_task = tokio::spawn(write_loop(log.clone(), jobs, config.linger));
         let engine = Self {
             inner: Arc::new(Inner {
                 log,
@@ -234,16 +292,33 @@ impl Engine {
         });
     }
 
-    async fn write(&self, append: Append, wait: bool) -> Result<(), LogError> {
+    /// Creates a saga through the writer, sharing its flush with queued appends.
+    pub async fn create(&self, new: NewSaga) -> Result<Created, LogError> {
+        let (done, answer) = oneshot::channel();
+        self.inner
+            .writer
+            .send(WriteJob::Create { new, done })
+            .map_err(|_| LogError::Corrupt("the saga log writer stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| LogError::Corrupt("the saga log writer stopped".into()))?
+    }
+
+    async fn write(&self, append: Append, urgent: bool, wait: bool) -> Result<(), LogError> {
         if !wait {
-            let _ = self.inner.writer.send(WriteJob { append, done: None });
+            let _ = self.inner.writer.send(WriteJob::Append {
+                append,
+                urgent,
+                done: None,
+            });
             return Ok(());
         }
         let (done, answer) = oneshot::channel();
         self.inner
             .writer
-            .send(WriteJob {
+            .send(WriteJob::Append {
                 append,
+                urgent,
                 done: Some(done),
             })
             .map_err(|_| LogError::Corrupt("the saga log writer stopped".into()))?;
@@ -303,7 +378,7 @@ impl Engine {
                             lease_until: None,
                             now: Utc::now(),
                         };
-                        if let Err(error) = self.write(append, true).await {
+                        if let Err(error) = self.write(append, true, true).await {
                             tracing::warn!(%saga_id, %error, "could not record the saga's state");
                         }
                         record.state = state;
@@ -397,7 +472,7 @@ impl Engine {
                 now,
             };
             if active || state == SagaState::Stuck {
-                if let Err(error) = self.write(append, wait).await {
+                if let Err(error) = self.write(append, wait, wait).await {
                     // Another replica owns the saga now, or the log is unreachable: stop here.
                     // The lease runs out and whoever claims the saga resumes it from its log.
                     tracing::warn!(%saga_id, %error, "stopping the saga here");
@@ -424,7 +499,7 @@ impl Engine {
                     record: finished,
                     events: all,
                 }));
-                if let Err(error) = self.write(append, true).await {
+                if let Err(error) = self.write(append, false, true).await {
                     tracing::warn!(%saga_id, %error, "the saga's end was not logged; it will be resumed");
                 }
                 return;
@@ -545,6 +620,7 @@ impl Engine {
                 lease_until: active.then(|| self.lease_until()),
                 now,
             },
+            true,
             true,
         )
         .await?;

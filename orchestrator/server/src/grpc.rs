@@ -363,7 +363,6 @@ impl pb::saga_service_server::SagaService for SagaGrpc {
         let now = Utc::now();
         let created = self
             .engine
-            .log()
             .create(NewSaga {
                 id: uuid::Uuid::now_v7().to_string(),
                 saga_type: kind.as_str().to_owned(),

@@ -50,6 +50,9 @@ pub struct OrchestratorConfig {
     /// Delay before a step's second round, in milliseconds; doubles per round.
     pub round_backoff_ms: u64,
     pub round_backoff_max_ms: u64,
+    /// How long, in milliseconds, appends that need not be flushed at once (successes, a saga's
+    /// end) wait to share the next flush.
+    pub group_commit_linger_ms: u64,
     /// Per-participant resilience: attempt time limit, retries, circuit breaker, bulkhead.
     pub resilience: ResilienceConfig,
 }
@@ -67,6 +70,7 @@ impl Default for OrchestratorConfig {
             pivot_rounds: 5,
             round_backoff_ms: 200,
             round_backoff_max_ms: 30_000,
+            group_commit_linger_ms: 10,
             resilience: ResilienceConfig::default(),
         }
     }
@@ -134,6 +138,7 @@ impl OrchestratorServer {
                 },
                 round_backoff: Duration::from_millis(config.round_backoff_ms),
                 round_backoff_max: Duration::from_millis(config.round_backoff_max_ms),
+                linger: Duration::from_millis(config.group_commit_linger_ms),
             },
         );
         let resumed = engine.recover().await.context("resuming sagas")?;

@@ -20,8 +20,8 @@ use chrono::{DateTime, Utc};
 use hrmesh_saga_core::{Event, LockMode, SagaState};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, TryInsertResult,
 };
 use sea_orm_migration::MigratorTrait;
 
@@ -197,6 +197,137 @@ fn states(states: &[SagaState]) -> Vec<&'static str> {
     states.iter().map(|state| state.as_str()).collect()
 }
 
+async fn create_in(txn: &DatabaseTransaction, new: NewSaga) -> Result<Result<Created>> {
+    let existing = sagas::Entity::find()
+        .filter(sagas::Column::RequestId.eq(new.request_id.as_str()))
+        .one(txn)
+        .await?;
+    if let Some(existing) = existing {
+        return Ok(Ok(Created::Existing(record(existing)?)));
+    }
+    if new.lock != LockMode::None {
+        employee_locks::Entity::insert(employee_locks::ActiveModel {
+            employee_id: Set(new.employee_id.clone()),
+            starts: Set(0),
+        })
+        .on_conflict_do_nothing_on([employee_locks::Column::EmployeeId])
+        .exec(txn)
+        .await?;
+        employee_locks::Entity::update_many()
+            .col_expr(
+                employee_locks::Column::Starts,
+                Expr::col(employee_locks::Column::Starts).add(1),
+            )
+            .filter(employee_locks::Column::EmployeeId.eq(new.employee_id.as_str()))
+            .exec(txn)
+            .await?;
+        let in_flight = sagas::Entity::find()
+            .filter(sagas::Column::EmployeeId.eq(new.employee_id.as_str()))
+            .filter(sagas::Column::State.is_in(states(&IN_FLIGHT)))
+            .filter(sagas::Column::LockMode.ne(lock_str(LockMode::None)))
+            .order_by_asc(sagas::Column::Id)
+            .all(txn)
+            .await?;
+        for other in in_flight {
+            if !new.lock.compatible_with(parse_lock(&other.lock_mode)?) {
+                return Ok(Err(LogError::Locked {
+                    employee_id: new.employee_id,
+                    saga_id: other.id,
+                }));
+            }
+        }
+    }
+    let created = SagaRecord {
+        id: new.id,
+        saga_type: new.saga_type,
+        state: SagaState::Running,
+        employee_id: new.employee_id,
+        lock: new.lock,
+        request_id: new.request_id,
+        input: new.input,
+        reason: String::new(),
+        events: 0,
+        owner: Some(new.owner),
+        lease_until: Some(new.lease_until),
+        created_at: new.now,
+        updated_at: new.now,
+    };
+    let row = sagas::ActiveModel {
+        id: Set(created.id.clone()),
+        saga_type: Set(created.saga_type.clone()),
+        state: Set(SagaState::Running.as_str().to_owned()),
+        employee_id: Set(created.employee_id.clone()),
+        lock_mode: Set(lock_str(created.lock).to_owned()),
+        request_id: Set(created.request_id.clone()),
+        input: Set(created.input.clone()),
+        reason: Set(String::new()),
+        events: Set(0),
+        owner: Set(created.owner.clone()),
+        lease_until: Set(created.lease_until),
+        created_at: Set(created.created_at),
+        updated_at: Set(created.updated_at),
+    };
+    // A concurrent start with the same request id (on another replica) may have won meanwhile:
+    // the insert then does nothing and that saga is the answer.
+    let inserted = sagas::Entity::insert(row)
+        .on_conflict_do_nothing_on([sagas::Column::RequestId])
+        .exec(txn)
+        .await?;
+    if matches!(inserted, TryInsertResult::Conflicted) {
+        let existing = sagas::Entity::find()
+            .filter(sagas::Column::RequestId.eq(created.request_id.as_str()))
+            .one(txn)
+            .await?
+            .ok_or_else(|| LogError::Corrupt("a conflicting start vanished".into()))?;
+        return Ok(Ok(Created::Existing(record(existing)?)));
+    }
+    Ok(Ok(Created::New(created)))
+}
+
+async fn apply_append(txn: &DatabaseTransaction, append: &Append) -> Result<Result<()>> {
+    let mut update = sagas::Entity::update_many()
+        .col_expr(
+            sagas::Column::Events,
+            Expr::value((append.after + append.events.len() as u64) as i64),
+        )
+        .col_expr(sagas::Column::State, Expr::value(append.state.as_str()))
+        .col_expr(sagas::Column::Reason, Expr::value(append.reason.clone()))
+        .col_expr(sagas::Column::Owner, Expr::value(append.owner.clone()))
+        .col_expr(sagas::Column::LeaseUntil, Expr::value(append.lease_until))
+        .col_expr(sagas::Column::UpdatedAt, Expr::value(append.now))
+        .filter(sagas::Column::Id.eq(append.saga_id.as_str()))
+        .filter(sagas::Column::Events.eq(append.after as i64));
+    update = match &append.fence {
+        Fence::Owner(owner) => update
+            .filter(sagas::Column::Owner.eq(owner.as_str()))
+            .filter(sagas::Column::State.is_in(states(&ACTIVE))),
+        Fence::Stuck => update.filter(sagas::Column::State.eq(SagaState::Stuck.as_str())),
+    };
+    if update.exec(txn).await?.rows_affected != 1 {
+        return Ok(Err(LogError::LostLease {
+            saga_id: append.saga_id.clone(),
+        }));
+    }
+    if !append.events.is_empty() {
+        let rows = append
+            .events
+            .iter()
+            .enumerate()
+            .map(|(i, event)| {
+                Ok(saga_events::ActiveModel {
+                    saga_id: Set(append.saga_id.clone()),
+                    seq: Set((append.after + i as u64 + 1) as i64),
+                    at: Set(append.now),
+                    event: Set(serde_json::to_string(event)
+                        .map_err(|err| LogError::Corrupt(err.to_string()))?),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        saga_events::Entity::insert_many(rows).exec(txn).await?;
+    }
+    Ok(Ok(()))
+}
+
 /// The saga log.
 #[derive(Debug, Clone)]
 pub struct SagaLog {
@@ -219,77 +350,30 @@ impl SagaLog {
     /// before gets that saga back. A locking saga is refused while an incompatible one of the
     /// same employee is in flight (running, compensating or stuck).
     pub async fn create(&self, new: NewSaga) -> Result<Created> {
-        if let Some(existing) = self.find_by_request(&new.request_id).await? {
-            return Ok(Created::Existing(existing));
-        }
+        let (mut created, _) = self.commit(vec![new], &[]).await?;
+        created
+            .pop()
+            .unwrap_or_else(|| Err(LogError::Corrupt("no answer".into())))
+    }
+
+    /// Group commit: applies `appends` (each on its own terms, in order), then `creates`, in one
+    /// transaction — one flush for all of them.
+    pub async fn commit(
+        &self,
+        creates: Vec<NewSaga>,
+        appends: &[Append],
+    ) -> Result<(Vec<Result<Created>>, Vec<Result<()>>)> {
         let txn = hrmesh_kit::inbox::begin_write(&self.db).await?;
-        if new.lock != LockMode::None {
-            employee_locks::Entity::insert(employee_locks::ActiveModel {
-                employee_id: Set(new.employee_id.clone()),
-                starts: Set(0),
-            })
-            .on_conflict_do_nothing_on([employee_locks::Column::EmployeeId])
-            .exec(&txn)
-            .await?;
-            employee_locks::Entity::update_many()
-                .col_expr(
-                    employee_locks::Column::Starts,
-                    Expr::col(employee_locks::Column::Starts).add(1),
-                )
-                .filter(employee_locks::Column::EmployeeId.eq(new.employee_id.as_str()))
-                .exec(&txn)
-                .await?;
-            let in_flight = sagas::Entity::find()
-                .filter(sagas::Column::EmployeeId.eq(new.employee_id.as_str()))
-                .filter(sagas::Column::State.is_in(states(&IN_FLIGHT)))
-                .filter(sagas::Column::LockMode.ne(lock_str(LockMode::None)))
-                .order_by_asc(sagas::Column::Id)
-                .all(&txn)
-                .await?;
-            for other in in_flight {
-                if !new.lock.compatible_with(parse_lock(&other.lock_mode)?) {
-                    txn.rollback().await?;
-                    return Err(LogError::Locked {
-                        employee_id: new.employee_id,
-                        saga_id: other.id,
-                    });
-                }
-            }
+        let mut appended = Vec::with_capacity(appends.len());
+        for append in appends {
+            appended.push(apply_append(&txn, append).await?);
         }
-        let row = sagas::ActiveModel {
-            id: Set(new.id.clone()),
-            saga_type: Set(new.saga_type),
-            state: Set(SagaState::Running.as_str().to_owned()),
-            employee_id: Set(new.employee_id),
-            lock_mode: Set(lock_str(new.lock).to_owned()),
-            request_id: Set(new.request_id.clone()),
-            input: Set(new.input),
-            reason: Set(String::new()),
-            events: Set(0),
-            owner: Set(Some(new.owner)),
-            lease_until: Set(Some(new.lease_until)),
-            created_at: Set(new.now),
-            updated_at: Set(new.now),
-        };
-        match sagas::Entity::insert(row).exec(&txn).await {
-            Ok(_) => {}
-            Err(err) if hrmesh_kit::db::is_unique_violation(&err) => {
-                // The same request id, started concurrently: the other start won.
-                txn.rollback().await?;
-                return self
-                    .find_by_request(&new.request_id)
-                    .await?
-                    .map(Created::Existing)
-                    .ok_or(LogError::Db(err));
-            }
-            Err(err) => return Err(err.into()),
+        let mut created = Vec::with_capacity(creates.len());
+        for new in creates {
+            created.push(create_in(&txn, new).await?);
         }
         txn.commit().await?;
-        let created = self
-            .record(&new.id)
-            .await?
-            .ok_or_else(|| LogError::NotFound(new.id.clone()))?;
-        Ok(Created::New(created))
+        Ok((created, appended))
     }
 
     pub async fn record(&self, id: &str) -> Result<Option<SagaRecord>> {
@@ -334,54 +418,7 @@ impl SagaLog {
     /// Applies every append it can in one transaction (one flush), in order; each answer says
     /// whether its append applied.
     pub async fn append_many(&self, appends: &[Append]) -> Result<Vec<Result<()>>> {
-        let txn = hrmesh_kit::inbox::begin_write(&self.db).await?;
-        let mut results = Vec::with_capacity(appends.len());
-        for append in appends {
-            let mut update = sagas::Entity::update_many()
-                .col_expr(
-                    sagas::Column::Events,
-                    Expr::value((append.after + append.events.len() as u64) as i64),
-                )
-                .col_expr(sagas::Column::State, Expr::value(append.state.as_str()))
-                .col_expr(sagas::Column::Reason, Expr::value(append.reason.clone()))
-                .col_expr(sagas::Column::Owner, Expr::value(append.owner.clone()))
-                .col_expr(sagas::Column::LeaseUntil, Expr::value(append.lease_until))
-                .col_expr(sagas::Column::UpdatedAt, Expr::value(append.now))
-                .filter(sagas::Column::Id.eq(append.saga_id.as_str()))
-                .filter(sagas::Column::Events.eq(append.after as i64));
-            update = match &append.fence {
-                Fence::Owner(owner) => update
-                    .filter(sagas::Column::Owner.eq(owner.as_str()))
-                    .filter(sagas::Column::State.is_in(states(&ACTIVE))),
-                Fence::Stuck => update.filter(sagas::Column::State.eq(SagaState::Stuck.as_str())),
-            };
-            if update.exec(&txn).await?.rows_affected != 1 {
-                results.push(Err(LogError::LostLease {
-                    saga_id: append.saga_id.clone(),
-                }));
-                continue;
-            }
-            if !append.events.is_empty() {
-                let rows = append
-                    .events
-                    .iter()
-                    .enumerate()
-                    .map(|(i, event)| {
-                        Ok(saga_events::ActiveModel {
-                            saga_id: Set(append.saga_id.clone()),
-                            seq: Set((append.after + i as u64 + 1) as i64),
-                            at: Set(append.now),
-                            event: Set(serde_json::to_string(event)
-                                .map_err(|err| LogError::Corrupt(err.to_string()))?),
-                        })
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                saga_events::Entity::insert_many(rows).exec(&txn).await?;
-            }
-            results.push(Ok(()));
-        }
-        txn.commit().await?;
-        Ok(results)
+        Ok(self.commit(Vec::new(), appends).await?.1)
     }
 
     /// Appends to one saga.
