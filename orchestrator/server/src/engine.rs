@@ -153,8 +153,11 @@ async fn write_loop(log: SagaLog, mut jobs: mpsc::UnboundedReceiver<WriteJob>, l
         }
         let mut creates = Vec::new();
         let mut created_done = Vec::new();
-        let mut appends = Vec::new();
-        let mut appended_done = Vec::new();
+        // Consecutive appends of one saga become one (one UPDATE, one INSERT of all its events);
+        // every job waiting on them gets the merged answer.
+        let mut appends: Vec<Append> = Vec::new();
+        let mut appended_done: Vec<Vec<(String, Option<oneshot::Sender<Result<(), LogError>>>)>> =
+            Vec::new();
         for job in batch {
             match job {
                 WriteJob::Create { new, done } => {
@@ -162,8 +165,27 @@ async fn write_loop(log: SagaLog, mut jobs: mpsc::UnboundedReceiver<WriteJob>, l
                     created_done.push(done);
                 }
                 WriteJob::Append { append, done, .. } => {
-                    appended_done.push((append.saga_id.clone(), done));
-                    appends.push(append);
+                    let waiter = (append.saga_id.clone(), done);
+                    let merged = appends.iter_mut().enumerate().rev().find(|(_, earlier)| {
+                        earlier.saga_id == append.saga_id
+                            && earlier.fence == append.fence
+                            && earlier.after + earlier.events.len() as u64 == append.after
+                    });
+                    match merged {
+                        Some((index, earlier)) => {
+                            earlier.events.extend(append.events);
+                            earlier.state = append.state;
+                            earlier.reason = append.reason;
+                            earlier.owner = append.owner;
+                            earlier.lease_until = append.lease_until;
+                            earlier.now = append.now;
+                            appended_done[index].push(waiter);
+                        }
+                        None => {
+                            appends.push(append);
+                            appended_done.push(vec![waiter]);
+                        }
+                    }
                 }
             }
         }
@@ -172,14 +194,22 @@ async fn write_loop(log: SagaLog, mut jobs: mpsc::UnboundedReceiver<WriteJob>, l
                 for (done, result) in created_done.into_iter().zip(created) {
                     let _ = done.send(result);
                 }
-                for ((saga_id, done), result) in appended_done.into_iter().zip(appended) {
-                    match done {
-                        Some(done) => {
-                            let _ = done.send(result);
-                        }
-                        None => {
-                            if let Err(error) = result {
-                                tracing::warn!(%saga_id, %error, "saga log append refused");
+                for (waiters, result) in appended_done.into_iter().zip(appended) {
+                    for (saga_id, done) in waiters {
+                        let result = match &result {
+                            Ok(()) => Ok(()),
+                            Err(_) => Err(LogError::LostLease {
+                                saga_id: saga_id.clone(),
+                            }),
+                        };
+                        match done {
+                            Some(done) => {
+                                let _ = done.send(result);
+                            }
+                            None => {
+                                if let Err(error) = result {
+                                    tracing::warn!(%saga_id, %error, "saga log append refused");
+                                }
                             }
                         }
                     }
@@ -190,7 +220,7 @@ async fn write_loop(log: SagaLog, mut jobs: mpsc::UnboundedReceiver<WriteJob>, l
                 for done in created_done {
                     let _ = done.send(Err(LogError::Db(sea_orm_error(&error))));
                 }
-                for (_, done) in appended_done {
+                for (_, done) in appended_done.into_iter().flatten() {
                     if let Some(done) = done {
                         let _ = done.send(Err(LogError::Db(sea_orm_error(&error))));
                     }

@@ -18,7 +18,7 @@ mod migration;
 
 use chrono::{DateTime, Utc};
 use hrmesh_saga_core::{Event, LockMode, SagaState};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DatabaseTransaction, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect, TryInsertResult,
@@ -198,29 +198,33 @@ fn states(states: &[SagaState]) -> Vec<&'static str> {
 }
 
 async fn create_in(txn: &DatabaseTransaction, new: NewSaga) -> Result<Result<Created>> {
-    let existing = sagas::Entity::find()
-        .filter(sagas::Column::RequestId.eq(new.request_id.as_str()))
-        .one(txn)
-        .await?;
-    if let Some(existing) = existing {
-        return Ok(Ok(Created::Existing(record(existing)?)));
+    if new.lock == LockMode::Exclusive {
+        // A repeated start must find its own saga before the lock check, which it would fail.
+        // (Other starts learn it from the insert below.)
+        let existing = sagas::Entity::find()
+            .filter(sagas::Column::RequestId.eq(new.request_id.as_str()))
+            .one(txn)
+            .await?;
+        if let Some(existing) = existing {
+            return Ok(Ok(Created::Existing(record(existing)?)));
+        }
     }
     if new.lock != LockMode::None {
+        // Insert or bump the employee's row: either way it is locked until commit.
         employee_locks::Entity::insert(employee_locks::ActiveModel {
             employee_id: Set(new.employee_id.clone()),
-            starts: Set(0),
+            starts: Set(1),
         })
-        .on_conflict_do_nothing_on([employee_locks::Column::EmployeeId])
+        .on_conflict(
+            OnConflict::column(employee_locks::Column::EmployeeId)
+                .value(
+                    employee_locks::Column::Starts,
+                    Expr::col((employee_locks::Entity, employee_locks::Column::Starts)).add(1),
+                )
+                .to_owned(),
+        )
         .exec(txn)
         .await?;
-        employee_locks::Entity::update_many()
-            .col_expr(
-                employee_locks::Column::Starts,
-                Expr::col(employee_locks::Column::Starts).add(1),
-            )
-            .filter(employee_locks::Column::EmployeeId.eq(new.employee_id.as_str()))
-            .exec(txn)
-            .await?;
         let in_flight = sagas::Entity::find()
             .filter(sagas::Column::EmployeeId.eq(new.employee_id.as_str()))
             .filter(sagas::Column::State.is_in(states(&IN_FLIGHT)))
