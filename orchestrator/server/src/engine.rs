@@ -65,6 +65,8 @@ pub struct EngineConfig {
     pub linger: Duration,
 }
 
+type AppendDone = oneshot::Sender<Result<(), LogError>>;
+
 enum WriteJob {
     Create {
         new: NewSaga,
@@ -73,7 +75,7 @@ enum WriteJob {
     Append {
         append: Append,
         urgent: bool,
-        done: Option<oneshot::Sender<Result<(), LogError>>>,
+        done: Option<AppendDone>,
     },
 }
 
@@ -156,8 +158,7 @@ async fn write_loop(log: SagaLog, mut jobs: mpsc::UnboundedReceiver<WriteJob>, l
         // Consecutive appends of one saga become one (one UPDATE, one INSERT of all its events);
         // every job waiting on them gets the merged answer.
         let mut appends: Vec<Append> = Vec::new();
-        let mut appended_done: Vec<Vec<(String, Option<oneshot::Sender<Result<(), LogError>>>)>> =
-            Vec::new();
+        let mut appended_done: Vec<Vec<(String, Option<AppendDone>)>> = Vec::new();
         for job in batch {
             match job {
                 WriteJob::Create { new, done } => {
