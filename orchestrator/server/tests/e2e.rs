@@ -58,7 +58,8 @@ fn fast_resilience() -> ResilienceConfig {
         breaker_failure_rate: 0.5,
         breaker_window: 4,
         breaker_min_calls: 4,
-        breaker_open_ms: 100,
+        // Long enough that every round of a stuck compensation meets the open circuit.
+        breaker_open_ms: 1_000,
         max_concurrent_calls: 64,
     }
 }
