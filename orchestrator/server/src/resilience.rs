@@ -28,7 +28,6 @@ type CallFuture = Pin<Box<dyn Future<Output = Result<StepOutput, Status>> + Send
 /// One call to a participant, repeatable.
 #[derive(Clone)]
 pub struct Attempt {
-    pub rpc: &'static str,
     /// The caller's deadline, while the saga has one.
     pub deadline: Option<Instant>,
     run: Arc<dyn Fn(Option<Duration>) -> CallFuture + Send + Sync>,
@@ -205,7 +204,6 @@ impl Resilient {
         Fut: Future<Output = Result<StepOutput, Status>> + Send + 'static,
     {
         let attempt = Attempt {
-            rpc,
             deadline,
             run: Arc::new(move |timeout| Box::pin(call(timeout))),
         };

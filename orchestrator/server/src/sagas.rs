@@ -430,31 +430,68 @@ macro_rules! call {
     }};
 }
 
-fn notify(
+/// Sends an in-app notification (a retriable step's call).
+async fn notify(
+    p: &Participants,
+    ctx: &StepContext<'_>,
     key: String,
     recipient_id: &str,
     kind: npb::RecipientKind,
     template: &str,
     payload: &[(&str, String)],
-    saga_id: &str,
-) -> npb::SendRequest {
-    npb::SendRequest {
-        request_id: key,
-        recipient: Some(npb::Recipient {
-            recipient_id: recipient_id.to_owned(),
-            kind: kind as i32,
-            email: String::new(),
-        }),
-        template: template.to_owned(),
-        payload: payload
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.clone()))
-            .collect::<HashMap<_, _>>(),
-        channels: vec![npb::Channel::InApp as i32],
-        category: String::new(),
-        priority: npb::Priority::Normal as i32,
-        correlation_id: saga_id.to_owned(),
-    }
+) -> StepResult {
+    call!(
+        p.notification_calls,
+        p.notification,
+        send,
+        "Send",
+        ctx.deadline,
+        npb::SendRequest {
+            request_id: key,
+            recipient: Some(npb::Recipient {
+                recipient_id: recipient_id.to_owned(),
+                kind: kind as i32,
+                email: String::new(),
+            }),
+            template: template.to_owned(),
+            payload: payload
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect::<HashMap<_, _>>(),
+            channels: vec![npb::Channel::InApp as i32],
+            category: String::new(),
+            priority: npb::Priority::Normal as i32,
+            correlation_id: ctx.saga_id.to_owned(),
+        },
+        |n| output(&[("notification_id", n.notification_id)])
+    )
+}
+
+/// Appends one ledger entry; the output names it (`entry_id`) and its `amount`.
+async fn append_entry(
+    p: &Participants,
+    ctx: &StepContext<'_>,
+    key: String,
+    entry: lpb::NewEntry,
+) -> StepResult {
+    call!(
+        p.ledger_calls,
+        p.ledger,
+        append_entries,
+        "AppendEntries",
+        ctx.deadline,
+        lpb::AppendEntriesRequest {
+            request_id: key,
+            entries: vec![entry],
+        },
+        |reply| {
+            let entry = reply.entries.into_iter().next().unwrap_or_default();
+            output(&[
+                ("entry_id", entry.entry_id.to_string()),
+                ("amount", entry.amount),
+            ])
+        }
+    )
 }
 
 fn rating_name(rating: i32) -> String {
@@ -543,33 +580,21 @@ pub async fn run_step(
             let Some(days) = bonus_days(i.rating).filter(|_| !i.bonus_policy_id.is_empty()) else {
                 return StepResult::Done(output(&[("entry_id", String::new())]));
             };
-            call!(
-                p.ledger_calls,
-                p.ledger,
-                append_entries,
-                "AppendEntries",
-                deadline,
-                lpb::AppendEntriesRequest {
-                    request_id: key,
-                    entries: vec![lpb::NewEntry {
-                        employee_id: i.employee_id.clone(),
-                        policy_id: i.bonus_policy_id.clone(),
-                        kind: lpb::EntryKind::Accrual as i32,
-                        amount: days.to_owned(),
-                        effective_date: date_text(ctx.created),
-                        reason: format!("bonus for review {}", i.review_id),
-                        reference: ctx.saga_id.to_owned(),
-                    }],
+            append_entry(
+                p,
+                ctx,
+                key,
+                lpb::NewEntry {
+                    employee_id: i.employee_id.clone(),
+                    policy_id: i.bonus_policy_id.clone(),
+                    kind: lpb::EntryKind::Accrual as i32,
+                    amount: days.to_owned(),
+                    effective_date: date_text(ctx.created),
+                    reason: format!("bonus for review {}", i.review_id),
+                    reference: ctx.saga_id.to_owned(),
                 },
-                |reply| output(&[(
-                    "entry_id",
-                    reply
-                        .entries
-                        .first()
-                        .map(|e| e.entry_id.to_string())
-                        .unwrap_or_default(),
-                )])
             )
+            .await
         }
         (Input::CompleteReview(_), 1, Direction::Compensate) => {
             reverse_entry(p, ctx, key, &ctx.output(1, "entry_id")).await
@@ -586,32 +611,25 @@ pub async fn run_step(
             },
             |_review| StepOutput::new()
         ),
-        (Input::CompleteReview(i), 3, Direction::Forward) => call!(
-            p.notification_calls,
-            p.notification,
-            send,
-            "Send",
-            deadline,
+        (Input::CompleteReview(i), 3, Direction::Forward) => {
             notify(
+                p,
+                ctx,
                 key,
                 &i.employee_id,
                 npb::RecipientKind::Employee,
                 "review.completed",
                 &[
                     ("cycle", ctx.output(0, "cycle")),
-                    ("rating", rating_name(i.rating))
+                    ("rating", rating_name(i.rating)),
                 ],
-                ctx.saga_id,
-            ),
-            |n| output(&[("notification_id", n.notification_id)])
-        ),
-        (Input::CompleteReview(i), 4, Direction::Forward) => call!(
-            p.notification_calls,
-            p.notification,
-            send,
-            "Send",
-            deadline,
+            )
+            .await
+        }
+        (Input::CompleteReview(i), 4, Direction::Forward) => {
             notify(
+                p,
+                ctx,
                 key,
                 &ctx.output(0, "manager_id"),
                 npb::RecipientKind::Manager,
@@ -621,10 +639,9 @@ pub async fn run_step(
                     ("rating", rating_name(i.rating)),
                     ("employee_name", i.employee_id.clone()),
                 ],
-                ctx.saga_id,
-            ),
-            |n| output(&[("notification_id", n.notification_id)])
-        ),
+            )
+            .await
+        }
 
         // ---- request-time-off
         (Input::RequestTimeOff(i), 0, Direction::Forward) => call!(
@@ -663,27 +680,21 @@ pub async fn run_step(
         }
         (Input::RequestTimeOff(i), 1, Direction::Forward) => {
             let dates = i.dates.clone().unwrap_or_default();
-            call!(
-                p.notification_calls,
-                p.notification,
-                send,
-                "Send",
-                deadline,
-                notify(
-                    key,
-                    &i.manager_id,
-                    npb::RecipientKind::Manager,
-                    "time_off.requested",
-                    &[
-                        ("employee_name", i.employee_id.clone()),
-                        ("days", ctx.output(0, "total")),
-                        ("start_date", dates.start_date),
-                        ("end_date", dates.end_date),
-                    ],
-                    ctx.saga_id,
-                ),
-                |n| output(&[("notification_id", n.notification_id)])
+            notify(
+                p,
+                ctx,
+                key,
+                &i.manager_id,
+                npb::RecipientKind::Manager,
+                "time_off.requested",
+                &[
+                    ("employee_name", i.employee_id.clone()),
+                    ("days", ctx.output(0, "total")),
+                    ("start_date", dates.start_date),
+                    ("end_date", dates.end_date),
+                ],
             )
+            .await
         }
 
         // ---- decide-time-off
@@ -726,13 +737,10 @@ pub async fn run_step(
                 )
             }
         }
-        (Input::DecideTimeOff(i), 1, Direction::Forward) => call!(
-            p.notification_calls,
-            p.notification,
-            send,
-            "Send",
-            deadline,
+        (Input::DecideTimeOff(i), 1, Direction::Forward) => {
             notify(
+                p,
+                ctx,
                 key,
                 &i.employee_id,
                 npb::RecipientKind::Employee,
@@ -740,15 +748,14 @@ pub async fn run_step(
                 &[
                     (
                         "decision",
-                        if i.approve { "approved" } else { "rejected" }.to_owned()
+                        if i.approve { "approved" } else { "rejected" }.to_owned(),
                     ),
                     ("start_date", ctx.output(0, "start_date")),
                     ("end_date", ctx.output(0, "end_date")),
                 ],
-                ctx.saga_id,
-            ),
-            |n| output(&[("notification_id", n.notification_id)])
-        ),
+            )
+            .await
+        }
 
         // ---- initiate-pip
         (Input::InitiatePip(i), 0, Direction::Forward) => call!(
@@ -790,13 +797,10 @@ pub async fn run_step(
             },
             |_reply| StepOutput::new()
         ),
-        (Input::InitiatePip(i), 1, Direction::Forward) => call!(
-            p.notification_calls,
-            p.notification,
-            send,
-            "Send",
-            deadline,
+        (Input::InitiatePip(i), 1, Direction::Forward) => {
             notify(
+                p,
+                ctx,
                 key,
                 &i.employee_id,
                 npb::RecipientKind::Employee,
@@ -806,10 +810,9 @@ pub async fn run_step(
                     ("end_date", i.end_date.clone()),
                     ("first_check_in", ctx.output(0, "first_check_in")),
                 ],
-                ctx.saga_id,
-            ),
-            |n| output(&[("notification_id", n.notification_id)])
-        ),
+            )
+            .await
+        }
 
         // ---- offboard-employee
         (Input::OffboardEmployee(i), 0, Direction::Forward) => call!(
@@ -866,66 +869,43 @@ pub async fn run_step(
             {
                 return StepResult::Done(output(&[
                     ("entry_id", String::new()),
-                    ("settled", "0".into()),
+                    ("amount", "0".into()),
                 ]));
             }
             let payout = i.settlement == pb::Settlement::Payout as i32;
-            call!(
-                p.ledger_calls,
-                p.ledger,
-                append_entries,
-                "AppendEntries",
-                deadline,
-                lpb::AppendEntriesRequest {
-                    request_id: key,
-                    entries: vec![lpb::NewEntry {
-                        employee_id: i.employee_id.clone(),
-                        policy_id: i.policy_id.clone(),
-                        kind: lpb::EntryKind::Adjustment as i32,
-                        amount: format!("-{available}"),
-                        effective_date: i.last_day.clone(),
-                        reason: if payout {
-                            "offboarding payout"
-                        } else {
-                            "offboarding forfeiture"
-                        }
-                        .to_owned(),
-                        reference: ctx.saga_id.to_owned(),
-                    }],
+            append_entry(
+                p,
+                ctx,
+                key,
+                lpb::NewEntry {
+                    employee_id: i.employee_id.clone(),
+                    policy_id: i.policy_id.clone(),
+                    kind: lpb::EntryKind::Adjustment as i32,
+                    amount: format!("-{available}"),
+                    effective_date: i.last_day.clone(),
+                    reason: if payout {
+                        "offboarding payout"
+                    } else {
+                        "offboarding forfeiture"
+                    }
+                    .to_owned(),
+                    reference: ctx.saga_id.to_owned(),
                 },
-                |reply| output(&[
-                    (
-                        "entry_id",
-                        reply
-                            .entries
-                            .first()
-                            .map(|e| e.entry_id.to_string())
-                            .unwrap_or_default()
-                    ),
-                    (
-                        "settled",
-                        reply
-                            .entries
-                            .first()
-                            .map(|e| e.amount.trim_start_matches('-').to_owned())
-                            .unwrap_or_default()
-                    ),
-                ])
             )
+            .await
         }
         (Input::OffboardEmployee(_), 2, Direction::Compensate) => {
             reverse_entry(p, ctx, key, &ctx.output(2, "entry_id")).await
         }
         (Input::OffboardEmployee(i), 3 | 4, Direction::Forward) => {
             let payout = i.settlement == pb::Settlement::Payout as i32;
-            let settled = ctx.output(2, "settled");
+            let amount = ctx.output(2, "amount");
+            let settled = match amount.trim_start_matches('-') {
+                "" => "0",
+                days => days,
+            };
             let settlement = format!(
-                "{} day(s) {}",
-                if settled.is_empty() {
-                    "0".to_owned()
-                } else {
-                    settled
-                },
+                "{settled} day(s) {}",
                 if payout { "paid out" } else { "forfeited" }
             );
             let (recipient, kind) = if step == 3 {
@@ -933,26 +913,20 @@ pub async fn run_step(
             } else {
                 (i.hr_recipient_id.as_str(), npb::RecipientKind::Hr)
             };
-            call!(
-                p.notification_calls,
-                p.notification,
-                send,
-                "Send",
-                deadline,
-                notify(
-                    key,
-                    recipient,
-                    kind,
-                    "employee.offboarded",
-                    &[
-                        ("employee_name", i.employee_id.clone()),
-                        ("last_day", i.last_day.clone()),
-                        ("settlement", settlement),
-                    ],
-                    ctx.saga_id,
-                ),
-                |n| output(&[("notification_id", n.notification_id)])
+            notify(
+                p,
+                ctx,
+                key,
+                recipient,
+                kind,
+                "employee.offboarded",
+                &[
+                    ("employee_name", i.employee_id.clone()),
+                    ("last_day", i.last_day.clone()),
+                    ("settlement", settlement),
+                ],
             )
+            .await
         }
 
         // ---- onboard-employee
@@ -976,33 +950,21 @@ pub async fn run_step(
             if days.is_empty() || days.trim_start_matches(['0', '.']).is_empty() {
                 return StepResult::Done(output(&[("entry_id", String::new())]));
             }
-            call!(
-                p.ledger_calls,
-                p.ledger,
-                append_entries,
-                "AppendEntries",
-                deadline,
-                lpb::AppendEntriesRequest {
-                    request_id: key,
-                    entries: vec![lpb::NewEntry {
-                        employee_id: i.employee_id.clone(),
-                        policy_id: i.policy_id.clone(),
-                        kind: lpb::EntryKind::Accrual as i32,
-                        amount: days.to_owned(),
-                        effective_date: i.start_date.clone(),
-                        reason: "first accrual".to_owned(),
-                        reference: ctx.saga_id.to_owned(),
-                    }],
+            append_entry(
+                p,
+                ctx,
+                key,
+                lpb::NewEntry {
+                    employee_id: i.employee_id.clone(),
+                    policy_id: i.policy_id.clone(),
+                    kind: lpb::EntryKind::Accrual as i32,
+                    amount: days.to_owned(),
+                    effective_date: i.start_date.clone(),
+                    reason: "first accrual".to_owned(),
+                    reference: ctx.saga_id.to_owned(),
                 },
-                |reply| output(&[(
-                    "entry_id",
-                    reply
-                        .entries
-                        .first()
-                        .map(|e| e.entry_id.to_string())
-                        .unwrap_or_default(),
-                )])
             )
+            .await
         }
         (Input::OnboardEmployee(i), 2, Direction::Forward) => call!(
             p.performance_calls,
@@ -1053,13 +1015,10 @@ pub async fn run_step(
             }
             StepResult::Done(output(&[("goal_ids", created.join(","))]))
         }
-        (Input::OnboardEmployee(i), 4, Direction::Forward) => call!(
-            p.notification_calls,
-            p.notification,
-            send,
-            "Send",
-            deadline,
+        (Input::OnboardEmployee(i), 4, Direction::Forward) => {
             notify(
+                p,
+                ctx,
                 key,
                 &i.employee_id,
                 npb::RecipientKind::Employee,
@@ -1068,10 +1027,9 @@ pub async fn run_step(
                     ("employee_name", i.employee_id.clone()),
                     ("review_date", i.probation_review_due_date.clone()),
                 ],
-                ctx.saga_id,
-            ),
-            |n| output(&[("notification_id", n.notification_id)])
-        ),
+            )
+            .await
+        }
 
         (input, step, direction) => StepResult::Rejected(format!(
             "{} has no {direction:?} call for step {step}",

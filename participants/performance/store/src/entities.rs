@@ -20,8 +20,19 @@ macro_rules! document_table {
             pub enum Relation {}
 
             impl ActiveModelBehavior for ActiveModel {}
+
+            impl super::Document for Model {
+                fn document(&self) -> &str {
+                    &self.document
+                }
+            }
         }
     };
+}
+
+/// A row that carries its record as a JSON document.
+pub trait Document {
+    fn document(&self) -> &str;
 }
 
 document_table!(reviews, "reviews", {

@@ -14,7 +14,7 @@ use hrmesh_performance_core::{
 use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+    DbBackend, DbErr, EntityTrait, PrimaryKeyTrait, QueryFilter, QueryOrder, QuerySelect, Select,
 };
 use sea_orm_migration::MigratorTrait;
 use serde::Serialize;
@@ -22,7 +22,8 @@ use serde::de::DeserializeOwned;
 
 use crate::Migrator;
 use crate::entities::{
-    closures, employee_counters, feedback, feedback_requests, goals, pips, reminders_sent, reviews,
+    Document, closures, employee_counters, feedback, feedback_requests, goals, pips,
+    reminders_sent, reviews,
 };
 
 type Tx<T> = std::result::Result<T, TxError<PerformanceError>>;
@@ -177,40 +178,59 @@ fn closure_row(closure: &Closure) -> Tx<closures::ActiveModel> {
     })
 }
 
-fn decode_all<T: DeserializeOwned>(documents: impl IntoIterator<Item = String>) -> Result<Vec<T>> {
-    documents.into_iter().map(|doc| decode(&doc)).collect()
+/// Loads the record `id` of `E` for update (locked until the transaction ends).
+async fn load<E, T>(txn: &DatabaseTransaction, id: &str, resource: Resource) -> Tx<T>
+where
+    E: EntityTrait<PrimaryKey: PrimaryKeyTrait<ValueType = String>>,
+    E::Model: Document,
+    T: DeserializeOwned,
+{
+    let row = locked(E::find_by_id(id.to_owned()), txn)
+        .one(txn)
+        .await?
+        .ok_or_else(|| fail(PerformanceError::not_found(resource, id)))?;
+    decode(row.document()).map_err(fail)
 }
 
 async fn load_review(txn: &DatabaseTransaction, id: &str) -> Tx<Review> {
-    let row = locked(reviews::Entity::find_by_id(id.to_owned()), txn)
-        .one(txn)
-        .await?
-        .ok_or_else(|| fail(PerformanceError::not_found(Resource::Review, id)))?;
-    decode(&row.document).map_err(fail)
+    load::<reviews::Entity, _>(txn, id, Resource::Review).await
 }
 
 async fn load_goal(txn: &DatabaseTransaction, id: &str) -> Tx<Goal> {
-    let row = locked(goals::Entity::find_by_id(id.to_owned()), txn)
-        .one(txn)
-        .await?
-        .ok_or_else(|| fail(PerformanceError::not_found(Resource::Goal, id)))?;
-    decode(&row.document).map_err(fail)
+    load::<goals::Entity, _>(txn, id, Resource::Goal).await
 }
 
 async fn load_pip(txn: &DatabaseTransaction, id: &str) -> Tx<Pip> {
-    let row = locked(pips::Entity::find_by_id(id.to_owned()), txn)
-        .one(txn)
-        .await?
-        .ok_or_else(|| fail(PerformanceError::not_found(Resource::Pip, id)))?;
-    decode(&row.document).map_err(fail)
+    load::<pips::Entity, _>(txn, id, Resource::Pip).await
 }
 
 async fn load_feedback_request(txn: &DatabaseTransaction, id: &str) -> Tx<FeedbackRequest> {
-    let row = locked(feedback_requests::Entity::find_by_id(id.to_owned()), txn)
-        .one(txn)
-        .await?
-        .ok_or_else(|| fail(PerformanceError::not_found(Resource::FeedbackRequest, id)))?;
-    decode(&row.document).map_err(fail)
+    load::<feedback_requests::Entity, _>(txn, id, Resource::FeedbackRequest).await
+}
+
+/// Reads the record `id` of `E`, if there is one.
+async fn get<E, T>(db: &DatabaseConnection, id: &str) -> Result<Option<T>>
+where
+    E: EntityTrait<PrimaryKey: PrimaryKeyTrait<ValueType = String>>,
+    E::Model: Document,
+    T: DeserializeOwned,
+{
+    let row = E::find_by_id(id.to_owned())
+        .one(db)
+        .await
+        .map_err(storage_error)?;
+    row.map(|row| decode(row.document())).transpose()
+}
+
+/// Runs a listing query and decodes its documents.
+async fn list<E, T>(db: &DatabaseConnection, query: Select<E>) -> Result<Vec<T>>
+where
+    E: EntityTrait,
+    E::Model: Document,
+    T: DeserializeOwned,
+{
+    let rows = query.all(db).await.map_err(storage_error)?;
+    rows.iter().map(|row| decode(row.document())).collect()
 }
 
 /// The per-employee counters one write touches.
@@ -375,11 +395,7 @@ impl PerformanceStore for SeaPerformanceStore {
     }
 
     async fn review(&self, id: &str) -> Result<Option<Review>> {
-        let row = reviews::Entity::find_by_id(id.to_owned())
-            .one(&self.db)
-            .await
-            .map_err(storage_error)?;
-        row.map(|row| decode(&row.document)).transpose()
+        get::<reviews::Entity, _>(&self.db, id).await
     }
 
     async fn reviews(
@@ -404,8 +420,7 @@ impl PerformanceStore for SeaPerformanceStore {
         if let Some(state) = filter.state {
             query = query.filter(reviews::Column::State.eq(state.as_str()));
         }
-        let rows = query.all(&self.db).await.map_err(storage_error)?;
-        decode_all(rows.into_iter().map(|row| row.document))
+        list(&self.db, query).await
     }
 
     async fn create_goal(&self, command: &CreateGoal, goal: Goal) -> Result<Goal> {
@@ -465,11 +480,7 @@ impl PerformanceStore for SeaPerformanceStore {
     }
 
     async fn goal(&self, id: &str) -> Result<Option<Goal>> {
-        let row = goals::Entity::find_by_id(id.to_owned())
-            .one(&self.db)
-            .await
-            .map_err(storage_error)?;
-        row.map(|row| decode(&row.document)).transpose()
+        get::<goals::Entity, _>(&self.db, id).await
     }
 
     async fn goals(
@@ -489,8 +500,7 @@ impl PerformanceStore for SeaPerformanceStore {
         if let Some(status) = filter.status {
             query = query.filter(goals::Column::Status.eq(status.as_str()));
         }
-        let rows = query.all(&self.db).await.map_err(storage_error)?;
-        decode_all(rows.into_iter().map(|row| row.document))
+        list(&self.db, query).await
     }
 
     async fn open_pip(&self, command: &OpenPip, pip: Pip) -> Result<Pip> {
@@ -581,11 +591,7 @@ impl PerformanceStore for SeaPerformanceStore {
     }
 
     async fn pip(&self, id: &str) -> Result<Option<Pip>> {
-        let row = pips::Entity::find_by_id(id.to_owned())
-            .one(&self.db)
-            .await
-            .map_err(storage_error)?;
-        row.map(|row| decode(&row.document)).transpose()
+        get::<pips::Entity, _>(&self.db, id).await
     }
 
     async fn pips(&self, filter: &PipFilter, after: Option<&str>, limit: u32) -> Result<Vec<Pip>> {
@@ -597,8 +603,7 @@ impl PerformanceStore for SeaPerformanceStore {
         if let Some(status) = filter.status {
             query = query.filter(pips::Column::Status.eq(status.as_str()));
         }
-        let rows = query.all(&self.db).await.map_err(storage_error)?;
-        decode_all(rows.into_iter().map(|row| row.document))
+        list(&self.db, query).await
     }
 
     async fn request_feedback(
@@ -639,8 +644,7 @@ impl PerformanceStore for SeaPerformanceStore {
         if let Some(status) = filter.status {
             query = query.filter(feedback_requests::Column::Status.eq(status.as_str()));
         }
-        let rows = query.all(&self.db).await.map_err(storage_error)?;
-        decode_all(rows.into_iter().map(|row| row.document))
+        list(&self.db, query).await
     }
 
     async fn give_feedback(&self, command: &GiveFeedback, entry: Feedback) -> Result<Feedback> {
@@ -694,8 +698,7 @@ impl PerformanceStore for SeaPerformanceStore {
         if let Some(review_id) = &filter.review_id {
             query = query.filter(feedback::Column::ReviewId.eq(review_id.as_str()));
         }
-        let rows = query.all(&self.db).await.map_err(storage_error)?;
-        decode_all(rows.into_iter().map(|row| row.document))
+        list(&self.db, query).await
     }
 
     async fn close_employee_records(
@@ -748,8 +751,7 @@ impl PerformanceStore for SeaPerformanceStore {
         if let Some(after) = after {
             query = query.filter(reviews::Column::Id.gt(after));
         }
-        let rows = query.all(&self.db).await.map_err(storage_error)?;
-        decode_all(rows.into_iter().map(|row| row.document))
+        list(&self.db, query).await
     }
 
     async fn active_pips_between(
@@ -768,8 +770,7 @@ impl PerformanceStore for SeaPerformanceStore {
         if let Some(after) = after {
             query = query.filter(pips::Column::Id.gt(after));
         }
-        let rows = query.all(&self.db).await.map_err(storage_error)?;
-        decode_all(rows.into_iter().map(|row| row.document))
+        list(&self.db, query).await
     }
 
     async fn reminders_sent(&self, keys: &[String]) -> Result<HashSet<String>> {
