@@ -12,18 +12,14 @@ use std::time::Duration;
 use anyhow::Context;
 use hrmesh_kit::config::CommonConfig;
 use hrmesh_kit::server::{RunningServer, ServeSpec};
-use hrmesh_proto::ledger::ledger_service_client::LedgerServiceClient;
-use hrmesh_proto::notification::notification_service_client::NotificationServiceClient;
 use hrmesh_proto::orchestrator::saga_service_server::SagaServiceServer;
-use hrmesh_proto::performance::performance_service_client::PerformanceServiceClient;
 use hrmesh_saga_core::Policy;
 use hrmesh_saga_store::SagaLog;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
-use tonic::transport::{Channel, Endpoint};
 
 use crate::engine::{Background, Engine, EngineConfig};
-use crate::resilience::{ResilienceConfig, Resilient};
+use crate::resilience::ResilienceConfig;
 use crate::sagas::Participants;
 
 /// The port `hrmesh serve orchestrator` listens on by default.
@@ -83,15 +79,6 @@ impl OrchestratorConfig {
     }
 }
 
-fn channel(url: &str, config: &ResilienceConfig) -> anyhow::Result<Channel> {
-    Ok(Endpoint::from_shared(url.to_owned())
-        .with_context(|| format!("participant URL {url}"))?
-        .tcp_nodelay(true)
-        .connect_timeout(Duration::from_millis(config.attempt_timeout_ms))
-        .http2_keep_alive_interval(Duration::from_secs(30))
-        .connect_lazy())
-}
-
 /// A running orchestrator replica.
 pub struct OrchestratorServer {
     pub server: RunningServer,
@@ -107,21 +94,12 @@ impl OrchestratorServer {
         let log = SagaLog::open(&url)
             .await
             .with_context(|| format!("opening the saga log {}", hrmesh_kit::db::redact(&url)))?;
-        let resilience = &config.resilience;
-        let participants = Participants {
-            performance: PerformanceServiceClient::new(channel(
-                &config.performance_url,
-                resilience,
-            )?),
-            ledger: LedgerServiceClient::new(channel(&config.ledger_url, resilience)?),
-            notification: NotificationServiceClient::new(channel(
-                &config.notification_url,
-                resilience,
-            )?),
-            performance_calls: Resilient::new("performance", resilience)?,
-            ledger_calls: Resilient::new("ledger", resilience)?,
-            notification_calls: Resilient::new("notification", resilience)?,
-        };
+        let participants = Participants::connect(
+            &config.performance_url,
+            &config.ledger_url,
+            &config.notification_url,
+            &config.resilience,
+        )?;
         let replica_id = config
             .replica_id
             .clone()

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use chrono::NaiveDate;
 use hrmesh_domain::{EmployeeId, RequestId, Violations, parse_date, parse_issued_id};
@@ -16,10 +17,11 @@ use hrmesh_proto::performance as ppb;
 use hrmesh_proto::performance::performance_service_client::PerformanceServiceClient;
 use hrmesh_saga_core::{Definition, Direction, LockMode, StepDef, StepOutput, idempotency_key};
 use tokio::time::Instant;
-use tonic::transport::Channel;
+use anyhow::Context;
+use tonic::transport::{Channel, Endpoint};
 use tonic_types::StatusExt;
 
-use crate::resilience::{CallError, Resilient, request};
+use crate::resilience::{CallError, Resilient, ResilienceConfig, request};
 
 /// The saga types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -338,6 +340,35 @@ pub struct Participants {
     pub notification_calls: Resilient,
 }
 
+impl Participants {
+    /// Clients for the participants at these URLs, each behind its own resilience stack. The
+    /// channels connect lazily: a participant that is down fails its calls, not the start.
+    pub fn connect(
+        performance_url: &str,
+        ledger_url: &str,
+        notification_url: &str,
+        resilience: &ResilienceConfig,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            performance: PerformanceServiceClient::new(channel(performance_url, resilience)?),
+            ledger: LedgerServiceClient::new(channel(ledger_url, resilience)?),
+            notification: NotificationServiceClient::new(channel(notification_url, resilience)?),
+            performance_calls: Resilient::new("performance", resilience)?,
+            ledger_calls: Resilient::new("ledger", resilience)?,
+            notification_calls: Resilient::new("notification", resilience)?,
+        })
+    }
+}
+
+fn channel(url: &str, config: &ResilienceConfig) -> anyhow::Result<Channel> {
+    Ok(Endpoint::from_shared(url.to_owned())
+        .with_context(|| format!("participant URL {url}"))?
+        .tcp_nodelay(true)
+        .connect_timeout(Duration::from_millis(config.attempt_timeout_ms))
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .connect_lazy())
+}
+
 /// What one call of a step came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepResult {
@@ -408,8 +439,9 @@ fn date_text(date: NaiveDate) -> String {
     date.format("%Y-%m-%d").to_string()
 }
 
-/// Calls `$method` on `$client` through `$calls`, making the output with `$make` from the reply.
-macro_rules! call {
+/// Calls `$method` on `$client` through `$calls`, making the output with `$make` from the reply;
+/// answers the call's `Result`.
+macro_rules! call_raw {
     ($calls:expr, $client:expr, $method:ident, $rpc:literal, $deadline:expr, $request:expr, |$reply:ident| $make:expr) => {{
         let client = $client.clone();
         let message = $request;
@@ -426,8 +458,15 @@ macro_rules! call {
                 }
             })
             .await;
-        StepResult::from(result)
+        result
     }};
+}
+
+/// [`call_raw!`] as a [`StepResult`].
+macro_rules! call {
+    ($($arg:tt)*) => {
+        StepResult::from(call_raw!($($arg)*))
+    };
 }
 
 /// Sends an in-app notification (a retriable step's call).
@@ -521,6 +560,15 @@ fn status_reason(status: &tonic::Status) -> String {
         .get_error_details()
         .error_info()
         .map(|info| info.reason.clone())
+        .unwrap_or_default()
+}
+
+/// An ErrorInfo metadata value of a status.
+fn status_detail(status: &tonic::Status, key: &str) -> String {
+    status
+        .get_error_details()
+        .error_info()
+        .and_then(|info| info.metadata.get(key).cloned())
         .unwrap_or_default()
 }
 
@@ -663,7 +711,7 @@ pub async fn run_step(
             |hold| output(&[("hold_id", hold.hold_id), ("total", hold.total),])
         ),
         (Input::RequestTimeOff(_), 0, Direction::Compensate) => {
-            let result = call!(
+            let result = call_raw!(
                 p.ledger_calls,
                 p.ledger,
                 void_hold,
@@ -1048,7 +1096,7 @@ async fn reverse_entry(
     let Ok(entry_id) = entry_id.parse::<i64>() else {
         return StepResult::Done(StepOutput::new());
     };
-    let result = call!(
+    let result = call_raw!(
         p.ledger_calls,
         p.ledger,
         reverse_entry,
@@ -1063,22 +1111,23 @@ async fn reverse_entry(
     );
     // Reversed already (by hand): the effect is gone, which is what the undo wants.
     match result {
-        StepResult::Rejected(ref detail) if detail.contains("ENTRY_ALREADY_REVERSED") => {
+        Err(CallError::Rejected(status)) if status_reason(&status) == "ENTRY_ALREADY_REVERSED" => {
             StepResult::Done(StepOutput::new())
         }
-        other => other,
+        other => other.into(),
     }
 }
 
-/// A hold voided or expired already needs no void.
-fn hold_gone(result: StepResult) -> StepResult {
+/// A hold voided or expired already needs no void; a posted one cannot be voided.
+fn hold_gone(result: Result<StepOutput, CallError>) -> StepResult {
     match result {
-        StepResult::Rejected(ref detail)
-            if detail.contains("HOLD_EXPIRED")
-                || (detail.contains("HOLD_ALREADY_RESOLVED") && !detail.contains("posted")) =>
+        Err(CallError::Rejected(status))
+            if status_reason(&status) == "HOLD_EXPIRED"
+                || (status_reason(&status) == "HOLD_ALREADY_RESOLVED"
+                    && status_detail(&status, "state") != "posted") =>
         {
             StepResult::Done(StepOutput::new())
         }
-        other => other,
+        other => other.into(),
     }
 }
