@@ -12,4 +12,5 @@
 
 pub mod grpc;
 pub mod mock;
+pub mod states;
 pub mod verify;
