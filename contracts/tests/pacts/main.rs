@@ -4,6 +4,7 @@
 
 mod consumer;
 mod ledger;
+mod performance;
 
 /// A channel to a server that is already listening.
 pub async fn connect(uri: &str) -> anyhow::Result<tonic::transport::Channel> {
