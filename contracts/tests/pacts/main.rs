@@ -4,6 +4,7 @@
 
 mod consumer;
 mod ledger;
+mod notification;
 mod performance;
 
 /// A channel to a server that is already listening.
