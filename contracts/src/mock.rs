@@ -22,9 +22,9 @@ use crate::grpc::{
 };
 use hrmesh_kit::server::{RunningServer, ServeSpec};
 
-/// Changes a response before it is sent: `(grpc-status, body)`. Negative controls use it to play
-/// a provider that broke its contract.
-pub type Tamper = Arc<dyn Fn(&mut String, &mut Value) + Send + Sync>;
+/// Changes a response before it is sent: `(method, grpc-status, body)`. Negative controls use it
+/// to play a provider that broke its contract.
+pub type Tamper = Arc<dyn Fn(&str, &mut String, &mut Value) + Send + Sync>;
 
 /// One call the mock received.
 #[derive(Debug, Clone)]
@@ -155,7 +155,7 @@ async fn answer(
                 .to_owned();
             let mut body = body_json(&response.contents).unwrap_or(Value::Null);
             if let Some(tamper) = tamper {
-                tamper(&mut code, &mut body);
+                tamper(&name, &mut code, &mut body);
             }
             let code = code_from_name(&code)
                 .ok_or_else(|| Status::internal(format!("unknown status code {code}")))?;

@@ -4,6 +4,7 @@
 
 mod consumer;
 mod ledger;
+mod negative;
 mod notification;
 mod performance;
 
