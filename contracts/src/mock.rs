@@ -134,7 +134,12 @@ async fn answer(
                 (state.expected.clone(), state.tamper.clone())
             };
             let Some(expected) = expected else {
-                record(&state, &name, &request, vec!["no interaction expected".into()]);
+                record(
+                    &state,
+                    &name,
+                    &request,
+                    vec!["no interaction expected".into()],
+                );
                 return Err(Status::internal("the mock expected no call"));
             };
             let mismatches = check_request(&expected, &name, &request).await;
@@ -167,7 +172,9 @@ async fn answer(
             Ok(tonic::Response::new(message))
         }
     });
-    tonic::server::Grpc::new(codec).unary(handler, request).await
+    tonic::server::Grpc::new(codec)
+        .unary(handler, request)
+        .await
 }
 
 fn record(state: &Mutex<State>, name: &str, request: &Value, mismatches: Vec<String>) {

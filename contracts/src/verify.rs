@@ -138,6 +138,10 @@ pub async fn verify(path: &Path, provider: &impl Provider) -> anyhow::Result<Rep
     })
 }
 
+#[expect(
+    clippy::borrowed_box,
+    reason = "pact_matching::match_sync_message_response takes the pact as &Box<dyn Pact>"
+)]
 async fn verify_one<R>(
     message: &SynchronousMessage,
     started: &Started<R>,

@@ -198,7 +198,7 @@ impl Contract {
             description: description.to_owned(),
             provider_states: given
                 .iter()
-                .map(|name| ProviderState::default(&(*name).to_owned()))
+                .map(|name| ProviderState::default(*name))
                 .collect(),
             request: request_contents,
             response: vec![response],
@@ -266,7 +266,8 @@ impl Contract {
         let written = out
             .path()
             .join(format!("{CONSUMER}-{}.json", self.provider));
-        let generated = canonical(&std::fs::read_to_string(&written).expect("the pact was written"));
+        let generated =
+            canonical(&std::fs::read_to_string(&written).expect("the pact was written"));
         let committed_path = pact_path(self.provider);
         if std::env::var(UPDATE_VAR).is_ok_and(|v| v == "1") {
             std::fs::write(&committed_path, &generated).expect("update the committed pact");

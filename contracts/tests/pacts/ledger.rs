@@ -292,8 +292,12 @@ async fn create_pto(ledger: &StateLedger) -> anyhow::Result<()> {
             request_id: rid("state/policy"),
             policy_id: pto(),
             spec: PolicySpec {
-                resource_type: ResourceType::parse("resource_type", "pto", &mut Violations::default())
-                    .expect("resource type"),
+                resource_type: ResourceType::parse(
+                    "resource_type",
+                    "pto",
+                    &mut Violations::default(),
+                )
+                .expect("resource type"),
                 unit: Unit::Days,
                 accrual: AccrualRule {
                     frequency: AccrualFrequency::None,
@@ -486,7 +490,8 @@ async fn provider_without_states_fails() {
     assert!(!report.passed(), "{report}");
     let failures = report.failures().join("\n");
     assert!(
-        failures.contains("hold the days of a time-off request") && failures.contains("grpc-status"),
+        failures.contains("hold the days of a time-off request")
+            && failures.contains("grpc-status"),
         "{failures}"
     );
 }

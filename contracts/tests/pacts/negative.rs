@@ -118,7 +118,9 @@ async fn a_wrong_error_reason_fails() {
     let (description, mismatches) = only_failure(&report);
     assert_eq!(description, "reverse an entry that was reversed already");
     assert!(
-        mismatches.iter().any(|m| m.contains("ENTRY_NOT_REVERSIBLE")),
+        mismatches
+            .iter()
+            .any(|m| m.contains("ENTRY_NOT_REVERSIBLE")),
         "{mismatches:?}"
     );
 }

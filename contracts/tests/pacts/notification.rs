@@ -189,8 +189,7 @@ impl Provider for RealNotification {
                     "HRMESH_TEST_MONGODB_URL is not set: run the tests with `bash .ci/run`, \
                      which starts a MongoDB wire server",
                 ));
-                config.mongodb_database =
-                    format!("pact_{}", uuid::Uuid::now_v7().simple());
+                config.mongodb_database = format!("pact_{}", uuid::Uuid::now_v7().simple());
                 None
             }
         };

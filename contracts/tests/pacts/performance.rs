@@ -297,7 +297,13 @@ async fn change(
 /// An annual review of e-1 by e-2, moved through the self-assessment into manager review.
 async fn review_in_manager_review(performance: &StatePerformance) -> anyhow::Result<String> {
     let id = create_review(performance, "e-1", ReviewCycle::Annual).await?;
-    change(performance, &id, "state/open", ReviewChange::OpenSelfAssessment).await?;
+    change(
+        performance,
+        &id,
+        "state/open",
+        ReviewChange::OpenSelfAssessment,
+    )
+    .await?;
     let sections = sections();
     change(
         performance,

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use anyhow::Context;
 use chrono::NaiveDate;
 use hrmesh_domain::{EmployeeId, RequestId, Violations, parse_date, parse_issued_id};
 use hrmesh_proto::ledger as lpb;
@@ -17,11 +18,10 @@ use hrmesh_proto::performance as ppb;
 use hrmesh_proto::performance::performance_service_client::PerformanceServiceClient;
 use hrmesh_saga_core::{Definition, Direction, LockMode, StepDef, StepOutput, idempotency_key};
 use tokio::time::Instant;
-use anyhow::Context;
 use tonic::transport::{Channel, Endpoint};
 use tonic_types::StatusExt;
 
-use crate::resilience::{CallError, Resilient, ResilienceConfig, request};
+use crate::resilience::{CallError, ResilienceConfig, Resilient, request};
 
 /// The saga types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
