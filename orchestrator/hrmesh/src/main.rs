@@ -49,6 +49,52 @@ enum Command {
     Up(UpArgs),
     /// Start, inspect, follow and operate sagas (talks to the orchestrator over gRPC).
     Saga(saga_cli::SagaArgs),
+    /// Ask a service whether it is serving (grpc.health.v1) and exit non-zero unless it is: the
+    /// container health check.
+    Probe(ProbeArgs),
+}
+
+#[derive(Debug, Args)]
+struct ProbeArgs {
+    /// The service's address.
+    #[arg(default_value = "http://127.0.0.1:50051")]
+    url: String,
+    /// The gRPC service to ask about (e.g. hrmesh.ledger.v1.LedgerService); empty asks about the
+    /// server as a whole.
+    #[arg(long, default_value = "")]
+    service: String,
+    /// Seconds to wait for an answer.
+    #[arg(long, default_value_t = 3)]
+    timeout_secs: u64,
+}
+
+async fn probe(args: ProbeArgs) -> anyhow::Result<()> {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let limit = std::time::Duration::from_secs(args.timeout_secs.max(1));
+    let channel = tonic::transport::Endpoint::from_shared(args.url.clone())
+        .with_context(|| format!("{} is not a URL", args.url))?
+        .connect_timeout(limit)
+        .timeout(limit)
+        .connect()
+        .await
+        .with_context(|| format!("connecting to {}", args.url))?;
+    let status = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: args.service.clone(),
+        })
+        .await
+        .with_context(|| format!("asking {} for its health", args.url))?
+        .into_inner()
+        .status();
+    anyhow::ensure!(
+        status == ServingStatus::Serving,
+        "{} is {}",
+        args.url,
+        status.as_str_name()
+    );
+    println!("{} is serving", args.url);
+    Ok(())
 }
 
 #[derive(Debug, Subcommand)]
@@ -297,6 +343,7 @@ async fn main() -> anyhow::Result<()> {
             run_until_shutdown(vec![Running::Notification(notification)]).await
         }
         Command::Saga(args) => saga_cli::run(args).await,
+        Command::Probe(args) => probe(args).await,
         Command::Serve(Service::Orchestrator(args)) => {
             let orchestrator = OrchestratorServer::start(&args.into_config()?).await?;
             run_until_shutdown(vec![Running::Orchestrator(orchestrator)]).await

@@ -1,0 +1,441 @@
+//! The production shape (`docker-compose.yaml`, `.compose/`) checked without a Docker engine:
+//! every referenced file exists, every hrmesh service's environment is configuration the service
+//! reads (loaded through its real loader), every port and address agrees with the service it
+//! names, and the gateway routes each gRPC service of the descriptor set to the right port.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use hrmesh_kit::config::CommonConfig;
+use hrmesh_ledger_server::LedgerConfig;
+use hrmesh_notification_server::NotificationConfig;
+use hrmesh_orchestrator_server::OrchestratorConfig;
+use hrmesh_performance_server::PerformanceConfig;
+use prost::Message;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_yaml_ng::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn yaml(path: &str) -> Value {
+    let text = std::fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{path} is not YAML: {e}"))
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        other => panic!("expected a scalar, found {other:?}"),
+    }
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_sequence()
+        .map(|items| items.iter().map(text).collect())
+        .unwrap_or_default()
+}
+
+struct Compose {
+    services: BTreeMap<String, Value>,
+}
+
+impl Compose {
+    fn load() -> Self {
+        let compose = yaml("docker-compose.yaml");
+        let services = compose["services"]
+            .as_mapping()
+            .expect("services")
+            .iter()
+            .map(|(name, service)| (text(name), service.clone()))
+            .collect();
+        Self { services }
+    }
+
+    /// `(compose service, hrmesh service)` for every service running `hrmesh serve <service>`.
+    fn hrmesh(&self) -> Vec<(String, String)> {
+        self.services
+            .iter()
+            .filter_map(|(name, service)| {
+                let command = strings(&service["command"]);
+                (command.first().map(String::as_str) == Some("serve"))
+                    .then(|| (name.clone(), command[1].clone()))
+            })
+            .collect()
+    }
+
+    fn env(&self, service: &str) -> BTreeMap<String, String> {
+        self.services[service]["environment"]
+            .as_mapping()
+            .map(|env| env.iter().map(|(k, v)| (text(k), text(v))).collect())
+            .unwrap_or_default()
+    }
+
+    /// Container ports the service publishes.
+    fn ports(&self, service: &str) -> BTreeSet<u16> {
+        strings(&self.services[service]["ports"])
+            .iter()
+            .map(|mapping| {
+                mapping
+                    .rsplit(':')
+                    .next()
+                    .and_then(|port| port.parse().ok())
+                    .unwrap_or_else(|| panic!("{service}: port mapping {mapping}"))
+            })
+            .collect()
+    }
+
+    fn depends_on(&self, service: &str) -> BTreeSet<String> {
+        self.services[service]["depends_on"]
+            .as_mapping()
+            .map(|deps| deps.keys().map(text).collect())
+            .unwrap_or_default()
+    }
+
+    /// The databases the PostgreSQL service creates: POSTGRES_DB and the init script's.
+    fn postgres_databases(&self) -> BTreeSet<String> {
+        let mut databases: BTreeSet<String> = self
+            .env("postgres")
+            .get("POSTGRES_DB")
+            .cloned()
+            .into_iter()
+            .collect();
+        for volume in strings(&self.services["postgres"]["volumes"]) {
+            if let Some(file) = volume.split(':').next().filter(|s| s.starts_with("./")) {
+                let sql = std::fs::read_to_string(root().join(file)).expect("init script");
+                for line in sql.lines() {
+                    if let Some(rest) = line.trim().strip_prefix("CREATE DATABASE ") {
+                        databases.insert(rest.split_whitespace().next().unwrap_or("").into());
+                    }
+                }
+            }
+        }
+        databases
+    }
+}
+
+/// Whether `path` (snake_case keys) names a field of the configuration serialised as `json`.
+fn has_field(json: &serde_json::Value, path: &[String]) -> bool {
+    match path.split_first() {
+        None => true,
+        Some((first, rest)) => json
+            .as_object()
+            .and_then(|object| object.get(first))
+            .is_some_and(|inner| rest.is_empty() || has_field(inner, rest)),
+    }
+}
+
+/// Loads `T` through the real loader with exactly `env` set; every variable must name a field.
+fn load<T: Serialize + DeserializeOwned + Default>(
+    prefix: &str,
+    env: &BTreeMap<String, String>,
+) -> T {
+    let fields = serde_json::to_value(T::default()).expect("configuration serialises");
+    for key in env.keys().filter(|key| key.as_str() != "HRMESH_LOG_FORMAT") {
+        let rest = key
+            .strip_prefix(prefix)
+            .unwrap_or_else(|| panic!("{key} is not read by this service (prefix {prefix})"));
+        let path: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
+        assert!(
+            has_field(&fields, &path),
+            "{key} names no configuration field"
+        );
+    }
+    let mut loaded = None;
+    figment::Jail::expect_with(|jail| {
+        for (key, value) in env {
+            jail.set_env(key, value);
+        }
+        loaded = Some(
+            hrmesh_kit::config::load(T::default(), None, prefix)
+                .map_err(|e| figment::Error::from(format!("{e:#}")))?,
+        );
+        Ok(())
+    });
+    loaded.expect("loaded")
+}
+
+/// The common configuration of the hrmesh service `kind` as compose configures it, and the
+/// addresses of the other services it calls.
+fn configured(kind: &str, env: &BTreeMap<String, String>) -> (CommonConfig, Vec<String>) {
+    let prefix = format!("HRMESH_{}_", kind.to_uppercase());
+    match kind {
+        "ledger" => (load::<LedgerConfig>(&prefix, env).common, Vec::new()),
+        "notification" => {
+            let config = load::<NotificationConfig>(&prefix, env);
+            (config.common, config.mongodb_url.into_iter().collect())
+        }
+        "performance" => {
+            let config = load::<PerformanceConfig>(&prefix, env);
+            (config.common, config.notification_url.into_iter().collect())
+        }
+        "orchestrator" => {
+            let config = load::<OrchestratorConfig>(&prefix, env);
+            let urls = vec![
+                config.performance_url,
+                config.ledger_url,
+                config.notification_url,
+            ];
+            (config.common, urls)
+        }
+        other => panic!("hrmesh has no service {other}"),
+    }
+}
+
+/// `(scheme, host, port, path)` of a URL.
+fn parts(url: &str) -> (String, String, Option<u16>, String) {
+    let (scheme, rest) = url.split_once("://").expect("scheme://");
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) => (host, port.parse().ok()),
+        None => (authority, None),
+    };
+    (
+        scheme.into(),
+        host.into(),
+        port,
+        path.split('?').next().unwrap_or("").into(),
+    )
+}
+
+#[test]
+fn every_referenced_file_exists_and_the_image_runs_unprivileged() {
+    let compose = Compose::load();
+    for (name, service) in &compose.services {
+        if let Some(build) = service["build"].as_mapping() {
+            let context = root().join(text(&build[&Value::from("context")]));
+            assert!(context.is_dir(), "{name}: build context");
+            let dockerfile = context.join(text(&build[&Value::from("dockerfile")]));
+            let docker = std::fs::read_to_string(&dockerfile)
+                .unwrap_or_else(|e| panic!("{name}: {}: {e}", dockerfile.display()));
+            assert!(
+                docker.matches("\nFROM ").count() + usize::from(docker.starts_with("FROM ")) >= 2,
+                "{name}: a multi-stage build"
+            );
+            let user = docker
+                .lines()
+                .rev()
+                .find_map(|l| l.strip_prefix("USER "))
+                .expect("USER");
+            assert!(
+                user.trim() != "root" && user.trim() != "0",
+                "{name}: runs as {user}"
+            );
+        }
+        for volume in strings(&service["volumes"]) {
+            if let Some(source) = volume.split(':').next().filter(|s| s.starts_with("./")) {
+                assert!(
+                    root().join(source).is_file(),
+                    "{name}: {source} does not exist"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_hrmesh_service_reads_its_environment_and_agrees_on_ports_and_addresses() {
+    let compose = Compose::load();
+    let services = compose.hrmesh();
+    assert_eq!(
+        services
+            .iter()
+            .map(|(_, kind)| kind.as_str())
+            .collect::<BTreeSet<_>>(),
+        BTreeSet::from(["ledger", "notification", "orchestrator", "performance"])
+    );
+    let mut listen_ports = BTreeMap::new();
+    let mut calls = Vec::new();
+    for (name, kind) in &services {
+        let env = compose.env(name);
+        if let Some(format) = env.get("HRMESH_LOG_FORMAT") {
+            assert!(
+                ["text", "json"].contains(&format.as_str()),
+                "{name}: log format"
+            );
+        }
+        let (common, urls) = configured(kind, &env);
+        assert!(
+            common.listen.ip().is_unspecified(),
+            "{name} listens on all interfaces"
+        );
+        let port = common.listen.port();
+        assert!(
+            compose.ports(name).contains(&port),
+            "{name} publishes {port}"
+        );
+        assert_eq!(
+            strings(&compose.services[name]["healthcheck"]["test"]),
+            [
+                "CMD",
+                "hrmesh",
+                "probe",
+                &format!("http://127.0.0.1:{port}")
+            ],
+            "{name}: the health check probes its own port"
+        );
+        listen_ports.insert(name.clone(), port);
+        for url in urls.into_iter().chain(common.database_url) {
+            calls.push((name.clone(), url));
+        }
+    }
+    let databases = compose.postgres_databases();
+    for (name, url) in calls {
+        let (scheme, host, port, path) = parts(&url);
+        assert!(
+            compose.services.contains_key(&host),
+            "{name}: {url} names no service"
+        );
+        assert!(
+            compose.depends_on(&name).contains(&host),
+            "{name} waits for {host}"
+        );
+        match scheme.as_str() {
+            "http" => assert_eq!(port, listen_ports.get(&host).copied(), "{name}: {url}"),
+            "postgres" => {
+                assert_eq!(port, Some(5432), "{name}: {url}");
+                assert!(
+                    databases.contains(&path),
+                    "{name}: database {path} is never created"
+                );
+            }
+            "mongodb" => assert_eq!(port, Some(27017), "{name}: {url}"),
+            other => panic!("{name}: unexpected scheme {other} in {url}"),
+        }
+    }
+}
+
+#[test]
+fn the_gateway_serves_grpc_web_and_routes_each_service_to_its_port() {
+    let compose = Compose::load();
+    let gateway = &compose.services["gateway"];
+    assert!(
+        strings(&gateway["volumes"])
+            .iter()
+            .any(|v| v.starts_with("./.compose/envoy.yaml:")),
+        "the gateway mounts its configuration"
+    );
+    let envoy = yaml(".compose/envoy.yaml");
+    let listener = &envoy["static_resources"]["listeners"][0];
+    let listen_port = listener["address"]["socket_address"]["port_value"]
+        .as_u64()
+        .expect("listener port");
+    assert!(compose.ports("gateway").contains(&(listen_port as u16)));
+    let manager = &listener["filter_chains"][0]["filters"][0]["typed_config"];
+    let filters: Vec<String> = manager["http_filters"]
+        .as_sequence()
+        .expect("http filters")
+        .iter()
+        .map(|f| text(&f["name"]))
+        .collect();
+    for filter in [
+        "envoy.filters.http.grpc_web",
+        "envoy.filters.http.cors",
+        "envoy.filters.http.local_ratelimit",
+    ] {
+        assert!(
+            filters.contains(&filter.to_owned()),
+            "{filter} is configured"
+        );
+    }
+    assert_eq!(
+        filters.last().map(String::as_str),
+        Some("envoy.filters.http.router")
+    );
+
+    // Clusters: each an hrmesh service at its listen port.
+    let mut clusters = BTreeMap::new();
+    for cluster in envoy["static_resources"]["clusters"]
+        .as_sequence()
+        .expect("clusters")
+    {
+        let name = text(&cluster["name"]);
+        let address = &cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+            ["socket_address"];
+        let host = text(&address["address"]);
+        let port = address["port_value"].as_u64().expect("port") as u16;
+        let (_, kind) = compose
+            .hrmesh()
+            .into_iter()
+            .find(|(service, _)| *service == host)
+            .unwrap_or_else(|| panic!("cluster {name} points at {host}, no hrmesh service"));
+        let (common, _) = configured(&kind, &compose.env(&host));
+        assert_eq!(port, common.listen.port(), "cluster {name}");
+        assert!(
+            compose.depends_on("gateway").contains(&host),
+            "the gateway waits for {host}"
+        );
+        clusters.insert(name, kind);
+    }
+
+    // Routes: one per gRPC service of the descriptor set, to the cluster serving it, rate limited.
+    let descriptors = prost_types::FileDescriptorSet::decode(hrmesh_proto::FILE_DESCRIPTOR_SET)
+        .expect("descriptor set");
+    let services: BTreeSet<String> = descriptors
+        .file
+        .iter()
+        .flat_map(|file| {
+            file.service
+                .iter()
+                .map(move |s| format!("{}.{}", file.package(), s.name()))
+        })
+        .collect();
+    let mut routed = BTreeSet::new();
+    let hosts = manager["route_config"]["virtual_hosts"]
+        .as_sequence()
+        .expect("virtual hosts");
+    for route in hosts[0]["routes"].as_sequence().expect("routes") {
+        let prefix = text(&route["match"]["prefix"]);
+        let service = prefix.trim_matches('/').to_owned();
+        assert!(
+            services.contains(&service),
+            "route {prefix} names no gRPC service"
+        );
+        let cluster = text(&route["route"]["cluster"]);
+        let kind = clusters
+            .get(&cluster)
+            .unwrap_or_else(|| panic!("no cluster {cluster}"));
+        assert_eq!(
+            service.split('.').nth(1),
+            Some(kind.as_str()),
+            "{prefix} goes to {cluster}"
+        );
+        let limit = &route["typed_per_filter_config"]["envoy.filters.http.local_ratelimit"];
+        let per_minute = limit["token_bucket"]["max_tokens"]
+            .as_u64()
+            .expect("a rate limit");
+        assert!(per_minute > 0);
+        assert_eq!(text(&limit["token_bucket"]["fill_interval"]), "60s");
+        routed.insert(service);
+    }
+    assert_eq!(routed, services, "every gRPC service is routed");
+}
+
+#[test]
+fn the_collector_exports_traces_to_jaeger() {
+    let compose = Compose::load();
+    assert!(
+        strings(&compose.services["otel-collector"]["volumes"])
+            .iter()
+            .any(|v| v.starts_with("./.compose/otel-collector.yaml:")),
+        "the collector mounts its configuration"
+    );
+    let collector = yaml(".compose/otel-collector.yaml");
+    let exporters = strings(&collector["service"]["pipelines"]["traces"]["exporters"]);
+    assert!(!exporters.is_empty());
+    for exporter in exporters {
+        let endpoint = text(&collector["exporters"][exporter.as_str()]["endpoint"]);
+        let host = endpoint.split(':').next().unwrap_or_default();
+        assert!(
+            compose.services.contains_key(host),
+            "{exporter} sends to {host}"
+        );
+        assert!(compose.depends_on("otel-collector").contains(host));
+    }
+}
