@@ -131,6 +131,10 @@ fn has_field(json: &serde_json::Value, path: &[String]) -> bool {
 }
 
 /// Loads `T` through the real loader with exactly `env` set; every variable must name a field.
+#[expect(
+    clippy::result_large_err,
+    reason = "figment::Jail's closure must return figment's own Result"
+)]
 fn load<T: Serialize + DeserializeOwned + Default>(
     prefix: &str,
     env: &BTreeMap<String, String>,
