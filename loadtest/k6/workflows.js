@@ -77,8 +77,10 @@ function notify(key, recipient, kind, template, payload) {
 }
 
 export function completeReview() {
-  connect(c);
-  measured('complete-review', reviewInManagerReview, (r) => {
+  measured('complete-review', () => {
+    connect(c);
+    return reviewInManagerReview();
+  }, (r) => {
     if (MODE === 'saga') {
       const saga = call(c.orchestrator, 'orchestrator', 'StartSaga', {
         requestId: r.key,
@@ -127,8 +129,8 @@ export function completeReview() {
 }
 
 export function requestTimeOff() {
-  connect(c);
   measured('request-time-off', () => {
+    connect(c);
     const { k, id, week } = slot();
     return { key: `lt/${MODE}/to/${k}`, id, manager: MANAGERS[k % MANAGERS.length], day: monday(week) };
   }, (r) => {
