@@ -112,6 +112,12 @@ for mode in saga direct; do
   MODE=$mode SUMMARY="$WORK/$mode.json" k6 run --quiet loadtest/k6/workflows.js \
     >"$WORK/$mode.log" 2>&1 || { status=$?; cat "$WORK/$mode.log" >&2; }
 done
+if [[ $status -ne 0 ]]; then
+  echo "errors and warnings the services logged:" >&2
+  for service in ledger performance notification orchestrator; do
+    grep -E " (ERROR|WARN) " "$WORK/$service.log" | head -20 | sed "s/^/  $service: /" >&2 || true
+  done
+fi
 
 for service in ledger performance notification orchestrator; do
   awk '/VmHWM/ {print $2}' "/proc/${PID[$service]}/status" >"$WORK/$service.hwm" 2>/dev/null || echo 0 >"$WORK/$service.hwm"

@@ -130,6 +130,10 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// How often the writer runs a batch again after a transient storage failure before it reports
+/// the failure to the batch's waiters.
+const WRITE_RETRIES: u32 = 3;
+
 async fn write_loop(log: SagaLog, mut jobs: mpsc::UnboundedReceiver<WriteJob>, linger: Duration) {
     const BATCH_MAX: usize = 256;
     let drain = |jobs: &mut mpsc::UnboundedReceiver<WriteJob>, batch: &mut Vec<WriteJob>| {
@@ -190,7 +194,20 @@ async fn write_loop(log: SagaLog, mut jobs: mpsc::UnboundedReceiver<WriteJob>, l
                 }
             }
         }
-        match log.commit(creates, &appends).await {
+        // A deadlock or serialisation failure (PostgreSQL, against the lease renewal's updates)
+        // rolled the whole batch back: nothing of it applied, so it is safe to run again.
+        let mut retries = 0;
+        let outcome = loop {
+            match log.commit(&creates, &appends).await {
+                Err(error) if error.is_transient() && retries < WRITE_RETRIES => {
+                    retries += 1;
+                    tracing::warn!(%error, retries, "saga log write failed; writing the batch again");
+                    tokio::time::sleep(Duration::from_millis(5 << retries)).await;
+                }
+                outcome => break outcome,
+            }
+        };
+        match outcome {
             Ok((created, appended)) => {
                 for (done, result) in created_done.into_iter().zip(created) {
                     let _ = done.send(result);

@@ -197,7 +197,7 @@ fn states(states: &[SagaState]) -> Vec<&'static str> {
     states.iter().map(|state| state.as_str()).collect()
 }
 
-async fn create_in(txn: &DatabaseTransaction, new: NewSaga) -> Result<Result<Created>> {
+async fn create_in(txn: &DatabaseTransaction, new: &NewSaga) -> Result<Result<Created>> {
     if new.lock == LockMode::Exclusive {
         // A repeated start must find its own saga before the lock check, which it would fail.
         // (Other starts learn it from the insert below.)
@@ -235,23 +235,23 @@ async fn create_in(txn: &DatabaseTransaction, new: NewSaga) -> Result<Result<Cre
         for other in in_flight {
             if !new.lock.compatible_with(parse_lock(&other.lock_mode)?) {
                 return Ok(Err(LogError::Locked {
-                    employee_id: new.employee_id,
+                    employee_id: new.employee_id.clone(),
                     saga_id: other.id,
                 }));
             }
         }
     }
     let created = SagaRecord {
-        id: new.id,
-        saga_type: new.saga_type,
+        id: new.id.clone(),
+        saga_type: new.saga_type.clone(),
         state: SagaState::Running,
-        employee_id: new.employee_id,
+        employee_id: new.employee_id.clone(),
         lock: new.lock,
-        request_id: new.request_id,
-        input: new.input,
+        request_id: new.request_id.clone(),
+        input: new.input.clone(),
         reason: String::new(),
         events: 0,
-        owner: Some(new.owner),
+        owner: Some(new.owner.clone()),
         lease_until: Some(new.lease_until),
         created_at: new.now,
         updated_at: new.now,
@@ -354,7 +354,7 @@ impl SagaLog {
     /// before gets that saga back. A locking saga is refused while an incompatible one of the
     /// same employee is in flight (running, compensating or stuck).
     pub async fn create(&self, new: NewSaga) -> Result<Created> {
-        let (mut created, _) = self.commit(vec![new], &[]).await?;
+        let (mut created, _) = self.commit(std::slice::from_ref(&new), &[]).await?;
         created
             .pop()
             .unwrap_or_else(|| Err(LogError::Corrupt("no answer".into())))
@@ -364,7 +364,7 @@ impl SagaLog {
     /// transaction — one flush for all of them.
     pub async fn commit(
         &self,
-        creates: Vec<NewSaga>,
+        creates: &[NewSaga],
         appends: &[Append],
     ) -> Result<(Vec<Result<Created>>, Vec<Result<()>>)> {
         let txn = hrmesh_kit::inbox::begin_write(&self.db).await?;
@@ -422,7 +422,7 @@ impl SagaLog {
     /// Applies every append it can in one transaction (one flush), in order; each answer says
     /// whether its append applied.
     pub async fn append_many(&self, appends: &[Append]) -> Result<Vec<Result<()>>> {
-        Ok(self.commit(Vec::new(), appends).await?.1)
+        Ok(self.commit(&[], appends).await?.1)
     }
 
     /// Appends to one saga.
