@@ -43,9 +43,9 @@ fi
 BIN=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/$BUILD/hrmesh
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/hrmesh-load.XXXXXX")
-PIDS=()
+declare -A PID
 cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PID[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   if [[ $DB == postgres ]]; then pg_stop; fi
   rm -rf "$WORK"
@@ -71,7 +71,6 @@ else
   done
 fi
 
-declare -A PID
 start() {
   local service=$1 upper=${1^^}
   shift
@@ -79,7 +78,6 @@ start() {
     "HRMESH_${upper}_DATABASE_URL=${URL[$service]}" "$@" \
     "$BIN" serve "$service" >"$WORK/$service.log" 2>&1 &
   PID[$service]=$!
-  PIDS+=("$!")
   for _ in $(seq 1 300); do
     if python3 -c "import socket,sys; s=socket.socket(); s.settimeout(0.2); sys.exit(s.connect_ex(('127.0.0.1', ${PORT[$service]})))" 2>/dev/null; then
       return 0

@@ -14,7 +14,6 @@ use pact_models::v4::sync_message::SynchronousMessage;
 use prost_reflect::DynamicMessage;
 use serde_json::Value;
 use tonic::Status;
-use tonic::server::NamedService;
 use tonic::service::Routes;
 
 use crate::grpc::{
@@ -76,11 +75,6 @@ impl MockProvider {
         };
         let server = RunningServer::start(([127, 0, 0, 1], 0).into(), spec).await?;
         Ok(Self { server, state })
-    }
-
-    /// Starts a mock for the service `S` names.
-    pub async fn for_service<S: NamedService>() -> anyhow::Result<Self> {
-        Self::start(S::NAME).await
     }
 
     pub fn uri(&self) -> String {

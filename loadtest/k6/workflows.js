@@ -161,7 +161,8 @@ export function requestTimeOff() {
 }
 
 export function handleSummary(data) {
-  const out = { stdout: `${MODE} ${PROFILE}: ${JSON.stringify(summary(data, MODE))}\n` };
-  if (__ENV.SUMMARY) out[__ENV.SUMMARY] = JSON.stringify(summary(data, MODE), null, 2);
+  const result = summary(data, MODE);
+  const out = { stdout: `${MODE} ${PROFILE}: ${JSON.stringify(result)}\n` };
+  if (__ENV.SUMMARY) out[__ENV.SUMMARY] = JSON.stringify(result, null, 2);
   return out;
 }
