@@ -5,6 +5,7 @@
 use std::sync::OnceLock;
 
 use anyhow::{Context, anyhow};
+use hrmesh_kit::client::MeshChannel;
 use prost::Message;
 use prost_reflect::{
     DescriptorPool, DeserializeOptions, DynamicMessage, MessageDescriptor, MethodDescriptor,
@@ -12,7 +13,6 @@ use prost_reflect::{
 };
 use serde_json::{Map, Value, json};
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
-use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -63,28 +63,7 @@ pub fn from_json(descriptor: MessageDescriptor, json: &Value) -> anyhow::Result<
     .with_context(|| format!("{json} is not a valid {name}"))
 }
 
-/// The canonical name of a status code, as in `google.rpc.Code`.
-pub fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
-    }
-}
+pub use hrmesh_kit::status::code_name;
 
 /// The code with the canonical name `name`.
 pub fn code_from_name(name: &str) -> Option<Code> {
@@ -204,7 +183,7 @@ impl Decoder for DynamicDecoder {
 /// Calls the unary method `name` (`package.Service/Method`) over `channel` with a JSON request;
 /// answers the JSON response, or the status the server answered with.
 pub async fn call_json(
-    channel: Channel,
+    channel: MeshChannel,
     name: &str,
     request: &Value,
 ) -> anyhow::Result<Result<Value, Status>> {

@@ -19,6 +19,8 @@ use tonic::service::Routes;
 use crate::grpc::{
     DynamicCodec, METHOD_KEY, STATUS_KEY, code_from_name, error_status, from_json, method, to_json,
 };
+use hrmesh_kit::auth::Verifier;
+use hrmesh_kit::mesh::{MeshLayer, Policy};
 use hrmesh_kit::server::{RunningServer, ServeSpec};
 
 /// Changes a response before it is sent: `(method, grpc-status, body)`. Negative controls use it
@@ -52,7 +54,13 @@ pub struct MockProvider {
 impl MockProvider {
     /// Serves on a free loopback port. `service` is the participant's gRPC service name (health
     /// reports it serving); calls to any method are answered from the expected interaction.
-    pub async fn start(service: &'static str) -> anyhow::Result<Self> {
+    /// `auth` and `permissions` are the real participant's: the mock refuses a call without a
+    /// token it would refuse, before looking at the contract.
+    pub async fn start(
+        service: &'static str,
+        auth: &hrmesh_kit::auth::AuthConfig,
+        permissions: &'static [(&'static str, &'static str)],
+    ) -> anyhow::Result<Self> {
         let state = Arc::new(Mutex::new(State::default()));
         let handler_state = state.clone();
         let handler = tower::service_fn(move |request: http::Request<tonic::body::Body>| {
@@ -72,6 +80,13 @@ impl MockProvider {
             service_names: vec![service],
             descriptor_sets: vec![hrmesh_proto::FILE_DESCRIPTOR_SET],
             cors_allowed_origins: Vec::new(),
+            mesh: MeshLayer::new(Policy::new(
+                "mock",
+                permissions,
+                Verifier::from_config(auth).await?,
+                None,
+            )),
+            dependencies: Vec::new(),
         };
         let server = RunningServer::start(([127, 0, 0, 1], 0).into(), spec).await?;
         Ok(Self { server, state })

@@ -7,11 +7,11 @@ use std::future::Future;
 use std::path::Path;
 
 use anyhow::{Context, anyhow};
+use hrmesh_kit::client::MeshChannel;
 use pact_matching::Mismatch;
 use pact_models::generators::GeneratorTestMode;
 use pact_models::v4::sync_message::SynchronousMessage;
 use serde_json::{Value, json};
-use tonic::transport::Channel;
 
 use crate::grpc::{METHOD_KEY, STATUS_KEY, call_json, code_name, error_json};
 use crate::mock::{body_json, json_contents};
@@ -20,7 +20,7 @@ use crate::mock::{body_json, json_contents};
 pub struct Started<R> {
     /// Whatever stops it.
     pub running: R,
-    pub channel: Channel,
+    pub channel: MeshChannel,
     /// Values the provider states produced (ids the provider issued), injected into the request
     /// wherever the contract says `fromProviderState`.
     pub values: HashMap<String, Value>,

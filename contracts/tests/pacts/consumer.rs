@@ -213,10 +213,18 @@ impl Contract {
     pub async fn run(mut self) {
         let out = tempfile::tempdir().expect("a temporary directory");
         self.builder.with_output_dir(out.path());
-        let mock = MockProvider::start(self.service).await.expect("mock");
-        let participants =
-            Participants::connect(&mock.uri(), &mock.uri(), &mock.uri(), &no_retries())
-                .expect("clients");
+        let (auth, permissions) = crate::participant_auth(self.service);
+        let mock = MockProvider::start(self.service, &auth, permissions)
+            .await
+            .expect("mock");
+        let participants = Participants::connect(
+            &mock.uri(),
+            &mock.uri(),
+            &mock.uri(),
+            &no_retries(),
+            crate::orchestrator_identity(),
+        )
+        .expect("clients");
         let created = NaiveDate::from_ymd_opt(2026, 11, 20).expect("date");
         let mut drives: HashMap<String, Drive> = self.drives.drain(..).collect();
         let mut failures = Vec::new();

@@ -440,6 +440,7 @@ impl Provider for RealLedger {
         }
         let mut config = LedgerConfig::default();
         config.common.listen = ([127, 0, 0, 1], 0).into();
+        hrmesh_kit::testing::secure(&mut config.common);
         let server = LedgerServer::start_with(store, SystemClock, &config).await?;
         let channel = crate::connect(&server.server.uri()).await?;
         Ok(Started {

@@ -8,11 +8,48 @@ mod negative;
 mod notification;
 mod performance;
 
-/// A channel to a server that is already listening.
-pub async fn connect(uri: &str) -> anyhow::Result<tonic::transport::Channel> {
-    Ok(tonic::transport::Endpoint::from_shared(uri.to_owned())?
+/// A channel to a server that is already listening, calling with the orchestrator's identity:
+/// a system actor with exactly the permissions the orchestrator's own tokens carry.
+pub async fn connect(uri: &str) -> anyhow::Result<hrmesh_kit::client::MeshChannel> {
+    let channel = tonic::transport::Endpoint::from_shared(uri.to_owned())?
         .connect()
-        .await?)
+        .await?;
+    Ok(hrmesh_kit::client::MeshChannel::new(
+        channel,
+        Some(orchestrator_identity()),
+    ))
+}
+
+/// The orchestrator's token, as its identity would mint it.
+pub fn orchestrator_identity() -> hrmesh_kit::auth::TokenSource {
+    hrmesh_kit::testing::mint(&hrmesh_kit::testing::claims(
+        "hrmesh-orchestrator",
+        hrmesh_kit::auth::ActorType::System,
+        hrmesh_orchestrator_server::sagas::IDENTITY_PERMISSIONS,
+    ))
+}
+
+/// How the participant `service` (e.g. hrmesh.ledger.v1.LedgerService) verifies tokens in
+/// these tests, and its permission table.
+pub fn participant_auth(
+    service: &str,
+) -> (
+    hrmesh_kit::auth::AuthConfig,
+    &'static [(&'static str, &'static str)],
+) {
+    let (short, permissions) = match service {
+        "hrmesh.ledger.v1.LedgerService" => ("ledger", hrmesh_ledger_server::PERMISSIONS),
+        "hrmesh.performance.v1.PerformanceService" => {
+            ("performance", hrmesh_performance_server::PERMISSIONS)
+        }
+        "hrmesh.notification.v1.NotificationService" => {
+            ("notification", hrmesh_notification_server::PERMISSIONS)
+        }
+        other => panic!("no participant serves {other}"),
+    };
+    let mut common = hrmesh_kit::config::CommonConfig::new(short, 0);
+    hrmesh_kit::testing::secure(&mut common);
+    (common.auth, permissions)
 }
 
 use std::collections::BTreeSet;

@@ -23,7 +23,8 @@ impl Provider for Tampered {
         &self,
         interaction: &SynchronousMessage,
     ) -> anyhow::Result<Started<Self::Running>> {
-        let mock = MockProvider::start(LEDGER_SERVICE).await?;
+        let (auth, permissions) = crate::participant_auth(LEDGER_SERVICE);
+        let mock = MockProvider::start(LEDGER_SERVICE, &auth, permissions).await?;
         mock.expect(interaction.clone());
         if let Some(tamper) = &self.0 {
             mock.tamper(tamper.clone());

@@ -177,6 +177,7 @@ impl Provider for RealNotification {
         }
         let mut config = NotificationConfig::default();
         config.common.listen = ([127, 0, 0, 1], 0).into();
+        hrmesh_kit::testing::secure(&mut config.common);
         config.worker_enabled = false;
         let db = match self.store {
             Store::Sql(backend) => {

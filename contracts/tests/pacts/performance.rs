@@ -428,6 +428,7 @@ impl Provider for RealPerformance {
         }
         let mut config = PerformanceConfig::default();
         config.common.listen = ([127, 0, 0, 1], 0).into();
+        hrmesh_kit::testing::secure(&mut config.common);
         let server = PerformanceServer::start_with(store, SystemClock, &config).await?;
         let channel = crate::connect(&server.server.uri()).await?;
         Ok(Started {

@@ -8,8 +8,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use hrmesh_kit::auth::{ALL_PERMISSIONS, ActorType, Claims, Minter};
+use hrmesh_kit::config::audience;
 use hrmesh_kit::server::RunningServer;
-use hrmesh_kit::telemetry::{self, LogFormat};
+use hrmesh_kit::telemetry::{self, LogFormat, TelemetryConfig};
 use hrmesh_ledger_server::{LedgerConfig, LedgerServer};
 use hrmesh_notification_server::{NotificationConfig, NotificationServer, RunningNotification};
 use hrmesh_orchestrator_server::{OrchestratorConfig, OrchestratorServer};
@@ -26,6 +28,24 @@ struct Cli {
     /// How log lines are written (filter them with RUST_LOG, e.g. RUST_LOG=debug).
     #[arg(long, value_enum, default_value_t = Format::Text, global = true, env = "HRMESH_LOG_FORMAT")]
     log_format: Format,
+    /// Export traces over OTLP/gRPC to this collector (e.g. http://127.0.0.1:4317); without it no
+    /// spans are recorded or exported.
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "OTEL_EXPORTER_OTLP_ENDPOINT"
+    )]
+    otlp_endpoint: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (one endpoint per process; under `up` it
+    /// covers all four services, told apart by the `service` label).
+    #[arg(
+        long,
+        global = true,
+        value_name = "ADDR",
+        env = "HRMESH_METRICS_LISTEN"
+    )]
+    metrics_listen: Option<SocketAddr>,
     #[command(subcommand)]
     command: Command,
 }
@@ -52,7 +72,78 @@ enum Command {
     /// Ask a service whether it is serving (grpc.health.v1) and exit non-zero unless it is: the
     /// container health check.
     Probe(ProbeArgs),
+    /// Mint a bearer token signed with an HS256 development key (`hrmesh up` writes one to
+    /// <data-dir>/dev-hs256.key) and print it. Production tokens come from your identity provider
+    /// and are verified against its JWKS.
+    Token(TokenArgs),
 }
+
+#[derive(Debug, Args)]
+struct TokenArgs {
+    /// The HS256 key file.
+    #[arg(long, value_name = "FILE", default_value = ".data/dev-hs256.key")]
+    key_file: PathBuf,
+    /// Whom the token speaks for: an employee id, or a service name.
+    #[arg(long)]
+    subject: String,
+    /// employee, manager, admin or system.
+    #[arg(long, default_value = "employee")]
+    actor: ActorType,
+    /// A permission such as performance.read or saga.create (repeatable); `all` grants every one.
+    #[arg(long = "permission", value_name = "PERMISSION")]
+    permissions: Vec<String>,
+    /// An employee whose records the subject may read as their manager (repeatable).
+    #[arg(long = "manages", value_name = "EMPLOYEE_ID")]
+    manages: Vec<String>,
+    /// The services the token is good for (repeatable; default: all four).
+    #[arg(long = "audience", value_name = "AUDIENCE")]
+    audiences: Vec<String>,
+    #[arg(long, default_value = hrmesh_kit::auth::DEFAULT_ISSUER)]
+    issuer: String,
+    /// Seconds until the token expires.
+    #[arg(long, default_value_t = 3600)]
+    ttl_secs: u64,
+}
+
+async fn token(args: TokenArgs) -> anyhow::Result<()> {
+    let minter = Minter::hs256_file(&args.key_file).await?;
+    let permissions = if args.permissions.iter().any(|perm| perm == "all") {
+        ALL_PERMISSIONS
+            .iter()
+            .map(|perm| (*perm).to_owned())
+            .collect()
+    } else {
+        for perm in &args.permissions {
+            anyhow::ensure!(
+                ALL_PERMISSIONS.contains(&perm.as_str()),
+                "unknown permission {perm:?}; known: {}",
+                ALL_PERMISSIONS.join(", ")
+            );
+        }
+        args.permissions
+    };
+    let audiences = if args.audiences.is_empty() {
+        SERVICES.iter().map(|service| audience(service)).collect()
+    } else {
+        args.audiences
+    };
+    let now = hrmesh_kit::auth::now_secs();
+    let jwt = minter.mint(&Claims {
+        iss: args.issuer,
+        sub: args.subject,
+        aud: audiences,
+        exp: now + args.ttl_secs,
+        iat: now,
+        act: args.actor,
+        perms: permissions,
+        manages: args.manages,
+    })?;
+    println!("{jwt}");
+    Ok(())
+}
+
+/// Every hrmesh service, by its short name.
+const SERVICES: [&str; 4] = ["orchestrator", "ledger", "performance", "notification"];
 
 #[derive(Debug, Args)]
 struct ProbeArgs {
@@ -224,7 +315,8 @@ struct OrchestratorArgs {
 
 #[derive(Debug, Args)]
 struct UpArgs {
-    /// Directory for the services' embedded SQLite databases.
+    /// Directory for the services' embedded SQLite databases and the development signing key
+    /// (dev-hs256.key, generated on first start).
     #[arg(long, value_name = "DIR", default_value = ".data")]
     data_dir: PathBuf,
 }
@@ -329,11 +421,30 @@ impl OrchestratorArgs {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    telemetry::init(match cli.log_format {
-        Format::Text => LogFormat::Text,
-        Format::Json => LogFormat::Json,
-    });
-    match cli.command {
+    let service_name = match &cli.command {
+        Command::Serve(Service::Ledger(_)) => "hrmesh-ledger",
+        Command::Serve(Service::Notification(_)) => "hrmesh-notification",
+        Command::Serve(Service::Performance(_)) => "hrmesh-performance",
+        Command::Serve(Service::Orchestrator(_)) => "hrmesh-orchestrator",
+        _ => "hrmesh",
+    };
+    let serving = matches!(cli.command, Command::Serve(_) | Command::Up(_));
+    let telemetry = telemetry::init(&TelemetryConfig {
+        log_format: match cli.log_format {
+            Format::Text => LogFormat::Text,
+            Format::Json => LogFormat::Json,
+        },
+        service_name: service_name.to_owned(),
+        otlp_endpoint: cli.otlp_endpoint.filter(|_| serving),
+        metrics_listen: cli.metrics_listen.filter(|_| serving),
+    })?;
+    let result = run(cli.command).await;
+    telemetry.shutdown().await;
+    result
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Serve(Service::Ledger(args)) => {
             let ledger = LedgerServer::start(&args.into_config()?).await?;
             run_until_shutdown(vec![Running::Ledger(ledger)]).await
@@ -344,6 +455,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Saga(args) => saga_cli::run(args).await,
         Command::Probe(args) => probe(args).await,
+        Command::Token(args) => token(args).await,
         Command::Serve(Service::Orchestrator(args)) => {
             let orchestrator = OrchestratorServer::start(&args.into_config()?).await?;
             run_until_shutdown(vec![Running::Orchestrator(orchestrator)]).await
@@ -353,6 +465,9 @@ async fn main() -> anyhow::Result<()> {
             run_until_shutdown(vec![Running::Performance(performance)]).await
         }
         Command::Up(args) => {
+            // Development only: one generated HS256 key signs and verifies every token.
+            let key = args.data_dir.join("dev-hs256.key");
+            hrmesh_kit::auth::ensure_dev_key(&key)?;
             let mut ledger_config = LedgerConfig::default();
             ledger_config.common.data_dir = args.data_dir.clone();
             let mut notification_config = NotificationConfig::default();
@@ -363,6 +478,12 @@ async fn main() -> anyhow::Result<()> {
             orchestrator_config.common.data_dir = args.data_dir;
             // One process, one replica: a restart resumes its sagas at once.
             orchestrator_config.replica_id = Some("embedded".into());
+            ledger_config.common.auth.hs256_key_file = Some(key.clone());
+            notification_config.common.auth.hs256_key_file = Some(key.clone());
+            performance_config.common.auth.hs256_key_file = Some(key.clone());
+            performance_config.identity.hs256_key_file = Some(key.clone());
+            orchestrator_config.common.auth.hs256_key_file = Some(key.clone());
+            orchestrator_config.identity.hs256_key_file = Some(key.clone());
             let ledger = LedgerServer::start(&ledger_config).await?;
             let mut notification = NotificationServer::start(&notification_config).await?;
             performance_config.notification_url =
@@ -375,6 +496,7 @@ async fn main() -> anyhow::Result<()> {
                 .clone()
                 .unwrap_or_default();
             let orchestrator = OrchestratorServer::start(&orchestrator_config).await?;
+            orchestrator.server.ready().await?;
             println!("hrmesh is up (Ctrl-C stops it):");
             println!(
                 "  orchestrator  grpc://{}   hrmesh.orchestrator.v1.SagaService",
@@ -391,6 +513,13 @@ async fn main() -> anyhow::Result<()> {
             println!(
                 "  notification  grpc://{}   hrmesh.notification.v1.NotificationService",
                 notification.server().addr
+            );
+            println!(
+                "Calls need a bearer token signed with the development key {} (never use it in \
+                 production), e.g.:\n  export HRMESH_TOKEN=$(hrmesh token --key-file {} --subject \
+                 admin --actor admin --permission all)",
+                key.display(),
+                key.display()
             );
             run_until_shutdown(vec![
                 Running::Orchestrator(orchestrator),

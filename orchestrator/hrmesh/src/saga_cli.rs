@@ -4,12 +4,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
+use hrmesh_kit::auth::TokenSource;
+use hrmesh_kit::client::MeshChannel;
 use hrmesh_proto::common::DateRange;
 use hrmesh_proto::orchestrator::saga_service_client::SagaServiceClient;
 use hrmesh_proto::orchestrator::start_saga_request::Input;
 use hrmesh_proto::orchestrator::*;
 use hrmesh_proto::performance::{Rating, ReviewSection};
-use tonic::transport::Channel;
 
 #[derive(Debug, Args)]
 pub struct SagaArgs {
@@ -22,6 +23,16 @@ pub struct SagaArgs {
         env = "HRMESH_ORCHESTRATOR_URL"
     )]
     orchestrator: String,
+    /// The bearer token to call with (`hrmesh token` mints one; `saga.create`, `saga.read` and, for
+    /// the operator actions, `saga.admin`).
+    #[arg(
+        long,
+        global = true,
+        value_name = "JWT",
+        env = "HRMESH_TOKEN",
+        hide_env_values = true
+    )]
+    token: Option<String>,
     #[command(subcommand)]
     command: SagaCommand,
 }
@@ -398,7 +409,7 @@ fn print_saga(saga: &Saga) {
     }
 }
 
-async fn watch(client: &mut SagaServiceClient<Channel>, saga_id: &str) -> anyhow::Result<()> {
+async fn watch(client: &mut SagaServiceClient<MeshChannel>, saga_id: &str) -> anyhow::Result<()> {
     let mut updates = client
         .watch_saga(WatchSagaRequest {
             saga_id: saga_id.to_owned(),
@@ -423,7 +434,8 @@ pub async fn run(args: SagaArgs) -> anyhow::Result<()> {
         .connect()
         .await
         .with_context(|| format!("connecting to the orchestrator at {}", args.orchestrator))?;
-    let mut client = SagaServiceClient::new(channel);
+    let token = args.token.clone().map(TokenSource::fixed);
+    let mut client = SagaServiceClient::new(MeshChannel::new(channel, token));
     match args.command {
         SagaCommand::Start(start) => {
             let request_id = start

@@ -57,6 +57,10 @@ fn terminate(child: &mut Child) -> std::process::ExitStatus {
 async fn serve_ledger_listens_where_told_and_stops_cleanly_on_sigterm() {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut child = hrmesh()
+        .env(
+            "HRMESH_LEDGER_AUTH__HS256_KEY_FILE",
+            hrmesh_kit::testing::dev_key_file(),
+        )
         .args(["serve", "ledger", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir.path())
         .stdout(Stdio::piped())
@@ -88,6 +92,7 @@ async fn up_starts_the_mesh_on_the_default_ports_and_prints_the_endpoints() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("start hrmesh up");
+    // Printed once every service, the orchestrator included, reports SERVING.
     let line = wait_for_line(&mut child, "hrmesh.notification.v1.NotificationService");
     assert!(line.contains("127.0.0.1:50054"), "{line}");
     assert!(serving("127.0.0.1:50052", "hrmesh.ledger.v1.LedgerService").await);
@@ -109,6 +114,7 @@ async fn up_starts_the_mesh_on_the_default_ports_and_prints_the_endpoints() {
     assert!(data_dir.path().join("notification.sqlite").exists());
     assert!(data_dir.path().join("performance.sqlite").exists());
     assert!(data_dir.path().join("orchestrator.sqlite").exists());
+    assert!(data_dir.path().join("dev-hs256.key").exists());
     assert!(terminate(&mut child).success());
 }
 
@@ -124,6 +130,7 @@ fn every_subcommand_explains_itself() {
         vec!["saga", "--help"],
         vec!["saga", "start", "complete-review", "--help"],
         vec!["up", "--help"],
+        vec!["token", "--help"],
     ] {
         let output = hrmesh().args(&args).output().expect("run --help");
         assert!(output.status.success(), "{args:?}");

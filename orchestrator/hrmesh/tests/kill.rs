@@ -30,6 +30,14 @@ fn orchestrator(database_url: &str, participants: [&str; 3], replica: &str) -> O
     let mut child = Command::new(env!("CARGO_BIN_EXE_hrmesh"))
         .env_remove("RUST_LOG")
         .env("NO_COLOR", "1")
+        .env(
+            "HRMESH_ORCHESTRATOR_AUTH__HS256_KEY_FILE",
+            hrmesh_kit::testing::dev_key_file(),
+        )
+        .env(
+            "HRMESH_ORCHESTRATOR_IDENTITY__HS256_KEY_FILE",
+            hrmesh_kit::testing::dev_key_file(),
+        )
         .env("HRMESH_ORCHESTRATOR_ROUND_BACKOFF_MS", "20")
         .env("HRMESH_ORCHESTRATOR_ROUND_BACKOFF_MAX_MS", "200")
         .env("HRMESH_ORCHESTRATOR_RESILIENCE__BREAKER_OPEN_MS", "100")
@@ -77,10 +85,13 @@ async fn a_killed_orchestrator_is_replaced_and_every_saga_finishes_once(backend:
         TestDatabase::new(backend).await,
     ];
     let mut ledger_config = LedgerConfig::default();
+    hrmesh_kit::testing::secure(&mut ledger_config.common);
     ledger_config.common.listen = "127.0.0.1:0".parse().expect("addr");
     ledger_config.common.database_url = Some(dbs[0].url.clone());
     let ledger_server = LedgerServer::start(&ledger_config).await.expect("ledger");
     let mut performance_config = PerformanceConfig::default();
+    hrmesh_kit::testing::secure(&mut performance_config.common);
+    hrmesh_kit::testing::sign(&mut performance_config.identity);
     performance_config.common.listen = "127.0.0.1:0".parse().expect("addr");
     performance_config.common.database_url = Some(dbs[1].url.clone());
     let performance_server = PerformanceServer::start(&performance_config)
@@ -90,18 +101,19 @@ async fn a_killed_orchestrator_is_replaced_and_every_saga_finishes_once(backend:
     let notification_port = free_port();
     let notification_url = format!("http://127.0.0.1:{notification_port}");
     let mut notification_config = NotificationConfig::default();
+    hrmesh_kit::testing::secure(&mut notification_config.common);
     notification_config.common.listen = format!("127.0.0.1:{notification_port}")
         .parse()
         .expect("addr");
     notification_config.common.database_url = Some(dbs[2].url.clone());
     notification_config.worker_enabled = false;
 
-    let mut ledger = LedgerServiceClient::connect(ledger_server.server.uri())
-        .await
-        .expect("ledger client");
-    let mut performance = PerformanceServiceClient::connect(performance_server.server.uri())
-        .await
-        .expect("performance client");
+    let mut ledger = LedgerServiceClient::new(hrmesh_kit::testing::admin_channel(
+        &ledger_server.server.uri(),
+    ));
+    let mut performance = PerformanceServiceClient::new(hrmesh_kit::testing::admin_channel(
+        &performance_server.server.uri(),
+    ));
     ledger
         .create_policy(lpb::CreatePolicyRequest {
             request_id: "policy".into(),
@@ -176,9 +188,7 @@ async fn a_killed_orchestrator_is_replaced_and_every_saga_finishes_once(backend:
         participants[2].as_str(),
     ];
     let mut first = orchestrator(&dbs[3].url, participant_urls, "replica-1");
-    let mut sagas = SagaServiceClient::connect(first.url.clone())
-        .await
-        .expect("orchestrator client");
+    let mut sagas = SagaServiceClient::new(hrmesh_kit::testing::admin_channel(&first.url.clone()));
     let mut ids = Vec::new();
     for (n, review_id) in reviews.iter().enumerate() {
         let saga = sagas
@@ -225,9 +235,7 @@ async fn a_killed_orchestrator_is_replaced_and_every_saga_finishes_once(backend:
         .await
         .expect("notification");
     let mut second = orchestrator(&dbs[3].url, participant_urls, "replica-2");
-    let mut sagas = SagaServiceClient::connect(second.url.clone())
-        .await
-        .expect("orchestrator client");
+    let mut sagas = SagaServiceClient::new(hrmesh_kit::testing::admin_channel(&second.url.clone()));
     for id in &ids {
         let mut updates = sagas
             .watch_saga(opb::WatchSagaRequest {
@@ -247,9 +255,8 @@ async fn a_killed_orchestrator_is_replaced_and_every_saga_finishes_once(backend:
         assert_eq!(saga.state, opb::SagaState::Completed as i32, "{saga:?}");
     }
 
-    let mut notifications = NotificationServiceClient::connect(notification_url)
-        .await
-        .expect("notification client");
+    let mut notifications =
+        NotificationServiceClient::new(hrmesh_kit::testing::admin_channel(&notification_url));
     for (n, review_id) in reviews.iter().enumerate() {
         let employee = format!("e-{n}");
         let entries = ledger

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use hrmesh_kit::client::MeshChannel;
 use hrmesh_kit::testing::{Backend, TestDatabase};
 use hrmesh_ledger_server::{LedgerConfig, LedgerServer};
 use hrmesh_notification_server::{NotificationConfig, NotificationServer, RunningNotification};
@@ -24,7 +25,6 @@ use hrmesh_proto::orchestrator as opb;
 use hrmesh_proto::orchestrator::saga_service_client::SagaServiceClient;
 use hrmesh_proto::performance as ppb;
 use hrmesh_proto::performance::performance_service_client::PerformanceServiceClient;
-use tonic::transport::Channel;
 
 const SEQUENTIAL: usize = 300;
 const CLIENTS: usize = 8;
@@ -40,10 +40,10 @@ struct Mesh {
 
 #[derive(Clone)]
 struct Clients {
-    ledger: LedgerServiceClient<Channel>,
-    performance: PerformanceServiceClient<Channel>,
-    notification: NotificationServiceClient<Channel>,
-    saga: SagaServiceClient<Channel>,
+    ledger: LedgerServiceClient<MeshChannel>,
+    performance: PerformanceServiceClient<MeshChannel>,
+    notification: NotificationServiceClient<MeshChannel>,
+    saga: SagaServiceClient<MeshChannel>,
 }
 
 fn zero() -> std::net::SocketAddr {
@@ -58,22 +58,28 @@ async fn mesh(backend: Backend) -> (Mesh, Clients) {
         TestDatabase::new(backend).await,
     ];
     let mut ledger_config = LedgerConfig::default();
+    hrmesh_kit::testing::secure(&mut ledger_config.common);
     ledger_config.common.listen = zero();
     ledger_config.common.database_url = Some(dbs[0].url.clone());
     let ledger = LedgerServer::start(&ledger_config).await.expect("ledger");
     let mut performance_config = PerformanceConfig::default();
+    hrmesh_kit::testing::secure(&mut performance_config.common);
+    hrmesh_kit::testing::sign(&mut performance_config.identity);
     performance_config.common.listen = zero();
     performance_config.common.database_url = Some(dbs[1].url.clone());
     let performance = PerformanceServer::start(&performance_config)
         .await
         .expect("performance");
     let mut notification_config = NotificationConfig::default();
+    hrmesh_kit::testing::secure(&mut notification_config.common);
     notification_config.common.listen = zero();
     notification_config.common.database_url = Some(dbs[2].url.clone());
     let mut notification = NotificationServer::start(&notification_config)
         .await
         .expect("notification");
     let mut config = OrchestratorConfig::default();
+    hrmesh_kit::testing::secure(&mut config.common);
+    hrmesh_kit::testing::sign(&mut config.identity);
     config.common.listen = zero();
     config.common.database_url = Some(dbs[3].url.clone());
     config.ledger_url = ledger.server.uri();
@@ -84,18 +90,16 @@ async fn mesh(backend: Backend) -> (Mesh, Clients) {
         .await
         .expect("orchestrator");
     let clients = Clients {
-        ledger: LedgerServiceClient::connect(ledger.server.uri())
-            .await
-            .expect("c"),
-        performance: PerformanceServiceClient::connect(performance.server.uri())
-            .await
-            .expect("c"),
-        notification: NotificationServiceClient::connect(notification.server().uri())
-            .await
-            .expect("c"),
-        saga: SagaServiceClient::connect(orchestrator.server.uri())
-            .await
-            .expect("c"),
+        ledger: LedgerServiceClient::new(hrmesh_kit::testing::admin_channel(&ledger.server.uri())),
+        performance: PerformanceServiceClient::new(hrmesh_kit::testing::admin_channel(
+            &performance.server.uri(),
+        )),
+        notification: NotificationServiceClient::new(hrmesh_kit::testing::admin_channel(
+            &notification.server().uri(),
+        )),
+        saga: SagaServiceClient::new(hrmesh_kit::testing::admin_channel(
+            &orchestrator.server.uri(),
+        )),
     };
     (
         Mesh {

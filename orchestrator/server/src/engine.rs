@@ -34,6 +34,7 @@ use prost::Message;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::sagas::{Participants, SagaKind, StepContext, StepResult, run_step};
 
@@ -334,10 +335,22 @@ impl Engine {
             sender
         };
         let engine = self.clone();
-        tokio::spawn(async move {
-            engine.run(&sender, deadline).await;
-            lock(&engine.inner.local).remove(&id);
-        });
+        // One span for the saga's run: a child of the call that started it (so the whole saga is
+        // one trace), or a root of its own when resumed after a restart or a takeover.
+        let saga_type = sender.borrow().record.saga_type.clone();
+        let span = tracing::info_span!(
+            "saga",
+            otel.name = %format_args!("saga {saga_type}"),
+            saga_id = %id,
+            saga_type = %saga_type,
+        );
+        tokio::spawn(
+            async move {
+                engine.run(&sender, deadline).await;
+                lock(&engine.inner.local).remove(&id);
+            }
+            .instrument(span),
+        );
     }
 
     /// Creates a saga through the writer, sharing its flush with queued appends.
@@ -460,7 +473,11 @@ impl Engine {
                             outputs: &step_outputs,
                             deadline: budget,
                         };
-                        match run_step(participants, &ctx, step, Direction::Forward).await {
+                        let span = step_span(definition, step, Direction::Forward, round);
+                        match run_step(participants, &ctx, step, Direction::Forward)
+                            .instrument(span)
+                            .await
+                        {
                             StepResult::Done(output) => step_outputs[step] = Some(output),
                             StepResult::Rejected(_) => {
                                 redriven = Some(StepResult::Done(StepOutput::new()));
@@ -478,7 +495,24 @@ impl Engine {
                                 outputs: &step_outputs,
                                 deadline: budget,
                             };
-                            run_step(participants, &ctx, step, direction).await
+                            let started = Instant::now();
+                            let span = step_span(definition, step, direction, round);
+                            let result = run_step(participants, &ctx, step, direction)
+                                .instrument(span)
+                                .await;
+                            metrics::histogram!(
+                                "hrmesh_saga_step_duration_seconds",
+                                "saga_type" => kind.as_str(),
+                                "step" => definition.steps()[step].name,
+                                "direction" => direction_name(direction),
+                                "outcome" => match &result {
+                                    StepResult::Done(_) => "done",
+                                    StepResult::Rejected(_) => "rejected",
+                                    StepResult::Failed(_) => "failed",
+                                },
+                            )
+                            .record(started.elapsed().as_secs_f64());
+                            result
                         }
                     };
                     match (direction, result) {
@@ -508,6 +542,9 @@ impl Engine {
             let now = Utc::now();
             // Entering stuck needs an operator: make it durable before saying so.
             let wait = wait || state == SagaState::Stuck;
+            if state != record.state {
+                saga_state_reached(kind.as_str(), state);
+            }
             let append = Append {
                 saga_id: saga_id.clone(),
                 fence: Fence::Owner(me.clone()),
@@ -706,4 +743,40 @@ impl Engine {
             _ => None,
         }
     }
+}
+
+fn step_span(
+    definition: &hrmesh_saga_core::Definition,
+    step: usize,
+    direction: Direction,
+    round: u32,
+) -> tracing::Span {
+    let name = definition.steps().get(step).map_or("?", |def| def.name);
+    let direction = direction_name(direction);
+    tracing::info_span!(
+        "saga.step",
+        otel.name = %format_args!("{direction} {name}"),
+        step = name,
+        direction,
+        round,
+    )
+}
+
+fn direction_name(direction: Direction) -> &'static str {
+    match direction {
+        Direction::Forward => "forward",
+        Direction::Compensate => "compensate",
+    }
+}
+
+/// Counts a saga entering `state` (compensating, completed, compensated or stuck).
+pub(crate) fn saga_state_reached(saga_type: &'static str, state: SagaState) {
+    let name = match state {
+        SagaState::Running => return,
+        SagaState::Compensating => "hrmesh_sagas_compensating_total",
+        SagaState::Completed => "hrmesh_sagas_completed_total",
+        SagaState::Compensated => "hrmesh_sagas_compensated_total",
+        SagaState::Stuck => "hrmesh_sagas_stuck_total",
+    };
+    metrics::counter!(name, "saga_type" => saga_type).increment(1);
 }

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hrmesh_domain::{Violations, page_size, parse_issued_id};
+use hrmesh_kit::audit::{self, AuditLog};
+use hrmesh_kit::auth::principal;
 use hrmesh_kit::status;
 use hrmesh_proto::orchestrator as pb;
 use hrmesh_saga_core::{Direction, Event, SagaState, StepKind};
@@ -24,13 +26,33 @@ const PAGE_SIZE_MAX: u32 = 500;
 const POLL: Duration = Duration::from_millis(100);
 const JUSTIFICATION_CHARS_MAX: usize = 2_000;
 
+/// The permission each method needs (checked by the mesh layer before the handler runs):
+/// starting sagas, reading them, and the operator actions.
+pub const PERMISSIONS: &[(&str, &str)] = &[
+    (
+        "/hrmesh.orchestrator.v1.SagaService/StartSaga",
+        "saga.create",
+    ),
+    ("/hrmesh.orchestrator.v1.SagaService/GetSaga", READ),
+    ("/hrmesh.orchestrator.v1.SagaService/ListSagas", READ),
+    ("/hrmesh.orchestrator.v1.SagaService/WatchSaga", READ),
+    ("/hrmesh.orchestrator.v1.SagaService/RetrySaga", ADMIN),
+    ("/hrmesh.orchestrator.v1.SagaService/SkipStep", ADMIN),
+    ("/hrmesh.orchestrator.v1.SagaService/MarkCompensated", ADMIN),
+    ("/hrmesh.orchestrator.v1.SagaService/ListAuditEvents", ADMIN),
+];
+const READ: &str = "saga.read";
+/// Operator actions; also lets a caller read every employee's sagas.
+const ADMIN: &str = "saga.admin";
+
 pub struct SagaGrpc {
     engine: Engine,
+    audit: AuditLog,
 }
 
 impl SagaGrpc {
-    pub fn new(engine: Engine) -> Self {
-        Self { engine }
+    pub fn new(engine: Engine, audit: AuditLog) -> Self {
+        Self { engine, audit }
     }
 }
 
@@ -380,6 +402,8 @@ impl pb::saga_service_server::SagaService for SagaGrpc {
             Created::New(record) => {
                 let id = record.id.clone();
                 tracing::info!(saga_id = %id, saga_type = kind.as_str(), "saga started");
+                metrics::counter!("hrmesh_sagas_started_total", "saga_type" => kind.as_str())
+                    .increment(1);
                 self.engine.spawn(record, Vec::new(), deadline);
                 id
             }
@@ -415,6 +439,7 @@ impl pb::saga_service_server::SagaService for SagaGrpc {
             .await
             .map_err(log_status)?
             .ok_or_else(|| status::not_found("saga", &id))?;
+        principal(&request)?.check_read(&snapshot.record.employee_id, ADMIN)?;
         Ok(Response::new(saga_pb(&snapshot, true)))
     }
 
@@ -594,5 +619,14 @@ impl pb::saga_service_server::SagaService for SagaGrpc {
     ) -> Result<Response<pb::Saga>, Status> {
         self.operator(request.into_inner(), Action::MarkCompensated)
             .await
+    }
+
+    async fn list_audit_events(
+        &self,
+        request: Request<hrmesh_proto::common::ListAuditEventsRequest>,
+    ) -> Result<Response<hrmesh_proto::common::ListAuditEventsResponse>, Status> {
+        audit::list_rpc(&self.audit, request.into_inner())
+            .await
+            .map(Response::new)
     }
 }

@@ -10,6 +10,8 @@ pub mod sagas;
 use std::time::Duration;
 
 use anyhow::Context;
+use hrmesh_kit::audit::AuditSource;
+use hrmesh_kit::auth::{IdentityConfig, TokenSource};
 use hrmesh_kit::config::CommonConfig;
 use hrmesh_kit::server::{RunningServer, ServeSpec};
 use hrmesh_proto::orchestrator::saga_service_server::SagaServiceServer;
@@ -51,12 +53,14 @@ pub struct OrchestratorConfig {
     pub group_commit_linger_ms: u64,
     /// Per-participant resilience: attempt time limit, retries, circuit breaker, bulkhead.
     pub resilience: ResilienceConfig,
+    /// How the orchestrator signs the calls it makes to participants (the `[identity]` table).
+    pub identity: IdentityConfig,
 }
 
 impl Default for OrchestratorConfig {
     fn default() -> Self {
         Self {
-            common: CommonConfig::with_port(DEFAULT_PORT),
+            common: CommonConfig::new("orchestrator", DEFAULT_PORT),
             performance_url: "http://127.0.0.1:50053".into(),
             ledger_url: "http://127.0.0.1:50052".into(),
             notification_url: "http://127.0.0.1:50054".into(),
@@ -68,6 +72,10 @@ impl Default for OrchestratorConfig {
             round_backoff_max_ms: 30_000,
             group_commit_linger_ms: 10,
             resilience: ResilienceConfig::default(),
+            identity: IdentityConfig::new(
+                "hrmesh-orchestrator",
+                &["hrmesh-performance", "hrmesh-ledger", "hrmesh-notification"],
+            ),
         }
     }
 }
@@ -94,11 +102,26 @@ impl OrchestratorServer {
         let log = SagaLog::open(&url)
             .await
             .with_context(|| format!("opening the saga log {}", hrmesh_kit::db::redact(&url)))?;
+        let token = TokenSource::identity(&config.identity, sagas::IDENTITY_PERMISSIONS)
+            .await
+            .context("the orchestrator's identity")?;
+        let mesh = hrmesh_kit::mesh::layer(
+            "orchestrator",
+            grpc::PERMISSIONS,
+            &config.common.auth,
+            log.audit_store(),
+        )
+        .await?;
+        let audit = mesh
+            .audit()
+            .cloned()
+            .context("the orchestrator keeps an audit trail")?;
         let participants = Participants::connect(
             &config.performance_url,
             &config.ledger_url,
             &config.notification_url,
             &config.resilience,
+            token,
         )?;
         let replica_id = config
             .replica_id
@@ -124,12 +147,20 @@ impl OrchestratorServer {
         let spec = ServeSpec {
             routes: tonic::service::Routes::new(SagaServiceServer::new(grpc::SagaGrpc::new(
                 engine.clone(),
+                audit,
             ))),
             service_names: vec![
                 <SagaServiceServer<grpc::SagaGrpc> as tonic::server::NamedService>::NAME,
             ],
             descriptor_sets: vec![hrmesh_proto::FILE_DESCRIPTOR_SET],
             cors_allowed_origins: config.common.cors_allowed_origins.clone(),
+            mesh,
+            // Not ready until every participant answers.
+            dependencies: vec![
+                config.performance_url.clone(),
+                config.ledger_url.clone(),
+                config.notification_url.clone(),
+            ],
         };
         let server = RunningServer::start(config.common.listen, spec).await?;
         tracing::info!(addr = %server.addr, %replica_id, resumed, "orchestrator serving");

@@ -10,6 +10,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use hrmesh_saga_core::StepOutput;
@@ -22,6 +23,7 @@ use tower_resilience::bulkhead::{BulkheadLayer, BulkheadServiceError};
 use tower_resilience::circuitbreaker::{CircuitBreakerError, CircuitBreakerLayer};
 use tower_resilience::retry::{ExponentialRandomBackoff, RetryLayer};
 use tower_resilience::timelimiter::{TimeLimiterError, TimeLimiterLayer};
+use tracing::Instrument;
 
 type CallFuture = Pin<Box<dyn Future<Output = Result<StepOutput, Status>> + Send>>;
 
@@ -30,6 +32,9 @@ type CallFuture = Pin<Box<dyn Future<Output = Result<StepOutput, Status>> + Send
 pub struct Attempt {
     /// The caller's deadline, while the saga has one.
     pub deadline: Option<Instant>,
+    rpc: &'static str,
+    /// Attempts made so far, shared by the clones the retry layer makes.
+    tries: Arc<AtomicU32>,
     run: Arc<dyn Fn(Option<Duration>) -> CallFuture + Send + Sync>,
 }
 
@@ -132,12 +137,42 @@ impl std::fmt::Debug for Resilient {
 
 impl Resilient {
     pub fn new(name: &'static str, config: &ResilienceConfig) -> anyhow::Result<Self> {
-        let base = tower::service_fn(|attempt: Attempt| {
+        // Each attempt is a span of its own (the callee's server span is its child) and one
+        // latency observation labelled with the participant, the RPC and the status code.
+        let base = tower::service_fn(move |attempt: Attempt| {
+            let number = attempt.tries.fetch_add(1, Ordering::Relaxed) + 1;
+            let rpc = attempt.rpc;
+            if number > 1 {
+                metrics::counter!("hrmesh_participant_retries_total", "participant" => name, "rpc" => rpc)
+                    .increment(1);
+            }
+            let span = tracing::info_span!(
+                "participant.call",
+                otel.name = %format_args!("{name} {rpc}"),
+                otel.kind = "client",
+                participant = name,
+                rpc,
+                attempt = number,
+            );
             let timeout = attempt
                 .deadline
                 .map(|deadline| deadline.saturating_duration_since(Instant::now()))
                 .filter(|left| !left.is_zero());
-            (attempt.run)(timeout)
+            let started = Instant::now();
+            let call = span.in_scope(|| (attempt.run)(timeout));
+            async move {
+                let result = call.await;
+                let code = result.as_ref().map_or_else(Status::code, |_| Code::Ok);
+                metrics::histogram!(
+                    "hrmesh_participant_rpc_duration_seconds",
+                    "participant" => name,
+                    "rpc" => rpc,
+                    "code" => hrmesh_kit::status::code_name(code),
+                )
+                .record(started.elapsed().as_secs_f64());
+                result
+            }
+            .instrument(span)
         });
         let time_limiter = TimeLimiterLayer::builder()
             .timeout_duration(Duration::from_millis(config.attempt_timeout_ms))
@@ -168,6 +203,9 @@ impl Resilient {
             )
             .on_state_transition(move |from, to| {
                 tracing::warn!(participant = name, ?from, ?to, "circuit breaker");
+                // 0 closed, 1 open, 2 half-open.
+                metrics::gauge!("hrmesh_circuit_breaker_state", "participant" => name)
+                    .set(f64::from(to as u8));
             })
             .build()
             .map_err(|err| anyhow::anyhow!("{name} circuit breaker: {err}"))?;
@@ -205,6 +243,8 @@ impl Resilient {
     {
         let attempt = Attempt {
             deadline,
+            rpc,
+            tries: Arc::new(AtomicU32::new(0)),
             run: Arc::new(move |timeout| Box::pin(call(timeout))),
         };
         match self.stack.clone().oneshot(attempt).await {

@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::NaiveDate;
 use hrmesh_domain::{EmployeeId, RequestId, Violations, parse_date, parse_issued_id};
+use hrmesh_kit::auth::TokenSource;
+use hrmesh_kit::client::MeshChannel;
 use hrmesh_proto::ledger as lpb;
 use hrmesh_proto::ledger::ledger_service_client::LedgerServiceClient;
 use hrmesh_proto::notification as npb;
@@ -329,12 +331,26 @@ pub fn validate(request: &pb::StartSagaRequest) -> Result<(SagaKind, EmployeeId)
     }
 }
 
+/// The permissions the orchestrator's identity holds: what the saga steps call.
+pub const IDENTITY_PERMISSIONS: &[&str] = &[
+    "performance.create",
+    "performance.read",
+    "performance.update",
+    "performance.admin",
+    "ledger.create",
+    "ledger.read",
+    "ledger.update",
+    "ledger.admin",
+    "notification.create",
+    "notification.update",
+];
+
 /// The participants' clients, each behind its resilience stack.
 #[derive(Clone, Debug)]
 pub struct Participants {
-    pub performance: PerformanceServiceClient<Channel>,
-    pub ledger: LedgerServiceClient<Channel>,
-    pub notification: NotificationServiceClient<Channel>,
+    pub performance: PerformanceServiceClient<MeshChannel>,
+    pub ledger: LedgerServiceClient<MeshChannel>,
+    pub notification: NotificationServiceClient<MeshChannel>,
     pub performance_calls: Resilient,
     pub ledger_calls: Resilient,
     pub notification_calls: Resilient,
@@ -342,17 +358,25 @@ pub struct Participants {
 
 impl Participants {
     /// Clients for the participants at these URLs, each behind its own resilience stack. The
-    /// channels connect lazily: a participant that is down fails its calls, not the start.
+    /// channels connect lazily: a participant that is down fails its calls, not the start. Every
+    /// call carries `token`: the orchestrator's own identity, never an end user's.
     pub fn connect(
         performance_url: &str,
         ledger_url: &str,
         notification_url: &str,
         resilience: &ResilienceConfig,
+        token: TokenSource,
     ) -> anyhow::Result<Self> {
+        let channel = |url: &str| -> anyhow::Result<MeshChannel> {
+            Ok(MeshChannel::new(
+                channel(url, resilience)?,
+                Some(token.clone()),
+            ))
+        };
         Ok(Self {
-            performance: PerformanceServiceClient::new(channel(performance_url, resilience)?),
-            ledger: LedgerServiceClient::new(channel(ledger_url, resilience)?),
-            notification: NotificationServiceClient::new(channel(notification_url, resilience)?),
+            performance: PerformanceServiceClient::new(channel(performance_url)?),
+            ledger: LedgerServiceClient::new(channel(ledger_url)?),
+            notification: NotificationServiceClient::new(channel(notification_url)?),
             performance_calls: Resilient::new("performance", resilience)?,
             ledger_calls: Resilient::new("ledger", resilience)?,
             notification_calls: Resilient::new("notification", resilience)?,

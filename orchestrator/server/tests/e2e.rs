@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use hrmesh_kit::client::MeshChannel;
 use hrmesh_kit::testing::{Backend, TestDatabase};
 use hrmesh_ledger_server::{LedgerConfig, LedgerServer};
 use hrmesh_notification_server::{NotificationConfig, NotificationServer, RunningNotification};
@@ -20,14 +21,13 @@ use hrmesh_proto::orchestrator::start_saga_request::Input;
 use hrmesh_proto::orchestrator::*;
 use hrmesh_proto::performance as ppb;
 use hrmesh_proto::performance::performance_service_client::PerformanceServiceClient;
-use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
 struct Mesh {
-    saga: SagaServiceClient<Channel>,
-    ledger: LedgerServiceClient<Channel>,
-    performance: PerformanceServiceClient<Channel>,
+    saga: SagaServiceClient<MeshChannel>,
+    ledger: LedgerServiceClient<MeshChannel>,
+    performance: PerformanceServiceClient<MeshChannel>,
     notification_port: u16,
     notification_config: NotificationConfig,
     notification: Option<RunningNotification>,
@@ -89,10 +89,13 @@ impl Mesh {
             TestDatabase::new(backend).await,
         ];
         let mut ledger_config = LedgerConfig::default();
+        hrmesh_kit::testing::secure(&mut ledger_config.common);
         ledger_config.common.listen = localhost_zero();
         ledger_config.common.database_url = Some(dbs[0].url.clone());
         let ledger_server = LedgerServer::start(&ledger_config).await.expect("ledger");
         let mut performance_config = PerformanceConfig::default();
+        hrmesh_kit::testing::secure(&mut performance_config.common);
+        hrmesh_kit::testing::sign(&mut performance_config.identity);
         performance_config.common.listen = localhost_zero();
         performance_config.common.database_url = Some(dbs[1].url.clone());
         let performance_server = PerformanceServer::start(&performance_config)
@@ -100,6 +103,7 @@ impl Mesh {
             .expect("performance");
         let notification_port = free_port();
         let mut notification_config = NotificationConfig::default();
+        hrmesh_kit::testing::secure(&mut notification_config.common);
         notification_config.common.listen = format!("127.0.0.1:{notification_port}")
             .parse()
             .expect("addr");
@@ -115,6 +119,8 @@ impl Mesh {
             None
         };
         let mut config = OrchestratorConfig::default();
+        hrmesh_kit::testing::secure(&mut config.common);
+        hrmesh_kit::testing::sign(&mut config.identity);
         config.common.listen = localhost_zero();
         config.common.database_url = Some(dbs[3].url.clone());
         config.performance_url = performance_server.server.uri();
@@ -133,15 +139,15 @@ impl Mesh {
         let orchestrator = OrchestratorServer::start(&config)
             .await
             .expect("orchestrator");
-        let saga = SagaServiceClient::connect(orchestrator.server.uri())
-            .await
-            .expect("connect orchestrator");
-        let ledger = LedgerServiceClient::connect(ledger_server.server.uri())
-            .await
-            .expect("connect ledger");
-        let performance = PerformanceServiceClient::connect(performance_server.server.uri())
-            .await
-            .expect("connect performance");
+        let saga = SagaServiceClient::new(hrmesh_kit::testing::admin_channel(
+            &orchestrator.server.uri(),
+        ));
+        let ledger = LedgerServiceClient::new(hrmesh_kit::testing::admin_channel(
+            &ledger_server.server.uri(),
+        ));
+        let performance = PerformanceServiceClient::new(hrmesh_kit::testing::admin_channel(
+            &performance_server.server.uri(),
+        ));
         Mesh {
             saga,
             ledger,
@@ -156,10 +162,11 @@ impl Mesh {
         }
     }
 
-    async fn notification_client(&self) -> NotificationServiceClient<Channel> {
-        NotificationServiceClient::connect(format!("http://127.0.0.1:{}", self.notification_port))
-            .await
-            .expect("connect notification")
+    async fn notification_client(&self) -> NotificationServiceClient<MeshChannel> {
+        NotificationServiceClient::new(hrmesh_kit::testing::admin_channel(&format!(
+            "http://127.0.0.1:{}",
+            self.notification_port
+        )))
     }
 
     async fn bring_notification_up(&mut self) {

@@ -525,3 +525,9 @@ impl SagaLog {
         query.all(&self.db).await?.into_iter().map(record).collect()
     }
 }
+
+impl hrmesh_kit::audit::AuditSource for SagaLog {
+    fn audit_store(&self) -> std::sync::Arc<dyn hrmesh_kit::audit::AuditStore> {
+        std::sync::Arc::new(hrmesh_kit::audit::SqlAudit::new(self.db.clone()))
+    }
+}

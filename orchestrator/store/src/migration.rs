@@ -7,7 +7,10 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(SagaLogSchema)]
+        vec![
+            Box::new(SagaLogSchema),
+            Box::new(hrmesh_kit::audit::Migration),
+        ]
     }
 }
 

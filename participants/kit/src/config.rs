@@ -9,6 +9,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+use crate::auth::AuthConfig;
+
 /// What every service's configuration has in common.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommonConfig {
@@ -20,15 +22,19 @@ pub struct CommonConfig {
     pub database_url: Option<String>,
     /// Browser origins allowed to call over grpc-web (CORS). Empty allows none.
     pub cors_allowed_origins: Vec<String>,
+    /// How callers' tokens are verified (the `[auth]` table).
+    pub auth: AuthConfig,
 }
 
 impl CommonConfig {
-    pub fn with_port(port: u16) -> Self {
+    /// The defaults of service `service` (its token audience is `hrmesh-<service>`).
+    pub fn new(service: &str, port: u16) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], port)),
             data_dir: PathBuf::from(".data"),
             database_url: None,
             cors_allowed_origins: Vec::new(),
+            auth: AuthConfig::for_audience(&audience(service)),
         }
     }
 
@@ -39,6 +45,11 @@ impl CommonConfig {
             None => crate::db::sqlite_url(&self.data_dir.join(format!("{file_stem}.sqlite"))),
         }
     }
+}
+
+/// The token audience of service `service`.
+pub fn audience(service: &str) -> String {
+    format!("hrmesh-{service}")
 }
 
 /// Loads `T` from its defaults, then `file` (if given), then the environment under `env_prefix`.
@@ -69,7 +80,7 @@ mod tests {
         let file = dir.path().join("ledger.toml");
         std::fs::write(&file, "listen = \"0.0.0.0:6000\"\n")?;
         let config = load(
-            CommonConfig::with_port(50052),
+            CommonConfig::new("ledger", 50052),
             Some(&file),
             "HRMESH_TEST_UNUSED_PREFIX_",
         )?;
@@ -81,7 +92,7 @@ mod tests {
     #[test]
     fn a_missing_file_is_an_error_not_a_silent_default() {
         let result = load(
-            CommonConfig::with_port(1),
+            CommonConfig::new("ledger", 1),
             Some(Path::new("/nonexistent/hrmesh.toml")),
             "HRMESH_TEST_UNUSED_PREFIX_",
         );
@@ -90,7 +101,7 @@ mod tests {
 
     #[test]
     fn the_database_url_defaults_to_a_file_in_the_data_dir() {
-        let config = CommonConfig::with_port(1);
+        let config = CommonConfig::new("ledger", 1);
         assert_eq!(
             config.database_url("ledger"),
             "sqlite://.data/ledger.sqlite?mode=rwc"

@@ -5,9 +5,13 @@
 //!
 //! Nothing domain-specific lives here: no ledger, performance or notification types.
 
+pub mod audit;
+pub mod auth;
+pub mod client;
 pub mod config;
 pub mod db;
 pub mod inbox;
+pub mod mesh;
 pub mod server;
 pub mod status;
 pub mod telemetry;

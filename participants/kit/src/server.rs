@@ -1,4 +1,5 @@
-//! Server bootstrap shared by every service: gRPC and grpc-web on one port, grpc.health.v1,
+//! Server bootstrap shared by every service: gRPC and grpc-web on one port, the mesh layer
+//! (tracing, authentication, permissions, metrics, audit), grpc.health.v1 reflecting readiness,
 //! server reflection, TCP_NODELAY on every accepted socket, and graceful shutdown.
 
 use std::future::Future;
@@ -7,13 +8,15 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use http::{HeaderName, HeaderValue, Method};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::mesh::MeshLayer;
 
 /// What one server process serves.
 pub struct ServeSpec {
@@ -25,25 +28,50 @@ pub struct ServeSpec {
     pub descriptor_sets: Vec<&'static [u8]>,
     /// Browser origins allowed to call over grpc-web.
     pub cors_allowed_origins: Vec<String>,
+    /// Authentication, permissions, tracing, metrics and audit for every call.
+    pub mesh: MeshLayer,
+    /// Services (`http://host:port`) that must answer grpc.health.v1 before this one reports
+    /// SERVING.
+    pub dependencies: Vec<String>,
 }
 
 /// Serves `spec` on `listener` until `shutdown` resolves, then drains in-flight calls.
 ///
-/// Health reports SERVING as soon as this is called: callers run migrations and open their
-/// databases before, so a serving server is a ready one.
+/// Callers run migrations and open their databases before calling this; health then reports
+/// NOT_SERVING until every dependency answers its own health check as SERVING.
 pub async fn serve(
     listener: TcpListener,
     spec: ServeSpec,
+    ready: watch::Sender<bool>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_service_status("", ServingStatus::Serving)
-        .await;
-    for name in &spec.service_names {
+    let mut names = spec.service_names.clone();
+    names.push("");
+    let dependencies = spec.dependencies.clone();
+    let no_dependencies = dependencies.is_empty();
+    let reporter = health_reporter.clone();
+    let ready = async move {
+        wait_for_dependencies(&dependencies).await;
+        for name in names {
+            reporter
+                .set_service_status(name, ServingStatus::Serving)
+                .await;
+        }
+        ready.send_replace(true);
+    };
+    if no_dependencies {
+        ready.await;
+    } else {
+        for name in &spec.service_names {
+            health_reporter
+                .set_service_status(*name, ServingStatus::NotServing)
+                .await;
+        }
         health_reporter
-            .set_service_status(*name, ServingStatus::Serving)
+            .set_service_status("", ServingStatus::NotServing)
             .await;
+        tokio::spawn(ready);
     }
 
     let mut reflection = tonic_reflection::server::Builder::configure()
@@ -66,10 +94,50 @@ pub async fn serve(
         .accept_http1(true)
         .layer(cors_layer(&spec.cors_allowed_origins)?)
         .layer(tonic_web::GrpcWebLayer::new())
+        .layer(spec.mesh)
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
         .context("serving gRPC")
+}
+
+/// How often an unready server asks its dependencies again.
+const DEPENDENCY_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Returns once every URL answers grpc.health.v1 Check("") with SERVING.
+async fn wait_for_dependencies(urls: &[String]) {
+    use tonic_health::pb::health_check_response::ServingStatus as Status;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    for url in urls {
+        let Ok(endpoint) = tonic::transport::Endpoint::from_shared(url.clone()) else {
+            tracing::error!(%url, "dependency URL is invalid; never ready");
+            std::future::pending::<()>().await;
+            return;
+        };
+        let channel = endpoint
+            .connect_timeout(std::time::Duration::from_secs(2))
+            .timeout(std::time::Duration::from_secs(2))
+            .connect_lazy();
+        let mut client = HealthClient::new(channel);
+        let mut logged = false;
+        loop {
+            let answer = client
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await;
+            match answer {
+                Ok(reply) if reply.get_ref().status() == Status::Serving => break,
+                other => {
+                    if !logged {
+                        tracing::info!(%url, answer = ?other.map(|reply| reply.into_inner().status()).map_err(|status| status.code()), "waiting for a dependency");
+                        logged = true;
+                    }
+                    tokio::time::sleep(DEPENDENCY_POLL).await;
+                }
+            }
+        }
+    }
 }
 
 fn cors_layer(origins: &[String]) -> anyhow::Result<CorsLayer> {
@@ -89,6 +157,9 @@ fn cors_layer(origins: &[String]) -> anyhow::Result<CorsLayer> {
             HeaderName::from_static("x-user-agent"),
             HeaderName::from_static("grpc-timeout"),
             HeaderName::from_static("authorization"),
+            HeaderName::from_static("traceparent"),
+            HeaderName::from_static("tracestate"),
+            HeaderName::from_static("x-request-id"),
         ])
         .expose_headers(grpc_headers.map(HeaderName::from_static)))
 }
@@ -99,6 +170,7 @@ pub const SHUTDOWN_DRAIN_MAX: std::time::Duration = std::time::Duration::from_se
 /// A server running on a background task.
 pub struct RunningServer {
     pub addr: SocketAddr,
+    ready: watch::Receiver<bool>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -111,15 +183,28 @@ impl RunningServer {
             .with_context(|| format!("binding {addr}"))?;
         let addr = listener.local_addr()?;
         let (shutdown, stop) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, spec, async {
+        let (ready_sender, ready) = watch::channel(false);
+        let task = tokio::spawn(serve(listener, spec, ready_sender, async {
             // A dropped sender also stops the server.
             let _ = stop.await;
         }));
         Ok(Self {
             addr,
+            ready,
             shutdown: Some(shutdown),
             task,
         })
+    }
+
+    /// Resolves once health reports SERVING: every dependency answered. An error means the
+    /// server stopped first.
+    pub async fn ready(&self) -> anyhow::Result<()> {
+        let mut ready = self.ready.clone();
+        ready
+            .wait_for(|ready| *ready)
+            .await
+            .map(|_| ())
+            .map_err(|_| anyhow::anyhow!("the server stopped before it was ready"))
     }
 
     /// Stops accepting calls and drains the ones in flight, for at most [`SHUTDOWN_DRAIN_MAX`];

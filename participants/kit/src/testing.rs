@@ -94,3 +94,103 @@ macro_rules! test_on_every_backend {
         $crate::test_on_every_backend!(@backend postgres Postgres; $($name),*);
     };
 }
+
+/// The HS256 key every server and token of this test process shares, in a temporary directory
+/// kept until the process ends.
+pub fn dev_key_file() -> &'static std::path::Path {
+    static KEY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let dir = tempfile::tempdir()
+            .expect("create a temporary directory")
+            .keep();
+        let file = dir.join("dev-hs256.key");
+        crate::auth::ensure_dev_key(&file).expect("write the test signing key");
+        file
+    })
+}
+
+/// Makes a server verify tokens signed with [`dev_key_file`] (its audience stays its own).
+pub fn secure(common: &mut crate::config::CommonConfig) {
+    common.auth.hs256_key_file = Some(dev_key_file().to_path_buf());
+}
+
+/// Makes a service identity sign with [`dev_key_file`].
+pub fn sign(identity: &mut crate::auth::IdentityConfig) {
+    identity.hs256_key_file = Some(dev_key_file().to_path_buf());
+}
+
+/// The claims of a test token good for every service for an hour.
+pub fn claims(
+    subject: &str,
+    actor: crate::auth::ActorType,
+    permissions: &[&str],
+) -> crate::auth::Claims {
+    let now = crate::auth::now_secs();
+    crate::auth::Claims {
+        iss: crate::auth::DEFAULT_ISSUER.to_owned(),
+        sub: subject.to_owned(),
+        aud: ["orchestrator", "ledger", "performance", "notification"]
+            .iter()
+            .map(|service| crate::config::audience(service))
+            .collect(),
+        exp: now + 3600,
+        iat: now,
+        act: actor,
+        perms: permissions.iter().map(|perm| (*perm).to_owned()).collect(),
+        manages: Vec::new(),
+    }
+}
+
+/// Signs `claims` with [`dev_key_file`].
+pub fn mint(claims: &crate::auth::Claims) -> crate::auth::TokenSource {
+    let secret = std::fs::read(dev_key_file()).expect("read the test signing key");
+    let jwt = crate::auth::Minter::hs256(secret.trim_ascii())
+        .mint(claims)
+        .expect("sign a test token");
+    crate::auth::TokenSource::fixed(jwt)
+}
+
+/// An admin holding every permission.
+pub fn admin_token() -> crate::auth::TokenSource {
+    mint(&claims(
+        "test-admin",
+        crate::auth::ActorType::Admin,
+        crate::auth::ALL_PERMISSIONS,
+    ))
+}
+
+/// A lazily connecting channel to `url` calling as [`admin_token`].
+pub fn admin_channel(url: &str) -> crate::client::MeshChannel {
+    crate::client::MeshChannel::lazy(url, Some(admin_token())).expect("a valid URL")
+}
+
+/// Panics unless every method of `service` (e.g. `hrmesh.ledger.v1.LedgerService`) in the
+/// descriptor set has a permission in `table`, and the table names no other method.
+pub fn assert_every_method_guarded(
+    descriptor_set: &[u8],
+    service: &str,
+    table: &[(&'static str, &'static str)],
+) {
+    use prost::Message;
+    let set = prost_types::FileDescriptorSet::decode(descriptor_set).expect("a descriptor set");
+    let (package, name) = service.rsplit_once('.').expect("a full service name");
+    let methods: std::collections::BTreeSet<String> = set
+        .file
+        .iter()
+        .filter(|file| file.package() == package)
+        .flat_map(|file| file.service.iter())
+        .filter(|candidate| candidate.name() == name)
+        .flat_map(|found| found.method.iter())
+        .map(|method| format!("/{service}/{}", method.name()))
+        .collect();
+    assert!(
+        !methods.is_empty(),
+        "{service} is not in the descriptor set"
+    );
+    let guarded: std::collections::BTreeSet<String> =
+        table.iter().map(|(path, _)| (*path).to_owned()).collect();
+    assert_eq!(
+        methods, guarded,
+        "methods of {service} vs the permission table"
+    );
+}

@@ -8,13 +8,13 @@
 use std::time::{Duration, Instant};
 
 use hrmesh_domain::SystemClock;
+use hrmesh_kit::client::MeshChannel;
 use hrmesh_kit::testing::{Backend, TestDatabase};
 use hrmesh_ledger_server::{LedgerConfig, LedgerServer};
 use hrmesh_ledger_store::SeaLedgerStore;
 use hrmesh_proto::common::DateRange;
 use hrmesh_proto::ledger::ledger_service_client::LedgerServiceClient;
 use hrmesh_proto::ledger::*;
-use tonic::transport::Channel;
 
 const HISTORY_SIZES: [usize; 3] = [10, 1_000, 100_000];
 /// Entries per month of history: a heavy account (daily holds and their decisions). 100,000 entries
@@ -41,13 +41,11 @@ fn ms(duration: Duration) -> String {
     format!("{:.3} ms", duration.as_secs_f64() * 1e3)
 }
 
-async fn client(server: &LedgerServer) -> LedgerServiceClient<Channel> {
-    LedgerServiceClient::connect(server.server.uri())
-        .await
-        .expect("connect")
+async fn client(server: &LedgerServer) -> LedgerServiceClient<MeshChannel> {
+    LedgerServiceClient::new(hrmesh_kit::testing::admin_channel(&server.server.uri()))
 }
 
-async fn setup(client: &mut LedgerServiceClient<Channel>, employees: &[String]) {
+async fn setup(client: &mut LedgerServiceClient<MeshChannel>, employees: &[String]) {
     client
         .create_policy(CreatePolicyRequest {
             request_id: "bench-policy".into(),
@@ -95,6 +93,7 @@ async fn bench_backend(backend: Backend) -> Vec<(String, String)> {
     let db = TestDatabase::new(backend).await;
     let store = SeaLedgerStore::open(&db.url).await.expect("store");
     let mut config = LedgerConfig::default();
+    hrmesh_kit::testing::secure(&mut config.common);
     config.common.listen = "127.0.0.1:0".parse().expect("addr");
     config.hold_sweep_interval_secs = 3600;
     let server = LedgerServer::start_with(store, SystemClock, &config)
@@ -259,7 +258,7 @@ async fn bench_backend(backend: Backend) -> Vec<(String, String)> {
             let employees: Vec<String> = hold_employees[k * 10..(k + 1) * 10].to_vec();
             let weekdays = weekdays.clone();
             tokio::spawn(async move {
-                let mut c = LedgerServiceClient::connect(uri).await.expect("connect");
+                let mut c = LedgerServiceClient::new(hrmesh_kit::testing::admin_channel(&uri));
                 let mut latencies = Vec::with_capacity(HOLDS_PER_CLIENT);
                 for i in 0..HOLDS_PER_CLIENT {
                     let day = weekdays[i / employees.len()].to_string();

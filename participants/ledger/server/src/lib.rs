@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hrmesh_domain::{Clock, SystemClock, Violations};
+use hrmesh_kit::audit::{self, AuditLog, AuditSource};
+use hrmesh_kit::auth::principal;
 use hrmesh_kit::config::CommonConfig;
 use hrmesh_kit::server::{RunningServer, ServeSpec};
 use hrmesh_kit::status;
@@ -38,7 +40,7 @@ pub struct LedgerConfig {
 impl Default for LedgerConfig {
     fn default() -> Self {
         Self {
-            common: CommonConfig::with_port(DEFAULT_PORT),
+            common: CommonConfig::new("ledger", DEFAULT_PORT),
             hold_sweep_interval_secs: 60,
         }
     }
@@ -133,14 +135,37 @@ fn rejection_status(rejection: Rejection) -> Status {
     status::with_reason(code, reason, message, metadata)
 }
 
+/// The permission each method needs (checked by the mesh layer before the handler runs).
+pub const PERMISSIONS: &[(&str, &str)] = &[
+    ("/hrmesh.ledger.v1.LedgerService/CreatePolicy", ADMIN),
+    ("/hrmesh.ledger.v1.LedgerService/GetPolicy", READ),
+    ("/hrmesh.ledger.v1.LedgerService/AssignPolicy", ADMIN),
+    ("/hrmesh.ledger.v1.LedgerService/ListAssignments", READ),
+    ("/hrmesh.ledger.v1.LedgerService/AppendEntries", CREATE),
+    ("/hrmesh.ledger.v1.LedgerService/HoldDays", CREATE),
+    ("/hrmesh.ledger.v1.LedgerService/PostHold", UPDATE),
+    ("/hrmesh.ledger.v1.LedgerService/VoidHold", UPDATE),
+    ("/hrmesh.ledger.v1.LedgerService/GetHold", READ),
+    ("/hrmesh.ledger.v1.LedgerService/ReverseEntry", UPDATE),
+    ("/hrmesh.ledger.v1.LedgerService/GetBalance", READ),
+    ("/hrmesh.ledger.v1.LedgerService/ListEntries", READ),
+    ("/hrmesh.ledger.v1.LedgerService/ListAuditEvents", ADMIN),
+];
+const CREATE: &str = "ledger.create";
+const READ: &str = "ledger.read";
+const UPDATE: &str = "ledger.update";
+/// Also lets a caller read every employee's records.
+const ADMIN: &str = "ledger.admin";
+
 /// The tonic service: a thin adapter over [`Ledger`].
 pub struct LedgerGrpc<S, C> {
     ledger: Ledger<S, C>,
+    audit: AuditLog,
 }
 
 impl<S, C> LedgerGrpc<S, C> {
-    pub fn new(ledger: Ledger<S, C>) -> Self {
-        Self { ledger }
+    pub fn new(ledger: Ledger<S, C>, audit: AuditLog) -> Self {
+        Self { ledger, audit }
     }
 }
 
@@ -187,6 +212,7 @@ impl<S: LedgerStore, C: Clock> LedgerService for LedgerGrpc<S, C> {
         &self,
         request: Request<pb::ListAssignmentsRequest>,
     ) -> Result<Response<pb::ListAssignmentsResponse>, Status> {
+        principal(&request)?.check_read(&request.get_ref().employee_id, ADMIN)?;
         let (employee_id, after, page_size) =
             convert::list_assignments(request.get_ref()).map_err(to_status)?;
         let page = self
@@ -245,7 +271,9 @@ impl<S: LedgerStore, C: Clock> LedgerService for LedgerGrpc<S, C> {
             .finish(hold_id)
             .map_err(|v| to_status(LedgerError::Invalid(v)))?
             .unwrap_or_default();
-        respond(self.ledger.get_hold(&hold_id).await, convert::hold)
+        let hold = self.ledger.get_hold(&hold_id).await.map_err(to_status)?;
+        principal(&request)?.check_read(hold.employee_id.as_str(), ADMIN)?;
+        Ok(Response::new(convert::hold(hold)))
     }
 
     async fn reverse_entry(
@@ -260,6 +288,7 @@ impl<S: LedgerStore, C: Clock> LedgerService for LedgerGrpc<S, C> {
         &self,
         request: Request<pb::GetBalanceRequest>,
     ) -> Result<Response<pb::Balance>, Status> {
+        principal(&request)?.check_read(&request.get_ref().employee_id, ADMIN)?;
         let (employee_id, policy_id, as_of) =
             convert::balance_query(request.get_ref()).map_err(to_status)?;
         respond(
@@ -272,6 +301,7 @@ impl<S: LedgerStore, C: Clock> LedgerService for LedgerGrpc<S, C> {
         &self,
         request: Request<pb::ListEntriesRequest>,
     ) -> Result<Response<pb::ListEntriesResponse>, Status> {
+        principal(&request)?.check_read(&request.get_ref().employee_id, ADMIN)?;
         let (filter, after, page_size) =
             convert::list_entries(request.get_ref()).map_err(to_status)?;
         respond(
@@ -281,6 +311,15 @@ impl<S: LedgerStore, C: Clock> LedgerService for LedgerGrpc<S, C> {
                 next_page_token: page.next_after.unwrap_or_default(),
             },
         )
+    }
+
+    async fn list_audit_events(
+        &self,
+        request: Request<hrmesh_proto::common::ListAuditEventsRequest>,
+    ) -> Result<Response<hrmesh_proto::common::ListAuditEventsResponse>, Status> {
+        audit::list_rpc(&self.audit, request.into_inner())
+            .await
+            .map(Response::new)
     }
 }
 
@@ -306,23 +345,38 @@ impl LedgerServer {
     }
 
     /// Like [`LedgerServer::start`], over a given store and clock (tests control time this way).
-    pub async fn start_with<S: LedgerStore + Clone, C: Clock + Clone>(
+    pub async fn start_with<S: LedgerStore + AuditSource + Clone, C: Clock + Clone>(
         store: S,
         clock: C,
         config: &LedgerConfig,
     ) -> anyhow::Result<Self> {
+        let mesh = hrmesh_kit::mesh::layer(
+            "ledger",
+            PERMISSIONS,
+            &config.common.auth,
+            store.audit_store(),
+        )
+        .await?;
+        let audit = mesh
+            .audit()
+            .cloned()
+            .context("the ledger keeps an audit trail")?;
         let ledger = Ledger::new(store, clock);
         let sweeper = tokio::spawn(sweep_expired_holds(
             ledger.clone(),
             Duration::from_secs(config.hold_sweep_interval_secs.max(1)),
         ));
         let spec = ServeSpec {
-            routes: tonic::service::Routes::new(LedgerServiceServer::new(LedgerGrpc::new(ledger))),
+            routes: tonic::service::Routes::new(LedgerServiceServer::new(LedgerGrpc::new(
+                ledger, audit,
+            ))),
             service_names: vec![
                 <LedgerServiceServer<LedgerGrpc<S, C>> as tonic::server::NamedService>::NAME,
             ],
             descriptor_sets: vec![hrmesh_proto::FILE_DESCRIPTOR_SET],
             cors_allowed_origins: config.common.cors_allowed_origins.clone(),
+            mesh,
+            dependencies: Vec::new(),
         };
         let server = RunningServer::start(config.common.listen, spec).await?;
         tracing::info!(addr = %server.addr, "ledger serving");

@@ -2,18 +2,18 @@
 
 use chrono::{TimeZone, Utc};
 use hrmesh_domain::ManualClock;
+use hrmesh_kit::client::MeshChannel;
 use hrmesh_kit::testing::{Backend, TestDatabase};
 use hrmesh_ledger_server::{LedgerConfig, LedgerServer};
 use hrmesh_ledger_store::SeaLedgerStore;
 use hrmesh_proto::common::DateRange;
 use hrmesh_proto::ledger::ledger_service_client::LedgerServiceClient;
 use hrmesh_proto::ledger::*;
-use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
 struct Harness {
-    client: LedgerServiceClient<Channel>,
+    client: LedgerServiceClient<MeshChannel>,
     clock: ManualClock,
     server: LedgerServer,
     _db: TestDatabase,
@@ -29,14 +29,14 @@ impl Harness {
                 .expect("time"),
         );
         let mut config = LedgerConfig::default();
+        hrmesh_kit::testing::secure(&mut config.common);
         config.common.listen = "127.0.0.1:0".parse().expect("addr");
         config.common.cors_allowed_origins = vec!["https://hr.example.test".into()];
         let server = LedgerServer::start_with(store, clock.clone(), &config)
             .await
             .expect("start server");
-        let client = LedgerServiceClient::connect(server.server.uri())
-            .await
-            .expect("connect");
+        let client =
+            LedgerServiceClient::new(hrmesh_kit::testing::admin_channel(&server.server.uri()));
         Harness {
             client,
             clock,
@@ -782,12 +782,12 @@ async fn a_hold_past_its_expiry_cannot_be_approved(backend: Backend) {
 
 async fn health_and_reflection_answer(backend: Backend) {
     let h = Harness::start(backend).await;
-    let channel = Channel::from_shared(h.server.server.uri())
+    let channel = tonic::transport::Channel::from_shared(h.server.server.uri())
         .expect("uri")
         .connect()
         .await
         .expect("connect");
-    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
     for service in ["", "hrmesh.ledger.v1.LedgerService"] {
         let reply = health
             .check(tonic_health::pb::HealthCheckRequest {
@@ -807,7 +807,9 @@ async fn health_and_reflection_answer(backend: Backend) {
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-    let mut reflection = ServerReflectionClient::new(channel);
+    // Health is open to probes; reflection needs a valid token.
+    let mut reflection =
+        ServerReflectionClient::new(hrmesh_kit::testing::admin_channel(&h.server.server.uri()));
     let request = ServerReflectionRequest {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),
@@ -839,13 +841,16 @@ async fn browsers_reach_the_ledger_over_grpc_web(backend: Backend) {
     let body = prost::Message::encode_to_vec(&GetPolicyRequest {
         policy_id: "pto-standard".into(),
     });
+    let bearer = hrmesh_kit::testing::admin_token()
+        .bearer()
+        .expect("a token");
     let reply = tokio::task::spawn_blocking(move || {
         let mut stream = std::net::TcpStream::connect(addr).expect("connect");
         let mut frame = vec![0u8];
         frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
         frame.extend_from_slice(&body);
         let head = format!(
-            "POST /hrmesh.ledger.v1.LedgerService/GetPolicy HTTP/1.1\r\nHost: {addr}\r\nOrigin: https://hr.example.test\r\nContent-Type: application/grpc-web+proto\r\nX-Grpc-Web: 1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            "POST /hrmesh.ledger.v1.LedgerService/GetPolicy HTTP/1.1\r\nHost: {addr}\r\nOrigin: https://hr.example.test\r\nContent-Type: application/grpc-web+proto\r\nX-Grpc-Web: 1\r\nAuthorization: {bearer}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             frame.len()
         );
         stream.write_all(head.as_bytes()).expect("write head");

@@ -12,6 +12,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(hrmesh_kit::inbox::Migration),
             Box::new(LedgerSchema),
+            Box::new(hrmesh_kit::audit::Migration),
         ]
     }
 }

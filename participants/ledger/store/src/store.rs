@@ -1142,3 +1142,9 @@ impl LedgerStore for SeaLedgerStore {
             .collect()
     }
 }
+
+impl hrmesh_kit::audit::AuditSource for SeaLedgerStore {
+    fn audit_store(&self) -> std::sync::Arc<dyn hrmesh_kit::audit::AuditStore> {
+        std::sync::Arc::new(hrmesh_kit::audit::SqlAudit::new(self.db.clone()))
+    }
+}

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hrmesh_domain::{Clock, EmployeeId, SystemClock, Violations};
+use hrmesh_kit::audit::{self, AuditLog, AuditSource};
+use hrmesh_kit::auth::principal;
 use hrmesh_kit::config::CommonConfig;
 use hrmesh_kit::server::{RunningServer, ServeSpec};
 use hrmesh_kit::status;
@@ -57,7 +59,7 @@ pub struct NotificationConfig {
 impl Default for NotificationConfig {
     fn default() -> Self {
         Self {
-            common: CommonConfig::with_port(DEFAULT_PORT),
+            common: CommonConfig::new("notification", DEFAULT_PORT),
             mongodb_url: None,
             mongodb_database: "hrmesh_notification".into(),
             smtp: None,
@@ -90,7 +92,51 @@ type Shared<S, C> = Arc<Notifier<S, C, Channels>>;
 pub struct NotificationGrpc<S, C> {
     notifier: Shared<S, C>,
     wake_worker: Arc<Notify>,
+    audit: AuditLog,
 }
+
+/// The permission each method needs (checked by the mesh layer before the handler runs).
+pub const PERMISSIONS: &[(&str, &str)] = &[
+    ("/hrmesh.notification.v1.NotificationService/Send", CREATE),
+    (
+        "/hrmesh.notification.v1.NotificationService/GetNotification",
+        READ,
+    ),
+    (
+        "/hrmesh.notification.v1.NotificationService/ListNotifications",
+        READ,
+    ),
+    (
+        "/hrmesh.notification.v1.NotificationService/MarkRead",
+        UPDATE,
+    ),
+    (
+        "/hrmesh.notification.v1.NotificationService/Retract",
+        UPDATE,
+    ),
+    (
+        "/hrmesh.notification.v1.NotificationService/GetPreferences",
+        READ,
+    ),
+    (
+        "/hrmesh.notification.v1.NotificationService/SetPreferences",
+        UPDATE,
+    ),
+    (
+        "/hrmesh.notification.v1.NotificationService/ListDeadLetters",
+        ADMIN,
+    ),
+    ("/hrmesh.notification.v1.NotificationService/Redrive", ADMIN),
+    (
+        "/hrmesh.notification.v1.NotificationService/ListAuditEvents",
+        ADMIN,
+    ),
+];
+const CREATE: &str = "notification.create";
+const READ: &str = "notification.read";
+const UPDATE: &str = "notification.update";
+/// Also lets a caller read every recipient's notifications.
+const ADMIN: &str = "notification.admin";
 
 fn respond<T, U>(
     result: Result<T, NotificationError>,
@@ -136,13 +182,16 @@ impl<S: NotificationStore, C: Clock> NotificationService for NotificationGrpc<S,
     ) -> Result<Response<pb::Notification>, Status> {
         let id = convert::id_only("notification_id", &request.get_ref().notification_id)
             .map_err(to_status)?;
-        respond(self.notifier.get(&id).await, convert::notification)
+        let notification = self.notifier.get(&id).await.map_err(to_status)?;
+        principal(&request)?.check_read(notification.recipient.id.as_str(), ADMIN)?;
+        Ok(Response::new(convert::notification(notification)))
     }
 
     async fn list_notifications(
         &self,
         request: Request<pb::ListNotificationsRequest>,
     ) -> Result<Response<pb::ListNotificationsResponse>, Status> {
+        principal(&request)?.check_read(&request.get_ref().recipient_id, ADMIN)?;
         let request = request.into_inner();
         let mut v = Violations::default();
         let recipient = EmployeeId::parse("recipient_id", &request.recipient_id, &mut v);
@@ -166,6 +215,7 @@ impl<S: NotificationStore, C: Clock> NotificationService for NotificationGrpc<S,
         &self,
         request: Request<pb::MarkReadRequest>,
     ) -> Result<Response<pb::Notification>, Status> {
+        let caller = principal(&request)?.clone();
         let request = request.into_inner();
         let mut v = Violations::default();
         let request_id = request_id(&request.request_id, &mut v);
@@ -173,6 +223,13 @@ impl<S: NotificationStore, C: Clock> NotificationService for NotificationGrpc<S,
         let (Some(request_id), Some(notification_id)) = (request_id, id) else {
             return Err(invalid(v));
         };
+        // Only the recipient (or an admin) marks a notification read.
+        let notification = self
+            .notifier
+            .get(&notification_id)
+            .await
+            .map_err(to_status)?;
+        caller.check_read(notification.recipient.id.as_str(), ADMIN)?;
         respond(
             self.notifier
                 .mark_read(MarkRead {
@@ -212,6 +269,7 @@ impl<S: NotificationStore, C: Clock> NotificationService for NotificationGrpc<S,
         &self,
         request: Request<pb::GetPreferencesRequest>,
     ) -> Result<Response<pb::Preferences>, Status> {
+        principal(&request)?.check_read(&request.get_ref().recipient_id, ADMIN)?;
         let mut v = Violations::default();
         let Some(recipient) =
             EmployeeId::parse("recipient_id", &request.get_ref().recipient_id, &mut v)
@@ -228,6 +286,14 @@ impl<S: NotificationStore, C: Clock> NotificationService for NotificationGrpc<S,
         &self,
         request: Request<pb::SetPreferencesRequest>,
     ) -> Result<Response<pb::Preferences>, Status> {
+        // One's own preferences, unless an admin.
+        let recipient = request
+            .get_ref()
+            .preferences
+            .as_ref()
+            .map(|preferences| preferences.recipient_id.as_str())
+            .unwrap_or_default();
+        principal(&request)?.check_read(recipient, ADMIN)?;
         // Setting the same preferences again is harmless, so the request id needs no record.
         let (_request_id, preferences) =
             convert::preferences(request.into_inner()).map_err(to_status)?;
@@ -286,6 +352,15 @@ impl<S: NotificationStore, C: Clock> NotificationService for NotificationGrpc<S,
         }
         respond(redriven, convert::notification)
     }
+
+    async fn list_audit_events(
+        &self,
+        request: Request<hrmesh_proto::common::ListAuditEventsRequest>,
+    ) -> Result<Response<hrmesh_proto::common::ListAuditEventsResponse>, Status> {
+        audit::list_rpc(&self.audit, request.into_inner())
+            .await
+            .map(Response::new)
+    }
 }
 
 /// A running notification service: the gRPC server and the delivery worker.
@@ -342,13 +417,24 @@ impl RunningNotification {
     }
 }
 
-impl<S: NotificationStore + Clone, C: Clock + Clone> NotificationServer<S, C> {
+impl<S: NotificationStore + AuditSource + Clone, C: Clock + Clone> NotificationServer<S, C> {
     pub async fn start_with(
         store: S,
         clock: C,
         channels: Channels,
         config: &NotificationConfig,
     ) -> anyhow::Result<Self> {
+        let mesh = hrmesh_kit::mesh::layer(
+            "notification",
+            PERMISSIONS,
+            &config.common.auth,
+            store.audit_store(),
+        )
+        .await?;
+        let audit = mesh
+            .audit()
+            .cloned()
+            .context("the notification service keeps an audit trail")?;
         let notifier = Arc::new(Notifier::new(
             store,
             clock,
@@ -370,12 +456,15 @@ impl<S: NotificationStore + Clone, C: Clock + Clone> NotificationServer<S, C> {
         let grpc = NotificationGrpc {
             notifier: Arc::clone(&notifier),
             wake_worker,
+            audit,
         };
         let spec = ServeSpec {
             routes: tonic::service::Routes::new(NotificationServiceServer::new(grpc)),
             service_names: vec![<NotificationServiceServer<NotificationGrpc<S, C>> as tonic::server::NamedService>::NAME],
             descriptor_sets: vec![hrmesh_proto::FILE_DESCRIPTOR_SET],
             cors_allowed_origins: config.common.cors_allowed_origins.clone(),
+            mesh,
+            dependencies: Vec::new(),
         };
         let server = RunningServer::start(config.common.listen, spec).await?;
         tracing::info!(addr = %server.addr, "notification serving");

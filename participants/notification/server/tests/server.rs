@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use hrmesh_domain::ManualClock;
+use hrmesh_kit::client::MeshChannel;
 use hrmesh_kit::testing::TestDatabase;
 use hrmesh_notification_core::{NotificationStore, RetryPolicy};
 use hrmesh_notification_server::{
@@ -21,7 +22,6 @@ use hrmesh_proto::notification::*;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tonic::transport::Channel as GrpcChannel;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
@@ -149,7 +149,7 @@ type Round =
     Box<dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = u32> + Send>> + Send + Sync>;
 
 struct Harness {
-    client: NotificationServiceClient<GrpcChannel>,
+    client: NotificationServiceClient<MeshChannel>,
     clock: ManualClock,
     mail: mpsc::UnboundedReceiver<String>,
     webhook: WebhookSink,
@@ -168,8 +168,9 @@ impl Harness {
         );
         let config = NotificationConfig {
             common: {
-                let mut c = hrmesh_kit::config::CommonConfig::with_port(0);
+                let mut c = hrmesh_kit::config::CommonConfig::new("notification", 0);
                 c.listen = "127.0.0.1:0".parse().expect("addr");
+                hrmesh_kit::testing::secure(&mut c);
                 c
             },
             smtp: Some(SmtpConfig {
@@ -223,9 +224,7 @@ impl Harness {
                 (addr, round_of(server), None)
             }
         };
-        let client = NotificationServiceClient::connect(addr)
-            .await
-            .expect("connect");
+        let client = NotificationServiceClient::new(hrmesh_kit::testing::admin_channel(&addr));
         Harness {
             client,
             clock,
@@ -251,7 +250,7 @@ impl Harness {
     }
 }
 
-fn round_of<S: NotificationStore + Clone>(
+fn round_of<S: NotificationStore + hrmesh_kit::audit::AuditSource + Clone>(
     server: Arc<NotificationServer<S, ManualClock>>,
 ) -> Round {
     Box::new(move || {

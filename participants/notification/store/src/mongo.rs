@@ -22,6 +22,8 @@ const DUPLICATE_KEY: i32 = 11000;
 pub struct MongoNotificationStore {
     notifications: Collection<Document>,
     preferences: Collection<Document>,
+    audit: Collection<Document>,
+    counters: Collection<Document>,
 }
 
 fn storage(err: mongodb::error::Error) -> NotificationError {
@@ -74,6 +76,8 @@ impl MongoNotificationStore {
         let store = Self {
             notifications: db.collection("notifications"),
             preferences: db.collection("preferences"),
+            audit: db.collection("audit_events"),
+            counters: db.collection("counters"),
         };
         let unique = IndexOptions::builder().unique(true).build();
         let indexes = [
@@ -92,6 +96,15 @@ impl MongoNotificationStore {
         for index in indexes {
             store.notifications.create_index(index).await?;
         }
+        store
+            .audit
+            .create_index(
+                IndexModel::builder()
+                    .keys(doc! { "seq": 1 })
+                    .options(IndexOptions::builder().unique(true).build())
+                    .build(),
+            )
+            .await?;
         Ok(store)
     }
 
@@ -210,5 +223,102 @@ impl NotificationStore for MongoNotificationStore {
             .await
             .map_err(storage)?;
         Ok(())
+    }
+}
+
+impl hrmesh_kit::audit::AuditSource for MongoNotificationStore {
+    fn audit_store(&self) -> std::sync::Arc<dyn hrmesh_kit::audit::AuditStore> {
+        std::sync::Arc::new(MongoAudit {
+            events: self.audit.clone(),
+            counters: self.counters.clone(),
+        })
+    }
+}
+
+/// The audit trail in MongoDB: sequence numbers reserved per batch from a counter document.
+struct MongoAudit {
+    events: Collection<Document>,
+    counters: Collection<Document>,
+}
+
+#[async_trait::async_trait]
+impl hrmesh_kit::audit::AuditStore for MongoAudit {
+    async fn append(&self, events: &[hrmesh_kit::audit::AuditEvent]) -> anyhow::Result<()> {
+        let count = i64::try_from(events.len())?;
+        let counter = self
+            .counters
+            .find_one_and_update(
+                doc! { "_id": "audit_events" },
+                doc! { "$inc": { "next": count } },
+            )
+            .upsert(true)
+            .return_document(mongodb::options::ReturnDocument::After)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the audit counter vanished"))?;
+        let last = counter.get_i64("next")?;
+        let documents = events.iter().zip(last - count + 1..).map(|(event, seq)| {
+            doc! {
+                "seq": seq,
+                "at": bson::DateTime::from_millis(event.at.timestamp_millis()),
+                "service": &event.service,
+                "method": &event.method,
+                "subject": &event.subject,
+                "actor": &event.actor,
+                "client_addr": event.client_addr.as_deref(),
+                "forwarded_for": event.forwarded_for.as_deref(),
+                "request_id": &event.request_id,
+                "trace_id": event.trace_id.as_deref(),
+            }
+        });
+        self.events.insert_many(documents).await?;
+        Ok(())
+    }
+
+    async fn list(
+        &self,
+        query: &hrmesh_kit::audit::AuditQuery,
+    ) -> anyhow::Result<Vec<(i64, hrmesh_kit::audit::AuditEvent)>> {
+        let mut filter = doc! {};
+        if let Some(subject) = &query.subject {
+            filter.insert("subject", subject);
+        }
+        if let Some(method) = &query.method {
+            filter.insert("method", method);
+        }
+        if let Some(before) = query.before_seq {
+            filter.insert("seq", doc! { "$lt": before });
+        }
+        let documents: Vec<Document> = self
+            .events
+            .find(filter)
+            .sort(doc! { "seq": -1 })
+            .limit(i64::try_from(query.limit.max(1))?)
+            .await?
+            .try_collect()
+            .await?;
+        documents
+            .into_iter()
+            .map(|document| {
+                let text = |key: &str| document.get_str(key).map(str::to_owned);
+                let optional = |key: &str| document.get_str(key).ok().map(str::to_owned);
+                Ok((
+                    document.get_i64("seq")?,
+                    hrmesh_kit::audit::AuditEvent {
+                        at: chrono::DateTime::from_timestamp_millis(
+                            document.get_datetime("at")?.timestamp_millis(),
+                        )
+                        .ok_or_else(|| anyhow::anyhow!("an audit time out of range"))?,
+                        service: text("service")?,
+                        method: text("method")?,
+                        subject: text("subject")?,
+                        actor: text("actor")?,
+                        client_addr: optional("client_addr"),
+                        forwarded_for: optional("forwarded_for"),
+                        request_id: text("request_id")?,
+                        trace_id: optional("trace_id"),
+                    },
+                ))
+            })
+            .collect()
     }
 }

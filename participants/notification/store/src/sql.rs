@@ -60,7 +60,10 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(NotificationSchema)]
+        vec![
+            Box::new(NotificationSchema),
+            Box::new(hrmesh_kit::audit::Migration),
+        ]
     }
 }
 
@@ -321,5 +324,11 @@ impl NotificationStore for SqlNotificationStore {
         .await
         .map_err(storage)?;
         Ok(())
+    }
+}
+
+impl hrmesh_kit::audit::AuditSource for SqlNotificationStore {
+    fn audit_store(&self) -> std::sync::Arc<dyn hrmesh_kit::audit::AuditStore> {
+        std::sync::Arc::new(hrmesh_kit::audit::SqlAudit::new(self.db.clone()))
     }
 }

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hrmesh_domain::{Clock, SystemClock};
+use hrmesh_kit::audit::{self, AuditLog, AuditSource};
+use hrmesh_kit::auth::{IdentityConfig, TokenSource, principal};
 use hrmesh_kit::config::CommonConfig;
 use hrmesh_kit::server::{RunningServer, ServeSpec};
 use hrmesh_kit::status;
@@ -38,6 +40,8 @@ pub struct PerformanceConfig {
     /// The notification service reminders are sent through (`http://host:port`). Without one, no
     /// reminders are sent.
     pub notification_url: Option<String>,
+    /// How reminders are signed when sent to the notification service (the `[identity]` table).
+    pub identity: IdentityConfig,
     /// Seconds between reminder runs; 0 turns the job off. Each run sends what is due and not yet
     /// sent, so running it often never repeats a reminder.
     pub reminder_interval_secs: u64,
@@ -50,8 +54,9 @@ pub struct PerformanceConfig {
 impl Default for PerformanceConfig {
     fn default() -> Self {
         Self {
-            common: CommonConfig::with_port(DEFAULT_PORT),
+            common: CommonConfig::new("performance", DEFAULT_PORT),
             notification_url: None,
+            identity: IdentityConfig::new("hrmesh-performance", &["hrmesh-notification"]),
             reminder_interval_secs: 3600,
             review_reminder_days: 7,
             pip_reminder_days: 7,
@@ -149,14 +154,116 @@ fn rejection_status(rejection: Rejection) -> Status {
     )
 }
 
+/// The permission each method needs (checked by the mesh layer before the handler runs), after
+/// seed 000: create, read, update, admin and feedback.
+pub const PERMISSIONS: &[(&str, &str)] = &[
+    (
+        "/hrmesh.performance.v1.PerformanceService/CreateReview",
+        CREATE,
+    ),
+    ("/hrmesh.performance.v1.PerformanceService/GetReview", READ),
+    (
+        "/hrmesh.performance.v1.PerformanceService/ListReviews",
+        READ,
+    ),
+    (
+        "/hrmesh.performance.v1.PerformanceService/OpenSelfAssessment",
+        UPDATE,
+    ),
+    (
+        "/hrmesh.performance.v1.PerformanceService/SubmitSelfAssessment",
+        UPDATE,
+    ),
+    (
+        "/hrmesh.performance.v1.PerformanceService/FinalizeReview",
+        UPDATE,
+    ),
+    (
+        "/hrmesh.performance.v1.PerformanceService/ReopenReview",
+        ADMIN,
+    ),
+    (
+        "/hrmesh.performance.v1.PerformanceService/CompleteReview",
+        UPDATE,
+    ),
+    (
+        "/hrmesh.performance.v1.PerformanceService/AcknowledgeReview",
+        UPDATE,
+    ),
+    (
+        "/hrmesh.performance.v1.PerformanceService/CreateGoal",
+        CREATE,
+    ),
+    ("/hrmesh.performance.v1.PerformanceService/GetGoal", READ),
+    ("/hrmesh.performance.v1.PerformanceService/ListGoals", READ),
+    (
+        "/hrmesh.performance.v1.PerformanceService/UpdateGoalProgress",
+        UPDATE,
+    ),
+    (
+        "/hrmesh.performance.v1.PerformanceService/CancelGoal",
+        UPDATE,
+    ),
+    ("/hrmesh.performance.v1.PerformanceService/OpenPip", CREATE),
+    ("/hrmesh.performance.v1.PerformanceService/GetPip", READ),
+    ("/hrmesh.performance.v1.PerformanceService/ListPips", READ),
+    (
+        "/hrmesh.performance.v1.PerformanceService/RecordPipCheckIn",
+        UPDATE,
+    ),
+    (
+        "/hrmesh.performance.v1.PerformanceService/RecordPipOutcome",
+        UPDATE,
+    ),
+    (
+        "/hrmesh.performance.v1.PerformanceService/CancelPip",
+        UPDATE,
+    ),
+    (
+        "/hrmesh.performance.v1.PerformanceService/RequestFeedback",
+        FEEDBACK,
+    ),
+    (
+        "/hrmesh.performance.v1.PerformanceService/ListFeedbackRequests",
+        READ,
+    ),
+    (
+        "/hrmesh.performance.v1.PerformanceService/GiveFeedback",
+        FEEDBACK,
+    ),
+    (
+        "/hrmesh.performance.v1.PerformanceService/ListFeedback",
+        READ,
+    ),
+    (
+        "/hrmesh.performance.v1.PerformanceService/CloseEmployeeRecords",
+        ADMIN,
+    ),
+    (
+        "/hrmesh.performance.v1.PerformanceService/ReopenEmployeeRecords",
+        ADMIN,
+    ),
+    (
+        "/hrmesh.performance.v1.PerformanceService/ListAuditEvents",
+        ADMIN,
+    ),
+];
+const CREATE: &str = "performance.create";
+const READ: &str = "performance.read";
+const UPDATE: &str = "performance.update";
+const FEEDBACK: &str = "performance.feedback";
+/// Also lets a caller read every employee's records.
+const ADMIN: &str = "performance.admin";
+
 /// The tonic service.
 pub struct PerformanceGrpc<S, C> {
     performance: Performance<S, C>,
+    audit: AuditLog,
 }
 
 impl<S, C> PerformanceGrpc<S, C> {
-    pub fn new(performance: Performance<S, C>) -> Self {
-        Self { performance }
+    pub fn new(performance: Performance<S, C>, audit: AuditLog) -> Self {
+        Self { performance, audit }
     }
 }
 
@@ -194,13 +301,23 @@ impl<S: PerformanceStore, C: Clock> PerformanceService for PerformanceGrpc<S, C>
             "review_id",
             &request.get_ref().review_id,
         ))?;
-        respond(self.performance.review(&id).await, convert::review)
+        let review = self.performance.review(&id).await.map_err(to_status)?;
+        principal(&request)?.check_read(review.employee_id.as_str(), ADMIN)?;
+        Ok(Response::new(convert::review(review)))
     }
 
     async fn list_reviews(
         &self,
         request: Request<pb::ListReviewsRequest>,
     ) -> Result<Response<pb::ListReviewsResponse>, Status> {
+        let caller = principal(&request)?;
+        let asked = request.get_ref();
+        // A manager lists the reviews they write; anyone else names the employee.
+        if asked.employee_id.is_empty() {
+            caller.check_read(&asked.manager_id, ADMIN)?;
+        } else {
+            caller.check_read(&asked.employee_id, ADMIN)?;
+        }
         let listing = parse(convert::list_reviews(request.get_ref()))?;
         let page = self
             .performance
@@ -291,13 +408,16 @@ impl<S: PerformanceStore, C: Clock> PerformanceService for PerformanceGrpc<S, C>
         request: Request<pb::GetGoalRequest>,
     ) -> Result<Response<pb::Goal>, Status> {
         let id = parse(convert::issued_id("goal_id", &request.get_ref().goal_id))?;
-        respond(self.performance.goal(&id).await, convert::goal)
+        let goal = self.performance.goal(&id).await.map_err(to_status)?;
+        principal(&request)?.check_read(goal.employee_id.as_str(), ADMIN)?;
+        Ok(Response::new(convert::goal(goal)))
     }
 
     async fn list_goals(
         &self,
         request: Request<pb::ListGoalsRequest>,
     ) -> Result<Response<pb::ListGoalsResponse>, Status> {
+        principal(&request)?.check_read(&request.get_ref().employee_id, ADMIN)?;
         let listing = parse(convert::list_goals(request.get_ref()))?;
         let page = self
             .performance
@@ -338,13 +458,16 @@ impl<S: PerformanceStore, C: Clock> PerformanceService for PerformanceGrpc<S, C>
         request: Request<pb::GetPipRequest>,
     ) -> Result<Response<pb::Pip>, Status> {
         let id = parse(convert::issued_id("pip_id", &request.get_ref().pip_id))?;
-        respond(self.performance.pip(&id).await, convert::pip)
+        let pip = self.performance.pip(&id).await.map_err(to_status)?;
+        principal(&request)?.check_read(pip.employee_id.as_str(), ADMIN)?;
+        Ok(Response::new(convert::pip(pip)))
     }
 
     async fn list_pips(
         &self,
         request: Request<pb::ListPipsRequest>,
     ) -> Result<Response<pb::ListPipsResponse>, Status> {
+        principal(&request)?.check_read(&request.get_ref().employee_id, ADMIN)?;
         let listing = parse(convert::list_pips(request.get_ref()))?;
         let page = self
             .performance
@@ -411,6 +534,7 @@ impl<S: PerformanceStore, C: Clock> PerformanceService for PerformanceGrpc<S, C>
         &self,
         request: Request<pb::ListFeedbackRequestsRequest>,
     ) -> Result<Response<pb::ListFeedbackRequestsResponse>, Status> {
+        principal(&request)?.check_read(&request.get_ref().giver_id, ADMIN)?;
         let listing = parse(convert::list_feedback_requests(request.get_ref()))?;
         let page = self
             .performance
@@ -441,6 +565,7 @@ impl<S: PerformanceStore, C: Clock> PerformanceService for PerformanceGrpc<S, C>
         &self,
         request: Request<pb::ListFeedbackRequest>,
     ) -> Result<Response<pb::ListFeedbackResponse>, Status> {
+        principal(&request)?.check_read(&request.get_ref().employee_id, ADMIN)?;
         let listing = parse(convert::list_feedback(request.get_ref()))?;
         let page = self
             .performance
@@ -481,6 +606,15 @@ impl<S: PerformanceStore, C: Clock> PerformanceService for PerformanceGrpc<S, C>
             },
         )
     }
+
+    async fn list_audit_events(
+        &self,
+        request: Request<hrmesh_proto::common::ListAuditEventsRequest>,
+    ) -> Result<Response<hrmesh_proto::common::ListAuditEventsResponse>, Status> {
+        audit::list_rpc(&self.audit, request.into_inner())
+            .await
+            .map(Response::new)
+    }
 }
 
 /// A running performance service: the gRPC server and, when configured, the reminder job.
@@ -504,16 +638,32 @@ impl PerformanceServer<SeaPerformanceStore, SystemClock> {
     }
 }
 
-impl<S: PerformanceStore + Clone, C: Clock + Clone> PerformanceServer<S, C> {
+impl<S: PerformanceStore + AuditSource + Clone, C: Clock + Clone> PerformanceServer<S, C> {
     /// Serves `store` with `clock` (tests pass a manual clock).
     pub async fn start_with(
         store: S,
         clock: C,
         config: &PerformanceConfig,
     ) -> anyhow::Result<Self> {
+        let mesh = hrmesh_kit::mesh::layer(
+            "performance",
+            PERMISSIONS,
+            &config.common.auth,
+            store.audit_store(),
+        )
+        .await?;
+        let audit = mesh
+            .audit()
+            .cloned()
+            .context("the performance service keeps an audit trail")?;
         let performance = Performance::new(store, clock);
         let reminders = match &config.notification_url {
-            Some(url) => Some(Reminders::new(performance.clone(), url, config)?),
+            Some(url) => {
+                let token = TokenSource::identity(&config.identity, &["notification.create"])
+                    .await
+                    .context("the reminders' identity")?;
+                Some(Reminders::new(performance.clone(), url, config, token)?)
+            }
             None => None,
         };
         let job = match (&reminders, config.reminder_interval_secs) {
@@ -524,11 +674,13 @@ impl<S: PerformanceStore + Clone, C: Clock + Clone> PerformanceServer<S, C> {
         };
         let spec = ServeSpec {
             routes: tonic::service::Routes::new(PerformanceServiceServer::new(
-                PerformanceGrpc::new(performance),
+                PerformanceGrpc::new(performance, audit),
             )),
             service_names: vec![<PerformanceServiceServer<PerformanceGrpc<S, C>> as tonic::server::NamedService>::NAME],
             descriptor_sets: vec![hrmesh_proto::FILE_DESCRIPTOR_SET],
             cors_allowed_origins: config.common.cors_allowed_origins.clone(),
+            mesh,
+            dependencies: Vec::new(),
         };
         let server = RunningServer::start(config.common.listen, spec).await?;
         tracing::info!(addr = %server.addr, reminders = reminders.is_some(), "performance serving");

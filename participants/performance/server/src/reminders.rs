@@ -12,13 +12,15 @@ use std::time::Duration;
 
 use chrono::{Days, NaiveDate};
 use hrmesh_domain::Clock;
+use hrmesh_kit::auth::TokenSource;
+use hrmesh_kit::client::MeshChannel;
 use hrmesh_performance_core::{
     Performance, PerformanceError, PerformanceStore, Pip, Review, ReviewState,
 };
 use hrmesh_proto::notification as npb;
 use hrmesh_proto::notification::notification_service_client::NotificationServiceClient;
 use tonic::Code;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
 
 use crate::PerformanceConfig;
 
@@ -50,7 +52,7 @@ struct Reminder {
 #[derive(Clone)]
 pub struct Reminders<S, C> {
     performance: Performance<S, C>,
-    client: NotificationServiceClient<Channel>,
+    client: NotificationServiceClient<MeshChannel>,
     review_days: u32,
     pip_days: u32,
 }
@@ -113,6 +115,7 @@ impl<S: PerformanceStore, C: Clock> Reminders<S, C> {
         performance: Performance<S, C>,
         notification_url: &str,
         config: &PerformanceConfig,
+        token: TokenSource,
     ) -> anyhow::Result<Self> {
         let channel = Endpoint::from_shared(notification_url.to_owned())?
             .tcp_nodelay(true)
@@ -120,7 +123,7 @@ impl<S: PerformanceStore, C: Clock> Reminders<S, C> {
             .connect_lazy();
         Ok(Self {
             performance,
-            client: NotificationServiceClient::new(channel),
+            client: NotificationServiceClient::new(MeshChannel::new(channel, Some(token))),
             review_days: config.review_reminder_days,
             pip_days: config.pip_reminder_days,
         })

@@ -4,6 +4,7 @@
 
 use chrono::{TimeZone, Utc};
 use hrmesh_domain::ManualClock;
+use hrmesh_kit::client::MeshChannel;
 use hrmesh_kit::testing::{Backend, TestDatabase};
 use hrmesh_notification_server::{NotificationConfig, NotificationServer};
 use hrmesh_performance_server::{PerformanceConfig, PerformanceServer, ReminderRun};
@@ -12,13 +13,14 @@ use hrmesh_proto::notification::notification_service_client::NotificationService
 use hrmesh_proto::notification::{ListNotificationsRequest, Notification};
 use hrmesh_proto::performance::performance_service_client::PerformanceServiceClient;
 use hrmesh_proto::performance::*;
-use tonic::transport::Channel;
 
 type Replica = PerformanceServer<SeaPerformanceStore, ManualClock>;
 
 async fn replica(url: &str, clock: &ManualClock, notification_url: &str) -> Replica {
     let store = SeaPerformanceStore::open(url).await.expect("open store");
     let mut config = PerformanceConfig::default();
+    hrmesh_kit::testing::secure(&mut config.common);
+    hrmesh_kit::testing::sign(&mut config.identity);
     config.common.listen = "127.0.0.1:0".parse().expect("addr");
     config.notification_url = Some(notification_url.to_owned());
     config.reminder_interval_secs = 0;
@@ -39,7 +41,7 @@ async fn run(replica: &Replica) -> ReminderRun {
 }
 
 async fn inbox(
-    client: &mut NotificationServiceClient<Channel>,
+    client: &mut NotificationServiceClient<MeshChannel>,
     recipient: &str,
 ) -> Vec<Notification> {
     client
@@ -70,6 +72,7 @@ async fn reminders_go_out_once_per_item_and_period_across_replicas(backend: Back
     let performance_db = TestDatabase::new(backend).await;
     let notification_db = TestDatabase::new(backend).await;
     let mut notification_config = NotificationConfig::default();
+    hrmesh_kit::testing::secure(&mut notification_config.common);
     notification_config.common.listen = "127.0.0.1:0".parse().expect("addr");
     notification_config.common.database_url = Some(notification_db.url.clone());
     notification_config.worker_enabled = false;
@@ -77,9 +80,9 @@ async fn reminders_go_out_once_per_item_and_period_across_replicas(backend: Back
         .await
         .expect("notification service");
     let notification_url = notification.server().uri();
-    let mut notifications = NotificationServiceClient::connect(notification_url.clone())
-        .await
-        .expect("connect notification");
+    let mut notifications = NotificationServiceClient::new(hrmesh_kit::testing::admin_channel(
+        &notification_url.clone(),
+    ));
 
     let clock = ManualClock::new(
         Utc.with_ymd_and_hms(2026, 3, 2, 6, 0, 0)
@@ -88,9 +91,8 @@ async fn reminders_go_out_once_per_item_and_period_across_replicas(backend: Back
     );
     let a = replica(&performance_db.url, &clock, &notification_url).await;
     let b = replica(&performance_db.url, &clock, &notification_url).await;
-    let mut client = PerformanceServiceClient::connect(a.server.uri())
-        .await
-        .expect("connect performance");
+    let mut client =
+        PerformanceServiceClient::new(hrmesh_kit::testing::admin_channel(&a.server.uri()));
 
     // Due in 3 days, the employee's turn: e-1 is reminded.
     let soon = client

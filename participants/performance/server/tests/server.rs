@@ -5,17 +5,17 @@ use std::collections::HashMap;
 
 use chrono::{TimeZone, Utc};
 use hrmesh_domain::ManualClock;
+use hrmesh_kit::client::MeshChannel;
 use hrmesh_kit::testing::{Backend, TestDatabase};
 use hrmesh_performance_server::{PerformanceConfig, PerformanceServer};
 use hrmesh_performance_store::SeaPerformanceStore;
 use hrmesh_proto::performance::performance_service_client::PerformanceServiceClient;
 use hrmesh_proto::performance::*;
 use prost::Message;
-use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
-type Client = PerformanceServiceClient<Channel>;
+type Client = PerformanceServiceClient<MeshChannel>;
 
 struct Harness {
     client: Client,
@@ -26,6 +26,8 @@ struct Harness {
 
 fn test_config() -> PerformanceConfig {
     let mut config = PerformanceConfig::default();
+    hrmesh_kit::testing::secure(&mut config.common);
+    hrmesh_kit::testing::sign(&mut config.identity);
     config.common.listen = "127.0.0.1:0".parse().expect("addr");
     config.reminder_interval_secs = 0;
     config
@@ -49,7 +51,7 @@ impl Harness {
         let server = PerformanceServer::start_with(store, clock.clone(), &test_config())
             .await
             .expect("start server");
-        let client = Client::connect(server.server.uri()).await.expect("connect");
+        let client = Client::new(hrmesh_kit::testing::admin_channel(&server.server.uri()));
         Harness {
             client,
             clock,
@@ -1685,7 +1687,7 @@ async fn concurrent_requests_keep_the_limits(backend: Backend) {
 
 async fn health_reports_the_service_serving(backend: Backend) {
     let h = Harness::start(backend).await;
-    let channel = Channel::from_shared(h.server.server.uri())
+    let channel = tonic::transport::Channel::from_shared(h.server.server.uri())
         .expect("uri")
         .connect()
         .await

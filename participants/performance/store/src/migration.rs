@@ -10,6 +10,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(hrmesh_kit::inbox::Migration),
             Box::new(PerformanceSchema),
+            Box::new(hrmesh_kit::audit::Migration),
         ]
     }
 }

@@ -985,3 +985,9 @@ async fn reopen_records(
         .await?;
     Ok(Some(closure))
 }
+
+impl hrmesh_kit::audit::AuditSource for SeaPerformanceStore {
+    fn audit_store(&self) -> std::sync::Arc<dyn hrmesh_kit::audit::AuditStore> {
+        std::sync::Arc::new(hrmesh_kit::audit::SqlAudit::new(self.db.clone()))
+    }
+}

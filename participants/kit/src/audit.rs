@@ -1,0 +1,374 @@
+//! The audit trail: who (subject and actor type), from where (client address), with which request
+//! id and when, for every accepted mutating call, kept in the service's own store and listed to
+//! admins.
+//!
+//! Events go through one writer task that commits them in batches (group commit); the mesh layer
+//! waits for its event's commit before the call's answer leaves, so an acknowledged mutation is
+//! never missing from the trail.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use sea_orm_migration::prelude::*;
+use tokio::sync::{mpsc, oneshot};
+
+/// One accepted mutating call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    pub at: DateTime<Utc>,
+    /// The service's short name (ledger, performance, notification, orchestrator).
+    pub service: String,
+    /// The full method path.
+    pub method: String,
+    pub subject: String,
+    /// employee, manager, admin or system.
+    pub actor: String,
+    /// The peer's socket address.
+    pub client_addr: Option<String>,
+    /// `x-forwarded-for` as a gateway sent it.
+    pub forwarded_for: Option<String>,
+    pub request_id: String,
+    pub trace_id: Option<String>,
+}
+
+/// Which events to list, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub subject: Option<String>,
+    pub method: Option<String>,
+    /// Only events with a sequence number below this (the previous page's last one).
+    pub before_seq: Option<i64>,
+    pub limit: u64,
+}
+
+/// Where a service keeps its audit trail.
+#[async_trait::async_trait]
+pub trait AuditStore: Send + Sync + 'static {
+    /// Appends the events in one transaction.
+    async fn append(&self, events: &[AuditEvent]) -> anyhow::Result<()>;
+    /// Events matching `query`, newest first, each with its sequence number.
+    async fn list(&self, query: &AuditQuery) -> anyhow::Result<Vec<(i64, AuditEvent)>>;
+}
+
+/// A store that keeps its service's audit trail next to its data.
+pub trait AuditSource {
+    fn audit_store(&self) -> Arc<dyn AuditStore>;
+}
+
+/// Events waiting for a batch, with whom to tell once committed.
+type Pending = (AuditEvent, oneshot::Sender<Result<(), String>>);
+
+/// The handle servers share; cheap to clone.
+#[derive(Clone)]
+pub struct AuditLog {
+    sender: mpsc::Sender<Pending>,
+    store: Arc<dyn AuditStore>,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog").finish_non_exhaustive()
+    }
+}
+
+/// Events committed in one transaction at most.
+const BATCH_MAX: usize = 256;
+
+impl AuditLog {
+    /// Starts the writer task; it ends when the last handle is dropped.
+    pub fn start(store: Arc<dyn AuditStore>) -> Self {
+        let (sender, mut receiver) = mpsc::channel::<Pending>(4 * BATCH_MAX);
+        let writer = store.clone();
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(BATCH_MAX);
+            while receiver.recv_many(&mut batch, BATCH_MAX).await > 0 {
+                let (events, waiters): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
+                let result = writer
+                    .append(&events)
+                    .await
+                    .map_err(|err| format!("{err:#}"));
+                for waiter in waiters {
+                    let _ = waiter.send(result.clone());
+                }
+            }
+        });
+        Self { sender, store }
+    }
+
+    /// Records `event`, returning once it is committed.
+    pub async fn record(&self, event: AuditEvent) -> anyhow::Result<()> {
+        let (done, committed) = oneshot::channel();
+        self.sender
+            .send((event, done))
+            .await
+            .map_err(|_| anyhow::anyhow!("the audit writer has stopped"))?;
+        committed
+            .await
+            .map_err(|_| anyhow::anyhow!("the audit writer has stopped"))?
+            .map_err(|err| anyhow::anyhow!(err))
+    }
+
+    pub async fn list(&self, query: &AuditQuery) -> anyhow::Result<Vec<(i64, AuditEvent)>> {
+        self.store.list(query).await
+    }
+}
+
+/// The `audit_events` table of a SQL store.
+pub mod entity {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_events")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub seq: i64,
+        pub at: ChronoDateTimeUtc,
+        pub service: String,
+        pub method: String,
+        pub subject: String,
+        pub actor: String,
+        pub client_addr: Option<String>,
+        pub forwarded_for: Option<String>,
+        pub request_id: String,
+        pub trace_id: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Creates `audit_events`. Each SQL store lists it in its migrator.
+pub struct Migration;
+
+impl MigrationName for Migration {
+    fn name(&self) -> &str {
+        "m20261121_000002_audit_events"
+    }
+}
+
+#[derive(DeriveIden)]
+enum AuditEvents {
+    Table,
+    Seq,
+    At,
+    Service,
+    Method,
+    Subject,
+    Actor,
+    ClientAddr,
+    ForwardedFor,
+    RequestId,
+    TraceId,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(AuditEvents::Table)
+                    .col(
+                        ColumnDef::new(AuditEvents::Seq)
+                            .big_integer()
+                            .not_null()
+                            .auto_increment()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(AuditEvents::At)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(AuditEvents::Service)
+                            .string_len(32)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(AuditEvents::Method)
+                            .string_len(200)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(AuditEvents::Subject)
+                            .string_len(200)
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(AuditEvents::Actor).string_len(16).not_null())
+                    .col(
+                        ColumnDef::new(AuditEvents::ClientAddr)
+                            .string_len(64)
+                            .null(),
+                    )
+                    .col(ColumnDef::new(AuditEvents::ForwardedFor).text().null())
+                    .col(
+                        ColumnDef::new(AuditEvents::RequestId)
+                            .string_len(128)
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(AuditEvents::TraceId).string_len(32).null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("audit_events_subject")
+                    .table(AuditEvents::Table)
+                    .col(AuditEvents::Subject)
+                    .col(AuditEvents::Seq)
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(AuditEvents::Table).to_owned())
+            .await
+    }
+}
+
+/// The audit trail in a SQL database whose migrator ran [`Migration`].
+pub struct SqlAudit {
+    db: DatabaseConnection,
+}
+
+impl SqlAudit {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+#[async_trait::async_trait]
+impl AuditStore for SqlAudit {
+    async fn append(&self, events: &[AuditEvent]) -> anyhow::Result<()> {
+        let rows = events.iter().map(|event| entity::ActiveModel {
+            at: Set(event.at),
+            service: Set(event.service.clone()),
+            method: Set(event.method.clone()),
+            subject: Set(event.subject.clone()),
+            actor: Set(event.actor.clone()),
+            client_addr: Set(event.client_addr.clone()),
+            forwarded_for: Set(event.forwarded_for.clone()),
+            request_id: Set(event.request_id.clone()),
+            trace_id: Set(event.trace_id.clone()),
+            ..Default::default()
+        });
+        // One multi-row INSERT is one implicit transaction.
+        entity::Entity::insert_many(rows).exec(&self.db).await?;
+        Ok(())
+    }
+
+    async fn list(&self, query: &AuditQuery) -> anyhow::Result<Vec<(i64, AuditEvent)>> {
+        let mut select = entity::Entity::find();
+        if let Some(subject) = &query.subject {
+            select = select.filter(entity::Column::Subject.eq(subject.as_str()));
+        }
+        if let Some(method) = &query.method {
+            select = select.filter(entity::Column::Method.eq(method.as_str()));
+        }
+        if let Some(before) = query.before_seq {
+            select = select.filter(entity::Column::Seq.lt(before));
+        }
+        let rows = select
+            .order_by_desc(entity::Column::Seq)
+            .limit(Ord::max(query.limit, 1))
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                (
+                    row.seq,
+                    AuditEvent {
+                        at: row.at,
+                        service: row.service,
+                        method: row.method,
+                        subject: row.subject,
+                        actor: row.actor,
+                        client_addr: row.client_addr,
+                        forwarded_for: row.forwarded_for,
+                        request_id: row.request_id,
+                        trace_id: row.trace_id,
+                    },
+                )
+            })
+            .collect())
+    }
+}
+
+/// The ListAuditEvents RPC every service serves (its admin permission is checked by the mesh
+/// layer): the page after `page_token`, newest first.
+pub async fn list_rpc(
+    log: &AuditLog,
+    request: hrmesh_proto::common::ListAuditEventsRequest,
+) -> Result<hrmesh_proto::common::ListAuditEventsResponse, tonic::Status> {
+    use hrmesh_proto::common as pb;
+    let mut violations = hrmesh_domain::Violations::default();
+    let page_size = match request.page_size {
+        0 => 50,
+        size @ 1..=500 => size,
+        _ => {
+            violations.add("page_size", "must be between 1 and 500 (0 means 50)");
+            0
+        }
+    };
+    let before_seq = if request.page_token.is_empty() {
+        None
+    } else {
+        match request.page_token.parse::<i64>() {
+            Ok(seq) => Some(seq),
+            Err(_) => {
+                violations.add("page_token", "is not a token this service issued");
+                None
+            }
+        }
+    };
+    if !violations.is_empty() {
+        return Err(crate::status::invalid_argument(&violations.into_vec()));
+    }
+    let query = AuditQuery {
+        subject: Some(request.subject).filter(|subject| !subject.is_empty()),
+        method: Some(request.method).filter(|method| !method.is_empty()),
+        before_seq,
+        limit: <u64 as TryFrom<i32>>::try_from(page_size).unwrap_or(50),
+    };
+    let events = log
+        .list(&query)
+        .await
+        .map_err(|err| crate::status::internal(&format!("listing audit events: {err:#}")))?;
+    let next_page_token = match events.last() {
+        Some((seq, _)) if events.len() as u64 == query.limit => seq.to_string(),
+        _ => String::new(),
+    };
+    Ok(pb::ListAuditEventsResponse {
+        events: events
+            .into_iter()
+            .map(|(seq, event)| pb::AuditEvent {
+                seq,
+                time: Some(prost_types::Timestamp {
+                    seconds: event.at.timestamp(),
+                    nanos: <i32 as TryFrom<u32>>::try_from(event.at.timestamp_subsec_nanos())
+                        .unwrap_or(0),
+                }),
+                service: event.service,
+                method: event.method,
+                subject: event.subject,
+                actor_type: event.actor,
+                client_address: event.client_addr.unwrap_or_default(),
+                forwarded_for: event.forwarded_for.unwrap_or_default(),
+                request_id: event.request_id,
+                trace_id: event.trace_id.unwrap_or_default(),
+            })
+            .collect(),
+        next_page_token,
+    })
+}

@@ -1,0 +1,343 @@
+//! The tower layer in front of every service's handlers. For each call it
+//! - continues the caller's trace (W3C `traceparent` in the metadata) in a `grpc.server` span that
+//!   carries the request id (`x-request-id`, or a fresh one) and the trace id;
+//! - verifies the bearer token and checks the permission the method needs (UNAUTHENTICATED or
+//!   PERMISSION_DENIED with a google.rpc.ErrorInfo otherwise, before any handler runs, so a refused
+//!   call writes nothing);
+//! - hands the verified [`Principal`] to the handler in the request's extensions;
+//! - records the call's latency and status code for Prometheus;
+//! - writes an audit event for every accepted mutating call before the answer leaves.
+//!
+//! grpc.health.v1 is open to all: orchestrators and container runtimes probe it without a token.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use opentelemetry::propagation::{Extractor, TextMapPropagator};
+use opentelemetry::trace::TraceContextExt;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use tonic::Code;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::audit::{AuditEvent, AuditLog};
+use crate::auth::{Principal, Verifier};
+use crate::status;
+
+/// The request id of a call, in its extensions next to the [`Principal`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+/// The metadata key a request id travels in.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// What a service lets through: the permission each of its methods needs.
+pub struct Policy {
+    /// The service's short name, e.g. "ledger" (a metric label and the audit's service).
+    pub service: &'static str,
+    /// Full method path (`/hrmesh.ledger.v1.LedgerService/HoldDays`) → permission.
+    permissions: HashMap<&'static str, &'static str>,
+    verifier: Verifier,
+    audit: Option<AuditLog>,
+}
+
+impl std::fmt::Debug for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Policy")
+            .field("service", &self.service)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A permission ending in `.read` is a read; every other one guards a mutation and is audited.
+pub fn is_mutating(permission: &str) -> bool {
+    !permission.ends_with(".read")
+}
+
+impl Policy {
+    /// `permissions` pairs each method of the service (`/package.Service/Method`) with the
+    /// permission it needs. Methods outside the table (server reflection, unknown paths that the
+    /// router answers UNIMPLEMENTED) need a valid token and nothing more; each server has a test
+    /// that every method of its service is in its table.
+    pub fn new(
+        service: &'static str,
+        permissions: &[(&'static str, &'static str)],
+        verifier: Verifier,
+        audit: Option<AuditLog>,
+    ) -> Self {
+        Self {
+            service,
+            permissions: permissions.iter().copied().collect(),
+            verifier,
+            audit,
+        }
+    }
+}
+
+/// The mesh layer of service `service`: tokens verified as `auth` says, `permissions` enforced,
+/// audit events written to `audit`.
+pub async fn layer(
+    service: &'static str,
+    permissions: &[(&'static str, &'static str)],
+    auth: &crate::auth::AuthConfig,
+    audit: Arc<dyn crate::audit::AuditStore>,
+) -> anyhow::Result<MeshLayer> {
+    let verifier = Verifier::from_config(auth).await?;
+    Ok(MeshLayer::new(Policy::new(
+        service,
+        permissions,
+        verifier,
+        Some(AuditLog::start(audit)),
+    )))
+}
+
+/// Adds the mesh checks to a server (see the module documentation).
+#[derive(Clone, Debug)]
+pub struct MeshLayer {
+    policy: Arc<Policy>,
+}
+
+impl MeshLayer {
+    pub fn new(policy: Policy) -> Self {
+        Self {
+            policy: Arc::new(policy),
+        }
+    }
+
+    /// The audit trail this layer writes, for the service's ListAuditEvents.
+    pub fn audit(&self) -> Option<&AuditLog> {
+        self.policy.audit.as_ref()
+    }
+}
+
+impl<S> tower::Layer<S> for MeshLayer {
+    type Service = Mesh<S>;
+    fn layer(&self, inner: S) -> Mesh<S> {
+        Mesh {
+            inner,
+            policy: self.policy.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Mesh<S> {
+    inner: S,
+    policy: Arc<Policy>,
+}
+
+type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+impl<S, B, R> tower::Service<http::Request<B>> for Mesh<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>> + Clone + Send + 'static,
+    S::Future: Send,
+    B: Send + 'static,
+    R: Default + Send + 'static,
+{
+    type Response = http::Response<R>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        // The clone that was polled ready serves this call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let policy = self.policy.clone();
+        Box::pin(async move {
+            let path = request.uri().path().to_owned();
+            if path.starts_with("/grpc.health.v1.Health/") {
+                return inner.call(request).await;
+            }
+            let started = Instant::now();
+            let request_id = request
+                .headers()
+                .get(REQUEST_ID_HEADER)
+                .and_then(|value| value.to_str().ok())
+                .filter(|id| !id.is_empty() && id.len() <= 128)
+                .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
+            let span = server_span(&path, &request_id, request.headers());
+
+            let checked = check(&policy, &path, request.headers())
+                .instrument(span.clone())
+                .await;
+            let (principal, permission) = match checked {
+                Ok(allowed) => allowed,
+                Err(status) => {
+                    record_metrics(policy.service, &path, status.code(), started);
+                    span.in_scope(|| {
+                        tracing::info!(code = ?status.code(), reason = status.message(), "call refused");
+                    });
+                    return Ok(status.into_http());
+                }
+            };
+            let client_addr = request
+                .extensions()
+                .get::<tonic::transport::server::TcpConnectInfo>()
+                .and_then(|info| info.remote_addr)
+                .map(|addr| addr.to_string());
+            let forwarded_for = request
+                .headers()
+                .get("x-forwarded-for")
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned);
+            let audited = policy
+                .audit
+                .as_ref()
+                .filter(|_| is_mutating(permission))
+                .map(|audit| {
+                    (
+                        audit.clone(),
+                        principal.subject.clone(),
+                        principal.actor.as_str(),
+                    )
+                });
+            request.extensions_mut().insert(principal);
+            request
+                .extensions_mut()
+                .insert(RequestId(request_id.clone()));
+
+            let response = inner.call(request).instrument(span.clone()).await?;
+            // A unary handler's error travels in the headers (trailers-only); no status there
+            // means the handler answered.
+            let code = tonic::Status::from_header_map(response.headers())
+                .map_or(Code::Ok, |status| status.code());
+            record_metrics(policy.service, &path, code, started);
+            if code == Code::Ok
+                && let Some((audit, subject, actor)) = audited
+            {
+                let event = AuditEvent {
+                    at: chrono::Utc::now(),
+                    service: policy.service.to_owned(),
+                    method: path,
+                    subject,
+                    actor: actor.to_owned(),
+                    client_addr,
+                    forwarded_for,
+                    request_id,
+                    trace_id: trace_id(&span),
+                };
+                if let Err(err) = audit.record(event).instrument(span.clone()).await {
+                    // The effect is done; refusing the answer now would only make the caller
+                    // retry an applied call. Say so loudly instead.
+                    span.in_scope(|| tracing::error!(error = %err, "audit event not recorded"));
+                }
+            }
+            Ok(response)
+        })
+    }
+}
+
+async fn check(
+    policy: &Policy,
+    path: &str,
+    headers: &http::HeaderMap,
+) -> Result<(Principal, &'static str), tonic::Status> {
+    let header = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    let principal = policy
+        .verifier
+        .verify_header(header)
+        .await
+        .map_err(|err| err.to_status())?;
+    let Some(permission) = policy.permissions.get(path).copied() else {
+        // Reflection and unknown methods: a verified caller may look, nothing more.
+        return Ok((principal, "reflection.read"));
+    };
+    if !principal.has(permission) {
+        return Err(status::with_reason(
+            Code::PermissionDenied,
+            "MISSING_PERMISSION",
+            format!("{path} needs the {permission} permission"),
+            [("permission", permission.to_owned())],
+        ));
+    }
+    Ok((principal, permission))
+}
+
+fn server_span(path: &str, request_id: &str, headers: &http::HeaderMap) -> tracing::Span {
+    let (service, method) = path
+        .trim_start_matches('/')
+        .split_once('/')
+        .unwrap_or((path, ""));
+    let span = tracing::info_span!(
+        "grpc.server",
+        otel.name = %path.trim_start_matches('/'),
+        otel.kind = "server",
+        rpc.system = "grpc",
+        rpc.service = %service,
+        rpc.method = %method,
+        request_id = %request_id,
+        trace_id = tracing::field::Empty,
+    );
+    let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
+    let remote = parent.span().span_context().clone();
+    if remote.is_valid() {
+        // Ignoring the error: it only says no OpenTelemetry layer is installed.
+        let _ = span.set_parent(parent);
+    }
+    let id = trace_id(&span).or_else(|| remote.is_valid().then(|| remote.trace_id().to_string()));
+    if let Some(id) = id {
+        span.record("trace_id", id.as_str());
+    }
+    span
+}
+
+/// The span's trace id, when OpenTelemetry is recording.
+pub fn trace_id(span: &tracing::Span) -> Option<String> {
+    let context = span.context();
+    let span_context = context.span().span_context().clone();
+    span_context
+        .is_valid()
+        .then(|| span_context.trace_id().to_string())
+}
+
+fn record_metrics(service: &'static str, path: &str, code: Code, started: Instant) {
+    metrics::histogram!(
+        "hrmesh_rpc_server_duration_seconds",
+        "service" => service,
+        "method" => path.trim_start_matches('/').to_owned(),
+        "code" => crate::status::code_name(code),
+    )
+    .record(started.elapsed().as_secs_f64());
+}
+
+struct HeaderExtractor<'a>(&'a http::HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|value| value.to_str().ok())
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(http::HeaderName::as_str).collect()
+    }
+}
+
+struct HeaderInjector<'a>(&'a mut http::HeaderMap);
+
+impl opentelemetry::propagation::Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(key.as_bytes()),
+            http::HeaderValue::from_str(&value),
+        ) {
+            self.0.insert(name, value);
+        }
+    }
+}
+
+/// Writes the current span's trace context into outgoing metadata.
+pub fn inject_trace_context(headers: &mut http::HeaderMap) {
+    let context = tracing::Span::current().context();
+    if context.span().span_context().is_valid() {
+        TraceContextPropagator::new().inject_context(&context, &mut HeaderInjector(headers));
+    }
+}
