@@ -71,11 +71,17 @@ else
   done
 fi
 
+# A development HS256 key for this run only: every service verifies with it, the orchestrator and
+# the performance service sign their own calls with it, and k6 calls with an admin token.
+KEY="$WORK/dev-hs256.key"
+(umask 077 && python3 -c 'import secrets; print(secrets.token_hex(32))' >"$KEY")
+
 start() {
   local service=$1 upper=${1^^}
   shift
   env "HRMESH_${upper}_LISTEN=127.0.0.1:${PORT[$service]}" \
-    "HRMESH_${upper}_DATABASE_URL=${URL[$service]}" "$@" \
+    "HRMESH_${upper}_DATABASE_URL=${URL[$service]}" \
+    "HRMESH_${upper}_AUTH__HS256_KEY_FILE=$KEY" "$@" \
     "$BIN" serve "$service" >"$WORK/$service.log" 2>&1 &
   PID[$service]=$!
   for _ in $(seq 1 300); do
@@ -92,13 +98,16 @@ start() {
 
 start ledger
 start notification "HRMESH_NOTIFICATION_WORKER_ENABLED=true"
-start performance "HRMESH_PERFORMANCE_NOTIFICATION_URL=http://127.0.0.1:${PORT[notification]}" \
+start performance "HRMESH_PERFORMANCE_IDENTITY__HS256_KEY_FILE=$KEY" \
+  "HRMESH_PERFORMANCE_NOTIFICATION_URL=http://127.0.0.1:${PORT[notification]}" \
   "HRMESH_PERFORMANCE_REMINDER_INTERVAL_SECS=0"
-start orchestrator "HRMESH_ORCHESTRATOR_LEDGER_URL=http://127.0.0.1:${PORT[ledger]}" \
+start orchestrator "HRMESH_ORCHESTRATOR_IDENTITY__HS256_KEY_FILE=$KEY" \
+  "HRMESH_ORCHESTRATOR_LEDGER_URL=http://127.0.0.1:${PORT[ledger]}" \
   "HRMESH_ORCHESTRATOR_PERFORMANCE_URL=http://127.0.0.1:${PORT[performance]}" \
   "HRMESH_ORCHESTRATOR_NOTIFICATION_URL=http://127.0.0.1:${PORT[notification]}"
 
-export PROTO_DIR="$ROOT/proto" EMPLOYEES PROFILE
+HRMESH_TOKEN=$("$BIN" token --key-file "$KEY" --subject loadtest --actor admin --permission all --ttl-secs 86400)
+export PROTO_DIR="$ROOT/proto" EMPLOYEES PROFILE HRMESH_TOKEN
 export ORCHESTRATOR_ADDR="127.0.0.1:${PORT[orchestrator]}" LEDGER_ADDR="127.0.0.1:${PORT[ledger]}"
 export PERFORMANCE_ADDR="127.0.0.1:${PORT[performance]}" NOTIFICATION_ADDR="127.0.0.1:${PORT[notification]}"
 

@@ -48,7 +48,10 @@ export function connect(all) {
 
 // Calls `service/method`; throws with the status when the call fails, so callers see why.
 export function call(client, service, method, request) {
-  const response = client.invoke(`${SERVICE[service]}/${method}`, request, { timeout: '30s' });
+  const response = client.invoke(`${SERVICE[service]}/${method}`, request, {
+    timeout: '30s',
+    metadata: { authorization: `Bearer ${__ENV.HRMESH_TOKEN}` },
+  });
   if (response.status !== grpc.StatusOK) {
     const detail = response.error ? JSON.stringify(response.error) : '';
     throw new Error(`${service} ${method}: status ${response.status} ${detail}`);
