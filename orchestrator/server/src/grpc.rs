@@ -447,6 +447,9 @@ impl pb::saga_service_server::SagaService for SagaGrpc {
         &self,
         request: Request<pb::ListSagasRequest>,
     ) -> Result<Response<pb::ListSagasResponse>, Status> {
+        // Everyone's sagas for admins and services; one employee's for that employee and their
+        // managers.
+        principal(&request)?.check_read(&request.get_ref().employee_id, ADMIN)?;
         let request = request.into_inner();
         let mut v = Violations::default();
         let saga_type = match request.r#type {

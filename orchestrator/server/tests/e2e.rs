@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
+use hrmesh_kit::auth::{ALL_PERMISSIONS, ActorType, Claims, TokenSource};
 use hrmesh_kit::client::MeshChannel;
+use hrmesh_kit::testing;
 use hrmesh_kit::testing::{Backend, TestDatabase};
 use hrmesh_ledger_server::{LedgerConfig, LedgerServer};
 use hrmesh_notification_server::{NotificationConfig, NotificationServer, RunningNotification};
@@ -949,4 +951,301 @@ hrmesh_kit::test_on_every_backend!(
     a_participant_down_trips_the_breaker_and_the_saga_is_stuck_not_half_done,
     past_the_deadline_the_saga_goes_on_and_completes,
     bad_starts_name_the_fields,
+    every_service_refuses_bad_callers_and_writes_nothing,
 );
+
+/// A channel to `url` calling with `token` (none sends no authorization metadata).
+fn channel_as(url: &str, token: Option<TokenSource>) -> MeshChannel {
+    MeshChannel::lazy(url, token).expect("a valid URL")
+}
+
+fn token_with(edit: impl FnOnce(&mut Claims)) -> Option<TokenSource> {
+    let mut claims = testing::claims("e-2", ActorType::Employee, ALL_PERMISSIONS);
+    edit(&mut claims);
+    Some(testing::mint(&claims))
+}
+
+/// One valid mutation per service, as a caller with `channel` makes it.
+async fn mutate(service: &str, channel: MeshChannel) -> Result<(), Status> {
+    match service {
+        "ledger" => LedgerServiceClient::new(channel)
+            .create_policy(lpb::CreatePolicyRequest {
+                request_id: "auth-policy".into(),
+                policy_id: "auth-pto".into(),
+                policy: Some(lpb::Policy {
+                    resource_type: "pto".into(),
+                    unit: lpb::Unit::Days as i32,
+                    accrual: Some(lpb::AccrualRule {
+                        frequency: lpb::AccrualFrequency::Monthly as i32,
+                        amount: "1.75".into(),
+                    }),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .map(drop),
+        "performance" => PerformanceServiceClient::new(channel)
+            .create_review(ppb::CreateReviewRequest {
+                request_id: "auth-review".into(),
+                employee_id: "e-1".into(),
+                manager_id: "m-1".into(),
+                cycle: ppb::ReviewCycle::Annual as i32,
+                period_start: "2026-01-01".into(),
+                period_end: "2026-12-31".into(),
+                due_date: "2027-01-31".into(),
+            })
+            .await
+            .map(drop),
+        "notification" => NotificationServiceClient::new(channel)
+            .set_preferences(npb::SetPreferencesRequest {
+                request_id: "auth-preferences".into(),
+                preferences: Some(npb::Preferences {
+                    recipient_id: "e-1".into(),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .map(drop),
+        _ => SagaServiceClient::new(channel)
+            .start_saga(StartSagaRequest {
+                request_id: "auth-saga".into(),
+                input: Some(complete_review(
+                    &uuid::Uuid::now_v7().to_string(),
+                    "e-1",
+                    ppb::Rating::Outstanding,
+                    "auth-pto",
+                )),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+    }
+}
+
+/// One read of employee e-1's records per service.
+async fn read_e1(service: &str, channel: MeshChannel) -> Result<(), Status> {
+    match service {
+        "ledger" => LedgerServiceClient::new(channel)
+            .list_entries(lpb::ListEntriesRequest {
+                employee_id: "e-1".into(),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        "performance" => PerformanceServiceClient::new(channel)
+            .list_reviews(ppb::ListReviewsRequest {
+                employee_id: "e-1".into(),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        "notification" => NotificationServiceClient::new(channel)
+            .get_preferences(npb::GetPreferencesRequest {
+                recipient_id: "e-1".into(),
+            })
+            .await
+            .map(drop),
+        _ => SagaServiceClient::new(channel)
+            .list_sagas(ListSagasRequest {
+                employee_id: "e-1".into(),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+    }
+}
+
+/// The service's audit trail, read by an admin.
+async fn audit_trail(service: &str, url: &str) -> Vec<hrmesh_proto::common::AuditEvent> {
+    let channel = testing::admin_channel(url);
+    let request = hrmesh_proto::common::ListAuditEventsRequest::default();
+    let reply = match service {
+        "ledger" => {
+            LedgerServiceClient::new(channel)
+                .list_audit_events(request)
+                .await
+        }
+        "performance" => {
+            PerformanceServiceClient::new(channel)
+                .list_audit_events(request)
+                .await
+        }
+        "notification" => {
+            NotificationServiceClient::new(channel)
+                .list_audit_events(request)
+                .await
+        }
+        _ => {
+            SagaServiceClient::new(channel)
+                .list_audit_events(request)
+                .await
+        }
+    };
+    reply
+        .expect("an admin lists the audit trail")
+        .into_inner()
+        .events
+}
+
+fn assert_refused(result: Result<(), Status>, code: Code, reason: &str, case: &str) {
+    let status = result.expect_err(case);
+    assert_eq!(status.code(), code, "{case}: {status:?}");
+    let info = status
+        .get_error_details()
+        .error_info()
+        .cloned()
+        .unwrap_or_else(|| panic!("{case}: no ErrorInfo in {status:?}"));
+    assert_eq!(info.reason, reason, "{case}");
+}
+
+async fn every_service_refuses_bad_callers_and_writes_nothing(backend: Backend) {
+    let mut mesh = Mesh::start(backend).await;
+    let now = hrmesh_kit::auth::now_secs();
+    let services = [
+        ("ledger", mesh.ledger_server.server.uri(), "ledger"),
+        (
+            "performance",
+            mesh.performance_server.server.uri(),
+            "performance",
+        ),
+        (
+            "notification",
+            format!("http://127.0.0.1:{}", mesh.notification_port),
+            "notification",
+        ),
+        ("orchestrator", mesh.orchestrator.server.uri(), "saga"),
+    ];
+    for (service, url, prefix) in &services {
+        let refused = [
+            (None, Code::Unauthenticated, "TOKEN_MISSING", "no token"),
+            (
+                token_with(|claims| {
+                    claims.iat = now - 7200;
+                    claims.exp = now - 3600;
+                }),
+                Code::Unauthenticated,
+                "TOKEN_EXPIRED",
+                "expired token",
+            ),
+            (
+                token_with(|claims| claims.aud = vec!["hrmesh-payroll".into()]),
+                Code::Unauthenticated,
+                "TOKEN_WRONG_AUDIENCE",
+                "wrong audience",
+            ),
+            (
+                token_with(|claims| claims.iss = "someone-else".into()),
+                Code::Unauthenticated,
+                "TOKEN_WRONG_ISSUER",
+                "wrong issuer",
+            ),
+            (
+                Some(TokenSource::fixed("not.a.jwt")),
+                Code::Unauthenticated,
+                "TOKEN_INVALID",
+                "garbage token",
+            ),
+            (
+                token_with(|claims| claims.perms = vec![format!("{prefix}.read")]),
+                Code::PermissionDenied,
+                "MISSING_PERMISSION",
+                "missing permission",
+            ),
+        ];
+        for (token, code, reason, case) in refused {
+            let result = mutate(service, channel_as(url, token)).await;
+            assert_refused(result, code, reason, &format!("{service}, {case}"));
+        }
+        // Reading another employee's records, holding every permission but not admin's.
+        let employee = token_with(|claims| {
+            claims.perms = ALL_PERMISSIONS
+                .iter()
+                .filter(|perm| !perm.ends_with(".admin"))
+                .map(|perm| (*perm).to_owned())
+                .collect();
+        });
+        assert_refused(
+            read_e1(service, channel_as(url, employee.clone())).await,
+            Code::PermissionDenied,
+            "NOT_OWN_RECORD",
+            &format!("{service}, another employee's records"),
+        );
+        // ... which their manager, and they themselves, may read.
+        let manager = token_with(|claims| {
+            claims.act = ActorType::Manager;
+            claims.perms = vec![format!("{prefix}.read")];
+            claims.manages = vec!["e-1".into()];
+        });
+        read_e1(service, channel_as(url, manager))
+            .await
+            .unwrap_or_else(|status| panic!("{service}: the manager reads: {status:?}"));
+        let own = token_with(|claims| {
+            claims.sub = "e-1".into();
+            claims.perms = vec![format!("{prefix}.read")];
+        });
+        read_e1(service, channel_as(url, own))
+            .await
+            .unwrap_or_else(|status| panic!("{service}: e-1 reads their own: {status:?}"));
+
+        assert!(
+            audit_trail(service, url).await.is_empty(),
+            "{service}: a refused call left an audit event"
+        );
+    }
+    // Nothing any refused call would have written is there.
+    assert_eq!(
+        mesh.ledger
+            .get_policy(lpb::GetPolicyRequest {
+                policy_id: "auth-pto".into(),
+            })
+            .await
+            .expect_err("no policy")
+            .code(),
+        Code::NotFound
+    );
+    let reviews = mesh
+        .performance
+        .list_reviews(ppb::ListReviewsRequest {
+            employee_id: "e-1".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("reviews")
+        .into_inner();
+    assert!(reviews.reviews.is_empty());
+    let sagas = mesh
+        .saga
+        .list_sagas(ListSagasRequest::default())
+        .await
+        .expect("sagas")
+        .into_inner();
+    assert!(sagas.sagas.is_empty());
+
+    // The same calls by an admin go through, and each lands in its service's audit trail.
+    for (service, url, _) in &services {
+        mutate(service, testing::admin_channel(url))
+            .await
+            .unwrap_or_else(|status| panic!("{service}: the admin's call: {status:?}"));
+        let trail = audit_trail(service, url).await;
+        assert_eq!(trail.len(), 1, "{service}: {trail:?}");
+        let event = &trail[0];
+        assert_eq!(event.service, *service);
+        assert_eq!(event.subject, "test-admin");
+        assert_eq!(event.actor_type, "admin");
+        assert!(event.client_address.starts_with("127.0.0.1:"), "{event:?}");
+        assert!(!event.request_id.is_empty());
+        assert!(event.time.is_some());
+    }
+    // The saga's calls to the participants were made as the orchestrator, not as the admin.
+    let ledger_trail = audit_trail("ledger", &services[0].1).await;
+    let performance_trail = audit_trail("performance", &services[1].1).await;
+    assert!(
+        ledger_trail
+            .iter()
+            .chain(&performance_trail)
+            .filter(|event| event.subject != "test-admin")
+            .all(|event| event.subject == "hrmesh-orchestrator" && event.actor_type == "system"),
+        "{ledger_trail:?} {performance_trail:?}"
+    );
+    mesh.stop().await;
+}

@@ -52,9 +52,13 @@ impl std::fmt::Debug for Policy {
     }
 }
 
-/// A permission ending in `.read` is a read; every other one guards a mutation and is audited.
-pub fn is_mutating(permission: &str) -> bool {
-    !permission.ends_with(".read")
+/// Whether the method at `path` changes anything: all but the AIP read methods (Get…, List…,
+/// Watch…). Mutations are audited.
+pub fn is_mutating(path: &str) -> bool {
+    let method = path.rsplit('/').next().unwrap_or_default();
+    !["Get", "List", "Watch"]
+        .iter()
+        .any(|read| method.starts_with(read))
 }
 
 impl Policy {
@@ -168,7 +172,7 @@ where
             let checked = check(&policy, &path, request.headers())
                 .instrument(span.clone())
                 .await;
-            let (principal, permission) = match checked {
+            let principal = match checked {
                 Ok(allowed) => allowed,
                 Err(status) => {
                     record_metrics(policy.service, &path, status.code(), started);
@@ -191,7 +195,7 @@ where
             let audited = policy
                 .audit
                 .as_ref()
-                .filter(|_| is_mutating(permission))
+                .filter(|_| is_mutating(&path))
                 .map(|audit| {
                     (
                         audit.clone(),
@@ -239,7 +243,7 @@ async fn check(
     policy: &Policy,
     path: &str,
     headers: &http::HeaderMap,
-) -> Result<(Principal, &'static str), tonic::Status> {
+) -> Result<Principal, tonic::Status> {
     let header = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok());
@@ -250,7 +254,7 @@ async fn check(
         .map_err(|err| err.to_status())?;
     let Some(permission) = policy.permissions.get(path).copied() else {
         // Reflection and unknown methods: a verified caller may look, nothing more.
-        return Ok((principal, "reflection.read"));
+        return Ok(principal);
     };
     if !principal.has(permission) {
         return Err(status::with_reason(
@@ -260,7 +264,7 @@ async fn check(
             [("permission", permission.to_owned())],
         ));
     }
-    Ok((principal, permission))
+    Ok(principal)
 }
 
 fn server_span(path: &str, request_id: &str, headers: &http::HeaderMap) -> tracing::Span {
