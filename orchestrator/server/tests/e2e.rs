@@ -1249,3 +1249,229 @@ async fn every_service_refuses_bad_callers_and_writes_nothing(backend: Backend) 
     );
     mesh.stop().await;
 }
+
+/// An OTLP/gRPC collector on port 0 keeping every span it receives.
+#[derive(Clone, Default)]
+struct Collector {
+    spans: std::sync::Arc<std::sync::Mutex<Vec<opentelemetry_proto::tonic::trace::v1::Span>>>,
+}
+
+#[tonic::async_trait]
+impl opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceService
+    for Collector
+{
+    async fn export(
+        &self,
+        request: tonic::Request<
+            opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+        >,
+    ) -> Result<
+        tonic::Response<
+            opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse,
+        >,
+        Status,
+    > {
+        let mut spans = self.spans.lock().expect("spans");
+        for resource in request.into_inner().resource_spans {
+            for scope in resource.scope_spans {
+                spans.extend(scope.spans);
+            }
+        }
+        Ok(tonic::Response::new(Default::default()))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Sends one grpc-web GetPolicy to `addr` with a W3C `traceparent` naming `trace_id`.
+async fn grpc_web_get_policy(addr: std::net::SocketAddr, trace_id: &str) -> String {
+    use std::io::{Read, Write};
+    let body = prost::Message::encode_to_vec(&lpb::GetPolicyRequest {
+        policy_id: "pto".into(),
+    });
+    let bearer = testing::admin_token().bearer().expect("a token");
+    let traceparent = format!("00-{trace_id}-00f067aa0ba902b7-01");
+    tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+        let mut frame = vec![0u8];
+        frame.extend_from_slice(&u32::try_from(body.len()).expect("small").to_be_bytes());
+        frame.extend_from_slice(&body);
+        let head = format!(
+            "POST /hrmesh.ledger.v1.LedgerService/GetPolicy HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/grpc-web+proto\r\nX-Grpc-Web: 1\r\nAuthorization: {bearer}\r\ntraceparent: {traceparent}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            frame.len()
+        );
+        stream.write_all(head.as_bytes()).expect("write head");
+        stream.write_all(&frame).expect("write body");
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply).expect("read");
+        String::from_utf8_lossy(&reply).into_owned()
+    })
+    .await
+    .expect("blocking task")
+}
+
+/// GET http://addr/metrics.
+async fn scrape(addr: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(
+            format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .expect("request");
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).await.expect("read");
+    reply
+}
+
+/// One saga across all four services is one trace: the call that started it, the saga, every
+/// step, every participant call and the participants' server spans share its trace id; a
+/// grpc-web call continues the trace its `traceparent` names. The metrics endpoint shows the
+/// saga counted, its steps timed and the participant calls timed by status code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_saga_is_one_trace_and_the_metrics_move() {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let collector = Collector::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let collector_addr = listener.local_addr().expect("addr");
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(
+                opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer::new(
+                    collector.clone(),
+                ),
+            )
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let provider =
+        hrmesh_kit::telemetry::otlp_provider(&format!("http://{collector_addr}"), "hrmesh-test")
+            .expect("exporter");
+    tracing::subscriber::set_global_default(
+        tracing_subscriber::registry()
+            // As in production: info and above (h2's and sqlx's own spans stay out).
+            .with(tracing_subscriber::EnvFilter::new("info"))
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test"))),
+    )
+    .expect("the only subscriber of this test process");
+    let metrics_addr: std::net::SocketAddr =
+        format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    hrmesh_kit::telemetry::install_prometheus(Some(metrics_addr)).expect("metrics");
+
+    let mut mesh = Mesh::start(Backend::Sqlite).await;
+    mesh.pto("e-1", "10").await;
+    let review_id = mesh.review_in_manager_review("e-1").await;
+    let saga = mesh
+        .run_saga(
+            "traced-1",
+            complete_review(&review_id, "e-1", ppb::Rating::Outstanding, "pto"),
+        )
+        .await
+        .expect("saga");
+    assert_eq!(saga.state, SagaState::Completed as i32, "{saga:?}");
+    // The saga's task (and so its span, and the StartSaga span above it) ends once the saga's
+    // end is logged, which may be after the answer: wait for its watch channel to close.
+    if let Some(mut updates) = mesh.orchestrator.engine().subscribe(&saga.saga_id) {
+        while updates.changed().await.is_ok() {}
+    }
+    let web_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let reply = grpc_web_get_policy(mesh.ledger_server.addr(), web_trace).await;
+    assert!(reply.contains("grpc-status:0"), "{reply}");
+
+    let flushed = tokio::task::spawn_blocking({
+        let provider = provider.clone();
+        move || provider.force_flush()
+    })
+    .await
+    .expect("flush task");
+    flushed.expect("spans exported");
+    let spans = collector.spans.lock().expect("spans").clone();
+    let start = spans
+        .iter()
+        .find(|span| span.name == "hrmesh.orchestrator.v1.SagaService/StartSaga")
+        .unwrap_or_else(|| panic!("no StartSaga span among {:?}", names(&spans)));
+    let trace = start.trace_id.clone();
+    let in_trace: Vec<&str> = spans
+        .iter()
+        .filter(|span| span.trace_id == trace)
+        .map(|span| span.name.as_str())
+        .collect();
+    assert!(in_trace.contains(&"saga complete-review"), "{in_trace:?}");
+    let steps: Vec<&&str> = in_trace
+        .iter()
+        .filter(|name| name.starts_with("forward "))
+        .collect();
+    assert_eq!(steps.len(), 5, "one span per step: {in_trace:?}");
+    for participant in ["performance", "ledger", "notification"] {
+        assert!(
+            in_trace
+                .iter()
+                .any(|name| name.starts_with(&format!("{participant} "))),
+            "a {participant} call span in the saga's trace: {in_trace:?}"
+        );
+    }
+    for server in [
+        "hrmesh.performance.v1.PerformanceService/CompleteReview",
+        "hrmesh.ledger.v1.LedgerService/AppendEntries",
+        "hrmesh.notification.v1.NotificationService/Send",
+    ] {
+        assert!(in_trace.contains(&server), "{server} in {in_trace:?}");
+    }
+    // No step or participant span of this saga is in another trace.
+    let elsewhere: Vec<&str> = spans
+        .iter()
+        .filter(|span| span.trace_id != trace)
+        .filter(|span| {
+            [
+                "forward ",
+                "compensate ",
+                "saga ",
+                "performance ",
+                "ledger ",
+                "notification ",
+            ]
+            .iter()
+            .any(|prefix| span.name.starts_with(prefix))
+        })
+        .map(|span| span.name.as_str())
+        .collect();
+    assert!(elsewhere.is_empty(), "{elsewhere:?}");
+    assert!(
+        spans.iter().any(|span| hex(&span.trace_id) == web_trace
+            && span.name == "hrmesh.ledger.v1.LedgerService/GetPolicy"),
+        "the grpc-web call continues its caller's trace: {:?}",
+        names(&spans)
+    );
+
+    let text = scrape(metrics_addr).await;
+    for line in [
+        "hrmesh_sagas_started_total{saga_type=\"complete-review\"} 1",
+        "hrmesh_sagas_completed_total{saga_type=\"complete-review\"} 1",
+    ] {
+        assert!(text.contains(line), "{line} in\n{text}");
+    }
+    for series in [
+        "hrmesh_saga_step_duration_seconds_count{saga_type=\"complete-review\",step=",
+        "hrmesh_participant_rpc_duration_seconds_count{participant=\"ledger\",rpc=",
+        "hrmesh_rpc_server_duration_seconds_count{service=\"ledger\",method=\"hrmesh.ledger.v1.LedgerService/AppendEntries\",code=\"OK\"}",
+    ] {
+        assert!(text.contains(series), "{series} in\n{text}");
+    }
+    mesh.stop().await;
+    let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+}
+
+fn names(spans: &[opentelemetry_proto::tonic::trace::v1::Span]) -> Vec<(String, String)> {
+    spans
+        .iter()
+        .take(200)
+        .map(|span| (span.name.clone(), hex(&span.trace_id)))
+        .collect()
+}
