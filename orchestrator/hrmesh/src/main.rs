@@ -533,6 +533,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
 }
 
 /// One running service of this process.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "at most four, built once per process"
+)]
 enum Running {
     Ledger(LedgerServer),
     Notification(RunningNotification),
