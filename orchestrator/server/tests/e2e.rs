@@ -1475,3 +1475,34 @@ fn names(spans: &[opentelemetry_proto::tonic::trace::v1::Span]) -> Vec<(String, 
         .map(|span| (span.name.clone(), hex(&span.trace_id)))
         .collect()
 }
+
+/// Every method of every service needs a permission, and no table names a method that is gone.
+#[test]
+fn every_method_of_every_service_is_guarded() {
+    for (service, table) in [
+        (
+            "hrmesh.ledger.v1.LedgerService",
+            hrmesh_ledger_server::PERMISSIONS,
+        ),
+        (
+            "hrmesh.performance.v1.PerformanceService",
+            hrmesh_performance_server::PERMISSIONS,
+        ),
+        (
+            "hrmesh.notification.v1.NotificationService",
+            hrmesh_notification_server::PERMISSIONS,
+        ),
+        (
+            "hrmesh.orchestrator.v1.SagaService",
+            hrmesh_orchestrator_server::grpc::PERMISSIONS,
+        ),
+    ] {
+        testing::assert_every_method_guarded(hrmesh_proto::FILE_DESCRIPTOR_SET, service, table);
+        for (_, permission) in table {
+            assert!(
+                ALL_PERMISSIONS.contains(permission),
+                "{service}: {permission} is not a known permission"
+            );
+        }
+    }
+}
