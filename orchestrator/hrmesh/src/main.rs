@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use hrmesh_kit::auth::{ALL_PERMISSIONS, ActorType, Claims, Minter};
+use hrmesh_kit::auth::{ALL_PERMISSIONS, ActorType, Claims, Minter, SERVICES};
 use hrmesh_kit::config::audience;
 use hrmesh_kit::server::RunningServer;
 use hrmesh_kit::telemetry::{self, LogFormat, TelemetryConfig};
@@ -141,9 +141,6 @@ async fn token(args: TokenArgs) -> anyhow::Result<()> {
     println!("{jwt}");
     Ok(())
 }
-
-/// Every hrmesh service, by its short name.
-const SERVICES: [&str; 4] = ["orchestrator", "ledger", "performance", "notification"];
 
 #[derive(Debug, Args)]
 struct ProbeArgs {

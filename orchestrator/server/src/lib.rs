@@ -105,17 +105,13 @@ impl OrchestratorServer {
         let token = TokenSource::identity(&config.identity, sagas::IDENTITY_PERMISSIONS)
             .await
             .context("the orchestrator's identity")?;
-        let mesh = hrmesh_kit::mesh::layer(
+        let (mesh, audit) = hrmesh_kit::mesh::layer(
             "orchestrator",
             grpc::PERMISSIONS,
             &config.common.auth,
             log.audit_store(),
         )
         .await?;
-        let audit = mesh
-            .audit()
-            .cloned()
-            .context("the orchestrator keeps an audit trail")?;
         let participants = Participants::connect(
             &config.performance_url,
             &config.ledger_url,

@@ -45,6 +45,9 @@ impl AuthConfig {
     }
 }
 
+/// Every hrmesh service by its short name; its token audience is `hrmesh-<name>`.
+pub const SERVICES: [&str; 4] = ["orchestrator", "ledger", "performance", "notification"];
+
 /// The issuer of the tokens `hrmesh token` and the services' own identities mint by default.
 pub const DEFAULT_ISSUER: &str = "hrmesh";
 

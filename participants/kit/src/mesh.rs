@@ -27,10 +27,6 @@ use crate::audit::{AuditEvent, AuditLog};
 use crate::auth::{Principal, Verifier};
 use crate::status;
 
-/// The request id of a call, in its extensions next to the [`Principal`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestId(pub String);
-
 /// The metadata key a request id travels in.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -64,8 +60,8 @@ pub fn is_mutating(path: &str) -> bool {
 impl Policy {
     /// `permissions` pairs each method of the service (`/package.Service/Method`) with the
     /// permission it needs. Methods outside the table (server reflection, unknown paths that the
-    /// router answers UNIMPLEMENTED) need a valid token and nothing more; each server has a test
-    /// that every method of its service is in its table.
+    /// router answers UNIMPLEMENTED) need a valid token and nothing more; a test
+    /// (`every_method_of_every_service_is_guarded`) keeps every table complete.
     pub fn new(
         service: &'static str,
         permissions: &[(&'static str, &'static str)],
@@ -82,20 +78,22 @@ impl Policy {
 }
 
 /// The mesh layer of service `service`: tokens verified as `auth` says, `permissions` enforced,
-/// audit events written to `audit`.
+/// audit events written to `audit`; with the audit trail, for the service's ListAuditEvents.
 pub async fn layer(
     service: &'static str,
     permissions: &[(&'static str, &'static str)],
     auth: &crate::auth::AuthConfig,
     audit: Arc<dyn crate::audit::AuditStore>,
-) -> anyhow::Result<MeshLayer> {
+) -> anyhow::Result<(MeshLayer, AuditLog)> {
     let verifier = Verifier::from_config(auth).await?;
-    Ok(MeshLayer::new(Policy::new(
+    let audit = AuditLog::start(audit);
+    let layer = MeshLayer::new(Policy::new(
         service,
         permissions,
         verifier,
-        Some(AuditLog::start(audit)),
-    )))
+        Some(audit.clone()),
+    ));
+    Ok((layer, audit))
 }
 
 /// Adds the mesh checks to a server (see the module documentation).
@@ -109,11 +107,6 @@ impl MeshLayer {
         Self {
             policy: Arc::new(policy),
         }
-    }
-
-    /// The audit trail this layer writes, for the service's ListAuditEvents.
-    pub fn audit(&self) -> Option<&AuditLog> {
-        self.policy.audit.as_ref()
     }
 }
 
@@ -204,9 +197,6 @@ where
                     )
                 });
             request.extensions_mut().insert(principal);
-            request
-                .extensions_mut()
-                .insert(RequestId(request_id.clone()));
 
             let response = inner.call(request).instrument(span.clone()).await?;
             // A unary handler's error travels in the headers (trailers-only); no status there

@@ -129,7 +129,7 @@ pub fn claims(
     crate::auth::Claims {
         iss: crate::auth::DEFAULT_ISSUER.to_owned(),
         sub: subject.to_owned(),
-        aud: ["orchestrator", "ledger", "performance", "notification"]
+        aud: crate::auth::SERVICES
             .iter()
             .map(|service| crate::config::audience(service))
             .collect(),

@@ -350,17 +350,13 @@ impl LedgerServer {
         clock: C,
         config: &LedgerConfig,
     ) -> anyhow::Result<Self> {
-        let mesh = hrmesh_kit::mesh::layer(
+        let (mesh, audit) = hrmesh_kit::mesh::layer(
             "ledger",
             PERMISSIONS,
             &config.common.auth,
             store.audit_store(),
         )
         .await?;
-        let audit = mesh
-            .audit()
-            .cloned()
-            .context("the ledger keeps an audit trail")?;
         let ledger = Ledger::new(store, clock);
         let sweeper = tokio::spawn(sweep_expired_holds(
             ledger.clone(),

@@ -424,17 +424,13 @@ impl<S: NotificationStore + AuditSource + Clone, C: Clock + Clone> NotificationS
         channels: Channels,
         config: &NotificationConfig,
     ) -> anyhow::Result<Self> {
-        let mesh = hrmesh_kit::mesh::layer(
+        let (mesh, audit) = hrmesh_kit::mesh::layer(
             "notification",
             PERMISSIONS,
             &config.common.auth,
             store.audit_store(),
         )
         .await?;
-        let audit = mesh
-            .audit()
-            .cloned()
-            .context("the notification service keeps an audit trail")?;
         let notifier = Arc::new(Notifier::new(
             store,
             clock,

@@ -645,17 +645,13 @@ impl<S: PerformanceStore + AuditSource + Clone, C: Clock + Clone> PerformanceSer
         clock: C,
         config: &PerformanceConfig,
     ) -> anyhow::Result<Self> {
-        let mesh = hrmesh_kit::mesh::layer(
+        let (mesh, audit) = hrmesh_kit::mesh::layer(
             "performance",
             PERMISSIONS,
             &config.common.auth,
             store.audit_store(),
         )
         .await?;
-        let audit = mesh
-            .audit()
-            .cloned()
-            .context("the performance service keeps an audit trail")?;
         let performance = Performance::new(store, clock);
         let reminders = match &config.notification_url {
             Some(url) => {
