@@ -87,6 +87,7 @@ impl MockProvider {
                 None,
             )),
             dependencies: Vec::new(),
+            tls: hrmesh_kit::tls::TlsConfig::default(),
         };
         let server = RunningServer::start(([127, 0, 0, 1], 0).into(), spec).await?;
         Ok(Self { server, state })

@@ -222,6 +222,7 @@ impl Contract {
             &mock.uri(),
             &mock.uri(),
             &no_retries(),
+            &hrmesh_kit::tls::TlsConfig::default(),
             crate::orchestrator_identity(),
         )
         .expect("clients");

@@ -12,6 +12,7 @@ use hrmesh_kit::auth::{ALL_PERMISSIONS, ActorType, Claims, Minter, SERVICES};
 use hrmesh_kit::config::audience;
 use hrmesh_kit::server::RunningServer;
 use hrmesh_kit::telemetry::{self, LogFormat, TelemetryConfig};
+use hrmesh_kit::tls::TlsConfig;
 use hrmesh_ledger_server::{LedgerConfig, LedgerServer};
 use hrmesh_notification_server::{NotificationConfig, NotificationServer, RunningNotification};
 use hrmesh_orchestrator_server::{OrchestratorConfig, OrchestratorServer};
@@ -142,6 +143,43 @@ async fn token(args: TokenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// TLS for the calls this command makes to an `https://` URL.
+#[derive(Debug, Args)]
+pub(crate) struct ClientTlsArgs {
+    /// PEM CA certificates to trust for an https:// service.
+    #[arg(long, global = true, value_name = "FILE", env = "HRMESH_TLS_CA_FILE")]
+    ca_file: Option<PathBuf>,
+    /// PEM client certificate to present to a service that requires mutual TLS.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "HRMESH_TLS_CERT_FILE",
+        requires = "key_file"
+    )]
+    cert_file: Option<PathBuf>,
+    /// PEM private key of --cert-file.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "HRMESH_TLS_KEY_FILE",
+        requires = "cert_file"
+    )]
+    key_file: Option<PathBuf>,
+}
+
+impl ClientTlsArgs {
+    pub(crate) fn config(&self) -> TlsConfig {
+        TlsConfig {
+            cert_file: self.cert_file.clone(),
+            key_file: self.key_file.clone(),
+            ca_file: self.ca_file.clone(),
+            require_client_cert: false,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 struct ProbeArgs {
     /// The service's address.
@@ -154,14 +192,18 @@ struct ProbeArgs {
     /// Seconds to wait for an answer.
     #[arg(long, default_value_t = 3)]
     timeout_secs: u64,
+    #[command(flatten)]
+    tls: ClientTlsArgs,
 }
 
 async fn probe(args: ProbeArgs) -> anyhow::Result<()> {
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
     let limit = std::time::Duration::from_secs(args.timeout_secs.max(1));
-    let channel = tonic::transport::Endpoint::from_shared(args.url.clone())
-        .with_context(|| format!("{} is not a URL", args.url))?
+    let channel = args
+        .tls
+        .config()
+        .endpoint(&args.url)?
         .connect_timeout(limit)
         .timeout(limit)
         .connect()

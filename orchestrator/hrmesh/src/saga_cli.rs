@@ -33,6 +33,8 @@ pub struct SagaArgs {
         hide_env_values = true
     )]
     token: Option<String>,
+    #[command(flatten)]
+    tls: crate::ClientTlsArgs,
     #[command(subcommand)]
     command: SagaCommand,
 }
@@ -429,7 +431,10 @@ async fn watch(client: &mut SagaServiceClient<MeshChannel>, saga_id: &str) -> an
 }
 
 pub async fn run(args: SagaArgs) -> anyhow::Result<()> {
-    let channel = tonic::transport::Endpoint::from_shared(args.orchestrator.clone())?
+    let channel = args
+        .tls
+        .config()
+        .endpoint(&args.orchestrator)?
         .connect_timeout(Duration::from_secs(5))
         .connect()
         .await

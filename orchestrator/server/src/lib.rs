@@ -117,6 +117,7 @@ impl OrchestratorServer {
             &config.ledger_url,
             &config.notification_url,
             &config.resilience,
+            &config.common.tls,
             token,
         )?;
         let replica_id = config
@@ -157,6 +158,7 @@ impl OrchestratorServer {
                 config.ledger_url.clone(),
                 config.notification_url.clone(),
             ],
+            tls: config.common.tls.clone(),
         };
         let server = RunningServer::start(config.common.listen, spec).await?;
         tracing::info!(addr = %server.addr, %replica_id, resumed, "orchestrator serving");

@@ -10,6 +10,7 @@ use chrono::NaiveDate;
 use hrmesh_domain::{EmployeeId, RequestId, Violations, parse_date, parse_issued_id};
 use hrmesh_kit::auth::TokenSource;
 use hrmesh_kit::client::MeshChannel;
+use hrmesh_kit::tls::TlsConfig;
 use hrmesh_proto::ledger as lpb;
 use hrmesh_proto::ledger::ledger_service_client::LedgerServiceClient;
 use hrmesh_proto::notification as npb;
@@ -20,7 +21,7 @@ use hrmesh_proto::performance as ppb;
 use hrmesh_proto::performance::performance_service_client::PerformanceServiceClient;
 use hrmesh_saga_core::{Definition, Direction, LockMode, StepDef, StepOutput, idempotency_key};
 use tokio::time::Instant;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
 use crate::resilience::{CallError, ResilienceConfig, Resilient, request};
@@ -365,11 +366,12 @@ impl Participants {
         ledger_url: &str,
         notification_url: &str,
         resilience: &ResilienceConfig,
+        tls: &TlsConfig,
         token: TokenSource,
     ) -> anyhow::Result<Self> {
         let channel = |url: &str| -> anyhow::Result<MeshChannel> {
             Ok(MeshChannel::new(
-                channel(url, resilience)?,
+                channel(url, resilience, tls)?,
                 Some(token.clone()),
             ))
         };
@@ -384,10 +386,10 @@ impl Participants {
     }
 }
 
-fn channel(url: &str, config: &ResilienceConfig) -> anyhow::Result<Channel> {
-    Ok(Endpoint::from_shared(url.to_owned())
+fn channel(url: &str, config: &ResilienceConfig, tls: &TlsConfig) -> anyhow::Result<Channel> {
+    Ok(tls
+        .endpoint(url)
         .with_context(|| format!("participant URL {url}"))?
-        .tcp_nodelay(true)
         .connect_timeout(Duration::from_millis(config.attempt_timeout_ms))
         .http2_keep_alive_interval(Duration::from_secs(30))
         .connect_lazy())

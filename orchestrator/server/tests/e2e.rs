@@ -7,6 +7,8 @@ use hrmesh_kit::auth::{ALL_PERMISSIONS, ActorType, Claims, TokenSource};
 use hrmesh_kit::client::MeshChannel;
 use hrmesh_kit::testing;
 use hrmesh_kit::testing::{Backend, TestDatabase};
+use hrmesh_kit::tls::TlsConfig;
+use hrmesh_kit::tls::dev::DevPki;
 use hrmesh_ledger_server::{LedgerConfig, LedgerServer};
 use hrmesh_notification_server::{NotificationConfig, NotificationServer, RunningNotification};
 use hrmesh_orchestrator_server::resilience::ResilienceConfig;
@@ -31,6 +33,8 @@ struct Mesh {
     ledger: LedgerServiceClient<MeshChannel>,
     performance: PerformanceServiceClient<MeshChannel>,
     notification_port: u16,
+    /// How the test's clients connect: plaintext, or TLS with the test client's certificate.
+    client_tls: TlsConfig,
     notification_config: NotificationConfig,
     notification: Option<RunningNotification>,
     orchestrator: OrchestratorServer,
@@ -69,7 +73,18 @@ fn fast_resilience() -> ResilienceConfig {
 struct Options {
     notification_up: bool,
     ledger_down: bool,
+    /// Every server on TLS with this PKI, requiring client certificates (mutual TLS).
+    tls: Option<DevPki>,
 }
+
+/// The names a test PKI issues certificates for: the four services and the test's own client.
+const PKI_NAMES: [&str; 5] = [
+    "ledger",
+    "performance",
+    "notification",
+    "orchestrator",
+    "test-client",
+];
 
 impl Mesh {
     async fn start(backend: Backend) -> Self {
@@ -78,6 +93,7 @@ impl Mesh {
             Options {
                 notification_up: true,
                 ledger_down: false,
+                tls: None,
             },
         )
         .await
@@ -90,14 +106,24 @@ impl Mesh {
             TestDatabase::new(backend).await,
             TestDatabase::new(backend).await,
         ];
+        let tls = |name: &str| {
+            options
+                .tls
+                .as_ref()
+                .map(|pki| pki.config(name, true))
+                .unwrap_or_default()
+        };
+        let client_tls = tls("test-client");
         let mut ledger_config = LedgerConfig::default();
         hrmesh_kit::testing::secure(&mut ledger_config.common);
+        ledger_config.common.tls = tls("ledger");
         ledger_config.common.listen = localhost_zero();
         ledger_config.common.database_url = Some(dbs[0].url.clone());
         let ledger_server = LedgerServer::start(&ledger_config).await.expect("ledger");
         let mut performance_config = PerformanceConfig::default();
         hrmesh_kit::testing::secure(&mut performance_config.common);
         hrmesh_kit::testing::sign(&mut performance_config.identity);
+        performance_config.common.tls = tls("performance");
         performance_config.common.listen = localhost_zero();
         performance_config.common.database_url = Some(dbs[1].url.clone());
         let performance_server = PerformanceServer::start(&performance_config)
@@ -106,6 +132,7 @@ impl Mesh {
         let notification_port = free_port();
         let mut notification_config = NotificationConfig::default();
         hrmesh_kit::testing::secure(&mut notification_config.common);
+        notification_config.common.tls = tls("notification");
         notification_config.common.listen = format!("127.0.0.1:{notification_port}")
             .parse()
             .expect("addr");
@@ -123,15 +150,19 @@ impl Mesh {
         let mut config = OrchestratorConfig::default();
         hrmesh_kit::testing::secure(&mut config.common);
         hrmesh_kit::testing::sign(&mut config.identity);
+        config.common.tls = tls("orchestrator");
         config.common.listen = localhost_zero();
         config.common.database_url = Some(dbs[3].url.clone());
         config.performance_url = performance_server.server.uri();
         config.ledger_url = if options.ledger_down {
-            format!("http://127.0.0.1:{}", free_port())
+            format!("{}://127.0.0.1:{}", config.common.tls.scheme(), free_port())
         } else {
             ledger_server.server.uri()
         };
-        config.notification_url = format!("http://127.0.0.1:{notification_port}");
+        config.notification_url = format!(
+            "{}://127.0.0.1:{notification_port}",
+            notification_config.common.tls.scheme()
+        );
         config.replica_id = Some("replica-a".into());
         config.compensation_rounds = 3;
         config.pivot_rounds = 3;
@@ -141,20 +172,24 @@ impl Mesh {
         let orchestrator = OrchestratorServer::start(&config)
             .await
             .expect("orchestrator");
-        let saga = SagaServiceClient::new(hrmesh_kit::testing::admin_channel(
+        let saga = SagaServiceClient::new(testing::admin_channel_over(
             &orchestrator.server.uri(),
+            &client_tls,
         ));
-        let ledger = LedgerServiceClient::new(hrmesh_kit::testing::admin_channel(
+        let ledger = LedgerServiceClient::new(testing::admin_channel_over(
             &ledger_server.server.uri(),
+            &client_tls,
         ));
-        let performance = PerformanceServiceClient::new(hrmesh_kit::testing::admin_channel(
+        let performance = PerformanceServiceClient::new(testing::admin_channel_over(
             &performance_server.server.uri(),
+            &client_tls,
         ));
         Mesh {
             saga,
             ledger,
             performance,
             notification_port,
+            client_tls,
             notification_config,
             notification,
             orchestrator,
@@ -165,10 +200,14 @@ impl Mesh {
     }
 
     async fn notification_client(&self) -> NotificationServiceClient<MeshChannel> {
-        NotificationServiceClient::new(hrmesh_kit::testing::admin_channel(&format!(
-            "http://127.0.0.1:{}",
-            self.notification_port
-        )))
+        NotificationServiceClient::new(testing::admin_channel_over(
+            &format!(
+                "{}://127.0.0.1:{}",
+                self.notification_config.common.tls.scheme(),
+                self.notification_port
+            ),
+            &self.client_tls,
+        ))
     }
 
     async fn bring_notification_up(&mut self) {
@@ -766,6 +805,7 @@ async fn a_participant_down_trips_the_breaker_and_the_saga_is_stuck_not_half_don
         Options {
             notification_up: true,
             ledger_down: true,
+            tls: None,
         },
     )
     .await;
@@ -857,6 +897,7 @@ async fn past_the_deadline_the_saga_goes_on_and_completes(backend: Backend) {
         Options {
             notification_up: false,
             ledger_down: false,
+            tls: None,
         },
     )
     .await;
@@ -954,9 +995,110 @@ hrmesh_kit::test_on_every_backend!(
     every_service_refuses_bad_callers_and_writes_nothing,
 );
 
+/// With every server on TLS requiring client certificates, a saga crosses all four services
+/// (the orchestrator and the test presenting certificates of the mesh's CA), and every way of
+/// connecting without the right certificates is turned away before any call is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_mesh_runs_over_mutual_tls() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let pki = DevPki::generate(&dir.path().join("mesh"), &PKI_NAMES).expect("the mesh's PKI");
+    let other = DevPki::generate(&dir.path().join("other"), &PKI_NAMES).expect("another PKI");
+    let mut mesh = Mesh::start_with(
+        Backend::Sqlite,
+        Options {
+            notification_up: true,
+            ledger_down: false,
+            tls: Some(pki.clone()),
+        },
+    )
+    .await;
+    let ledger_url = mesh.ledger_server.server.uri();
+    assert!(ledger_url.starts_with("https://"), "{ledger_url}");
+    mesh.orchestrator
+        .server
+        .ready()
+        .await
+        .expect("ready: the health checks of its participants passed over mutual TLS");
+
+    mesh.pto("e-1", "10").await;
+    let review_id = mesh.review_in_manager_review("e-1").await;
+    let saga = mesh
+        .run_saga(
+            "complete-tls",
+            complete_review(&review_id, "e-1", ppb::Rating::Outstanding, "pto"),
+        )
+        .await
+        .expect("saga");
+    assert_eq!(saga.state, SagaState::Completed as i32, "{saga:?}");
+    assert_eq!(mesh.balance("e-1").await.balance, "12");
+    assert_eq!(mesh.inbox("e-1").await.len(), 1);
+    // The participants saw the orchestrator's connections, addresses and all.
+    let trail = audit_trail_over(
+        "ledger",
+        testing::admin_channel_over(&ledger_url, &mesh.client_tls),
+    )
+    .await;
+    let by_orchestrator: Vec<_> = trail
+        .iter()
+        .filter(|event| event.subject == "hrmesh-orchestrator")
+        .collect();
+    assert_eq!(by_orchestrator.len(), 1, "{trail:?}");
+    assert!(
+        by_orchestrator[0].client_address.starts_with("127.0.0.1:"),
+        "{trail:?}"
+    );
+
+    let plaintext_url = ledger_url.replacen("https://", "http://", 1);
+    let turned_away = [
+        ("plaintext", plaintext_url.as_str(), TlsConfig::default()),
+        ("no client certificate", &ledger_url, pki.trusting_client()),
+        (
+            "a client certificate of another CA",
+            &ledger_url,
+            TlsConfig {
+                ca_file: pki.trusting_client().ca_file,
+                ..other.config("test-client", false)
+            },
+        ),
+        (
+            "a server certificate it does not trust",
+            &ledger_url,
+            TlsConfig {
+                ca_file: other.trusting_client().ca_file,
+                ..pki.config("test-client", false)
+            },
+        ),
+    ];
+    for (case, url, tls) in turned_away {
+        let channel = MeshChannel::lazy(url, &tls, Some(testing::admin_token())).expect("a URL");
+        let status = mutate("ledger", channel).await.expect_err(case);
+        assert!(
+            matches!(
+                status.code(),
+                Code::Unavailable | Code::Unknown | Code::Internal
+            ),
+            "{case}: {status:?}"
+        );
+    }
+    let after = audit_trail_over(
+        "ledger",
+        testing::admin_channel_over(&ledger_url, &mesh.client_tls),
+    )
+    .await;
+    assert_eq!(after.len(), trail.len(), "nothing got through: {after:?}");
+    // The right certificate, for contrast.
+    mutate(
+        "ledger",
+        testing::admin_channel_over(&ledger_url, &mesh.client_tls),
+    )
+    .await
+    .expect("the mesh's client certificate is accepted");
+    mesh.stop().await;
+}
+
 /// A channel to `url` calling with `token` (none sends no authorization metadata).
 fn channel_as(url: &str, token: Option<TokenSource>) -> MeshChannel {
-    MeshChannel::lazy(url, token).expect("a valid URL")
+    MeshChannel::lazy(url, &hrmesh_kit::tls::TlsConfig::default(), token).expect("a valid URL")
 }
 
 fn token_with(edit: impl FnOnce(&mut Claims)) -> Option<TokenSource> {
@@ -1057,7 +1199,14 @@ async fn read_e1(service: &str, channel: MeshChannel) -> Result<(), Status> {
 
 /// The service's audit trail, read by an admin.
 async fn audit_trail(service: &str, url: &str) -> Vec<hrmesh_proto::common::AuditEvent> {
-    let channel = testing::admin_channel(url);
+    audit_trail_over(service, testing::admin_channel(url)).await
+}
+
+/// The service's audit trail, read by an admin over `channel`.
+async fn audit_trail_over(
+    service: &str,
+    channel: MeshChannel,
+) -> Vec<hrmesh_proto::common::AuditEvent> {
     let request = hrmesh_proto::common::ListAuditEventsRequest::default();
     let reply = match service {
         "ledger" => {

@@ -9,6 +9,7 @@ use tonic::transport::Channel;
 
 use crate::auth::TokenSource;
 use crate::mesh::inject_trace_context;
+use crate::tls::TlsConfig;
 
 /// A tonic channel with credentials and trace propagation. Generated clients take it as their
 /// transport: `LedgerServiceClient::new(MeshChannel::new(channel, Some(token)))`.
@@ -23,13 +24,10 @@ impl MeshChannel {
         Self { channel, token }
     }
 
-    /// Connects lazily to `url` with TCP_NODELAY (see [`crate::server`]).
-    pub fn lazy(url: &str, token: Option<TokenSource>) -> anyhow::Result<Self> {
-        let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
-            .map_err(|err| anyhow::anyhow!("{url} is not a URL: {err}"))?
-            .tcp_nodelay(true)
-            .connect_lazy();
-        Ok(Self::new(channel, token))
+    /// Connects lazily to `url` with TCP_NODELAY (see [`crate::server`]), over TLS for
+    /// `https://` (see [`TlsConfig::endpoint`]).
+    pub fn lazy(url: &str, tls: &TlsConfig, token: Option<TokenSource>) -> anyhow::Result<Self> {
+        Ok(Self::new(tls.endpoint(url)?.connect_lazy(), token))
     }
 }
 

@@ -10,6 +10,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::AuthConfig;
+use crate::tls::TlsConfig;
 
 /// What every service's configuration has in common.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,6 +25,8 @@ pub struct CommonConfig {
     pub cors_allowed_origins: Vec<String>,
     /// How callers' tokens are verified (the `[auth]` table).
     pub auth: AuthConfig,
+    /// TLS for this server and the services it calls (the `[tls]` table); plaintext by default.
+    pub tls: TlsConfig,
 }
 
 impl CommonConfig {
@@ -35,6 +38,7 @@ impl CommonConfig {
             database_url: None,
             cors_allowed_origins: Vec::new(),
             auth: AuthConfig::for_audience(&audience(service)),
+            tls: TlsConfig::default(),
         }
     }
 

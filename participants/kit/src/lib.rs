@@ -15,6 +15,7 @@ pub mod mesh;
 pub mod server;
 pub mod status;
 pub mod telemetry;
+pub mod tls;
 
 #[cfg(feature = "testing")]
 pub mod testing;

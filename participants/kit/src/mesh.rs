@@ -48,6 +48,19 @@ impl std::fmt::Debug for Policy {
     }
 }
 
+/// The peer's address, over plaintext or TLS.
+fn client_addr(extensions: &http::Extensions) -> Option<std::net::SocketAddr> {
+    use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+    extensions
+        .get::<TcpConnectInfo>()
+        .and_then(TcpConnectInfo::remote_addr)
+        .or_else(|| {
+            extensions
+                .get::<TlsConnectInfo<TcpConnectInfo>>()
+                .and_then(|info| info.get_ref().remote_addr())
+        })
+}
+
 /// Whether the method at `path` changes anything: all but the AIP read methods (Get…, List…,
 /// Watch…). Mutations are audited.
 pub fn is_mutating(path: &str) -> bool {
@@ -175,11 +188,7 @@ where
                     return Ok(status.into_http());
                 }
             };
-            let client_addr = request
-                .extensions()
-                .get::<tonic::transport::server::TcpConnectInfo>()
-                .and_then(|info| info.remote_addr)
-                .map(|addr| addr.to_string());
+            let client_addr = client_addr(request.extensions()).map(|addr| addr.to_string());
             let forwarded_for = request
                 .headers()
                 .get("x-forwarded-for")

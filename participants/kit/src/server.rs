@@ -17,6 +17,7 @@ use tonic_health::ServingStatus;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::mesh::MeshLayer;
+use crate::tls::TlsConfig;
 
 /// What one server process serves.
 pub struct ServeSpec {
@@ -33,6 +34,8 @@ pub struct ServeSpec {
     /// Services (`http://host:port`) that must answer grpc.health.v1 before this one reports
     /// SERVING.
     pub dependencies: Vec<String>,
+    /// TLS for this server (plaintext without a certificate) and for its dependency checks.
+    pub tls: TlsConfig,
 }
 
 /// Serves `spec` on `listener` until `shutdown` resolves, then drains in-flight calls.
@@ -48,11 +51,17 @@ pub async fn serve(
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     let mut names = spec.service_names.clone();
     names.push("");
-    let dependencies = spec.dependencies.clone();
+    let server_tls = spec.tls.server()?;
+    let dependencies = spec
+        .dependencies
+        .iter()
+        .map(|url| spec.tls.endpoint(url))
+        .collect::<anyhow::Result<Vec<_>>>()
+        .context("a dependency's address")?;
     let no_dependencies = dependencies.is_empty();
     let reporter = health_reporter.clone();
     let ready = async move {
-        wait_for_dependencies(&dependencies).await;
+        wait_for_dependencies(dependencies).await;
         for name in names {
             reporter
                 .set_service_status(name, ServingStatus::Serving)
@@ -90,7 +99,13 @@ pub async fn serve(
 
     // Without TCP_NODELAY, Nagle's algorithm and delayed ACKs add ~40 ms to every unary call.
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    Server::builder()
+    let mut builder = Server::builder();
+    if let Some(tls) = server_tls {
+        builder = builder
+            .tls_config(tls)
+            .context("the server's TLS configuration")?;
+    }
+    builder
         .accept_http1(true)
         .layer(cors_layer(&spec.cors_allowed_origins)?)
         .layer(tonic_web::GrpcWebLayer::new())
@@ -104,16 +119,12 @@ pub async fn serve(
 /// How often an unready server asks its dependencies again.
 const DEPENDENCY_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 
-/// Returns once every URL answers grpc.health.v1 Check("") with SERVING.
-async fn wait_for_dependencies(urls: &[String]) {
+/// Returns once every endpoint answers grpc.health.v1 Check("") with SERVING.
+async fn wait_for_dependencies(endpoints: Vec<tonic::transport::Endpoint>) {
     use tonic_health::pb::health_check_response::ServingStatus as Status;
     use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
-    for url in urls {
-        let Ok(endpoint) = tonic::transport::Endpoint::from_shared(url.clone()) else {
-            tracing::error!(%url, "dependency URL is invalid; never ready");
-            std::future::pending::<()>().await;
-            return;
-        };
+    for endpoint in endpoints {
+        let url = endpoint.uri().to_string();
         let channel = endpoint
             .connect_timeout(std::time::Duration::from_secs(2))
             .timeout(std::time::Duration::from_secs(2))
@@ -170,6 +181,7 @@ pub const SHUTDOWN_DRAIN_MAX: std::time::Duration = std::time::Duration::from_se
 /// A server running on a background task.
 pub struct RunningServer {
     pub addr: SocketAddr,
+    scheme: &'static str,
     ready: watch::Receiver<bool>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<anyhow::Result<()>>,
@@ -182,6 +194,7 @@ impl RunningServer {
             .await
             .with_context(|| format!("binding {addr}"))?;
         let addr = listener.local_addr()?;
+        let scheme = spec.tls.scheme();
         let (shutdown, stop) = oneshot::channel::<()>();
         let (ready_sender, ready) = watch::channel(false);
         let task = tokio::spawn(serve(listener, spec, ready_sender, async {
@@ -190,6 +203,7 @@ impl RunningServer {
         }));
         Ok(Self {
             addr,
+            scheme,
             ready,
             shutdown: Some(shutdown),
             task,
@@ -233,9 +247,9 @@ impl RunningServer {
         &mut self.task
     }
 
-    /// `http://addr`, for clients.
+    /// `http://addr`, or `https://addr` when the server speaks TLS, for clients.
     pub fn uri(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 }
 

@@ -161,7 +161,12 @@ pub fn admin_token() -> crate::auth::TokenSource {
 
 /// A lazily connecting channel to `url` calling as [`admin_token`].
 pub fn admin_channel(url: &str) -> crate::client::MeshChannel {
-    crate::client::MeshChannel::lazy(url, Some(admin_token())).expect("a valid URL")
+    admin_channel_over(url, &crate::tls::TlsConfig::default())
+}
+
+/// [`admin_channel`] with TLS settings for `https://` URLs.
+pub fn admin_channel_over(url: &str, tls: &crate::tls::TlsConfig) -> crate::client::MeshChannel {
+    crate::client::MeshChannel::lazy(url, tls, Some(admin_token())).expect("a valid URL")
 }
 
 /// Panics unless every method of `service` (e.g. `hrmesh.ledger.v1.LedgerService`) in the

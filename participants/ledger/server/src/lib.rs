@@ -373,6 +373,7 @@ impl LedgerServer {
             cors_allowed_origins: config.common.cors_allowed_origins.clone(),
             mesh,
             dependencies: Vec::new(),
+            tls: config.common.tls.clone(),
         };
         let server = RunningServer::start(config.common.listen, spec).await?;
         tracing::info!(addr = %server.addr, "ledger serving");

@@ -461,6 +461,7 @@ impl<S: NotificationStore + AuditSource + Clone, C: Clock + Clone> NotificationS
             cors_allowed_origins: config.common.cors_allowed_origins.clone(),
             mesh,
             dependencies: Vec::new(),
+            tls: config.common.tls.clone(),
         };
         let server = RunningServer::start(config.common.listen, spec).await?;
         tracing::info!(addr = %server.addr, "notification serving");

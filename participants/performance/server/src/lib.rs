@@ -677,6 +677,7 @@ impl<S: PerformanceStore + AuditSource + Clone, C: Clock + Clone> PerformanceSer
             cors_allowed_origins: config.common.cors_allowed_origins.clone(),
             mesh,
             dependencies: Vec::new(),
+            tls: config.common.tls.clone(),
         };
         let server = RunningServer::start(config.common.listen, spec).await?;
         tracing::info!(addr = %server.addr, reminders = reminders.is_some(), "performance serving");

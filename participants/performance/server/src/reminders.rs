@@ -20,7 +20,6 @@ use hrmesh_performance_core::{
 use hrmesh_proto::notification as npb;
 use hrmesh_proto::notification::notification_service_client::NotificationServiceClient;
 use tonic::Code;
-use tonic::transport::Endpoint;
 
 use crate::PerformanceConfig;
 
@@ -117,8 +116,10 @@ impl<S: PerformanceStore, C: Clock> Reminders<S, C> {
         config: &PerformanceConfig,
         token: TokenSource,
     ) -> anyhow::Result<Self> {
-        let channel = Endpoint::from_shared(notification_url.to_owned())?
-            .tcp_nodelay(true)
+        let channel = config
+            .common
+            .tls
+            .endpoint(notification_url)?
             .timeout(SEND_TIMEOUT)
             .connect_lazy();
         Ok(Self {
