@@ -284,7 +284,7 @@ mod tests {
                     cert_file: Some(cert.clone()),
                     ..TlsConfig::default()
                 },
-                "tls.key_file is set but",
+                "tls.cert_file is set but tls.key_file is not",
             ),
             (
                 TlsConfig {
