@@ -13,6 +13,7 @@ use hrmesh_kit::config::audience;
 use hrmesh_kit::server::RunningServer;
 use hrmesh_kit::telemetry::{self, LogFormat, TelemetryConfig};
 use hrmesh_kit::tls::TlsConfig;
+use hrmesh_kit::tls::dev::{CA_FILE as DEV_CA_FILE, DevPki};
 use hrmesh_ledger_server::{LedgerConfig, LedgerServer};
 use hrmesh_notification_server::{NotificationConfig, NotificationServer, RunningNotification};
 use hrmesh_orchestrator_server::{OrchestratorConfig, OrchestratorServer};
@@ -77,6 +78,58 @@ enum Command {
     /// <data-dir>/dev-hs256.key) and print it. Production tokens come from your identity provider
     /// and are verified against its JWKS.
     Token(TokenArgs),
+    /// Write development keys into a directory, keeping any already there: the HS256 signing key
+    /// (dev-hs256.key) and, with --tls-for, a development CA (ca.pem) with a certificate and key
+    /// per name (<name>.pem, <name>.key) valid for that DNS name, localhost, 127.0.0.1 and ::1, as
+    /// server and as client. Key files are readable by their owner only. For development and the
+    /// compose stack; production keys and certificates come from your own identity provider and CA.
+    Keygen(KeygenArgs),
+}
+
+#[derive(Debug, Args)]
+struct KeygenArgs {
+    /// Where the files are written.
+    #[arg(long, value_name = "DIR")]
+    out_dir: PathBuf,
+    /// A name (service host name) to issue a TLS certificate for (repeatable).
+    #[arg(long = "tls-for", value_name = "NAME")]
+    tls_for: Vec<String>,
+}
+
+/// Writes what is missing (see [`DevPki::ensure`]).
+fn keygen(args: KeygenArgs) -> anyhow::Result<()> {
+    let key = args.out_dir.join("dev-hs256.key");
+    let existed = key.exists();
+    hrmesh_kit::auth::ensure_dev_key(&key)?;
+    println!(
+        "{} {}",
+        if existed { "kept" } else { "wrote" },
+        key.display()
+    );
+    if args.tls_for.is_empty() {
+        return Ok(());
+    }
+    for name in &args.tls_for {
+        anyhow::ensure!(
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'),
+            "--tls-for {name:?}: a host name has letters, digits, '-' and '.' only"
+        );
+    }
+    let names: Vec<&str> = args.tls_for.iter().map(String::as_str).collect();
+    let (_, new) = DevPki::ensure(&args.out_dir, &names)?;
+    if new {
+        println!(
+            "wrote a new development CA {} and certificates for {}",
+            args.out_dir.join(DEV_CA_FILE).display(),
+            names.join(", ")
+        );
+    } else {
+        println!("kept the CA and certificates in {}", args.out_dir.display());
+    }
+    Ok(())
 }
 
 #[derive(Debug, Args)]
@@ -358,7 +411,20 @@ struct UpArgs {
     /// (dev-hs256.key, generated on first start).
     #[arg(long, value_name = "DIR", default_value = ".data")]
     data_dir: PathBuf,
+    /// Serve every service over mutual TLS, with a development CA and certificates generated
+    /// under <data-dir>/tls on first use (client.pem and client.key are for your own clients).
+    #[arg(long)]
+    tls: bool,
 }
+
+/// The certificate names of `hrmesh up --tls`: the four services and one for the user's clients.
+const UP_TLS_NAMES: [&str; 5] = [
+    "ledger",
+    "notification",
+    "performance",
+    "orchestrator",
+    "client",
+];
 
 impl CommonArgs {
     /// Flags win over the file and the environment.
@@ -495,6 +561,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Saga(args) => saga_cli::run(args).await,
         Command::Probe(args) => probe(args).await,
         Command::Token(args) => token(args).await,
+        Command::Keygen(args) => keygen(args),
         Command::Serve(Service::Orchestrator(args)) => {
             let orchestrator = OrchestratorServer::start(&args.into_config()?).await?;
             run_until_shutdown(vec![Running::Orchestrator(orchestrator)]).await
@@ -514,7 +581,17 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let mut performance_config = PerformanceConfig::default();
             performance_config.common.data_dir = args.data_dir.clone();
             let mut orchestrator_config = OrchestratorConfig::default();
-            orchestrator_config.common.data_dir = args.data_dir;
+            orchestrator_config.common.data_dir = args.data_dir.clone();
+            let pki = if args.tls {
+                let (pki, _) = DevPki::ensure(&args.data_dir.join("tls"), &UP_TLS_NAMES)?;
+                ledger_config.common.tls = pki.config("ledger", true);
+                notification_config.common.tls = pki.config("notification", true);
+                performance_config.common.tls = pki.config("performance", true);
+                orchestrator_config.common.tls = pki.config("orchestrator", true);
+                Some(pki)
+            } else {
+                None
+            };
             // One process, one replica: a restart resumes its sagas at once.
             orchestrator_config.replica_id = Some("embedded".into());
             ledger_config.common.auth.hs256_key_file = Some(key.clone());
@@ -525,11 +602,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
             orchestrator_config.identity.hs256_key_file = Some(key.clone());
             let ledger = LedgerServer::start(&ledger_config).await?;
             let mut notification = NotificationServer::start(&notification_config).await?;
-            performance_config.notification_url =
-                Some(format!("http://{}", notification.server().addr));
+            performance_config.notification_url = Some(notification.server().uri());
             let performance = PerformanceServer::start(&performance_config).await?;
-            orchestrator_config.ledger_url = format!("http://{}", ledger.addr());
-            orchestrator_config.performance_url = format!("http://{}", performance.addr());
+            orchestrator_config.ledger_url = ledger.server.uri();
+            orchestrator_config.performance_url = performance.server.uri();
             orchestrator_config.notification_url = performance_config
                 .notification_url
                 .clone()
@@ -538,20 +614,20 @@ async fn run(command: Command) -> anyhow::Result<()> {
             orchestrator.server.ready().await?;
             println!("hrmesh is up (Ctrl-C stops it):");
             println!(
-                "  orchestrator  grpc://{}   hrmesh.orchestrator.v1.SagaService",
-                orchestrator.addr()
+                "  orchestrator  {}   hrmesh.orchestrator.v1.SagaService",
+                orchestrator.server.uri()
             );
             println!(
-                "  ledger        grpc://{}   hrmesh.ledger.v1.LedgerService",
-                ledger.addr()
+                "  ledger        {}   hrmesh.ledger.v1.LedgerService",
+                ledger.server.uri()
             );
             println!(
-                "  performance   grpc://{}   hrmesh.performance.v1.PerformanceService",
-                performance.addr()
+                "  performance   {}   hrmesh.performance.v1.PerformanceService",
+                performance.server.uri()
             );
             println!(
-                "  notification  grpc://{}   hrmesh.notification.v1.NotificationService",
-                notification.server().addr
+                "  notification  {}   hrmesh.notification.v1.NotificationService",
+                notification.server().uri()
             );
             println!(
                 "Calls need a bearer token signed with the development key {} (never use it in \
@@ -560,6 +636,22 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 key.display(),
                 key.display()
             );
+            if let Some(pki) = &pki {
+                let client = pki.config("client", false);
+                let path = |file: &Option<PathBuf>| {
+                    file.as_deref()
+                        .map(|file| file.display().to_string())
+                        .unwrap_or_default()
+                };
+                println!(
+                    "Every service requires TLS with a client certificate of the development CA \
+                     (https:// URLs), e.g.:\n  export HRMESH_TLS_CA_FILE={} \
+                     HRMESH_TLS_CERT_FILE={} HRMESH_TLS_KEY_FILE={}",
+                    path(&client.ca_file),
+                    path(&client.cert_file),
+                    path(&client.key_file)
+                );
+            }
             run_until_shutdown(vec![
                 Running::Orchestrator(orchestrator),
                 Running::Ledger(ledger),

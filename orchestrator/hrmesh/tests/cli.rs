@@ -116,6 +116,115 @@ async fn up_starts_the_mesh_on_the_default_ports_and_prints_the_endpoints() {
     assert!(data_dir.path().join("orchestrator.sqlite").exists());
     assert!(data_dir.path().join("dev-hs256.key").exists());
     assert!(terminate(&mut child).success());
+
+    // The same ports again, now over mutual TLS with a generated development CA.
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut child = hrmesh()
+        .args(["up", "--tls", "--data-dir"])
+        .arg(data_dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start hrmesh up --tls");
+    let line = wait_for_line(&mut child, "hrmesh.notification.v1.NotificationService");
+    assert!(line.contains("https://127.0.0.1:50054"), "{line}");
+    let tls = data_dir.path().join("tls");
+    let probe = |with_certificate: bool| {
+        let mut command = hrmesh();
+        command
+            .args(["probe", "https://127.0.0.1:50051", "--ca-file"])
+            .arg(tls.join("ca.pem"));
+        if with_certificate {
+            command
+                .arg("--cert-file")
+                .arg(tls.join("client.pem"))
+                .arg("--key-file")
+                .arg(tls.join("client.key"));
+        }
+        command.output().expect("run hrmesh probe")
+    };
+    let accepted = probe(true);
+    assert!(
+        accepted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&accepted.stderr)
+    );
+    assert!(
+        !probe(false).status.success(),
+        "without a client certificate the orchestrator refuses the connection"
+    );
+    assert!(terminate(&mut child).success());
+}
+
+#[test]
+fn keygen_writes_private_keys_once_and_keeps_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("keys");
+    let keygen = || {
+        let output = hrmesh()
+            .args([
+                "keygen",
+                "--tls-for",
+                "ledger",
+                "--tls-for",
+                "gateway",
+                "--out-dir",
+            ])
+            .arg(&out)
+            .output()
+            .expect("run hrmesh keygen");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        [
+            "dev-hs256.key",
+            "ca.pem",
+            "ledger.pem",
+            "ledger.key",
+            "gateway.pem",
+            "gateway.key",
+        ]
+        .map(|file| std::fs::read(out.join(file)).unwrap_or_else(|e| panic!("{file}: {e}")))
+    };
+    let first = keygen();
+    assert_eq!(keygen(), first, "a second run keeps every file");
+    #[cfg(unix)]
+    for key in ["dev-hs256.key", "ledger.key", "gateway.key"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(out.join(key))
+            .expect("key")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{key} is readable by its owner only");
+    }
+    // A name without a certificate needs a new CA: everything is issued again.
+    let output = hrmesh()
+        .args([
+            "keygen",
+            "--tls-for",
+            "ledger",
+            "--tls-for",
+            "orchestrator",
+            "--out-dir",
+        ])
+        .arg(&out)
+        .output()
+        .expect("run hrmesh keygen");
+    assert!(output.status.success());
+    assert!(out.join("orchestrator.pem").exists());
+    assert_ne!(std::fs::read(out.join("ca.pem")).expect("ca"), first[1]);
+    assert_eq!(
+        std::fs::read(out.join("dev-hs256.key")).expect("key"),
+        first[0],
+        "the signing key is kept"
+    );
+    let refused = hrmesh()
+        .args(["keygen", "--tls-for", "../escape", "--out-dir"])
+        .arg(&out)
+        .output()
+        .expect("run hrmesh keygen");
+    assert!(!refused.status.success(), "a name is not a path");
 }
 
 #[test]
@@ -131,6 +240,8 @@ fn every_subcommand_explains_itself() {
         vec!["saga", "start", "complete-review", "--help"],
         vec!["up", "--help"],
         vec!["token", "--help"],
+        vec!["keygen", "--help"],
+        vec!["probe", "--help"],
     ] {
         let output = hrmesh().args(&args).output().expect("run --help");
         assert!(output.status.success(), "{args:?}");

@@ -203,6 +203,29 @@ pub mod dev {
             })
         }
 
+        /// The PKI in `dir` if it has the CA and a certificate and key for every name; otherwise
+        /// a new one from [`DevPki::generate`] (the CA's key is never stored, so a missing
+        /// certificate cannot be added to an existing CA). The flag tells whether it is new.
+        pub fn ensure(dir: &Path, names: &[&str]) -> anyhow::Result<(Self, bool)> {
+            let complete = std::iter::once(dir.join(CA_FILE))
+                .chain(names.iter().flat_map(|name| {
+                    [
+                        dir.join(format!("{name}.pem")),
+                        dir.join(format!("{name}.key")),
+                    ]
+                }))
+                .all(|file| file.exists());
+            if complete {
+                return Ok((
+                    Self {
+                        dir: dir.to_owned(),
+                    },
+                    false,
+                ));
+            }
+            Ok((Self::generate(dir, names)?, true))
+        }
+
         /// The directory the files are in.
         pub fn dir(&self) -> &Path {
             &self.dir
