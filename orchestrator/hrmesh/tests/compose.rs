@@ -130,6 +130,23 @@ fn has_field(json: &serde_json::Value, path: &[String]) -> bool {
     }
 }
 
+/// The environment variables `hrmesh` reads for its global options (`[env: NAME=]` in its help).
+fn cli_variables() -> BTreeSet<String> {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hrmesh"))
+        .arg("--help")
+        .output()
+        .expect("run hrmesh --help");
+    let help = String::from_utf8_lossy(&output.stdout);
+    let variables: BTreeSet<String> = help
+        .split("[env: ")
+        .skip(1)
+        .filter_map(|rest| rest.split('=').next())
+        .map(str::to_owned)
+        .collect();
+    assert!(variables.contains("HRMESH_LOG_FORMAT"), "{help}");
+    variables
+}
+
 /// Loads `T` through the real loader with exactly `env` set; every variable must name a field.
 #[expect(
     clippy::result_large_err,
@@ -140,7 +157,8 @@ fn load<T: Serialize + DeserializeOwned + Default>(
     env: &BTreeMap<String, String>,
 ) -> T {
     let fields = serde_json::to_value(T::default()).expect("configuration serialises");
-    for key in env.keys().filter(|key| key.as_str() != "HRMESH_LOG_FORMAT") {
+    let global = cli_variables();
+    for key in env.keys().filter(|key| !global.contains(key.as_str())) {
         let rest = key
             .strip_prefix(prefix)
             .unwrap_or_else(|| panic!("{key} is not read by this service (prefix {prefix})"));
@@ -442,4 +460,188 @@ fn the_collector_exports_traces_to_jaeger() {
         );
         assert!(compose.depends_on("otel-collector").contains(host));
     }
+}
+
+/// `(volume, mount point)` of the named volumes `service` mounts.
+fn named_volumes(compose: &Compose, service: &str) -> Vec<(String, PathBuf)> {
+    strings(&compose.services[service]["volumes"])
+        .iter()
+        .filter(|volume| !volume.starts_with("./") && !volume.starts_with('/'))
+        .map(|volume| {
+            let mut parts = volume.split(':');
+            let name = parts.next().expect("a volume name").to_owned();
+            let target = PathBuf::from(parts.next().expect("a mount point"));
+            (name, target)
+        })
+        .collect()
+}
+
+/// The key files service `kind` reads: its `[auth]` HS256 key and, where it calls other services,
+/// its `[identity]` key. Every service must verify tokens somehow.
+fn key_files(kind: &str, env: &BTreeMap<String, String>) -> Vec<PathBuf> {
+    let prefix = format!("HRMESH_{}_", kind.to_uppercase());
+    let (common, identity) = match kind {
+        "ledger" => (load::<LedgerConfig>(&prefix, env).common, None),
+        "notification" => (load::<NotificationConfig>(&prefix, env).common, None),
+        "performance" => {
+            let config = load::<PerformanceConfig>(&prefix, env);
+            (config.common, Some(config.identity))
+        }
+        "orchestrator" => {
+            let config = load::<OrchestratorConfig>(&prefix, env);
+            (config.common, Some(config.identity))
+        }
+        other => panic!("hrmesh has no service {other}"),
+    };
+    assert!(
+        common.auth.hs256_key_file.is_some() || common.auth.jwks_url.is_some(),
+        "{kind} has no way to verify tokens"
+    );
+    let mut files: Vec<PathBuf> = common.auth.hs256_key_file.into_iter().collect();
+    if let Some(identity) = identity {
+        assert!(
+            identity.hs256_key_file.is_some() || identity.private_key_file.is_some(),
+            "{kind} has no identity to call other services with"
+        );
+        files.extend(identity.hs256_key_file);
+        files.extend(identity.private_key_file);
+    }
+    files
+}
+
+/// Every key file a service reads is on a volume that a `hrmesh keygen` service writes first, and
+/// that keygen run (the compose command itself, into a temporary directory) writes that file.
+#[test]
+fn every_service_reads_keys_that_keygen_wrote_before_it_started() {
+    let compose = Compose::load();
+    let keygens: Vec<(String, Vec<String>)> = compose
+        .services
+        .iter()
+        .filter_map(|(name, service)| {
+            let command = strings(&service["command"]);
+            (command.first().map(String::as_str) == Some("keygen")).then(|| (name.clone(), command))
+        })
+        .collect();
+    assert!(!keygens.is_empty(), "a service generates the keys");
+    for (name, kind) in compose.hrmesh() {
+        let files = key_files(&kind, &compose.env(&name));
+        assert!(!files.is_empty(), "{name} reads no key");
+        let volumes = named_volumes(&compose, &name);
+        for file in files {
+            let (volume, mount) = volumes
+                .iter()
+                .find(|(_, mount)| file.starts_with(mount))
+                .unwrap_or_else(|| panic!("{name}: {} is on no volume", file.display()));
+            let (writer, command) = keygens
+                .iter()
+                .find(|(keygen, _)| {
+                    named_volumes(&compose, keygen)
+                        .iter()
+                        .any(|(written, _)| written == volume)
+                })
+                .unwrap_or_else(|| panic!("{name}: no keygen service writes volume {volume}"));
+            assert_eq!(
+                text(&compose.services[&name]["depends_on"][writer.as_str()]["condition"]),
+                "service_completed_successfully",
+                "{name} starts once {writer} has written the keys"
+            );
+            let (_, writer_mount) = named_volumes(&compose, writer)
+                .into_iter()
+                .find(|(written, _)| written == volume)
+                .expect("the writer mounts the volume");
+            let out_dir = command
+                .iter()
+                .skip_while(|arg| *arg != "--out-dir")
+                .nth(1)
+                .expect("keygen --out-dir");
+            assert_eq!(
+                Path::new(out_dir),
+                writer_mount,
+                "{writer} writes into its volume"
+            );
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let args: Vec<String> = command
+                .iter()
+                .map(|arg| {
+                    if arg == out_dir {
+                        dir.path().display().to_string()
+                    } else {
+                        arg.clone()
+                    }
+                })
+                .collect();
+            let run = std::process::Command::new(env!("CARGO_BIN_EXE_hrmesh"))
+                .args(&args)
+                .output()
+                .expect("run the keygen command");
+            assert!(run.status.success(), "{writer}: {args:?}");
+            let relative = file.strip_prefix(mount).expect("under the mount");
+            assert!(
+                dir.path().join(relative).is_file(),
+                "{name} reads {}, which {writer} does not write",
+                file.display()
+            );
+        }
+    }
+}
+
+/// Every service sends traces to the collector's OTLP/gRPC receiver and serves metrics that
+/// Prometheus scrapes.
+#[test]
+fn every_service_is_traced_and_scraped() {
+    let compose = Compose::load();
+    let collector = yaml(".compose/otel-collector.yaml");
+    let receiver = text(&collector["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"]);
+    let receiver_port: u16 = receiver
+        .rsplit(':')
+        .next()
+        .and_then(|port| port.parse().ok())
+        .expect("the collector's gRPC port");
+    assert!(
+        strings(&compose.services["prometheus"]["volumes"])
+            .iter()
+            .any(|v| v.starts_with("./.compose/prometheus.yaml:")),
+        "Prometheus mounts its configuration"
+    );
+    let prometheus = yaml(".compose/prometheus.yaml");
+    let targets: BTreeSet<String> = prometheus["scrape_configs"]
+        .as_sequence()
+        .expect("scrape configs")
+        .iter()
+        .flat_map(|job| {
+            job["static_configs"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .flat_map(|config| strings(&config["targets"]))
+        })
+        .collect();
+    let mut scraped = BTreeSet::new();
+    for (name, _) in compose.hrmesh() {
+        let env = compose.env(&name);
+        let endpoint = env
+            .get("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .unwrap_or_else(|| panic!("{name} exports no traces"));
+        let (scheme, host, port, _) = parts(endpoint);
+        assert_eq!(scheme, "http", "{name}: {endpoint}");
+        assert_eq!(host, "otel-collector", "{name}: {endpoint}");
+        assert_eq!(port, Some(receiver_port), "{name}: {endpoint}");
+        assert!(
+            compose.depends_on(&name).contains(&host),
+            "{name} waits for {host}"
+        );
+        let listen: std::net::SocketAddr = env
+            .get("HRMESH_METRICS_LISTEN")
+            .unwrap_or_else(|| panic!("{name} serves no metrics"))
+            .parse()
+            .expect("a socket address");
+        assert!(
+            listen.ip().is_unspecified(),
+            "{name}: metrics on all interfaces"
+        );
+        let target = format!("{name}:{}", listen.port());
+        assert!(targets.contains(&target), "Prometheus scrapes {target}");
+        scraped.insert(target);
+    }
+    assert_eq!(scraped, targets, "Prometheus scrapes only hrmesh services");
 }
