@@ -31,6 +31,10 @@ pub struct AuthConfig {
     pub jwks_url: Option<String>,
     /// Seconds of clock skew tolerated on `exp`.
     pub leeway_secs: u64,
+    /// The shortest interval between two JWKS fetches: a token naming an unknown key id fetches
+    /// the set again (key rotation) at most this often, so forged key ids cannot make the service
+    /// hammer the key server.
+    pub jwks_refresh_secs: u64,
 }
 
 impl AuthConfig {
@@ -41,6 +45,7 @@ impl AuthConfig {
             hs256_key_file: None,
             jwks_url: None,
             leeway_secs: 30,
+            jwks_refresh_secs: JWKS_REFRESH_MIN.as_secs(),
         }
     }
 }
@@ -251,14 +256,15 @@ enum Keys {
 }
 
 /// A JWKS, fetched at start and again when a token names a key id it does not hold (at most once
-/// per [`JWKS_REFRESH_MIN`], so forged key ids cannot make the service hammer the key server).
+/// per `refresh`).
 struct Jwks {
     url: String,
     http: reqwest::Client,
+    refresh: Duration,
     state: RwLock<(JwkSet, Instant)>,
 }
 
-/// The shortest interval between two JWKS fetches.
+/// The default shortest interval between two JWKS fetches.
 pub const JWKS_REFRESH_MIN: Duration = Duration::from_secs(30);
 
 impl Jwks {
@@ -285,7 +291,7 @@ impl Jwks {
             return Ok(found);
         }
         let mut state = self.state.write().await;
-        if state.1.elapsed() >= JWKS_REFRESH_MIN {
+        if state.1.elapsed() >= self.refresh {
             let set = Self::fetch(&self.url, &self.http)
                 .await
                 .map_err(|err| AuthError::KeysUnavailable(format!("{err:#}")))?;
@@ -329,6 +335,7 @@ impl Verifier {
                 &read_secret(file).await?,
             ))),
             (None, Some(url)) => {
+                crate::tls::install_crypto_provider();
                 let http = reqwest::Client::builder()
                     .timeout(Duration::from_secs(10))
                     .build()
@@ -337,6 +344,7 @@ impl Verifier {
                 Keys::Jwks(Arc::new(Jwks {
                     url: url.clone(),
                     http,
+                    refresh: Duration::from_secs(config.jwks_refresh_secs),
                     state: RwLock::new((set, Instant::now())),
                 }))
             }

@@ -33,6 +33,13 @@ pub struct TlsConfig {
     pub require_client_cert: bool,
 }
 
+/// Makes ring the process's rustls crypto provider unless one is installed already. reqwest
+/// (JWKS, webhooks) and lettre (SMTP) build their rustls configurations from it and panic without
+/// one; tonic names ring itself.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// How long a TLS handshake may take before the connection is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -53,8 +53,7 @@ pub struct Channels {
 
 impl Channels {
     pub fn new(smtp: Option<&SmtpConfig>, webhook: Option<&WebhookConfig>) -> anyhow::Result<Self> {
-        // reqwest and lettre use rustls; ring is the one crypto provider in this build.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        hrmesh_kit::tls::install_crypto_provider();
         let smtp = match smtp {
             None => None,
             Some(config) => {
