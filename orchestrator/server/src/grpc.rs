@@ -377,10 +377,12 @@ impl pb::saga_service_server::SagaService for SagaGrpc {
         request: Request<pb::StartSagaRequest>,
     ) -> Result<Response<pb::Saga>, Status> {
         let deadline = deadline_of(&request);
+        let caller = principal(&request)?.clone();
         let mut start = request.into_inner();
         let wait = std::mem::take(&mut start.wait);
         let (kind, employee_id) =
             validate(&start).map_err(|v| status::invalid_argument(&v.into_vec()))?;
+        caller.check_act(employee_id.as_str(), ADMIN, kind.acting_rule())?;
         let input = start.encode_to_vec();
         let now = Utc::now();
         let created = self

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::NaiveDate;
 use hrmesh_domain::{EmployeeId, RequestId, Violations, parse_date, parse_issued_id};
-use hrmesh_kit::auth::TokenSource;
+use hrmesh_kit::auth::{ActingRule, TokenSource};
 use hrmesh_kit::client::MeshChannel;
 use hrmesh_kit::tls::TlsConfig;
 use hrmesh_proto::ledger as lpb;
@@ -55,6 +55,17 @@ impl SagaKind {
             SagaKind::InitiatePip => "initiate-pip",
             SagaKind::OffboardEmployee => "offboard-employee",
             SagaKind::OnboardEmployee => "onboard-employee",
+        }
+    }
+
+    /// Who may start this saga about an employee, besides services and `saga.admin` holders.
+    pub fn acting_rule(self) -> ActingRule {
+        match self {
+            SagaKind::RequestTimeOff => ActingRule::SelfOrManager,
+            SagaKind::CompleteReview | SagaKind::DecideTimeOff | SagaKind::InitiatePip => {
+                ActingRule::Manager
+            }
+            SagaKind::OffboardEmployee | SagaKind::OnboardEmployee => ActingRule::Admin,
         }
     }
 

@@ -995,6 +995,128 @@ hrmesh_kit::test_on_every_backend!(
     every_service_refuses_bad_callers_and_writes_nothing,
 );
 
+/// A caller with `saga.create` starts sagas only about whom the saga type allows: time off for
+/// themselves or an employee they manage, reviews, decisions and PIPs only as the manager, and
+/// onboarding and offboarding only with `saga.admin`. A refused start writes no saga.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn who_may_start_a_saga_about_whom() {
+    let mut mesh = Mesh::start(Backend::Sqlite).await;
+    let url = mesh.orchestrator.server.uri();
+    let caller = |subject: &str, actor: ActorType, manages: &[&str]| {
+        let mut claims = testing::claims(subject, actor, &["saga.create", "saga.read"]);
+        claims.manages = manages.iter().map(|id| (*id).to_owned()).collect();
+        SagaServiceClient::new(channel_as(&url, Some(testing::mint(&claims))))
+    };
+    let time_off = |employee: &str| {
+        Input::RequestTimeOff(RequestTimeOffInput {
+            employee_id: employee.into(),
+            manager_id: "m-1".into(),
+            policy_id: "pto".into(),
+            dates: Some(DateRange {
+                start_date: "2026-09-07".into(),
+                end_date: "2026-09-07".into(),
+            }),
+            half_days: vec![],
+            reason: String::new(),
+        })
+    };
+    let onboard = Input::OnboardEmployee(OnboardEmployeeInput {
+        employee_id: "e-9".into(),
+        manager_id: "m-1".into(),
+        policy_id: "pto".into(),
+        start_date: "2026-02-01".into(),
+        first_accrual_days: "1.75".into(),
+        probation_review_due_date: "2026-05-01".into(),
+        starter_goals: vec![],
+    });
+    let start = |request_id: &str, input: Input| StartSagaRequest {
+        request_id: request_id.into(),
+        wait: false,
+        input: Some(input),
+    };
+    let review = uuid::Uuid::now_v7().to_string();
+    let cases = [
+        (
+            "an employee asks time off for a colleague",
+            caller("e-2", ActorType::Employee, &[]),
+            start("s-1", time_off("e-1")),
+            Some("NOT_OWN_RECORD"),
+        ),
+        (
+            "an employee completes their own review",
+            caller("e-1", ActorType::Employee, &[]),
+            start(
+                "s-2",
+                complete_review(&review, "e-1", ppb::Rating::Outstanding, "pto"),
+            ),
+            Some("NOT_MANAGER"),
+        ),
+        (
+            "a manager completes the review of someone they do not manage",
+            caller("m-2", ActorType::Manager, &["e-5"]),
+            start(
+                "s-3",
+                complete_review(&review, "e-1", ppb::Rating::Outstanding, "pto"),
+            ),
+            Some("NOT_MANAGER"),
+        ),
+        (
+            "a manager onboards without saga.admin",
+            caller("m-1", ActorType::Manager, &["e-9"]),
+            start("s-4", onboard.clone()),
+            Some("ADMIN_ONLY"),
+        ),
+        (
+            "an employee asks time off for themselves",
+            caller("e-1", ActorType::Employee, &[]),
+            start("s-5", time_off("e-1")),
+            None,
+        ),
+        (
+            "a manager asks time off for their report",
+            caller("m-1", ActorType::Manager, &["e-2"]),
+            start("s-6", time_off("e-2")),
+            None,
+        ),
+        (
+            "a manager completes their report's review",
+            caller("m-1", ActorType::Manager, &["e-1"]),
+            start(
+                "s-7",
+                complete_review(&review, "e-1", ppb::Rating::Outstanding, "pto"),
+            ),
+            None,
+        ),
+    ];
+    for (case, mut client, request, refusal) in cases {
+        let request_id = request.request_id.clone();
+        let result = client.start_saga(request).await;
+        match refusal {
+            Some(reason) => {
+                let status = result.expect_err(case);
+                assert_eq!(status.code(), Code::PermissionDenied, "{case}: {status:?}");
+                assert_eq!(reason_of(&status).0, reason, "{case}");
+            }
+            None => {
+                result.unwrap_or_else(|status| panic!("{case}: {status:?}"));
+            }
+        }
+        let written = mesh
+            .saga
+            .list_sagas(ListSagasRequest::default())
+            .await
+            .expect("list")
+            .into_inner()
+            .sagas;
+        assert_eq!(
+            written.iter().any(|saga| saga.request_id == request_id),
+            refusal.is_none(),
+            "{case}: a saga is written exactly when the start is allowed"
+        );
+    }
+    mesh.stop().await;
+}
+
 /// With every server on TLS requiring client certificates, a saga crosses all four services
 /// (the orchestrator and the test presenting certificates of the mesh's CA), and every way of
 /// connecting without the right certificates is turned away before any call is made.

@@ -133,6 +133,17 @@ impl std::str::FromStr for ActorType {
     }
 }
 
+/// Who, besides services and admins, may act on an employee's behalf.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActingRule {
+    /// The employee themselves or their manager (e.g. asking for time off).
+    SelfOrManager,
+    /// Only their manager (e.g. completing their review, deciding their time off).
+    Manager,
+    /// Nobody but admins (e.g. onboarding and offboarding).
+    Admin,
+}
+
 /// A verified caller, put in every authorised request's extensions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -154,6 +165,54 @@ impl Principal {
             || self.has(admin_permission)
             || self.subject == employee_id
             || self.manages.contains(employee_id)
+    }
+
+    /// Whether this caller may act on `employee_id` under `rule`. Services (system actors) and
+    /// holders of `admin_permission` always may.
+    pub fn may_act_for(&self, employee_id: &str, admin_permission: &str, rule: ActingRule) -> bool {
+        if self.actor == ActorType::System || self.has(admin_permission) {
+            return true;
+        }
+        match rule {
+            ActingRule::SelfOrManager => {
+                self.subject == employee_id || self.manages.contains(employee_id)
+            }
+            ActingRule::Manager => self.manages.contains(employee_id),
+            ActingRule::Admin => false,
+        }
+    }
+
+    /// [`Self::may_act_for`] as a PERMISSION_DENIED status whose reason names the rule:
+    /// NOT_OWN_RECORD, NOT_MANAGER or ADMIN_ONLY.
+    pub fn check_act(
+        &self,
+        employee_id: &str,
+        admin_permission: &str,
+        rule: ActingRule,
+    ) -> Result<(), Status> {
+        if self.may_act_for(employee_id, admin_permission, rule) {
+            return Ok(());
+        }
+        let (reason, message) = match rule {
+            ActingRule::SelfOrManager => (
+                "NOT_OWN_RECORD",
+                format!("only the employee, their manager or {admin_permission} may do this"),
+            ),
+            ActingRule::Manager => (
+                "NOT_MANAGER",
+                format!("only the employee's manager or {admin_permission} may do this"),
+            ),
+            ActingRule::Admin => ("ADMIN_ONLY", format!("only {admin_permission} may do this")),
+        };
+        Err(status::with_reason(
+            Code::PermissionDenied,
+            reason,
+            message,
+            [
+                ("permission", admin_permission.to_owned()),
+                ("employee_id", employee_id.to_owned()),
+            ],
+        ))
     }
 
     /// [`Self::may_read`] as a PERMISSION_DENIED status naming the rule.
