@@ -1518,6 +1518,34 @@ async fn every_service_refuses_bad_callers_and_writes_nothing(backend: Backend) 
             .all(|event| event.subject == "hrmesh-orchestrator" && event.actor_type == "system"),
         "{ledger_trail:?} {performance_trail:?}"
     );
+
+    // An authorised call is in the trail whatever it came to, with its outcome: bad input, then
+    // a good call (queued after it, so the first one's outcome is written by the time it returns).
+    let ledger_url = &services[0].1;
+    let refused = LedgerServiceClient::new(testing::admin_channel(ledger_url))
+        .append_entries(lpb::AppendEntriesRequest {
+            request_id: "audit-bad-input".into(),
+            entries: vec![],
+        })
+        .await
+        .expect_err("no entries");
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    mutate("ledger", testing::admin_channel(ledger_url))
+        .await
+        .expect("a replay of the admin's call");
+    let trail = audit_trail("ledger", ledger_url).await;
+    let bad = trail
+        .iter()
+        .find(|event| event.method.ends_with("/AppendEntries") && event.subject == "test-admin")
+        .unwrap_or_else(|| panic!("the refused call is audited: {trail:?}"));
+    assert_eq!(bad.outcome, "INVALID_ARGUMENT", "{bad:?}");
+    // Newest first: the admin's first call, then its replay (whose outcome may still be on its way).
+    let created: Vec<_> = trail
+        .iter()
+        .filter(|event| event.method.ends_with("/CreatePolicy") && event.subject == "test-admin")
+        .collect();
+    assert_eq!(created.len(), 2, "{trail:?}");
+    assert_eq!(created[1].outcome, "OK", "{:?}", created[1]);
     mesh.stop().await;
 }
 

@@ -10,6 +10,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(SagaLogSchema),
             Box::new(hrmesh_kit::audit::Migration),
+            Box::new(hrmesh_kit::audit::OutcomeMigration),
         ]
     }
 }

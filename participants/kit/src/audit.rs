@@ -2,9 +2,11 @@
 //! id and when, for every accepted mutating call, kept in the service's own store and listed to
 //! admins.
 //!
-//! Events go through one writer task that commits them in batches (group commit); the mesh layer
-//! waits for its event's commit before the call's answer leaves, so an acknowledged mutation is
-//! never missing from the trail.
+//! Events go through one writer task that commits them in batches (group commit). The mesh layer
+//! records a call's event, and waits for its commit, before the handler runs: no crash can leave
+//! an effect without its event. The call's outcome (its status code) is added once the handler
+//! answers, without holding the answer back; an event whose outcome is missing is a call that was
+//! still running, or whose service stopped, when the outcome would have been written.
 
 use std::sync::Arc;
 
@@ -19,6 +21,8 @@ use tokio::sync::{mpsc, oneshot};
 /// One accepted mutating call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEvent {
+    /// Unique per event; names it when its outcome is written.
+    pub id: String,
     pub at: DateTime<Utc>,
     /// The service's short name (ledger, performance, notification, orchestrator).
     pub service: String,
@@ -33,6 +37,8 @@ pub struct AuditEvent {
     pub forwarded_for: Option<String>,
     pub request_id: String,
     pub trace_id: Option<String>,
+    /// The call's status code name (OK, INVALID_ARGUMENT, …); `None` until the handler answered.
+    pub outcome: Option<String>,
 }
 
 /// Which events to list, newest first.
@@ -50,6 +56,8 @@ pub struct AuditQuery {
 pub trait AuditStore: Send + Sync + 'static {
     /// Appends the events in one transaction.
     async fn append(&self, events: &[AuditEvent]) -> anyhow::Result<()>;
+    /// Writes the outcomes `(event id, status code name)` of appended events.
+    async fn settle(&self, outcomes: &[(String, &'static str)]) -> anyhow::Result<()>;
     /// Events matching `query`, newest first, each with its sequence number.
     async fn list(&self, query: &AuditQuery) -> anyhow::Result<Vec<(i64, AuditEvent)>>;
 }
@@ -59,8 +67,17 @@ pub trait AuditSource {
     fn audit_store(&self) -> Arc<dyn AuditStore>;
 }
 
-/// Events waiting for a batch, with whom to tell once committed.
-type Pending = (AuditEvent, oneshot::Sender<Result<(), String>>);
+/// What the writer task is asked to do.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "appends are the common case; boxing them would allocate once more per call"
+)]
+enum Pending {
+    /// Append an event and say when it is committed.
+    Append(AuditEvent, oneshot::Sender<Result<(), String>>),
+    /// Write an appended event's outcome.
+    Settle(String, &'static str),
+}
 
 /// The handle servers share; cheap to clone.
 #[derive(Clone)]
@@ -86,13 +103,34 @@ impl AuditLog {
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BATCH_MAX);
             while receiver.recv_many(&mut batch, BATCH_MAX).await > 0 {
-                let (events, waiters): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
-                let result = writer
-                    .append(&events)
-                    .await
-                    .map_err(|err| format!("{err:#}"));
-                for waiter in waiters {
-                    let _ = waiter.send(result.clone());
+                let mut events = Vec::new();
+                let mut waiters = Vec::new();
+                let mut outcomes = Vec::new();
+                for pending in batch.drain(..) {
+                    match pending {
+                        Pending::Append(event, waiter) => {
+                            events.push(event);
+                            waiters.push(waiter);
+                        }
+                        Pending::Settle(id, outcome) => outcomes.push((id, outcome)),
+                    }
+                }
+                // Outcomes first: each names an event committed in an earlier batch (its call
+                // ran only after that commit), and a call queued after another one answered
+                // then finds that one's outcome written.
+                if !outcomes.is_empty()
+                    && let Err(err) = writer.settle(&outcomes).await
+                {
+                    tracing::error!(error = %format!("{err:#}"), calls = outcomes.len(), "audit outcomes not recorded");
+                }
+                if !events.is_empty() {
+                    let result = writer
+                        .append(&events)
+                        .await
+                        .map_err(|err| format!("{err:#}"));
+                    for waiter in waiters {
+                        let _ = waiter.send(result.clone());
+                    }
                 }
             }
         });
@@ -103,13 +141,25 @@ impl AuditLog {
     pub async fn record(&self, event: AuditEvent) -> anyhow::Result<()> {
         let (done, committed) = oneshot::channel();
         self.sender
-            .send((event, done))
+            .send(Pending::Append(event, done))
             .await
             .map_err(|_| anyhow::anyhow!("the audit writer has stopped"))?;
         committed
             .await
             .map_err(|_| anyhow::anyhow!("the audit writer has stopped"))?
             .map_err(|err| anyhow::anyhow!(err))
+    }
+
+    /// Queues the outcome of the call event `id` recorded; returns without waiting for the commit.
+    pub async fn settle(&self, id: String, outcome: &'static str) {
+        if self
+            .sender
+            .send(Pending::Settle(id, outcome))
+            .await
+            .is_err()
+        {
+            tracing::error!("the audit writer has stopped; an outcome is not recorded");
+        }
     }
 
     pub async fn list(&self, query: &AuditQuery) -> anyhow::Result<Vec<(i64, AuditEvent)>> {
@@ -135,6 +185,8 @@ pub mod entity {
         pub forwarded_for: Option<String>,
         pub request_id: String,
         pub trace_id: Option<String>,
+        pub event_id: Option<String>,
+        pub outcome: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -143,8 +195,71 @@ pub mod entity {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// Creates `audit_events`. Each SQL store lists it in its migrator.
+/// Creates `audit_events`. Each SQL store lists it, then [`OutcomeMigration`], in its migrator.
 pub struct Migration;
+
+/// Adds each event's id and its call's outcome to `audit_events`.
+pub struct OutcomeMigration;
+
+impl MigrationName for OutcomeMigration {
+    fn name(&self) -> &str {
+        "m20261121_000003_audit_outcome"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for OutcomeMigration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // One column per statement: SQLite adds a single column per ALTER TABLE.
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(AuditEvents::Table)
+                    .add_column(ColumnDef::new(AuditEvents::EventId).string_len(36).null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(AuditEvents::Table)
+                    .add_column(ColumnDef::new(AuditEvents::Outcome).string_len(32).null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("audit_events_event_id")
+                    .table(AuditEvents::Table)
+                    .col(AuditEvents::EventId)
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("audit_events_event_id")
+                    .table(AuditEvents::Table)
+                    .to_owned(),
+            )
+            .await?;
+        for column in [AuditEvents::Outcome, AuditEvents::EventId] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(AuditEvents::Table)
+                        .drop_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}
 
 impl MigrationName for Migration {
     fn name(&self) -> &str {
@@ -165,6 +280,8 @@ enum AuditEvents {
     ForwardedFor,
     RequestId,
     TraceId,
+    EventId,
+    Outcome,
 }
 
 #[async_trait::async_trait]
@@ -260,10 +377,30 @@ impl AuditStore for SqlAudit {
             forwarded_for: Set(event.forwarded_for.clone()),
             request_id: Set(event.request_id.clone()),
             trace_id: Set(event.trace_id.clone()),
+            event_id: Set(Some(event.id.clone())),
+            outcome: Set(event.outcome.clone()),
             ..Default::default()
         });
         // One multi-row INSERT is one implicit transaction.
         entity::Entity::insert_many(rows).exec(&self.db).await?;
+        Ok(())
+    }
+
+    async fn settle(&self, outcomes: &[(String, &'static str)]) -> anyhow::Result<()> {
+        use sea_orm::TransactionTrait;
+        let mut by_outcome: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for (id, outcome) in outcomes {
+            by_outcome.entry(outcome).or_default().push(id);
+        }
+        let txn = self.db.begin().await?;
+        for (outcome, ids) in by_outcome {
+            entity::Entity::update_many()
+                .col_expr(entity::Column::Outcome, Expr::value(outcome))
+                .filter(entity::Column::EventId.is_in(ids))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
         Ok(())
     }
 
@@ -289,6 +426,7 @@ impl AuditStore for SqlAudit {
                 (
                     row.seq,
                     AuditEvent {
+                        id: row.event_id.unwrap_or_default(),
                         at: row.at,
                         service: row.service,
                         method: row.method,
@@ -298,6 +436,7 @@ impl AuditStore for SqlAudit {
                         forwarded_for: row.forwarded_for,
                         request_id: row.request_id,
                         trace_id: row.trace_id,
+                        outcome: row.outcome,
                     },
                 )
             })
@@ -367,6 +506,7 @@ pub async fn list_rpc(
                 forwarded_for: event.forwarded_for.unwrap_or_default(),
                 request_id: event.request_id,
                 trace_id: event.trace_id.unwrap_or_default(),
+                outcome: event.outcome.unwrap_or_default(),
             })
             .collect(),
         next_page_token,

@@ -207,31 +207,46 @@ where
                 });
             request.extensions_mut().insert(principal);
 
-            let response = inner.call(request).instrument(span.clone()).await?;
-            // A unary handler's error travels in the headers (trailers-only); no status there
-            // means the handler answered.
-            let code = tonic::Status::from_header_map(response.headers())
-                .map_or(Code::Ok, |status| status.code());
-            record_metrics(policy.service, &path, code, started);
-            if code == Code::Ok
-                && let Some((audit, subject, actor)) = audited
-            {
+            // The event is committed before the handler runs, so no effect can exist without
+            // it; the outcome follows once the handler answered.
+            let mut settle = None;
+            if let Some((audit, subject, actor)) = audited {
+                let id = uuid::Uuid::now_v7().to_string();
                 let event = AuditEvent {
+                    id: id.clone(),
                     at: chrono::Utc::now(),
                     service: policy.service.to_owned(),
-                    method: path,
+                    method: path.clone(),
                     subject,
                     actor: actor.to_owned(),
                     client_addr,
                     forwarded_for,
                     request_id,
                     trace_id: trace_id(&span),
+                    outcome: None,
                 };
                 if let Err(err) = audit.record(event).instrument(span.clone()).await {
-                    // The effect is done; refusing the answer now would only make the caller
-                    // retry an applied call. Say so loudly instead.
-                    span.in_scope(|| tracing::error!(error = %err, "audit event not recorded"));
+                    span.in_scope(|| tracing::error!(error = %format!("{err:#}"), "audit event not recorded; the call is not made"));
+                    let status = status::with_reason(
+                        Code::Unavailable,
+                        "AUDIT_UNAVAILABLE",
+                        "the audit trail cannot be written, so the call was not made; retry later",
+                        [],
+                    );
+                    record_metrics(policy.service, &path, status.code(), started);
+                    return Ok(status.into_http());
                 }
+                settle = Some((audit, id));
+            }
+
+            let response = inner.call(request).instrument(span.clone()).await?;
+            // A unary handler's error travels in the headers (trailers-only); no status there
+            // means the handler answered.
+            let code = tonic::Status::from_header_map(response.headers())
+                .map_or(Code::Ok, |status| status.code());
+            record_metrics(policy.service, &path, code, started);
+            if let Some((audit, id)) = settle {
+                audit.settle(id, crate::status::code_name(code)).await;
             }
             Ok(response)
         })

@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
             Box::new(hrmesh_kit::inbox::Migration),
             Box::new(LedgerSchema),
             Box::new(hrmesh_kit::audit::Migration),
+            Box::new(hrmesh_kit::audit::OutcomeMigration),
         ]
     }
 }

@@ -105,6 +105,10 @@ impl MongoNotificationStore {
                     .build(),
             )
             .await?;
+        store
+            .audit
+            .create_index(IndexModel::builder().keys(doc! { "event_id": 1 }).build())
+            .await?;
         Ok(store)
     }
 
@@ -268,9 +272,27 @@ impl hrmesh_kit::audit::AuditStore for MongoAudit {
                 "forwarded_for": event.forwarded_for.as_deref(),
                 "request_id": &event.request_id,
                 "trace_id": event.trace_id.as_deref(),
+                "event_id": &event.id,
+                "outcome": event.outcome.as_deref(),
             }
         });
         self.events.insert_many(documents).await?;
+        Ok(())
+    }
+
+    async fn settle(&self, outcomes: &[(String, &'static str)]) -> anyhow::Result<()> {
+        let mut by_outcome: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for (id, outcome) in outcomes {
+            by_outcome.entry(outcome).or_default().push(id);
+        }
+        for (outcome, ids) in by_outcome {
+            self.events
+                .update_many(
+                    doc! { "event_id": { "$in": ids } },
+                    doc! { "$set": { "outcome": outcome } },
+                )
+                .await?;
+        }
         Ok(())
     }
 
@@ -304,6 +326,7 @@ impl hrmesh_kit::audit::AuditStore for MongoAudit {
                 Ok((
                     document.get_i64("seq")?,
                     hrmesh_kit::audit::AuditEvent {
+                        id: optional("event_id").unwrap_or_default(),
                         at: chrono::DateTime::from_timestamp_millis(
                             document.get_datetime("at")?.timestamp_millis(),
                         )
@@ -316,6 +339,7 @@ impl hrmesh_kit::audit::AuditStore for MongoAudit {
                         forwarded_for: optional("forwarded_for"),
                         request_id: text("request_id")?,
                         trace_id: optional("trace_id"),
+                        outcome: optional("outcome"),
                     },
                 ))
             })

@@ -63,6 +63,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(NotificationSchema),
             Box::new(hrmesh_kit::audit::Migration),
+            Box::new(hrmesh_kit::audit::OutcomeMigration),
         ]
     }
 }

@@ -11,6 +11,7 @@ impl MigratorTrait for Migrator {
             Box::new(hrmesh_kit::inbox::Migration),
             Box::new(PerformanceSchema),
             Box::new(hrmesh_kit::audit::Migration),
+            Box::new(hrmesh_kit::audit::OutcomeMigration),
         ]
     }
 }
