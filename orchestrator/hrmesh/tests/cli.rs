@@ -156,6 +156,30 @@ async fn up_starts_the_mesh_on_the_default_ports_and_prints_the_endpoints() {
 }
 
 #[test]
+fn a_server_with_half_a_tls_key_pair_refuses_to_start_and_says_why() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let output = hrmesh()
+        .env(
+            "HRMESH_LEDGER_AUTH__HS256_KEY_FILE",
+            hrmesh_kit::testing::dev_key_file(),
+        )
+        .env(
+            "HRMESH_LEDGER_TLS__CERT_FILE",
+            data_dir.path().join("ledger.pem"),
+        )
+        .args(["serve", "ledger", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir.path())
+        .output()
+        .expect("run hrmesh serve ledger");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("tls.cert_file is set but tls.key_file is not"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn keygen_writes_private_keys_once_and_keeps_them() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("keys");

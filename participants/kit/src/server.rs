@@ -194,6 +194,11 @@ impl RunningServer {
             .await
             .with_context(|| format!("binding {addr}"))?;
         let addr = listener.local_addr()?;
+        // Bad TLS settings fail the start, not the background task.
+        spec.tls.server()?;
+        for url in &spec.dependencies {
+            spec.tls.endpoint(url)?;
+        }
         let scheme = spec.tls.scheme();
         let (shutdown, stop) = oneshot::channel::<()>();
         let (ready_sender, ready) = watch::channel(false);

@@ -240,6 +240,25 @@ impl hrmesh_kit::audit::AuditSource for MongoNotificationStore {
 }
 
 /// The audit trail in MongoDB: sequence numbers reserved per batch from a counter document.
+/// An integer field. MongoDB keeps the Int64 it was given (or incremented by); wire-compatible
+/// servers may answer with another numeric type.
+fn whole_number(document: &Document, key: &str) -> anyhow::Result<i64> {
+    match document.get(key) {
+        Some(bson::Bson::Int64(number)) => Ok(*number),
+        Some(bson::Bson::Int32(number)) => Ok(i64::from(*number)),
+        Some(bson::Bson::Double(number))
+            if number.fract() == 0.0 && number.abs() < 9_007_199_254_740_992.0 =>
+        {
+            #[expect(
+                clippy::cast_possible_truncation,
+                reason = "a whole number below 2^53, checked above"
+            )]
+            Ok(*number as i64)
+        }
+        other => anyhow::bail!("{key} holds {other:?}, not a whole number"),
+    }
+}
+
 struct MongoAudit {
     events: Collection<Document>,
     counters: Collection<Document>,
@@ -259,7 +278,7 @@ impl hrmesh_kit::audit::AuditStore for MongoAudit {
             .return_document(mongodb::options::ReturnDocument::After)
             .await?
             .ok_or_else(|| anyhow::anyhow!("the audit counter vanished"))?;
-        let last = counter.get_i64("next")?;
+        let last = whole_number(&counter, "next")?;
         let documents = events.iter().zip(last - count + 1..).map(|(event, seq)| {
             doc! {
                 "seq": seq,
@@ -324,7 +343,7 @@ impl hrmesh_kit::audit::AuditStore for MongoAudit {
                 let text = |key: &str| document.get_str(key).map(str::to_owned);
                 let optional = |key: &str| document.get_str(key).ok().map(str::to_owned);
                 Ok((
-                    document.get_i64("seq")?,
+                    whole_number(&document, "seq")?,
                     hrmesh_kit::audit::AuditEvent {
                         id: optional("event_id").unwrap_or_default(),
                         at: chrono::DateTime::from_timestamp_millis(

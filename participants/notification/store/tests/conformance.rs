@@ -360,6 +360,87 @@ async fn preferences_are_replaced_whole(store: impl NotificationStore) {
     );
 }
 
+/// The audit trail kept next to the notifications: appended in batches with rising sequence
+/// numbers, outcomes written afterwards by event id, listed newest first, filtered and paged.
+async fn the_audit_trail_appends_settles_and_pages(
+    store: impl NotificationStore + hrmesh_kit::audit::AuditSource,
+) {
+    use hrmesh_kit::audit::{AuditEvent, AuditQuery};
+    let audit = store.audit_store();
+    let event = |n: usize, subject: &str| AuditEvent {
+        id: format!("event-{n}"),
+        at: t0() + Duration::seconds(i64::try_from(n).expect("small")),
+        service: "notification".into(),
+        method: "/hrmesh.notification.v1.NotificationService/Send".into(),
+        subject: subject.into(),
+        actor: "system".into(),
+        client_addr: Some("127.0.0.1:5000".into()),
+        forwarded_for: None,
+        request_id: format!("request-{n}"),
+        trace_id: None,
+        outcome: None,
+    };
+    audit
+        .append(&[event(1, "hrmesh-orchestrator"), event(2, "admin")])
+        .await
+        .expect("a first batch");
+    audit
+        .append(&[event(3, "hrmesh-orchestrator")])
+        .await
+        .expect("a second batch");
+    audit
+        .settle(&[
+            ("event-1".into(), "OK"),
+            ("event-2".into(), "INVALID_ARGUMENT"),
+        ])
+        .await
+        .expect("outcomes");
+    let all = audit
+        .list(&AuditQuery {
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .expect("list");
+    let ids: Vec<&str> = all.iter().map(|(_, event)| event.id.as_str()).collect();
+    assert_eq!(ids, ["event-3", "event-2", "event-1"], "newest first");
+    assert!(
+        all.windows(2).all(|pair| pair[0].0 > pair[1].0),
+        "sequence numbers rise"
+    );
+    let outcomes: Vec<Option<&str>> = all
+        .iter()
+        .map(|(_, event)| event.outcome.as_deref())
+        .collect();
+    assert_eq!(outcomes, [None, Some("INVALID_ARGUMENT"), Some("OK")]);
+    assert_eq!(all[2].1.client_addr.as_deref(), Some("127.0.0.1:5000"));
+    assert_eq!(all[2].1.at, event(1, "").at);
+
+    let orchestrator = audit
+        .list(&AuditQuery {
+            subject: Some("hrmesh-orchestrator".into()),
+            limit: 1,
+            ..AuditQuery::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(orchestrator.len(), 1);
+    assert_eq!(orchestrator[0].1.id, "event-3");
+    let next = audit
+        .list(&AuditQuery {
+            subject: Some("hrmesh-orchestrator".into()),
+            before_seq: Some(orchestrator[0].0),
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .expect("the next page");
+    assert_eq!(
+        next.iter().map(|(_, e)| e.id.as_str()).collect::<Vec<_>>(),
+        ["event-1"]
+    );
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -385,4 +466,5 @@ conformance!(
     due_finds_what_is_due_most_overdue_first,
     dead_letters_page_oldest_first,
     preferences_are_replaced_whole,
+    the_audit_trail_appends_settles_and_pages,
 );
