@@ -1117,6 +1117,153 @@ async fn who_may_start_a_saga_about_whom() {
     mesh.stop().await;
 }
 
+/// Holding a performance permission is not enough to change someone's records: a self-assessment
+/// is the employee's own, opening the review is its manager's (the one it names, or by the
+/// `manages` claim), goals are the employee's and their manager's, closing records is an admin's.
+/// A refused change leaves the record as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn who_may_change_whose_performance_records() {
+    let mut mesh = Mesh::start(Backend::Sqlite).await;
+    let url = mesh.performance_server.server.uri();
+    let as_caller = |subject: &str, actor: ActorType, manages: &[&str]| {
+        let mut claims = testing::claims(
+            subject,
+            actor,
+            &[
+                "performance.create",
+                "performance.read",
+                "performance.update",
+            ],
+        );
+        claims.manages = manages.iter().map(|id| (*id).to_owned()).collect();
+        PerformanceServiceClient::new(channel_as(&url, Some(testing::mint(&claims))))
+    };
+    let employee = || as_caller("e-1", ActorType::Employee, &[]);
+    let colleague = || as_caller("e-2", ActorType::Employee, &[]);
+    let named_manager = || as_caller("m-1", ActorType::Manager, &[]);
+    let other_manager = || as_caller("m-2", ActorType::Manager, &["e-5"]);
+    let refused =
+        |result: Result<tonic::Response<ppb::Review>, Status>, reason: &str, case: &str| {
+            let status = result.expect_err(case);
+            assert_eq!(status.code(), Code::PermissionDenied, "{case}: {status:?}");
+            assert_eq!(reason_of(&status).0, reason, "{case}");
+        };
+
+    // Creating a review needs the `manages` claim: naming yourself as manager is not enough.
+    let create = |request_id: &str| ppb::CreateReviewRequest {
+        request_id: request_id.into(),
+        employee_id: "e-1".into(),
+        manager_id: "m-1".into(),
+        cycle: ppb::ReviewCycle::Annual as i32,
+        period_start: "2026-01-01".into(),
+        period_end: "2026-12-31".into(),
+        due_date: "2027-01-31".into(),
+    };
+    refused(
+        named_manager().create_review(create("r-1")).await,
+        "NOT_MANAGER",
+        "a manager without the claim creates a review",
+    );
+    let review_id = as_caller("m-1", ActorType::Manager, &["e-1"])
+        .create_review(create("r-2"))
+        .await
+        .expect("the manager of e-1 creates it")
+        .into_inner()
+        .review_id;
+    let open = |request_id: &str| ppb::OpenSelfAssessmentRequest {
+        request_id: request_id.into(),
+        review_id: review_id.clone(),
+    };
+    refused(
+        other_manager().open_self_assessment(open("o-1")).await,
+        "NOT_MANAGER",
+        "another manager opens it",
+    );
+    refused(
+        employee().open_self_assessment(open("o-2")).await,
+        "NOT_MANAGER",
+        "the employee opens their own review",
+    );
+    assert_eq!(
+        mesh.review_state(&review_id).await.state,
+        ppb::ReviewState::Draft as i32,
+        "refusals change nothing"
+    );
+    named_manager()
+        .open_self_assessment(open("o-3"))
+        .await
+        .expect("the manager the review names opens it");
+    let submit = |request_id: &str| ppb::SubmitSelfAssessmentRequest {
+        request_id: request_id.into(),
+        review_id: review_id.clone(),
+        sections: sections(),
+    };
+    refused(
+        colleague().submit_self_assessment(submit("s-1")).await,
+        "NOT_OWN_RECORD",
+        "a colleague writes the self-assessment",
+    );
+    refused(
+        named_manager().submit_self_assessment(submit("s-2")).await,
+        "NOT_OWN_RECORD",
+        "the manager writes the self-assessment",
+    );
+    assert_eq!(
+        mesh.review_state(&review_id).await.state,
+        ppb::ReviewState::SelfAssessment as i32
+    );
+    employee()
+        .submit_self_assessment(submit("s-3"))
+        .await
+        .expect("the employee writes their own");
+    assert_eq!(
+        mesh.review_state(&review_id).await.state,
+        ppb::ReviewState::ManagerReview as i32
+    );
+
+    // Goals: the employee's and their manager's.
+    let goal = |request_id: &str| ppb::CreateGoalRequest {
+        request_id: request_id.into(),
+        employee_id: "e-1".into(),
+        title: "Ship the payroll export".into(),
+        target_date: "2026-12-01".into(),
+        weight: 10,
+        ..Default::default()
+    };
+    let status = colleague()
+        .create_goal(goal("g-1"))
+        .await
+        .expect_err("a colleague sets e-1's goal");
+    assert_eq!(reason_of(&status).0, "NOT_OWN_RECORD");
+    employee()
+        .create_goal(goal("g-2"))
+        .await
+        .expect("the employee sets their own goal");
+    let goals = mesh
+        .performance
+        .list_goals(ppb::ListGoalsRequest {
+            employee_id: "e-1".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("goals")
+        .into_inner()
+        .goals;
+    assert_eq!(goals.len(), 1, "only the allowed goal exists");
+
+    // Closing an employee's records is an admin's act (its permission table says so).
+    let status = as_caller("m-1", ActorType::Manager, &["e-1"])
+        .close_employee_records(ppb::CloseEmployeeRecordsRequest {
+            request_id: "close-1".into(),
+            employee_id: "e-1".into(),
+            reason: "left".into(),
+        })
+        .await
+        .expect_err("a manager closes the records");
+    assert_eq!(reason_of(&status).0, "MISSING_PERMISSION");
+    mesh.stop().await;
+}
+
 /// With every server on TLS requiring client certificates, a saga crosses all four services
 /// (the orchestrator and the test presenting certificates of the mesh's CA), and every way of
 /// connecting without the right certificates is turned away before any call is made.

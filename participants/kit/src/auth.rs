@@ -136,6 +136,8 @@ impl std::str::FromStr for ActorType {
 /// Who, besides services and admins, may act on an employee's behalf.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ActingRule {
+    /// Only the employee themselves (e.g. their self-assessment, feedback they give).
+    SelfOnly,
     /// The employee themselves or their manager (e.g. asking for time off).
     SelfOrManager,
     /// Only their manager (e.g. completing their review, deciding their time off).
@@ -167,13 +169,15 @@ impl Principal {
             || self.manages.contains(employee_id)
     }
 
-    /// Whether this caller may act on `employee_id` under `rule`. Services (system actors) and
+    /// Whether this caller may act on `employee_id` under `rule` (for [`ActingRule::Admin`] the
+    /// id is not looked at and may name the record instead). Services (system actors) and
     /// holders of `admin_permission` always may.
     pub fn may_act_for(&self, employee_id: &str, admin_permission: &str, rule: ActingRule) -> bool {
         if self.actor == ActorType::System || self.has(admin_permission) {
             return true;
         }
         match rule {
+            ActingRule::SelfOnly => self.subject == employee_id,
             ActingRule::SelfOrManager => {
                 self.subject == employee_id || self.manages.contains(employee_id)
             }
@@ -194,6 +198,10 @@ impl Principal {
             return Ok(());
         }
         let (reason, message) = match rule {
+            ActingRule::SelfOnly => (
+                "NOT_OWN_RECORD",
+                format!("only the employee themselves or {admin_permission} may do this"),
+            ),
             ActingRule::SelfOrManager => (
                 "NOT_OWN_RECORD",
                 format!("only the employee, their manager or {admin_permission} may do this"),
@@ -208,10 +216,9 @@ impl Principal {
             Code::PermissionDenied,
             reason,
             message,
-            [
-                ("permission", admin_permission.to_owned()),
-                ("employee_id", employee_id.to_owned()),
-            ],
+            std::iter::once(("permission", admin_permission.to_owned())).chain(
+                (rule != ActingRule::Admin).then(|| ("employee_id", employee_id.to_owned())),
+            ),
         ))
     }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context;
 use hrmesh_domain::{Clock, SystemClock};
 use hrmesh_kit::audit::{self, AuditLog, AuditSource};
-use hrmesh_kit::auth::{IdentityConfig, TokenSource, principal};
+use hrmesh_kit::auth::{ActingRule, ActorType, IdentityConfig, Principal, TokenSource, principal};
 use hrmesh_kit::config::CommonConfig;
 use hrmesh_kit::server::{RunningServer, ServeSpec};
 use hrmesh_kit::status;
@@ -280,13 +280,96 @@ fn parse<T>(parsed: Result<T, PerformanceError>) -> Result<T, Status> {
     parsed.map_err(to_status)
 }
 
+/// Whom a caller may act for on a record of `employee` that names `manager`: the named manager
+/// counts as the employee's manager besides the token's `manages` claim.
+fn may_change(
+    caller: &Principal,
+    employee: &str,
+    manager: Option<&str>,
+    rule: ActingRule,
+) -> Result<(), Status> {
+    let named_manager = manager.is_some_and(|manager| manager == caller.subject);
+    if named_manager && matches!(rule, ActingRule::Manager | ActingRule::SelfOrManager) {
+        return Ok(());
+    }
+    caller.check_act(employee, ADMIN, rule)
+}
+
+/// Services and admins act for anyone: no record needs loading to tell.
+fn acts_for_anyone(caller: &Principal) -> bool {
+    caller.actor == ActorType::System || caller.has(ADMIN)
+}
+
+impl<S: PerformanceStore, C: Clock> PerformanceGrpc<S, C> {
+    /// An employee writes and acknowledges their own self-assessment; their manager opens,
+    /// finalizes, reopens and completes the review.
+    async fn may_change_review(
+        &self,
+        caller: &Principal,
+        command: &hrmesh_performance_core::UpdateReview,
+    ) -> Result<(), Status> {
+        if acts_for_anyone(caller) {
+            return Ok(());
+        }
+        use hrmesh_performance_core::ReviewChange;
+        let rule = match command.change {
+            ReviewChange::SubmitSelfAssessment { .. } | ReviewChange::Acknowledge { .. } => {
+                ActingRule::SelfOnly
+            }
+            _ => ActingRule::Manager,
+        };
+        let review = self
+            .performance
+            .review(&command.review_id)
+            .await
+            .map_err(to_status)?;
+        may_change(
+            caller,
+            review.employee_id.as_str(),
+            Some(review.manager_id.as_str()),
+            rule,
+        )
+    }
+
+    /// An employee's goals are theirs and their manager's to change.
+    async fn may_change_goal(&self, caller: &Principal, goal_id: &str) -> Result<(), Status> {
+        if acts_for_anyone(caller) {
+            return Ok(());
+        }
+        let goal = self.performance.goal(goal_id).await.map_err(to_status)?;
+        may_change(
+            caller,
+            goal.employee_id.as_str(),
+            None,
+            ActingRule::SelfOrManager,
+        )
+    }
+
+    /// A PIP is its manager's to change.
+    async fn may_change_pip(&self, caller: &Principal, pip_id: &str) -> Result<(), Status> {
+        if acts_for_anyone(caller) {
+            return Ok(());
+        }
+        let pip = self.performance.pip(pip_id).await.map_err(to_status)?;
+        may_change(
+            caller,
+            pip.employee_id.as_str(),
+            Some(pip.manager_id.as_str()),
+            ActingRule::Manager,
+        )
+    }
+}
+
 #[tonic::async_trait]
 impl<S: PerformanceStore, C: Clock> PerformanceService for PerformanceGrpc<S, C> {
     async fn create_review(
         &self,
         request: Request<pb::CreateReviewRequest>,
     ) -> Result<Response<pb::Review>, Status> {
+        let caller = principal(&request)?.clone();
         let command = parse(convert::create_review(request.into_inner()))?;
+        // The manager a new review names is the caller's say-so: only the claim counts.
+        caller.check_act(command.employee_id.as_str(), ADMIN, ActingRule::Manager)?;
         respond(
             self.performance.create_review(command).await,
             convert::review,
@@ -333,7 +416,9 @@ impl<S: PerformanceStore, C: Clock> PerformanceService for PerformanceGrpc<S, C>
         &self,
         request: Request<pb::OpenSelfAssessmentRequest>,
     ) -> Result<Response<pb::Review>, Status> {
+        let caller = principal(&request)?.clone();
         let command = parse(convert::open_self_assessment(request.into_inner()))?;
+        self.may_change_review(&caller, &command).await?;
         respond(
             self.performance.update_review(command).await,
             convert::review,
@@ -344,7 +429,9 @@ impl<S: PerformanceStore, C: Clock> PerformanceService for PerformanceGrpc<S, C>
         &self,
         request: Request<pb::SubmitSelfAssessmentRequest>,
     ) -> Result<Response<pb::Review>, Status> {
+        let caller = principal(&request)?.clone();
         let command = parse(convert::submit_self_assessment(request.into_inner()))?;
+        self.may_change_review(&caller, &command).await?;
         respond(
             self.performance.update_review(command).await,
             convert::review,
@@ -355,7 +442,9 @@ impl<S: PerformanceStore, C: Clock> PerformanceService for PerformanceGrpc<S, C>
         &self,
         request: Request<pb::FinalizeReviewRequest>,
     ) -> Result<Response<pb::Review>, Status> {
+        let caller = principal(&request)?.clone();
         let command = parse(convert::finalize_review(request.into_inner()))?;
+        self.may_change_review(&caller, &command).await?;
         respond(
             self.performance.update_review(command).await,
             convert::review,
@@ -366,7 +455,9 @@ impl<S: PerformanceStore, C: Clock> PerformanceService for PerformanceGrpc<S, C>
         &self,
         request: Request<pb::ReopenReviewRequest>,
     ) -> Result<Response<pb::Review>, Status> {
+        let caller = principal(&request)?.clone();
         let command = parse(convert::reopen_review(request.into_inner()))?;
+        self.may_change_review(&caller, &command).await?;
         respond(
             self.performance.update_review(command).await,
             convert::review,
@@ -377,7 +468,9 @@ impl<S: PerformanceStore, C: Clock> PerformanceService for PerformanceGrpc<S, C>
         &self,
         request: Request<pb::CompleteReviewRequest>,
     ) -> Result<Response<pb::Review>, Status> {
+        let caller = principal(&request)?.clone();
         let command = parse(convert::complete_review(request.into_inner()))?;
+        self.may_change_review(&caller, &command).await?;
         respond(
             self.performance.update_review(command).await,
             convert::review,
@@ -388,7 +481,9 @@ impl<S: PerformanceStore, C: Clock> PerformanceService for PerformanceGrpc<S, C>
         &self,
         request: Request<pb::AcknowledgeReviewRequest>,
     ) -> Result<Response<pb::Review>, Status> {
+        let caller = principal(&request)?.clone();
         let command = parse(convert::acknowledge_review(request.into_inner()))?;
+        self.may_change_review(&caller, &command).await?;
         respond(
             self.performance.update_review(command).await,
             convert::review,
@@ -399,7 +494,13 @@ impl<S: PerformanceStore, C: Clock> PerformanceService for PerformanceGrpc<S, C>
         &self,
         request: Request<pb::CreateGoalRequest>,
     ) -> Result<Response<pb::Goal>, Status> {
+        let caller = principal(&request)?.clone();
         let command = parse(convert::create_goal(request.into_inner()))?;
+        caller.check_act(
+            command.employee_id.as_str(),
+            ADMIN,
+            ActingRule::SelfOrManager,
+        )?;
         respond(self.performance.create_goal(command).await, convert::goal)
     }
 
@@ -433,7 +534,9 @@ impl<S: PerformanceStore, C: Clock> PerformanceService for PerformanceGrpc<S, C>
         &self,
         request: Request<pb::UpdateGoalProgressRequest>,
     ) -> Result<Response<pb::Goal>, Status> {
+        let caller = principal(&request)?.clone();
         let command = parse(convert::update_goal_progress(request.into_inner()))?;
+        self.may_change_goal(&caller, &command.goal_id).await?;
         respond(self.performance.update_goal(command).await, convert::goal)
     }
 
@@ -441,7 +544,9 @@ impl<S: PerformanceStore, C: Clock> PerformanceService for PerformanceGrpc<S, C>
         &self,
         request: Request<pb::CancelGoalRequest>,
     ) -> Result<Response<pb::Goal>, Status> {
+        let caller = principal(&request)?.clone();
         let command = parse(convert::cancel_goal(request.into_inner()))?;
+        self.may_change_goal(&caller, &command.goal_id).await?;
         respond(self.performance.update_goal(command).await, convert::goal)
     }
 
@@ -449,7 +554,9 @@ impl<S: PerformanceStore, C: Clock> PerformanceService for PerformanceGrpc<S, C>
         &self,
         request: Request<pb::OpenPipRequest>,
     ) -> Result<Response<pb::Pip>, Status> {
+        let caller = principal(&request)?.clone();
         let command = parse(convert::open_pip(request.into_inner()))?;
+        caller.check_act(command.employee_id.as_str(), ADMIN, ActingRule::Manager)?;
         respond(self.performance.open_pip(command).await, convert::pip)
     }
 
@@ -483,7 +590,9 @@ impl<S: PerformanceStore, C: Clock> PerformanceService for PerformanceGrpc<S, C>
         &self,
         request: Request<pb::RecordPipCheckInRequest>,
     ) -> Result<Response<pb::Pip>, Status> {
+        let caller = principal(&request)?.clone();
         let command = parse(convert::record_pip_check_in(request.into_inner()))?;
+        self.may_change_pip(&caller, &command.pip_id).await?;
         respond(self.performance.update_pip(command).await, |(pip, _)| {
             convert::pip(pip)
         })
@@ -493,7 +602,9 @@ impl<S: PerformanceStore, C: Clock> PerformanceService for PerformanceGrpc<S, C>
         &self,
         request: Request<pb::RecordPipOutcomeRequest>,
     ) -> Result<Response<pb::Pip>, Status> {
+        let caller = principal(&request)?.clone();
         let command = parse(convert::record_pip_outcome(request.into_inner()))?;
+        self.may_change_pip(&caller, &command.pip_id).await?;
         respond(self.performance.update_pip(command).await, |(pip, _)| {
             convert::pip(pip)
         })
@@ -503,13 +614,18 @@ impl<S: PerformanceStore, C: Clock> PerformanceService for PerformanceGrpc<S, C>
         &self,
         request: Request<pb::CancelPipRequest>,
     ) -> Result<Response<pb::CancelPipResponse>, Status> {
+        let caller = principal(&request)?.clone();
         let result = match parse(convert::cancel_pip(request.into_inner()))? {
-            convert::CancelPip::ById(command) => self
-                .performance
-                .update_pip(command)
-                .await
-                .map(|(pip, cancelled)| (Some(pip), cancelled)),
+            convert::CancelPip::ById(command) => {
+                self.may_change_pip(&caller, &command.pip_id).await?;
+                self.performance
+                    .update_pip(command)
+                    .await
+                    .map(|(pip, cancelled)| (Some(pip), cancelled))
+            }
+            // The undo of a saga's step: services and admins only.
             convert::CancelPip::OpenedBy(command) => {
+                caller.check_act(&command.opened_by_request_id, ADMIN, ActingRule::Admin)?;
                 self.performance.cancel_pip_opened_by(command).await
             }
         };
@@ -523,7 +639,13 @@ impl<S: PerformanceStore, C: Clock> PerformanceService for PerformanceGrpc<S, C>
         &self,
         request: Request<pb::RequestFeedbackRequest>,
     ) -> Result<Response<pb::FeedbackRequest>, Status> {
+        let caller = principal(&request)?.clone();
         let command = parse(convert::request_feedback(request.into_inner()))?;
+        caller.check_act(
+            command.employee_id.as_str(),
+            ADMIN,
+            ActingRule::SelfOrManager,
+        )?;
         respond(
             self.performance.request_feedback(command).await,
             convert::feedback_request,
@@ -554,7 +676,10 @@ impl<S: PerformanceStore, C: Clock> PerformanceService for PerformanceGrpc<S, C>
         &self,
         request: Request<pb::GiveFeedbackRequest>,
     ) -> Result<Response<pb::Feedback>, Status> {
+        let caller = principal(&request)?.clone();
         let command = parse(convert::give_feedback(request.into_inner()))?;
+        // Feedback is given by the giver it names, never in someone else's name.
+        caller.check_act(command.giver_id.as_str(), ADMIN, ActingRule::SelfOnly)?;
         respond(
             self.performance.give_feedback(command).await,
             convert::feedback,
