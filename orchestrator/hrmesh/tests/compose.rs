@@ -130,8 +130,14 @@ fn has_field(json: &serde_json::Value, path: &[String]) -> bool {
     }
 }
 
-/// The environment variables `hrmesh` reads for its global options (`[env: NAME=]` in its help).
-fn cli_variables() -> BTreeSet<String> {
+/// The environment variables `hrmesh` reads for its global options (`[env: NAME=]` in its help),
+/// asked once per test binary.
+fn cli_variables() -> &'static BTreeSet<String> {
+    static VARIABLES: std::sync::OnceLock<BTreeSet<String>> = std::sync::OnceLock::new();
+    VARIABLES.get_or_init(read_cli_variables)
+}
+
+fn read_cli_variables() -> BTreeSet<String> {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_hrmesh"))
         .arg("--help")
         .output()

@@ -8,6 +8,7 @@
 //! answers, without holding the answer back; an event whose outcome is missing is a call that was
 //! still running, or whose service stopped, when the outcome would have been written.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -56,8 +57,8 @@ pub struct AuditQuery {
 pub trait AuditStore: Send + Sync + 'static {
     /// Appends the events in one transaction.
     async fn append(&self, events: &[AuditEvent]) -> anyhow::Result<()>;
-    /// Writes the outcomes `(event id, status code name)` of appended events.
-    async fn settle(&self, outcomes: &[(String, &'static str)]) -> anyhow::Result<()>;
+    /// Writes `outcome` (a status code name) into the appended events `ids`.
+    async fn settle(&self, outcome: &str, ids: &[String]) -> anyhow::Result<()>;
     /// Events matching `query`, newest first, each with its sequence number.
     async fn list(&self, query: &AuditQuery) -> anyhow::Result<Vec<(i64, AuditEvent)>>;
 }
@@ -105,23 +106,25 @@ impl AuditLog {
             while receiver.recv_many(&mut batch, BATCH_MAX).await > 0 {
                 let mut events = Vec::new();
                 let mut waiters = Vec::new();
-                let mut outcomes = Vec::new();
+                let mut outcomes: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
                 for pending in batch.drain(..) {
                     match pending {
                         Pending::Append(event, waiter) => {
                             events.push(event);
                             waiters.push(waiter);
                         }
-                        Pending::Settle(id, outcome) => outcomes.push((id, outcome)),
+                        Pending::Settle(id, outcome) => {
+                            outcomes.entry(outcome).or_default().push(id)
+                        }
                     }
                 }
                 // Outcomes first: each names an event committed in an earlier batch (its call
                 // ran only after that commit), and a call queued after another one answered
                 // then finds that one's outcome written.
-                if !outcomes.is_empty()
-                    && let Err(err) = writer.settle(&outcomes).await
-                {
-                    tracing::error!(error = %format!("{err:#}"), calls = outcomes.len(), "audit outcomes not recorded");
+                for (outcome, ids) in outcomes {
+                    if let Err(err) = writer.settle(outcome, &ids).await {
+                        tracing::error!(error = %format!("{err:#}"), calls = ids.len(), outcome, "audit outcomes not recorded");
+                    }
                 }
                 if !events.is_empty() {
                     let result = writer
@@ -386,21 +389,12 @@ impl AuditStore for SqlAudit {
         Ok(())
     }
 
-    async fn settle(&self, outcomes: &[(String, &'static str)]) -> anyhow::Result<()> {
-        use sea_orm::TransactionTrait;
-        let mut by_outcome: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
-        for (id, outcome) in outcomes {
-            by_outcome.entry(outcome).or_default().push(id);
-        }
-        let txn = self.db.begin().await?;
-        for (outcome, ids) in by_outcome {
-            entity::Entity::update_many()
-                .col_expr(entity::Column::Outcome, Expr::value(outcome))
-                .filter(entity::Column::EventId.is_in(ids))
-                .exec(&txn)
-                .await?;
-        }
-        txn.commit().await?;
+    async fn settle(&self, outcome: &str, ids: &[String]) -> anyhow::Result<()> {
+        entity::Entity::update_many()
+            .col_expr(entity::Column::Outcome, Expr::value(outcome))
+            .filter(entity::Column::EventId.is_in(ids))
+            .exec(&self.db)
+            .await?;
         Ok(())
     }
 

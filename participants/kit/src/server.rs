@@ -38,26 +38,45 @@ pub struct ServeSpec {
     pub tls: TlsConfig,
 }
 
+/// What [`ServeSpec::tls`] and [`ServeSpec::dependencies`] come to, read once at start so bad
+/// settings fail the start rather than the background task.
+struct Transport {
+    server_tls: Option<tonic::transport::ServerTlsConfig>,
+    dependencies: Vec<tonic::transport::Endpoint>,
+}
+
+impl Transport {
+    fn of(spec: &ServeSpec) -> anyhow::Result<Self> {
+        Ok(Self {
+            server_tls: spec.tls.server()?,
+            dependencies: spec
+                .dependencies
+                .iter()
+                .map(|url| spec.tls.endpoint(url))
+                .collect::<anyhow::Result<Vec<_>>>()
+                .context("a dependency's address")?,
+        })
+    }
+}
+
 /// Serves `spec` on `listener` until `shutdown` resolves, then drains in-flight calls.
 ///
 /// Callers run migrations and open their databases before calling this; health then reports
 /// NOT_SERVING until every dependency answers its own health check as SERVING.
-pub async fn serve(
+async fn serve(
     listener: TcpListener,
     spec: ServeSpec,
+    transport: Transport,
     ready: watch::Sender<bool>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     let mut names = spec.service_names.clone();
     names.push("");
-    let server_tls = spec.tls.server()?;
-    let dependencies = spec
-        .dependencies
-        .iter()
-        .map(|url| spec.tls.endpoint(url))
-        .collect::<anyhow::Result<Vec<_>>>()
-        .context("a dependency's address")?;
+    let Transport {
+        server_tls,
+        dependencies,
+    } = transport;
     let no_dependencies = dependencies.is_empty();
     let reporter = health_reporter.clone();
     let ready = async move {
@@ -194,15 +213,11 @@ impl RunningServer {
             .await
             .with_context(|| format!("binding {addr}"))?;
         let addr = listener.local_addr()?;
-        // Bad TLS settings fail the start, not the background task.
-        spec.tls.server()?;
-        for url in &spec.dependencies {
-            spec.tls.endpoint(url)?;
-        }
+        let transport = Transport::of(&spec)?;
         let scheme = spec.tls.scheme();
         let (shutdown, stop) = oneshot::channel::<()>();
         let (ready_sender, ready) = watch::channel(false);
-        let task = tokio::spawn(serve(listener, spec, ready_sender, async {
+        let task = tokio::spawn(serve(listener, spec, transport, ready_sender, async {
             // A dropped sender also stops the server.
             let _ = stop.await;
         }));

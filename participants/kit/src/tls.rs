@@ -44,11 +44,6 @@ pub fn install_crypto_provider() {
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl TlsConfig {
-    /// Whether the server side is on (a certificate is configured).
-    pub fn serves_tls(&self) -> bool {
-        self.cert_file.is_some()
-    }
-
     /// The server's rustls configuration, or `None` for plaintext. Errors name the setting at
     /// fault: half a key pair, mutual TLS without a CA, unreadable or malformed PEM.
     pub fn server(&self) -> anyhow::Result<Option<ServerTlsConfig>> {
@@ -99,7 +94,11 @@ impl TlsConfig {
 
     /// The scheme clients use to reach a server with this configuration.
     pub fn scheme(&self) -> &'static str {
-        if self.serves_tls() { "https" } else { "http" }
+        if self.cert_file.is_some() {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     fn identity(&self) -> anyhow::Result<Option<Identity>> {
@@ -174,6 +173,7 @@ pub mod dev {
         /// later) and one certificate per name, valid as server and client, for the DNS name
         /// `name`, `localhost`, 127.0.0.1 and ::1. Key files are readable by the owner only.
         pub fn generate(dir: &Path, names: &[&str]) -> anyhow::Result<Self> {
+            check_names(names)?;
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             let ca_key = KeyPair::generate()?;
             let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
@@ -214,6 +214,7 @@ pub mod dev {
         /// a new one from [`DevPki::generate`] (the CA's key is never stored, so a missing
         /// certificate cannot be added to an existing CA). The flag tells whether it is new.
         pub fn ensure(dir: &Path, names: &[&str]) -> anyhow::Result<(Self, bool)> {
+            check_names(names)?;
             let complete = std::iter::once(dir.join(CA_FILE))
                 .chain(names.iter().flat_map(|name| {
                     [
@@ -231,11 +232,6 @@ pub mod dev {
                 ));
             }
             Ok((Self::generate(dir, names)?, true))
-        }
-
-        /// The directory the files are in.
-        pub fn dir(&self) -> &Path {
-            &self.dir
         }
 
         /// `name`'s `[tls]` table: its certificate and key, the development CA, and mutual TLS
@@ -256,6 +252,21 @@ pub mod dev {
                 ..TlsConfig::default()
             }
         }
+    }
+
+    /// Each name becomes a file name and a DNS name: never a path.
+    fn check_names(names: &[&str]) -> anyhow::Result<()> {
+        for name in names {
+            anyhow::ensure!(
+                !name.is_empty()
+                    && !name.starts_with('.')
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'),
+                "{name:?} is not a host name (letters, digits, '-' and '.')"
+            );
+        }
+        Ok(())
     }
 
     fn validity(params: &mut CertificateParams) {

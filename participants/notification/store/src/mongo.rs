@@ -299,19 +299,13 @@ impl hrmesh_kit::audit::AuditStore for MongoAudit {
         Ok(())
     }
 
-    async fn settle(&self, outcomes: &[(String, &'static str)]) -> anyhow::Result<()> {
-        let mut by_outcome: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
-        for (id, outcome) in outcomes {
-            by_outcome.entry(outcome).or_default().push(id);
-        }
-        for (outcome, ids) in by_outcome {
-            self.events
-                .update_many(
-                    doc! { "event_id": { "$in": ids } },
-                    doc! { "$set": { "outcome": outcome } },
-                )
-                .await?;
-        }
+    async fn settle(&self, outcome: &str, ids: &[String]) -> anyhow::Result<()> {
+        self.events
+            .update_many(
+                doc! { "event_id": { "$in": ids } },
+                doc! { "$set": { "outcome": outcome } },
+            )
+            .await?;
         Ok(())
     }
 

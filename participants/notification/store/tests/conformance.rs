@@ -389,12 +389,13 @@ async fn the_audit_trail_appends_settles_and_pages(
         .await
         .expect("a second batch");
     audit
-        .settle(&[
-            ("event-1".into(), "OK"),
-            ("event-2".into(), "INVALID_ARGUMENT"),
-        ])
+        .settle("OK", &["event-1".into()])
         .await
-        .expect("outcomes");
+        .expect("an outcome");
+    audit
+        .settle("INVALID_ARGUMENT", &["event-2".into()])
+        .await
+        .expect("another outcome");
     let all = audit
         .list(&AuditQuery {
             limit: 10,
