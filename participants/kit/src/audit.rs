@@ -1,6 +1,6 @@
-//! The audit trail: who (subject and actor type), from where (client address), with which request
-//! id and when, for every accepted mutating call, kept in the service's own store and listed to
-//! admins.
+//! The audit trail: who (subject and actor type, and for a service the end user it acted for),
+//! from where (client address), with which request id and when, for every accepted mutating call,
+//! kept in the service's own store and listed to admins.
 //!
 //! Events go through one writer task that commits them in batches (group commit). The mesh layer
 //! records a call's event, and waits for its commit, before the handler runs: no crash can leave
@@ -32,6 +32,8 @@ pub struct AuditEvent {
     pub subject: String,
     /// employee, manager, admin or system.
     pub actor: String,
+    /// For a service's call: the end user it acted for (`x-hrmesh-on-behalf-of`).
+    pub on_behalf_of: Option<String>,
     /// The peer's socket address.
     pub client_addr: Option<String>,
     /// `x-forwarded-for` as a gateway sent it.
@@ -190,6 +192,7 @@ pub mod entity {
         pub trace_id: Option<String>,
         pub event_id: Option<String>,
         pub outcome: Option<String>,
+        pub on_behalf_of: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -198,11 +201,51 @@ pub mod entity {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// Creates `audit_events`. Each SQL store lists it, then [`OutcomeMigration`], in its migrator.
+/// Creates `audit_events`. Each SQL store lists it, then [`OutcomeMigration`] and
+/// [`OnBehalfOfMigration`], in its migrator.
 pub struct Migration;
 
 /// Adds each event's id and its call's outcome to `audit_events`.
 pub struct OutcomeMigration;
+
+/// Adds the end user a service acted for to `audit_events` (nullable: people act for
+/// themselves, and events written before it have none).
+pub struct OnBehalfOfMigration;
+
+impl MigrationName for OnBehalfOfMigration {
+    fn name(&self) -> &str {
+        "m20261201_000001_audit_on_behalf_of"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for OnBehalfOfMigration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(AuditEvents::Table)
+                    .add_column(
+                        ColumnDef::new(AuditEvents::OnBehalfOf)
+                            .string_len(128)
+                            .null(),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(AuditEvents::Table)
+                    .drop_column(AuditEvents::OnBehalfOf)
+                    .to_owned(),
+            )
+            .await
+    }
+}
 
 impl MigrationName for OutcomeMigration {
     fn name(&self) -> &str {
@@ -285,6 +328,7 @@ enum AuditEvents {
     TraceId,
     EventId,
     Outcome,
+    OnBehalfOf,
 }
 
 #[async_trait::async_trait]
@@ -382,6 +426,7 @@ impl AuditStore for SqlAudit {
             trace_id: Set(event.trace_id.clone()),
             event_id: Set(Some(event.id.clone())),
             outcome: Set(event.outcome.clone()),
+            on_behalf_of: Set(event.on_behalf_of.clone()),
             ..Default::default()
         });
         // One multi-row INSERT is one implicit transaction.
@@ -426,6 +471,7 @@ impl AuditStore for SqlAudit {
                         method: row.method,
                         subject: row.subject,
                         actor: row.actor,
+                        on_behalf_of: row.on_behalf_of,
                         client_addr: row.client_addr,
                         forwarded_for: row.forwarded_for,
                         request_id: row.request_id,
@@ -501,6 +547,7 @@ pub async fn list_rpc(
                 request_id: event.request_id,
                 trace_id: event.trace_id.unwrap_or_default(),
                 outcome: event.outcome.unwrap_or_default(),
+                on_behalf_of: event.on_behalf_of.unwrap_or_default(),
             })
             .collect(),
         next_page_token,

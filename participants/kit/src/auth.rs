@@ -153,6 +153,10 @@ pub struct Principal {
     pub actor: ActorType,
     pub permissions: BTreeSet<String>,
     pub manages: BTreeSet<String>,
+    /// For a service (system actor) only: the end user it acts for, as the service named them in
+    /// the `x-hrmesh-on-behalf-of` metadata ([`crate::mesh::ON_BEHALF_OF_HEADER`]). It is recorded
+    /// in the audit trail and grants nothing: the service's own permissions decide.
+    pub on_behalf_of: Option<String>,
 }
 
 impl Principal {
@@ -481,6 +485,8 @@ impl Verifier {
             actor: claims.act,
             permissions: claims.perms.into_iter().collect(),
             manages: claims.manages.into_iter().collect(),
+            // Only the mesh layer knows the metadata; it fills this in for services.
+            on_behalf_of: None,
         })
     }
 }

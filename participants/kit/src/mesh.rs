@@ -4,6 +4,8 @@
 //! - verifies the bearer token and checks the permission the method needs (UNAUTHENTICATED or
 //!   PERMISSION_DENIED with a google.rpc.ErrorInfo otherwise, before any handler runs, so a refused
 //!   call writes nothing);
+//! - takes the end user a service acts for from `x-hrmesh-on-behalf-of` ([`ON_BEHALF_OF_HEADER`]),
+//!   from services only (PERMISSION_DENIED, DELEGATION_NOT_ALLOWED for anyone else);
 //! - hands the verified [`Principal`] to the handler in the request's extensions;
 //! - records the call's latency and status code for Prometheus;
 //! - writes an audit event for every accepted mutating call before the answer leaves.
@@ -24,11 +26,19 @@ use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::audit::{AuditEvent, AuditLog};
-use crate::auth::{Principal, Verifier};
+use crate::auth::{ActorType, Principal, Verifier};
 use crate::status;
 
 /// The metadata key a request id travels in.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The metadata key in which a service names the end user it acts for (the orchestrator: who
+/// started the saga). Only callers with a service token (actor type system) may send it; the
+/// value is 1-[`ON_BEHALF_OF_LEN_MAX`] visible ASCII characters. It lands on
+/// [`Principal::on_behalf_of`] and in the audit trail, and grants nothing.
+pub const ON_BEHALF_OF_HEADER: &str = "x-hrmesh-on-behalf-of";
+/// The longest subject [`ON_BEHALF_OF_HEADER`] may carry.
+pub const ON_BEHALF_OF_LEN_MAX: usize = 128;
 
 /// What a service lets through: the permission each of its methods needs.
 pub struct Policy {
@@ -203,6 +213,7 @@ where
                         audit.clone(),
                         principal.subject.clone(),
                         principal.actor.as_str(),
+                        principal.on_behalf_of.clone(),
                     )
                 });
             request.extensions_mut().insert(principal);
@@ -210,7 +221,7 @@ where
             // The event is committed before the handler runs, so no effect can exist without
             // it; the outcome follows once the handler answered.
             let mut settle = None;
-            if let Some((audit, subject, actor)) = audited {
+            if let Some((audit, subject, actor, on_behalf_of)) = audited {
                 let id = uuid::Uuid::now_v7().to_string();
                 let event = AuditEvent {
                     id: id.clone(),
@@ -219,6 +230,7 @@ where
                     method: path.clone(),
                     subject,
                     actor: actor.to_owned(),
+                    on_behalf_of,
                     client_addr,
                     forwarded_for,
                     request_id,
@@ -261,11 +273,12 @@ async fn check(
     let header = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok());
-    let principal = policy
+    let mut principal = policy
         .verifier
         .verify_header(header)
         .await
         .map_err(|err| err.to_status())?;
+    principal.on_behalf_of = on_behalf_of(&principal, headers)?;
     let Some(permission) = policy.permissions.get(path).copied() else {
         // Reflection and unknown methods: a verified caller may look, nothing more.
         return Ok(principal);
@@ -279,6 +292,47 @@ async fn check(
         ));
     }
     Ok(principal)
+}
+
+/// The end user a service acts for, from [`ON_BEHALF_OF_HEADER`]: `None` without the header;
+/// PERMISSION_DENIED (DELEGATION_NOT_ALLOWED) when the caller is not a service, whatever the
+/// value; INVALID_ARGUMENT when a service sends anything but one value of 1-128 visible ASCII
+/// characters.
+fn on_behalf_of(
+    principal: &Principal,
+    headers: &http::HeaderMap,
+) -> Result<Option<String>, tonic::Status> {
+    let mut values = headers.get_all(ON_BEHALF_OF_HEADER).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if principal.actor != ActorType::System {
+        return Err(status::with_reason(
+            Code::PermissionDenied,
+            "DELEGATION_NOT_ALLOWED",
+            format!(
+                "only services may act on behalf of someone ({ON_BEHALF_OF_HEADER}); this {} \
+                 token acts for itself",
+                principal.actor.as_str()
+            ),
+            [("header", ON_BEHALF_OF_HEADER.to_owned())],
+        ));
+    }
+    let subject = value
+        .to_str()
+        .ok()
+        .filter(|subject| (1..=ON_BEHALF_OF_LEN_MAX).contains(&subject.len()))
+        .filter(|subject| subject.bytes().all(|byte| byte.is_ascii_graphic()))
+        .filter(|_| values.next().is_none());
+    match subject {
+        Some(subject) => Ok(Some(subject.to_owned())),
+        None => Err(status::invalid_argument(&[hrmesh_domain::FieldViolation {
+            field: ON_BEHALF_OF_HEADER.to_owned(),
+            description: format!(
+                "must be one value of 1-{ON_BEHALF_OF_LEN_MAX} visible ASCII characters"
+            ),
+        }])),
+    }
 }
 
 fn server_span(path: &str, request_id: &str, headers: &http::HeaderMap) -> tracing::Span {
@@ -357,5 +411,83 @@ pub fn inject_trace_context(headers: &mut http::HeaderMap) {
     let context = tracing::Span::current().context();
     if context.span().span_context().is_valid() {
         TraceContextPropagator::new().inject_context(&context, &mut HeaderInjector(headers));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic_types::StatusExt;
+
+    fn caller(actor: ActorType) -> Principal {
+        Principal {
+            subject: "caller".into(),
+            actor,
+            permissions: Default::default(),
+            manages: Default::default(),
+            on_behalf_of: None,
+        }
+    }
+
+    fn headers(values: &[&[u8]]) -> http::HeaderMap {
+        let mut headers = http::HeaderMap::new();
+        for value in values {
+            headers.append(
+                ON_BEHALF_OF_HEADER,
+                http::HeaderValue::from_bytes(value).expect("a header value"),
+            );
+        }
+        headers
+    }
+
+    #[test]
+    fn a_service_names_whom_it_acts_for_and_nobody_else_may() {
+        let service = caller(ActorType::System);
+        assert_eq!(on_behalf_of(&service, &headers(&[])).expect("none"), None);
+        assert_eq!(
+            on_behalf_of(&service, &headers(&[b"m-1"])).expect("accepted"),
+            Some("m-1".to_owned())
+        );
+        let longest = "u".repeat(ON_BEHALF_OF_LEN_MAX);
+        assert_eq!(
+            on_behalf_of(&service, &headers(&[longest.as_bytes()])).expect("accepted"),
+            Some(longest)
+        );
+        for actor in [ActorType::Employee, ActorType::Manager, ActorType::Admin] {
+            let refused = on_behalf_of(&caller(actor), &headers(&[b"e-2"])).expect_err("refused");
+            assert_eq!(refused.code(), Code::PermissionDenied, "{actor:?}");
+            let details = refused.get_error_details();
+            let info = details.error_info().expect("an ErrorInfo");
+            assert_eq!(info.reason, "DELEGATION_NOT_ALLOWED");
+            // Not even a malformed value gets past the question of who sent it.
+            let malformed = on_behalf_of(&caller(actor), &headers(&[b""])).expect_err("refused");
+            assert_eq!(malformed.code(), Code::PermissionDenied, "{actor:?}");
+        }
+    }
+
+    #[test]
+    fn a_malformed_on_behalf_of_is_invalid_argument_naming_the_header() {
+        let service = caller(ActorType::System);
+        let too_long = "u".repeat(ON_BEHALF_OF_LEN_MAX + 1);
+        let cases: [&[&[u8]]; 5] = [
+            &[b""],
+            &[b"m 1"],
+            &[too_long.as_bytes()],
+            &[b"caf\xc3\xa9"],
+            &[b"m-1", b"m-2"],
+        ];
+        for values in cases {
+            let status = on_behalf_of(&service, &headers(values)).expect_err("malformed");
+            assert_eq!(status.code(), Code::InvalidArgument, "{values:?}");
+            let details = status.get_error_details();
+            let fields: Vec<&str> = details
+                .bad_request()
+                .expect("a BadRequest")
+                .field_violations
+                .iter()
+                .map(|violation| violation.field.as_str())
+                .collect();
+            assert_eq!(fields, [ON_BEHALF_OF_HEADER], "{values:?}");
+        }
     }
 }

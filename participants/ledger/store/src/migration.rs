@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
             Box::new(LedgerSchema),
             Box::new(hrmesh_kit::audit::Migration),
             Box::new(hrmesh_kit::audit::OutcomeMigration),
+            Box::new(hrmesh_kit::audit::OnBehalfOfMigration),
         ]
     }
 }

@@ -64,6 +64,7 @@ impl MigratorTrait for Migrator {
             Box::new(NotificationSchema),
             Box::new(hrmesh_kit::audit::Migration),
             Box::new(hrmesh_kit::audit::OutcomeMigration),
+            Box::new(hrmesh_kit::audit::OnBehalfOfMigration),
         ]
     }
 }

@@ -361,7 +361,8 @@ async fn preferences_are_replaced_whole(store: impl NotificationStore) {
 }
 
 /// The audit trail kept next to the notifications: appended in batches with rising sequence
-/// numbers, outcomes written afterwards by event id, listed newest first, filtered and paged.
+/// numbers, outcomes written afterwards by event id, listed newest first, filtered and paged; a
+/// service's event keeps the end user it acted for.
 async fn the_audit_trail_appends_settles_and_pages(
     store: impl NotificationStore + hrmesh_kit::audit::AuditSource,
 ) {
@@ -374,6 +375,7 @@ async fn the_audit_trail_appends_settles_and_pages(
         method: "/hrmesh.notification.v1.NotificationService/Send".into(),
         subject: subject.into(),
         actor: "system".into(),
+        on_behalf_of: (n == 1).then(|| "m-1".to_owned()),
         client_addr: Some("127.0.0.1:5000".into()),
         forwarded_for: None,
         request_id: format!("request-{n}"),
@@ -415,6 +417,19 @@ async fn the_audit_trail_appends_settles_and_pages(
         .collect();
     assert_eq!(outcomes, [None, Some("INVALID_ARGUMENT"), Some("OK")]);
     assert_eq!(all[2].1.client_addr.as_deref(), Some("127.0.0.1:5000"));
+    let on_behalf_of: Vec<Option<&str>> = all
+        .iter()
+        .map(|(_, event)| event.on_behalf_of.as_deref())
+        .collect();
+    assert_eq!(on_behalf_of, [None, None, Some("m-1")]);
+    // Every field comes back as it was written.
+    assert_eq!(
+        all[2].1,
+        AuditEvent {
+            outcome: Some("OK".into()),
+            ..event(1, "hrmesh-orchestrator")
+        }
+    );
     assert_eq!(all[2].1.at, event(1, "").at);
 
     let orchestrator = audit

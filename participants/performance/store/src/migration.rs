@@ -12,6 +12,7 @@ impl MigratorTrait for Migrator {
             Box::new(PerformanceSchema),
             Box::new(hrmesh_kit::audit::Migration),
             Box::new(hrmesh_kit::audit::OutcomeMigration),
+            Box::new(hrmesh_kit::audit::OnBehalfOfMigration),
         ]
     }
 }
