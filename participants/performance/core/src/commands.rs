@@ -5,9 +5,11 @@ use chrono::NaiveDate;
 use hrmesh_domain::{EmployeeId, RequestId};
 use serde::{Deserialize, Serialize};
 
+use chrono::{DateTime, Utc};
+
 use crate::{
-    FeedbackRequestStatus, GoalChange, GoalStatus, PipChange, PipStatus, Rating, Relationship,
-    ReviewChange, ReviewCycle, ReviewState,
+    FeedbackRequestStatus, GoalChange, GoalStatus, Pip, PipChange, PipStatus, Rating, Relationship,
+    Resource, Result, Review, ReviewChange, ReviewCycle, ReviewState, check_record_of,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,9 +28,25 @@ pub struct UpdateReview {
     pub request_id: RequestId,
     pub review_id: String,
     pub change: ReviewChange,
+    /// The employee the caller says the review belongs to ([`check_record_of`]). Left out of the
+    /// inbox's canonical JSON when unset, so requests recorded before it existed still replay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_employee: Option<EmployeeId>,
 }
 
 impl UpdateReview {
+    /// Applies the change to `review`, the record as loaded in the request's transaction: first
+    /// the expected employee, then the state machine ([`Review::apply`]).
+    pub fn apply_to(&self, review: &mut Review, now: DateTime<Utc>) -> Result<bool> {
+        check_record_of(
+            Resource::Review,
+            &review.id,
+            &review.employee_id,
+            self.expected_employee.as_ref(),
+        )?;
+        review.apply(&self.change, self.request_id.as_str(), now)
+    }
+
     /// The operation name the inbox records.
     pub fn operation(&self) -> &'static str {
         match self.change {
@@ -103,9 +121,25 @@ pub struct UpdatePip {
     pub request_id: RequestId,
     pub pip_id: String,
     pub change: PipChange,
+    /// The employee the caller says the PIP belongs to ([`check_record_of`]); left out of the
+    /// canonical JSON when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_employee: Option<EmployeeId>,
 }
 
 impl UpdatePip {
+    /// Applies the change to `pip` as loaded in the request's transaction: first the expected
+    /// employee, then [`Pip::apply`].
+    pub fn apply_to(&self, pip: &mut Pip, now: DateTime<Utc>) -> Result<bool> {
+        check_record_of(
+            Resource::Pip,
+            &pip.id,
+            &pip.employee_id,
+            self.expected_employee.as_ref(),
+        )?;
+        pip.apply(&self.change, self.request_id.as_str(), now)
+    }
+
     pub fn operation(&self) -> &'static str {
         match self.change {
             PipChange::CheckIn { .. } => "RecordPipCheckIn",
@@ -121,6 +155,27 @@ pub struct CancelPipOpenedBy {
     pub request_id: RequestId,
     pub opened_by_request_id: String,
     pub reason: String,
+    /// The employee the caller says the PIP belongs to, checked on the PIP the request opened
+    /// ([`check_record_of`]); left out of the canonical JSON when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_employee: Option<EmployeeId>,
+}
+
+impl CancelPipOpenedBy {
+    /// Cancels `pip`, the PIP `opened_by_request_id` opened as loaded in the request's
+    /// transaction: first the expected employee, then [`Pip::apply`].
+    pub fn apply_to(&self, pip: &mut Pip, now: DateTime<Utc>) -> Result<bool> {
+        check_record_of(
+            Resource::Pip,
+            &pip.id,
+            &pip.employee_id,
+            self.expected_employee.as_ref(),
+        )?;
+        let cancel = PipChange::Cancel {
+            reason: self.reason.clone(),
+        };
+        pip.apply(&cancel, self.request_id.as_str(), now)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -87,6 +87,10 @@ pub enum Rejection {
         feedback_request_id: String,
         problem: String,
     },
+    /// The record does not belong to the employee the request named. The message never names
+    /// the owner: the caller was not meant to learn whose record it is.
+    #[error("{} {id} is not a record of the employee the request names", .resource.as_str())]
+    RecordOfAnotherEmployee { resource: Resource, id: String },
 }
 
 impl Rejection {

@@ -8,7 +8,8 @@
 //! - at most 50 reviews, 100 goals and 200 feedback entries per employee;
 //! - at most one active PIP per employee; the goals of one review weigh at most 100 together;
 //! - an anonymous giver never leaves the service ([`Feedback::visible`]);
-//! - every undo succeeds without effect when what it undoes never happened.
+//! - every undo succeeds without effect when what it undoes never happened;
+//! - a request naming an employee changes only that employee's record ([`check_record_of`]).
 //!
 //! No transport or storage types here: no tonic, prost or sea-orm.
 

@@ -41,6 +41,26 @@ impl Resource {
     }
 }
 
+/// Checks that the record `id` of `resource`, owned by `owner`, belongs to the employee the request
+/// names, if it names one. Callers apply it to the record as loaded in the request's transaction,
+/// before any change: a request naming one employee never changes another one's record, whoever
+/// sends it (a service acting for a user included).
+pub fn check_record_of(
+    resource: Resource,
+    id: &str,
+    owner: &EmployeeId,
+    expected: Option<&EmployeeId>,
+) -> Result<()> {
+    match expected {
+        Some(expected) if expected != owner => Err(Rejection::RecordOfAnotherEmployee {
+            resource,
+            id: id.to_owned(),
+        }
+        .into()),
+        _ => Ok(()),
+    }
+}
+
 /// Reviews an employee may have over their tenure (FR-074).
 pub const REVIEWS_PER_EMPLOYEE: u32 = 50;
 /// Goals an employee may have (FR-074).

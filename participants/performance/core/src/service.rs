@@ -24,7 +24,8 @@ pub trait PerformanceStore: Send + Sync + 'static {
         review: Review,
     ) -> impl Future<Output = Result<Review>> + Send;
 
-    /// Applies the command's change to the review ([`Review::apply`]).
+    /// Applies the command to the review as loaded in the transaction ([`UpdateReview::apply_to`]:
+    /// the expected employee, then the state machine).
     fn update_review(
         &self,
         command: &UpdateReview,
@@ -66,14 +67,16 @@ pub trait PerformanceStore: Send + Sync + 'static {
     /// Stores `pip` unless the employee has an active PIP.
     fn open_pip(&self, command: &OpenPip, pip: Pip) -> impl Future<Output = Result<Pip>> + Send;
 
-    /// Applies the command's change ([`Pip::apply`]); the flag says whether anything changed.
+    /// Applies the command to the PIP as loaded in the transaction ([`UpdatePip::apply_to`]); the
+    /// flag says whether anything changed.
     fn update_pip(
         &self,
         command: &UpdatePip,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(Pip, bool)>> + Send;
 
-    /// Cancels the PIP `opened_by_request_id` opened; `(None, false)` when it opened none.
+    /// Cancels the PIP `opened_by_request_id` opened ([`CancelPipOpenedBy::apply_to`]);
+    /// `(None, false)` when it opened none.
     fn cancel_pip_opened_by(
         &self,
         command: &CancelPipOpenedBy,

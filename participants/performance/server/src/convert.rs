@@ -56,6 +56,16 @@ pub fn issued_id(field: &str, text: &str) -> Parsed<String> {
     finish(v, id)
 }
 
+/// The employee a record-addressed request expects the record to belong to: empty means none;
+/// otherwise an employee id like any other (a violation when malformed).
+fn expected_employee(text: &str, v: &mut Violations) -> Option<Option<EmployeeId>> {
+    if text.is_empty() {
+        Some(None)
+    } else {
+        EmployeeId::parse("employee_id", text, v).map(Some)
+    }
+}
+
 fn optional_issued_id(field: &str, text: &str, v: &mut Violations) -> Option<Option<String>> {
     if text.is_empty() {
         Some(None)
@@ -260,20 +270,24 @@ pub fn create_review(request: pb::CreateReviewRequest) -> Parsed<core::CreateRev
     finish(v, command)
 }
 
+/// `employee_id` is the request's expected employee; empty for requests without one.
 fn update_review(
     request_id: &str,
     review_id: &str,
+    employee_id: &str,
     v: Violations,
     change: Option<core::ReviewChange>,
 ) -> Parsed<core::UpdateReview> {
     let mut v = v;
     let request_id = RequestId::parse("request_id", request_id, &mut v);
     let review_id = parse_issued_id("review_id", review_id, &mut v);
+    let expected_employee = expected_employee(employee_id, &mut v);
     let command = (|| {
         Some(core::UpdateReview {
             request_id: request_id?,
             review_id: review_id?,
             change: change?,
+            expected_employee: expected_employee?,
         })
     })();
     finish(v, command)
@@ -283,6 +297,7 @@ pub fn open_self_assessment(request: pb::OpenSelfAssessmentRequest) -> Parsed<co
     update_review(
         &request.request_id,
         &request.review_id,
+        "",
         Violations::default(),
         Some(core::ReviewChange::OpenSelfAssessment),
     )
@@ -296,6 +311,7 @@ pub fn submit_self_assessment(
     update_review(
         &request.request_id,
         &request.review_id,
+        "",
         v,
         Some(core::ReviewChange::SubmitSelfAssessment { sections }),
     )
@@ -308,6 +324,7 @@ pub fn finalize_review(request: pb::FinalizeReviewRequest) -> Parsed<core::Updat
     update_review(
         &request.request_id,
         &request.review_id,
+        &request.employee_id,
         v,
         rating.map(|rating| core::ReviewChange::Finalize { rating, sections }),
     )
@@ -325,6 +342,7 @@ pub fn reopen_review(request: pb::ReopenReviewRequest) -> Parsed<core::UpdateRev
     update_review(
         &request.request_id,
         &request.review_id,
+        &request.employee_id,
         v,
         finalize_request_id.map(|finalize_request_id| core::ReviewChange::Reopen {
             finalize_request_id,
@@ -337,6 +355,7 @@ pub fn complete_review(request: pb::CompleteReviewRequest) -> Parsed<core::Updat
     update_review(
         &request.request_id,
         &request.review_id,
+        &request.employee_id,
         Violations::default(),
         Some(core::ReviewChange::Complete),
     )
@@ -353,6 +372,7 @@ pub fn acknowledge_review(request: pb::AcknowledgeReviewRequest) -> Parsed<core:
     update_review(
         &request.request_id,
         &request.review_id,
+        "",
         v,
         Some(core::ReviewChange::Acknowledge {
             comment: request.employee_comment,
@@ -684,19 +704,23 @@ pub fn open_pip(request: pb::OpenPipRequest) -> Parsed<core::OpenPip> {
     finish(v, command)
 }
 
+/// `employee_id` is the request's expected employee; empty for requests without one.
 fn update_pip(
     request_id: &str,
     pip_id: &str,
+    employee_id: &str,
     mut v: Violations,
     change: Option<core::PipChange>,
 ) -> Parsed<core::UpdatePip> {
     let request_id = RequestId::parse("request_id", request_id, &mut v);
     let pip_id = parse_issued_id("pip_id", pip_id, &mut v);
+    let expected_employee = expected_employee(employee_id, &mut v);
     let command = (|| {
         Some(core::UpdatePip {
             request_id: request_id?,
             pip_id: pip_id?,
             change: change?,
+            expected_employee: expected_employee?,
         })
     })();
     finish(v, command)
@@ -709,6 +733,7 @@ pub fn record_pip_check_in(request: pb::RecordPipCheckInRequest) -> Parsed<core:
     update_pip(
         &request.request_id,
         &request.pip_id,
+        "",
         v,
         date.map(|date| core::PipChange::CheckIn {
             date,
@@ -755,7 +780,7 @@ pub fn record_pip_outcome(request: pb::RecordPipOutcomeRequest) -> Parsed<core::
             additional_check_in_dates: additional,
         })
     })();
-    update_pip(&request.request_id, &request.pip_id, v, change)
+    update_pip(&request.request_id, &request.pip_id, "", v, change)
 }
 
 /// CancelPip names its PIP either by id or by the request that opened it.
@@ -771,6 +796,7 @@ pub fn cancel_pip(request: pb::CancelPipRequest) -> Parsed<CancelPip> {
         Some(pb::cancel_pip_request::Target::PipId(pip_id)) => update_pip(
             &request.request_id,
             &pip_id,
+            &request.employee_id,
             v,
             Some(core::PipChange::Cancel {
                 reason: request.reason,
@@ -780,11 +806,13 @@ pub fn cancel_pip(request: pb::CancelPipRequest) -> Parsed<CancelPip> {
         Some(pb::cancel_pip_request::Target::OpenedByRequestId(opened_by)) => {
             let request_id = RequestId::parse("request_id", &request.request_id, &mut v);
             let opened_by = RequestId::parse("opened_by_request_id", &opened_by, &mut v);
+            let expected_employee = expected_employee(&request.employee_id, &mut v);
             let command = (|| {
                 Some(CancelPip::OpenedBy(core::CancelPipOpenedBy {
                     request_id: request_id?,
                     opened_by_request_id: opened_by?.as_str().to_owned(),
                     reason: request.reason,
+                    expected_employee: expected_employee?,
                 }))
             })();
             finish(v, command)
@@ -792,6 +820,7 @@ pub fn cancel_pip(request: pb::CancelPipRequest) -> Parsed<CancelPip> {
         None => {
             v.add("pip_id", "pip_id or opened_by_request_id is required");
             RequestId::parse("request_id", &request.request_id, &mut v);
+            expected_employee(&request.employee_id, &mut v);
             finish(v, None)
         }
     }

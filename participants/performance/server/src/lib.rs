@@ -85,10 +85,15 @@ pub fn to_status(error: PerformanceError) -> Status {
     }
 }
 
-/// Every rejection is FAILED_PRECONDITION: a business outcome a retry cannot change (limits too,
-/// which RESOURCE_EXHAUSTED would invite callers to retry).
+/// Every rejection but one is FAILED_PRECONDITION: a business outcome a retry cannot change
+/// (limits too, which RESOURCE_EXHAUSTED would invite callers to retry). A record of another
+/// employee than the request names is PERMISSION_DENIED.
 fn rejection_status(rejection: Rejection) -> Status {
     let message = rejection.to_string();
+    let code = match rejection {
+        Rejection::RecordOfAnotherEmployee { .. } => Code::PermissionDenied,
+        _ => Code::FailedPrecondition,
+    };
     let (reason, metadata): (pb::PerformanceErrorReason, Vec<(&'static str, String)>) =
         match rejection {
             Rejection::IllegalTransition {
@@ -145,13 +150,12 @@ fn rejection_status(rejection: Rejection) -> Status {
                     ("problem", problem),
                 ],
             ),
+            Rejection::RecordOfAnotherEmployee { resource, id } => (
+                pb::PerformanceErrorReason::RecordOfAnotherEmployee,
+                vec![("record", resource.as_str().to_owned()), ("record_id", id)],
+            ),
         };
-    status::with_reason(
-        Code::FailedPrecondition,
-        reason.as_str_name(),
-        message,
-        metadata,
-    )
+    status::with_reason(code, reason.as_str_name(), message, metadata)
 }
 
 /// The permission each method needs (checked by the mesh layer before the handler runs), after

@@ -143,6 +143,7 @@ impl Harness {
                         .complete_review(CompleteReviewRequest {
                             request_id: rid,
                             review_id: id.clone(),
+                            ..Default::default()
                         })
                         .await
                 }
@@ -207,6 +208,7 @@ fn finalize_request(request_id: &str, review_id: &str, rating: Rating) -> Finali
         review_id: review_id.into(),
         rating: rating as i32,
         sections: sections(),
+        ..Default::default()
     }
 }
 
@@ -322,6 +324,7 @@ async fn reviews_move_through_every_state(backend: Backend) {
             review_id: id.clone(),
             finalize_request_id: "finalize-1".into(),
             reason: "saga compensation".into(),
+            ..Default::default()
         })
         .await
         .expect("reopen")
@@ -343,6 +346,7 @@ async fn reviews_move_through_every_state(backend: Backend) {
         .complete_review(CompleteReviewRequest {
             request_id: "complete-1".into(),
             review_id: id.clone(),
+            ..Default::default()
         })
         .await
         .expect("complete")
@@ -535,6 +539,7 @@ async fn every_illegal_review_transition_is_refused_naming_the_state(backend: Ba
                     .complete_review(CompleteReviewRequest {
                         request_id: rid,
                         review_id: id.clone(),
+                        ..Default::default()
                     })
                     .await
                     .map(|_| ()),
@@ -576,6 +581,7 @@ async fn undo_steps_succeed_without_effect_when_the_forward_step_never_happened(
             review_id: id.clone(),
             finalize_request_id: "finalize-never-sent".into(),
             reason: "compensation".into(),
+            ..Default::default()
         })
         .await
         .expect("reopen without finalize")
@@ -594,6 +600,7 @@ async fn undo_steps_succeed_without_effect_when_the_forward_step_never_happened(
             review_id: id.clone(),
             finalize_request_id: "finalize-never-sent".into(),
             reason: "compensation".into(),
+            ..Default::default()
         })
         .await
         .expect("reopen another request's finalize")
@@ -609,6 +616,7 @@ async fn undo_steps_succeed_without_effect_when_the_forward_step_never_happened(
                 "open-pip-never-sent".into(),
             )),
             reason: "compensation".into(),
+            ..Default::default()
         })
         .await
         .expect("cancel a PIP never opened")
@@ -648,6 +656,7 @@ async fn a_repeated_request_gets_the_first_answer(backend: Backend) {
         .complete_review(CompleteReviewRequest {
             request_id: "complete-early".into(),
             review_id: id.clone(),
+            ..Default::default()
         })
         .await
         .expect_err("draft cannot complete");
@@ -685,6 +694,7 @@ async fn a_repeated_request_gets_the_first_answer(backend: Backend) {
         .complete_review(CompleteReviewRequest {
             request_id: "complete-early".into(),
             review_id: id.clone(),
+            ..Default::default()
         })
         .await
         .expect_err("the recorded rejection");
@@ -705,6 +715,7 @@ async fn a_repeated_request_gets_the_first_answer(backend: Backend) {
         .complete_review(CompleteReviewRequest {
             request_id: "create-once".into(),
             review_id: id.clone(),
+            ..Default::default()
         })
         .await
         .expect_err("key of another operation");
@@ -1082,6 +1093,7 @@ async fn pips_record_check_ins_and_outcomes(backend: Backend) {
             request_id: "cancel-done".into(),
             target: Some(cancel_pip_request::Target::PipId(pip.pip_id.clone())),
             reason: String::new(),
+            ..Default::default()
         })
         .await
         .expect_err("a completed PIP cannot be cancelled");
@@ -1100,6 +1112,7 @@ async fn pips_record_check_ins_and_outcomes(backend: Backend) {
             "pip-3".into(),
         )),
         reason: "saga compensation".into(),
+        ..Default::default()
     };
     let cancelled = h
         .client
@@ -1592,12 +1605,13 @@ async fn bad_input_names_every_offending_field_and_writes_nothing(backend: Backe
             review_id: "0195f1d2-0000-7000-8000-000000000000".into(),
             rating: 0,
             sections: vec![],
+            employee_id: "bad id!".into(),
         })
         .await
         .expect_err("invalid finalize");
     let mut fields = violated_fields(&status);
     fields.sort();
-    assert_eq!(fields, vec!["rating", "sections"]);
+    assert_eq!(fields, vec!["employee_id", "rating", "sections"]);
     let status = h
         .client
         .list_reviews(ListReviewsRequest::default())
@@ -1616,6 +1630,211 @@ async fn bad_input_names_every_offending_field_and_writes_nothing(backend: Backe
         .expect("pips")
         .into_inner();
     assert!(pips.pips.is_empty());
+}
+
+/// A client calling as a service (the orchestrator's identity): it acts for anyone, so only the
+/// expected employee stands between a request and another employee's record.
+fn service_client(h: &Harness) -> Client {
+    let claims = hrmesh_kit::testing::claims(
+        "hrmesh-orchestrator",
+        hrmesh_kit::auth::ActorType::System,
+        &[
+            "performance.update",
+            "performance.admin",
+            "performance.read",
+        ],
+    );
+    let channel = MeshChannel::lazy(
+        &h.server.server.uri(),
+        &hrmesh_kit::tls::TlsConfig::default(),
+        Some(hrmesh_kit::testing::mint(&claims)),
+    )
+    .expect("a channel");
+    Client::new(channel)
+}
+
+/// PERMISSION_DENIED, RECORD_OF_ANOTHER_EMPLOYEE, naming the record and never its owner (e-1).
+fn assert_record_of_another(status: &Status, record: &str, record_id: &str) {
+    let (code, reason, metadata) = reason_of(status);
+    assert_eq!(
+        (code, reason.as_str()),
+        (Code::PermissionDenied, "RECORD_OF_ANOTHER_EMPLOYEE"),
+        "{status:?}"
+    );
+    assert_eq!(
+        (metadata["record"].as_str(), metadata["record_id"].as_str()),
+        (record, record_id)
+    );
+    assert!(
+        !status.message().contains("e-1") && !metadata.values().any(|value| value == "e-1"),
+        "the owner is never named: {status:?}"
+    );
+}
+
+async fn a_request_naming_another_employee_leaves_their_record_unchanged(backend: Backend) {
+    let mut h = Harness::start(backend).await;
+    let mut service = service_client(&h);
+    // The records are e-1's; the requests name e-2.
+    let review = h.review_in(ReviewState::ManagerReview, "owned").await;
+    let id = review.review_id.clone();
+    let finalize_as = |request_id: &str, employee_id: &str| FinalizeReviewRequest {
+        employee_id: employee_id.into(),
+        ..finalize_request(request_id, &id, Rating::Unsatisfactory)
+    };
+
+    let refused = service
+        .finalize_review(finalize_as("finalize-e2", "e-2"))
+        .await
+        .expect_err("a review of another employee");
+    assert_record_of_another(&refused, "review", &id);
+    assert_eq!(h.review(&id).await, review, "the review is unchanged");
+    // The refusal is the recorded answer to that request; the key is not free for another one.
+    let replayed = service
+        .finalize_review(finalize_as("finalize-e2", "e-2"))
+        .await
+        .expect_err("replayed");
+    assert_record_of_another(&replayed, "review", &id);
+    let reused = service
+        .finalize_review(finalize_as("finalize-e2", "e-1"))
+        .await
+        .expect_err("the key of another request");
+    assert_eq!(reason_of(&reused).1, "IDEMPOTENCY_KEY_REUSED");
+
+    let submitted = service
+        .finalize_review(finalize_as("finalize-e1", "e-1"))
+        .await
+        .expect("the review of the employee named")
+        .into_inner();
+    assert_eq!(submitted.state, ReviewState::Submitted as i32);
+    assert_eq!(submitted.rating, Rating::Unsatisfactory as i32);
+
+    let refused = service
+        .complete_review(CompleteReviewRequest {
+            request_id: "complete-e2".into(),
+            review_id: id.clone(),
+            employee_id: "e-2".into(),
+        })
+        .await
+        .expect_err("complete another employee's review");
+    assert_record_of_another(&refused, "review", &id);
+    let refused = service
+        .reopen_review(ReopenReviewRequest {
+            request_id: "reopen-e2".into(),
+            review_id: id.clone(),
+            finalize_request_id: "finalize-e1".into(),
+            reason: "compensation".into(),
+            employee_id: "e-2".into(),
+        })
+        .await
+        .expect_err("reopen another employee's review");
+    assert_record_of_another(&refused, "review", &id);
+    assert_eq!(h.review(&id).await, submitted, "the review is unchanged");
+
+    let reopened = service
+        .reopen_review(ReopenReviewRequest {
+            request_id: "reopen-e1".into(),
+            review_id: id.clone(),
+            finalize_request_id: "finalize-e1".into(),
+            reason: "compensation".into(),
+            employee_id: "e-1".into(),
+        })
+        .await
+        .expect("reopen")
+        .into_inner();
+    assert_eq!(reopened.state, ReviewState::ManagerReview as i32);
+    service
+        .finalize_review(finalize_as("finalize-e1-again", "e-1"))
+        .await
+        .expect("finalize again");
+    let completed = service
+        .complete_review(CompleteReviewRequest {
+            request_id: "complete-e1".into(),
+            review_id: id.clone(),
+            employee_id: "e-1".into(),
+        })
+        .await
+        .expect("complete")
+        .into_inner();
+    assert_eq!(completed.state, ReviewState::Completed as i32);
+
+    let pip = h
+        .client
+        .open_pip(pip_request("open-pip-1"))
+        .await
+        .expect("open a PIP of e-1")
+        .into_inner();
+    let cancel = |request_id: &str, target: cancel_pip_request::Target, employee_id: &str| {
+        CancelPipRequest {
+            request_id: request_id.into(),
+            target: Some(target),
+            reason: "compensation".into(),
+            employee_id: employee_id.into(),
+        }
+    };
+    let by_id = || cancel_pip_request::Target::PipId(pip.pip_id.clone());
+    let by_request = || cancel_pip_request::Target::OpenedByRequestId("open-pip-1".into());
+    let refused = service
+        .cancel_pip(cancel("cancel-e2", by_id(), "e-2"))
+        .await
+        .expect_err("cancel another employee's PIP");
+    assert_record_of_another(&refused, "pip", &pip.pip_id);
+    let refused = service
+        .cancel_pip(cancel("undo-e2", by_request(), "e-2"))
+        .await
+        .expect_err("undo another employee's PIP");
+    assert_record_of_another(&refused, "pip", &pip.pip_id);
+    let unchanged = h
+        .client
+        .get_pip(GetPipRequest {
+            pip_id: pip.pip_id.clone(),
+        })
+        .await
+        .expect("get pip")
+        .into_inner();
+    assert_eq!(unchanged, pip, "the PIP is still active and unchanged");
+    let malformed = service
+        .cancel_pip(cancel("undo-bad", by_request(), "not an id"))
+        .await
+        .expect_err("a malformed employee id");
+    assert_eq!(violated_fields(&malformed), vec!["employee_id"]);
+    // An undo whose forward call never opened anything has no record to check.
+    let nothing = service
+        .cancel_pip(cancel(
+            "undo-never",
+            cancel_pip_request::Target::OpenedByRequestId("open-pip-never".into()),
+            "e-2",
+        ))
+        .await
+        .expect("nothing to undo")
+        .into_inner();
+    assert!(!nothing.cancelled && nothing.pip.is_none());
+
+    let undone = service
+        .cancel_pip(cancel("undo-e1", by_request(), "e-1"))
+        .await
+        .expect("undo the PIP of the employee named")
+        .into_inner();
+    assert!(undone.cancelled);
+    let next = h
+        .client
+        .open_pip(pip_request("open-pip-2"))
+        .await
+        .expect("a new PIP")
+        .into_inner();
+    let cancelled = service
+        .cancel_pip(cancel(
+            "cancel-e1",
+            cancel_pip_request::Target::PipId(next.pip_id.clone()),
+            "e-1",
+        ))
+        .await
+        .expect("cancel the PIP of the employee named")
+        .into_inner();
+    assert!(cancelled.cancelled);
+    assert_eq!(
+        cancelled.pip.expect("the PIP").status,
+        PipStatus::Cancelled as i32
+    );
 }
 
 async fn concurrent_requests_keep_the_limits(backend: Backend) {
@@ -1719,5 +1938,6 @@ hrmesh_kit::test_on_every_backend!(
     closing_an_employee_closes_what_is_open_and_reopening_restores_exactly_that,
     bad_input_names_every_offending_field_and_writes_nothing,
     concurrent_requests_keep_the_limits,
+    a_request_naming_another_employee_leaves_their_record_unchanged,
     health_reports_the_service_serving,
 );

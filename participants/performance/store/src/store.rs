@@ -6,7 +6,7 @@ use hrmesh_performance_core::{
     CancelPipOpenedBy, CloseEmployeeRecords, ClosedRecord, Closure, CreateGoal, CreateReview,
     FEEDBACK_PER_EMPLOYEE, Feedback, FeedbackFilter, FeedbackRequest, FeedbackRequestFilter,
     FeedbackRequestStatus, GOALS_PER_EMPLOYEE, GiveFeedback, Goal, GoalFilter, GoalStatus, OpenPip,
-    PerformanceError, PerformanceStore, Pip, PipChange, PipFilter, PipStatus, PreviousState,
+    PerformanceError, PerformanceStore, Pip, PipFilter, PipStatus, PreviousState,
     REVIEWS_PER_EMPLOYEE, Rejection, ReopenEmployeeRecords, RequestFeedback, Resource, Result,
     Review, ReviewFilter, ReviewState, UpdateGoal, UpdatePip, UpdateReview,
     answer_feedback_request, check_goal_weights, check_review_of,
@@ -379,9 +379,7 @@ impl PerformanceStore for SeaPerformanceStore {
             move |txn| {
                 Box::pin(async move {
                     let mut review = load_review(txn, &owned.review_id).await?;
-                    let changed = review
-                        .apply(&owned.change, owned.request_id.as_str(), now)
-                        .map_err(fail)?;
+                    let changed = owned.apply_to(&mut review, now).map_err(fail)?;
                     if changed {
                         reviews::Entity::update(review_row(&review)?)
                             .exec(txn)
@@ -537,9 +535,7 @@ impl PerformanceStore for SeaPerformanceStore {
             move |txn| {
                 Box::pin(async move {
                     let mut pip = load_pip(txn, &owned.pip_id).await?;
-                    let changed = pip
-                        .apply(&owned.change, owned.request_id.as_str(), now)
-                        .map_err(fail)?;
+                    let changed = owned.apply_to(&mut pip, now).map_err(fail)?;
                     if changed {
                         pips::Entity::update(pip_row(&pip)?).exec(txn).await?;
                     }
@@ -574,12 +570,7 @@ impl PerformanceStore for SeaPerformanceStore {
                         return Ok((None, false));
                     };
                     let mut pip: Pip = decode(&row.document).map_err(fail)?;
-                    let cancel = PipChange::Cancel {
-                        reason: owned.reason.clone(),
-                    };
-                    let changed = pip
-                        .apply(&cancel, owned.request_id.as_str(), now)
-                        .map_err(fail)?;
+                    let changed = owned.apply_to(&mut pip, now).map_err(fail)?;
                     if changed {
                         pips::Entity::update(pip_row(&pip)?).exec(txn).await?;
                     }
