@@ -2,7 +2,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use hrmesh_domain::FieldViolation;
 use serde::{Deserialize, Serialize};
 
-use crate::{EntryKind, HoldState, Quantity};
+use crate::{EntryKind, HoldState, Quantity, RecordKind};
 
 pub type Result<T, E = LedgerError> = std::result::Result<T, E>;
 
@@ -86,4 +86,11 @@ pub enum Rejection {
     EntryNotReversible { entry_id: i64, kind: EntryKind },
     #[error("the assignment overlaps assignment {assignment_id} of the same policy")]
     AssignmentOverlaps { assignment_id: String },
+    /// The hold or entry does not belong to the employee the request named. The message never
+    /// names the owner: the caller was not meant to learn whose record it is.
+    #[error("{} {record_id} is not a record of the employee the request names", .record.as_str())]
+    RecordOfAnotherEmployee {
+        record: RecordKind,
+        record_id: String,
+    },
 }

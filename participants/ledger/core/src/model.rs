@@ -423,6 +423,10 @@ pub struct HoldDays {
 pub struct PostHold {
     pub request_id: RequestId,
     pub hold_id: String,
+    /// The employee the caller says the hold belongs to ([`check_record_of`]). Left out of the
+    /// inbox's canonical JSON when unset, so requests recorded before it existed still replay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_employee: Option<EmployeeId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -430,6 +434,10 @@ pub struct VoidHold {
     pub request_id: RequestId,
     pub hold_id: String,
     pub reason: String,
+    /// The employee the caller says the hold belongs to ([`check_record_of`]); left out of the
+    /// canonical JSON when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_employee: Option<EmployeeId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -437,6 +445,46 @@ pub struct ReverseEntry {
     pub request_id: RequestId,
     pub entry_id: i64,
     pub reason: String,
+    /// The employee the caller says the reversed entry belongs to ([`check_record_of`]); left
+    /// out of the canonical JSON when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_employee: Option<EmployeeId>,
+}
+
+/// The kinds of record a request addresses by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RecordKind {
+    Hold,
+    Entry,
+}
+
+impl RecordKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Hold => "hold",
+            RecordKind::Entry => "entry",
+        }
+    }
+}
+
+/// Checks that the record `record_id`, owned by `owner`, belongs to the employee the request
+/// names, if it names one. The store applies it to the record as loaded in the request's
+/// transaction, before anything else: a request naming one employee never changes another one's
+/// hold or entry, whoever sends it (a service acting for a user included).
+pub fn check_record_of(
+    record: RecordKind,
+    record_id: &str,
+    owner: &EmployeeId,
+    expected: Option<&EmployeeId>,
+) -> crate::Result<()> {
+    match expected {
+        Some(expected) if expected != owner => Err(crate::Rejection::RecordOfAnotherEmployee {
+            record,
+            record_id: record_id.to_owned(),
+        }
+        .into()),
+        _ => Ok(()),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -482,6 +530,31 @@ mod tests {
         assert!(closed.covers(date("2026-12-31")));
         assert!(!closed.covers(date("2027-01-01")));
         assert!(!closed.overlaps(date("2027-01-01"), None));
+    }
+
+    #[test]
+    fn a_record_of_another_employee_than_the_one_named_is_refused_without_naming_the_owner() {
+        let owner = EmployeeId::from_trusted("e-2".into());
+        let named = EmployeeId::from_trusted("e-1".into());
+        let refused = check_record_of(RecordKind::Hold, "h-1", &owner, Some(&named))
+            .expect_err("another employee's hold");
+        assert_eq!(
+            refused,
+            crate::LedgerError::Rejected(crate::Rejection::RecordOfAnotherEmployee {
+                record: RecordKind::Hold,
+                record_id: "h-1".into(),
+            })
+        );
+        assert!(refused.is_recorded(), "a business outcome, replayed");
+        assert!(!refused.to_string().contains("e-2"), "{refused}");
+        assert_eq!(
+            check_record_of(RecordKind::Entry, "7", &owner, Some(&owner)),
+            Ok(())
+        );
+        assert_eq!(
+            check_record_of(RecordKind::Entry, "7", &owner, None),
+            Ok(())
+        );
     }
 
     #[test]

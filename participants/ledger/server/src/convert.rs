@@ -348,6 +348,16 @@ pub fn hold(hold: core::Hold) -> pb::Hold {
     }
 }
 
+/// The employee a record-addressed request expects the record to belong to: empty means none;
+/// otherwise an employee id like any other (a violation when malformed).
+fn expected_employee(text: &str, v: &mut Violations) -> Option<Option<EmployeeId>> {
+    if text.is_empty() {
+        Some(None)
+    } else {
+        EmployeeId::parse("employee_id", text, v).map(Some)
+    }
+}
+
 /// Hold and assignment ids are UUIDs the ledger issued.
 pub fn hold_id(field: &str, text: &str, v: &mut Violations) -> Option<String> {
     hrmesh_domain::parse_issued_id(field, text, v)
@@ -357,12 +367,14 @@ pub fn post_hold(request: pb::PostHoldRequest) -> Parsed<core::PostHold> {
     let mut v = Violations::default();
     let request_id = RequestId::parse("request_id", &request.request_id, &mut v);
     let hold_id = hold_id("hold_id", &request.hold_id, &mut v);
-    let command = request_id
-        .zip(hold_id)
-        .map(|(request_id, hold_id)| core::PostHold {
-            request_id,
-            hold_id,
-        });
+    let expected_employee = expected_employee(&request.employee_id, &mut v);
+    let command = (|| {
+        Some(core::PostHold {
+            request_id: request_id?,
+            hold_id: hold_id?,
+            expected_employee: expected_employee?,
+        })
+    })();
     finish(v, command)
 }
 
@@ -371,13 +383,15 @@ pub fn void_hold(request: pb::VoidHoldRequest) -> Parsed<core::VoidHold> {
     let request_id = RequestId::parse("request_id", &request.request_id, &mut v);
     let hold_id = hold_id("hold_id", &request.hold_id, &mut v);
     check_text("reason", &request.reason, REASON_CHARS_MAX, &mut v);
-    let command = request_id
-        .zip(hold_id)
-        .map(|(request_id, hold_id)| core::VoidHold {
-            request_id,
-            hold_id,
+    let expected_employee = expected_employee(&request.employee_id, &mut v);
+    let command = (|| {
+        Some(core::VoidHold {
+            request_id: request_id?,
+            hold_id: hold_id?,
             reason: request.reason,
-        });
+            expected_employee: expected_employee?,
+        })
+    })();
     finish(v, command)
 }
 
@@ -388,11 +402,15 @@ pub fn reverse_entry(request: pb::ReverseEntryRequest) -> Parsed<core::ReverseEn
         v.add("entry_id", "must be a positive entry id");
     }
     check_text("reason", &request.reason, REASON_CHARS_MAX, &mut v);
-    let command = request_id.map(|request_id| core::ReverseEntry {
-        request_id,
-        entry_id: request.entry_id,
-        reason: request.reason,
-    });
+    let expected_employee = expected_employee(&request.employee_id, &mut v);
+    let command = (|| {
+        Some(core::ReverseEntry {
+            request_id: request_id?,
+            entry_id: request.entry_id,
+            reason: request.reason,
+            expected_employee: expected_employee?,
+        })
+    })();
     finish(v, command)
 }
 

@@ -9,9 +9,9 @@ mod convert;
 use std::time::Duration;
 
 use anyhow::Context;
-use hrmesh_domain::{Clock, SystemClock, Violations};
+use hrmesh_domain::{Clock, EmployeeId, SystemClock, Violations};
 use hrmesh_kit::audit::{self, AuditLog, AuditSource};
-use hrmesh_kit::auth::principal;
+use hrmesh_kit::auth::{ActingRule, ActorType, Principal, principal};
 use hrmesh_kit::config::CommonConfig;
 use hrmesh_kit::server::{RunningServer, ServeSpec};
 use hrmesh_kit::status;
@@ -131,11 +131,22 @@ fn rejection_status(rejection: Rejection) -> Status {
             "ASSIGNMENT_OVERLAPS",
             vec![("assignment_id", assignment_id)],
         ),
+        Rejection::RecordOfAnotherEmployee { record, record_id } => (
+            Code::PermissionDenied,
+            "RECORD_OF_ANOTHER_EMPLOYEE",
+            vec![
+                ("record", record.as_str().to_owned()),
+                ("record_id", record_id),
+            ],
+        ),
     };
     status::with_reason(code, reason, message, metadata)
 }
 
-/// The permission each method needs (checked by the mesh layer before the handler runs).
+/// The permission each method needs (checked by the mesh layer before the handler runs). Callers
+/// that are neither services nor ledger.admin holders also act only for some employees, checked
+/// by the handler: holds for themselves or those they manage, posts for those they manage, voids
+/// of their own holds or those they manage; entries are appended and reversed by admins only.
 pub const PERMISSIONS: &[(&str, &str)] = &[
     ("/hrmesh.ledger.v1.LedgerService/CreatePolicy", ADMIN),
     ("/hrmesh.ledger.v1.LedgerService/GetPolicy", READ),
@@ -166,6 +177,39 @@ pub struct LedgerGrpc<S, C> {
 impl<S, C> LedgerGrpc<S, C> {
     pub fn new(ledger: Ledger<S, C>, audit: AuditLog) -> Self {
         Self { ledger, audit }
+    }
+}
+
+/// Services and admins act for anyone: no record needs loading to tell.
+fn acts_for_anyone(caller: &Principal) -> bool {
+    caller.actor == ActorType::System || caller.has(ADMIN)
+}
+
+impl<S: LedgerStore, C: Clock> LedgerGrpc<S, C> {
+    /// Whether `caller` may decide the hold `hold_id` under `rule`. The employee the request
+    /// names stands for the hold's employee (the store refuses, in the write transaction, a hold
+    /// of anyone else); only without one is the hold loaded to learn whose it is.
+    async fn may_decide_hold(
+        &self,
+        caller: &Principal,
+        hold_id: &str,
+        expected_employee: Option<&EmployeeId>,
+        rule: ActingRule,
+    ) -> Result<(), Status> {
+        if acts_for_anyone(caller) {
+            return Ok(());
+        }
+        let employee = match expected_employee {
+            Some(employee) => employee.clone(),
+            None => {
+                self.ledger
+                    .get_hold(hold_id)
+                    .await
+                    .map_err(to_status)?
+                    .employee_id
+            }
+        };
+        caller.check_act(employee.as_str(), ADMIN, rule)
     }
 }
 
@@ -229,7 +273,10 @@ impl<S: LedgerStore, C: Clock> LedgerService for LedgerGrpc<S, C> {
         &self,
         request: Request<pb::AppendEntriesRequest>,
     ) -> Result<Response<pb::AppendEntriesResponse>, Status> {
+        let caller = principal(&request)?.clone();
         let command = convert::append_entries(request.into_inner()).map_err(to_status)?;
+        // Accruals and adjustments are HR's and the services' business, nobody else's.
+        caller.check_act(command.request_id.as_str(), ADMIN, ActingRule::Admin)?;
         respond(self.ledger.append_entries(command).await, |entries| {
             pb::AppendEntriesResponse {
                 entries: entries.into_iter().map(convert::entry).collect(),
@@ -241,7 +288,13 @@ impl<S: LedgerStore, C: Clock> LedgerService for LedgerGrpc<S, C> {
         &self,
         request: Request<pb::HoldDaysRequest>,
     ) -> Result<Response<pb::Hold>, Status> {
+        let caller = principal(&request)?.clone();
         let command = convert::hold_days(request.into_inner()).map_err(to_status)?;
+        caller.check_act(
+            command.employee_id.as_str(),
+            ADMIN,
+            ActingRule::SelfOrManager,
+        )?;
         respond(self.ledger.hold_days(command).await, convert::hold)
     }
 
@@ -249,7 +302,16 @@ impl<S: LedgerStore, C: Clock> LedgerService for LedgerGrpc<S, C> {
         &self,
         request: Request<pb::PostHoldRequest>,
     ) -> Result<Response<pb::Hold>, Status> {
+        let caller = principal(&request)?.clone();
         let command = convert::post_hold(request.into_inner()).map_err(to_status)?;
+        // Approving time off is the manager's decision.
+        self.may_decide_hold(
+            &caller,
+            &command.hold_id,
+            command.expected_employee.as_ref(),
+            ActingRule::Manager,
+        )
+        .await?;
         respond(self.ledger.post_hold(command).await, convert::hold)
     }
 
@@ -257,7 +319,16 @@ impl<S: LedgerStore, C: Clock> LedgerService for LedgerGrpc<S, C> {
         &self,
         request: Request<pb::VoidHoldRequest>,
     ) -> Result<Response<pb::Hold>, Status> {
+        let caller = principal(&request)?.clone();
         let command = convert::void_hold(request.into_inner()).map_err(to_status)?;
+        // Withdrawn by the employee or rejected by their manager.
+        self.may_decide_hold(
+            &caller,
+            &command.hold_id,
+            command.expected_employee.as_ref(),
+            ActingRule::SelfOrManager,
+        )
+        .await?;
         respond(self.ledger.void_hold(command).await, convert::hold)
     }
 
@@ -280,7 +351,9 @@ impl<S: LedgerStore, C: Clock> LedgerService for LedgerGrpc<S, C> {
         &self,
         request: Request<pb::ReverseEntryRequest>,
     ) -> Result<Response<pb::Entry>, Status> {
+        let caller = principal(&request)?.clone();
         let command = convert::reverse_entry(request.into_inner()).map_err(to_status)?;
+        caller.check_act(&command.entry_id.to_string(), ADMIN, ActingRule::Admin)?;
         respond(self.ledger.reverse_entry(command).await, convert::entry)
     }
 

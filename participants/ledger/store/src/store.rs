@@ -6,8 +6,8 @@ use hrmesh_kit::inbox::{self, InboxError, TxError, Work};
 use hrmesh_ledger_core::{
     AccountPlan, AccrualFrequency, AccrualRule, AppendEntries, AssignPolicy, Assignment,
     CreatePolicy, Entry, EntryDraft, EntryFilter, EntryKind, HeldDay, Hold, HoldPlan, HoldState,
-    LedgerError, LedgerStore, Policy, PolicyId, PolicySpec, PostHold, Quantity, Rejection,
-    ResourceType, Result, ReverseEntry, Totals, Unit, VoidHold,
+    LedgerError, LedgerStore, Policy, PolicyId, PolicySpec, PostHold, Quantity, RecordKind,
+    Rejection, ResourceType, Result, ReverseEntry, Totals, Unit, VoidHold, check_record_of,
 };
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -95,7 +95,7 @@ impl SeaLedgerStore {
 }
 
 impl SeaLedgerStore {
-    /// Posts or voids a hold once per request id.
+    /// Posts or voids a hold once per request id; `expected_employee` is the command's.
     #[allow(clippy::too_many_arguments)]
     async fn decide_hold(
         &self,
@@ -103,18 +103,26 @@ impl SeaLedgerStore {
         command: &impl serde::Serialize,
         request_id: &hrmesh_domain::RequestId,
         hold_id: &str,
+        expected_employee: Option<&EmployeeId>,
         target: HoldState,
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<Hold> {
-        let (request_id_owned, hold_id, reason) = (
+        let (request_id_owned, hold_id, expected_employee, reason) = (
             request_id.as_str().to_owned(),
             hold_id.to_owned(),
+            expected_employee.cloned(),
             reason.to_owned(),
         );
         self.once(request_id.as_str(), operation, command, move |txn| {
             Box::pin(async move {
-                resolve_hold(txn, &hold_id, target, &request_id_owned, &reason, now).await
+                let resolution = Resolution {
+                    target,
+                    expected_employee: expected_employee.as_ref(),
+                    request_id: &request_id_owned,
+                    reason: &reason,
+                };
+                resolve_hold(txn, &hold_id, &resolution, now).await
             })
         })
         .await
@@ -497,17 +505,33 @@ async fn held_days(
         .await
 }
 
-/// Moves a pending hold to `target` (posted, voided or expired): the hold row changes state, each
-/// held day gets its resolving entry, pending leaves the account, and a void or expiry frees the
-/// days.
+/// How a hold is to be resolved, and by which request.
+#[derive(Clone, Copy)]
+struct Resolution<'a> {
+    /// Posted, voided or expired.
+    target: HoldState,
+    /// The employee the request says the hold belongs to; `None` for the sweeper.
+    expected_employee: Option<&'a EmployeeId>,
+    request_id: &'a str,
+    reason: &'a str,
+}
+
+/// Moves a pending hold to the resolution's target (posted, voided or expired): the hold row
+/// changes state, each held day gets its resolving entry, pending leaves the account, and a void
+/// or expiry frees the days. A hold of another employee than the one the request names is refused
+/// first, before its state is looked at.
 async fn resolve_hold(
     txn: &DatabaseTransaction,
     hold_id: &str,
-    target: HoldState,
-    request_id: &str,
-    reason: &str,
+    resolution: &Resolution<'_>,
     now: DateTime<Utc>,
 ) -> Tx<Hold> {
+    let Resolution {
+        target,
+        expected_employee,
+        request_id,
+        reason,
+    } = *resolution;
     let Some(kind) = target.resolution_kind() else {
         return Err(fail(LedgerError::Internal(
             "a hold cannot resolve to pending".into(),
@@ -517,6 +541,13 @@ async fn resolve_hold(
         .one(txn)
         .await?
         .ok_or_else(|| fail(LedgerError::not_found("hold", hold_id)))?;
+    check_record_of(
+        RecordKind::Hold,
+        hold_id,
+        &EmployeeId::from_trusted(hold.employee_id.clone()),
+        expected_employee,
+    )
+    .map_err(fail)?;
     let state = HoldState::from_str_opt(&hold.state)
         .ok_or_else(|| fail(corrupt("hold state", &hold.state)))?;
     if state != HoldState::Pending {
@@ -917,6 +948,7 @@ impl LedgerStore for SeaLedgerStore {
             command,
             request_id,
             hold_id,
+            command.expected_employee.as_ref(),
             HoldState::Posted,
             "",
             now,
@@ -932,6 +964,7 @@ impl LedgerStore for SeaLedgerStore {
             command,
             request_id,
             hold_id,
+            command.expected_employee.as_ref(),
             HoldState::Voided,
             reason,
             now,
@@ -964,16 +997,13 @@ impl LedgerStore for SeaLedgerStore {
         for hold in due {
             let txn = inbox::begin_write(&self.db).await.map_err(storage_error)?;
             let request_id = format!("expiry:{}", hold.hold_id);
-            match resolve_hold(
-                &txn,
-                &hold.hold_id,
-                HoldState::Expired,
-                &request_id,
-                "expired",
-                now,
-            )
-            .await
-            {
+            let resolution = Resolution {
+                target: HoldState::Expired,
+                expected_employee: None,
+                request_id: &request_id,
+                reason: "expired",
+            };
+            match resolve_hold(&txn, &hold.hold_id, &resolution, now).await {
                 Ok(_) => {
                     txn.commit().await.map_err(storage_error)?;
                     expired += 1;
@@ -1010,6 +1040,13 @@ impl LedgerStore for SeaLedgerStore {
                             ))
                         })?;
                     let original = entry_from_row(original).map_err(fail)?;
+                    check_record_of(
+                        RecordKind::Entry,
+                        &original.id.to_string(),
+                        &original.employee_id,
+                        command.expected_employee.as_ref(),
+                    )
+                    .map_err(fail)?;
                     if !matches!(original.kind, EntryKind::Accrual | EntryKind::Adjustment) {
                         return Err(reject(Rejection::EntryNotReversible {
                             entry_id: original.id,

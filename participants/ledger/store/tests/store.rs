@@ -327,6 +327,7 @@ async fn a_day_is_held_at_most_once_until_its_hold_is_voided(backend: Backend) {
             request_id: rid("void-1"),
             hold_id: first.id.clone(),
             reason: "plans changed".into(),
+            expected_employee: None,
         })
         .await
         .expect("void");
@@ -528,11 +529,13 @@ async fn a_hold_resolves_at_most_once(backend: Backend) {
     let post = |request_id: &str, hold_id: &str| PostHold {
         request_id: rid(request_id),
         hold_id: hold_id.to_owned(),
+        expected_employee: None,
     };
     let void = |request_id: &str, hold_id: &str| VoidHold {
         request_id: rid(request_id),
         hold_id: hold_id.to_owned(),
         reason: String::new(),
+        expected_employee: None,
     };
 
     let approved = fixture
@@ -611,6 +614,7 @@ async fn an_undecided_hold_expires_and_can_then_be_neither_posted_nor_voided(bac
         .post_hold(PostHold {
             request_id: rid("post-1"),
             hold_id: hold.id.clone(),
+            expected_employee: None,
         })
         .await;
     assert!(
@@ -638,6 +642,7 @@ async fn an_undecided_hold_expires_and_can_then_be_neither_posted_nor_voided(bac
             request_id: rid("void-1"),
             hold_id: hold.id.clone(),
             reason: String::new(),
+            expected_employee: None,
         })
         .await;
     assert!(
@@ -680,6 +685,7 @@ async fn approving_and_rejecting_one_hold_at_once_lets_exactly_one_win(backend: 
                 .post_hold(PostHold {
                     request_id: rid(&format!("post-{round}")),
                     hold_id,
+                    expected_employee: None,
                 })
                 .await
         });
@@ -690,6 +696,7 @@ async fn approving_and_rejecting_one_hold_at_once_lets_exactly_one_win(backend: 
                     request_id: rid(&format!("void-{round}")),
                     hold_id,
                     reason: String::new(),
+                    expected_employee: None,
                 })
                 .await
         });
@@ -753,6 +760,7 @@ async fn a_reversal_cancels_an_entry_once_and_only_accruals_and_adjustments_reve
         request_id: rid(request_id),
         entry_id,
         reason: "review reopened".into(),
+        expected_employee: None,
     };
 
     let reversal = fixture
@@ -1031,6 +1039,7 @@ async fn check_balances_agree(backend: Backend, ops: Vec<Op>) {
                         .post_hold(PostHold {
                             request_id: rid(&request_id),
                             hold_id,
+                            expected_employee: None,
                         })
                         .await
                 } else {
@@ -1040,6 +1049,7 @@ async fn check_balances_agree(backend: Backend, ops: Vec<Op>) {
                             request_id: rid(&request_id),
                             hold_id,
                             reason: String::new(),
+                            expected_employee: None,
                         })
                         .await
                 };
@@ -1052,6 +1062,7 @@ async fn check_balances_agree(backend: Backend, ops: Vec<Op>) {
                         request_id: rid(&request_id),
                         entry_id,
                         reason: String::new(),
+                        expected_employee: None,
                     })
                     .await;
             }
