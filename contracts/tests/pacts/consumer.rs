@@ -1,7 +1,9 @@
-//! The orchestrator's side: every participant call the sagas make, forward and undo, written as
-//! a V4 synchronous-message interaction and run through the orchestrator's real step code
-//! (`run_step` over the real resilient tonic clients) against a mock participant that answers
-//! from the pact. Then the pact is compared with the committed one under `contracts/pacts/`.
+//! The orchestrator's side: every participant command the sagas make, forward and undo, written
+//! as a V4 synchronous-message interaction and run through the orchestrator's real code — the
+//! saga's plan for the step (`SagaInput::plan`) and the one adapter that turns a command into its
+//! call (`Participants::execute`, over the real resilient tonic clients) — against a mock
+//! participant that answers from the pact. Then the pact is compared with the committed one under
+//! `contracts/pacts/`, and every kind of command must have an interaction.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -9,10 +11,13 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use hrmesh_contracts::grpc::{METHOD_KEY, STATUS_KEY};
 use hrmesh_contracts::mock::MockProvider;
+use hrmesh_orchestrator_server::adapter::Participants;
+use hrmesh_orchestrator_server::ports::{Call, ParticipantPort};
 use hrmesh_orchestrator_server::resilience::ResilienceConfig;
-use hrmesh_orchestrator_server::sagas::{Participants, StepContext, StepResult, run_step};
 use hrmesh_proto::orchestrator::start_saga_request::Input;
-use hrmesh_saga_core::{Direction, StepOutput};
+use hrmesh_saga_core::{
+    CallOutcome, CommandKind, Direction, Plan, SagaInput, StepContext, StepOutput,
+};
 use pact_consumer::patterns::{JsonPattern, Pattern};
 use pact_consumer::prelude::*;
 use pact_models::content_types::JSON;
@@ -90,18 +95,29 @@ impl Drive {
         }
     }
 
-    /// The output step `step` had.
+    /// The output step `step` had, by the facts it shows.
     pub fn after(mut self, step: usize, pairs: &[(&str, &str)]) -> Self {
         if self.outputs.len() <= step {
             self.outputs.resize(step + 1, None);
         }
-        self.outputs[step] = Some(
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-        );
+        let facts = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        self.outputs[step] = Some(StepOutput::from_legacy(&facts));
         self
+    }
+
+    fn saga_input(&self) -> SagaInput {
+        let start = hrmesh_proto::orchestrator::StartSagaRequest {
+            request_id: "contract".into(),
+            wait: false,
+            input: Some(self.input.clone()),
+        };
+        match hrmesh_orchestrator_server::convert::start_input(&start) {
+            Ok((_, input)) => input,
+            Err(v) => panic!("the contract's saga input is invalid: {:?}", v.into_vec()),
+        }
     }
 }
 
@@ -150,6 +166,8 @@ pub struct Contract {
     pub service: &'static str,
     builder: PactBuilder,
     drives: Vec<(String, Drive)>,
+    /// The kinds of command the interactions exercised.
+    commands: Vec<CommandKind>,
 }
 
 impl Contract {
@@ -159,6 +177,7 @@ impl Contract {
             service,
             builder: PactBuilder::new_v4(CONSUMER, provider),
             drives: Vec::new(),
+            commands: Vec::new(),
         }
     }
 
@@ -209,8 +228,9 @@ impl Contract {
     }
 
     /// Runs every interaction's step against a mock participant, then checks the written pact
-    /// against the committed one (or replaces it, with `HRMESH_UPDATE_PACTS=1`).
-    pub async fn run(mut self) {
+    /// against the committed one (or replaces it, with `HRMESH_UPDATE_PACTS=1`). Answers the kinds
+    /// of command the interactions exercised.
+    pub async fn run(mut self) -> Vec<CommandKind> {
         let out = tempfile::tempdir().expect("a temporary directory");
         self.builder.with_output_dir(out.path());
         let (auth, permissions) = crate::participant_auth(self.service);
@@ -241,11 +261,29 @@ impl Contract {
             let ctx = StepContext {
                 saga_id: SAGA,
                 created,
-                input: &drive.input,
                 outputs: &drive.outputs,
-                deadline: None,
             };
-            let result = run_step(&participants, &ctx, drive.step, drive.direction).await;
+            let Plan::Call(command) = drive.saga_input().plan(drive.step, drive.direction, &ctx)
+            else {
+                failures.push(format!("{description}: the step makes no call"));
+                continue;
+            };
+            self.commands.push(command.kind());
+            let request_id = ctx.key(drive.step, drive.direction);
+            let outcome = participants
+                .execute(Call {
+                    command: &command,
+                    request_id: &request_id,
+                    deadline: None,
+                    on_behalf_of: "e-2",
+                })
+                .await;
+            let outcome = match outcome {
+                CallOutcome::Rejected(rejection) if command.rejection_is_done(&rejection) => {
+                    CallOutcome::Done(StepOutput::Nothing)
+                }
+                other => other,
+            };
             let calls = mock.calls();
             if calls.len() != 1 {
                 failures.push(format!(
@@ -258,7 +296,7 @@ impl Contract {
                     failures.push(format!("{description}: {mismatch}"));
                 }
             }
-            if let Some(problem) = check(&drive.expect, &result) {
+            if let Some(problem) = check(&drive.expect, &outcome) {
                 failures.push(format!("{description}: {problem}"));
             }
             exercised += 1;
@@ -280,7 +318,7 @@ impl Contract {
         let committed_path = pact_path(self.provider);
         if std::env::var(UPDATE_VAR).is_ok_and(|v| v == "1") {
             std::fs::write(&committed_path, &generated).expect("update the committed pact");
-            return;
+            return self.commands;
         }
         let committed = std::fs::read_to_string(&committed_path).unwrap_or_default();
         assert!(
@@ -291,6 +329,7 @@ impl Contract {
              (contracts/README.md).\n--- generated ---\n{generated}",
             committed_path.display()
         );
+        self.commands
     }
 }
 
@@ -322,17 +361,17 @@ fn no_retries() -> ResilienceConfig {
     }
 }
 
-fn check(expect: &Expect, result: &StepResult) -> Option<String> {
-    match (expect, result) {
-        (Expect::Done(pairs), StepResult::Done(output)) => {
-            let wanted: StepOutput = pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect();
-            (output != &wanted).then(|| format!("the step's output is {output:?}, not {wanted:?}"))
+fn check(expect: &Expect, outcome: &CallOutcome) -> Option<String> {
+    match (expect, outcome) {
+        (Expect::Done(pairs), CallOutcome::Done(output)) => {
+            let wanted: std::collections::BTreeMap<&str, String> =
+                pairs.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+            let facts = output.facts();
+            (facts != wanted).then(|| format!("the step's output is {facts:?}, not {wanted:?}"))
         }
-        (Expect::Rejected(reason), StepResult::Rejected(detail)) => (!detail.contains(reason))
-            .then(|| format!("rejected with \"{detail}\", not for {reason}")),
+        (Expect::Rejected(reason), CallOutcome::Rejected(rejection)) => (rejection.reason
+            != *reason)
+            .then(|| format!("rejected with \"{rejection}\", not for {reason}")),
         (_, other) => Some(format!("the step came to {other:?}")),
     }
 }

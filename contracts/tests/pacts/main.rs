@@ -25,7 +25,7 @@ pub fn orchestrator_identity() -> hrmesh_kit::auth::TokenSource {
     hrmesh_kit::testing::mint(&hrmesh_kit::testing::claims(
         "hrmesh-orchestrator",
         hrmesh_kit::auth::ActorType::System,
-        hrmesh_orchestrator_server::sagas::IDENTITY_PERMISSIONS,
+        hrmesh_orchestrator_server::adapter::IDENTITY_PERMISSIONS,
     ))
 }
 
@@ -54,30 +54,53 @@ pub fn participant_auth(
 
 use std::collections::BTreeSet;
 
+use hrmesh_saga_core::CommandKind;
+
 use serde_json::Value;
 
-/// `(participant, rpc)` of every participant call in the orchestrator's saga steps, read from the
-/// source: every call goes through `call!`/`call_raw!` with the participant's resilient path and
-/// the RPC's name.
-fn calls_in_sagas() -> BTreeSet<(String, String)> {
-    let source = include_str!("../../../orchestrator/server/src/sagas.rs");
-    let mut calls = BTreeSet::new();
-    for chunk in source
-        .split("call!(")
-        .chain(source.split("call_raw!("))
-        .skip(1)
-    {
-        let args: Vec<&str> = chunk.splitn(5, ',').map(str::trim).collect();
-        if let [calls_path, _client, _method, rpc, ..] = args.as_slice()
-            && let Some(participant) = calls_path
-                .strip_prefix("p.")
-                .and_then(|path| path.strip_suffix("_calls"))
-            && rpc.starts_with('"')
-        {
-            calls.insert((participant.to_owned(), rpc.trim_matches('"').to_owned()));
+/// The provider whose pact holds the contract of each kind of command. An exhaustive match: a
+/// new command does not build until it is given a provider here, and the tests below then fail
+/// until its pact has an interaction that exercises it.
+fn provider_of(kind: CommandKind) -> &'static str {
+    use CommandKind::*;
+    match kind {
+        FinalizeReview
+        | ReopenReview
+        | CompleteReview
+        | OpenPip
+        | CancelPip
+        | CloseEmployeeRecords
+        | ReopenEmployeeRecords
+        | CreateProbationReview
+        | CreateGoals => performance::PROVIDER,
+        AppendEntry | ReverseEntry | HoldDays | PostHold | VoidHold | GetBalance | AssignPolicy => {
+            ledger::PROVIDER
         }
+        Notify => notification::PROVIDER,
     }
-    calls
+}
+
+/// Every kind of command whose contract is `provider`'s was exercised by its consumer test.
+pub fn assert_every_command_exercised(provider: &str, exercised: &[CommandKind]) {
+    let missing: Vec<CommandKind> = CommandKind::ALL
+        .into_iter()
+        .filter(|kind| provider_of(*kind) == provider && !exercised.contains(kind))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "no interaction with {provider} exercises the commands {missing:?}"
+    );
+}
+
+/// `(participant, rpc)` of every kind of command the sagas send.
+fn calls_of_commands() -> BTreeSet<(String, String)> {
+    CommandKind::ALL
+        .into_iter()
+        .map(|kind| {
+            let (participant, rpc) = kind.rpc();
+            (participant.as_str().to_owned(), rpc.to_owned())
+        })
+        .collect()
 }
 
 /// `(participant, rpc)` of every interaction in the committed pacts.
@@ -99,16 +122,10 @@ fn calls_in_pacts() -> BTreeSet<(String, String)> {
     calls
 }
 
-/// Every participant RPC the sagas call has a contract, and no contract is left for a call the
-/// sagas no longer make.
+/// Every kind of command has a contract, and no contract is left for a call no command makes.
 #[test]
-fn every_saga_call_has_a_contract() {
-    let sagas = calls_in_sagas();
-    assert!(
-        sagas.len() >= 17,
-        "the source scan found the calls: {sagas:?}"
-    );
-    assert_eq!(sagas, calls_in_pacts());
+fn every_command_has_a_contract() {
+    assert_eq!(calls_of_commands(), calls_in_pacts());
 }
 
 /// The committed folder holds exactly the pacts the consumer tests generate.

@@ -210,7 +210,8 @@ impl Provider for RealNotification {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer() {
-    contract().run().await;
+    let exercised = contract().run().await;
+    crate::assert_every_command_exercised(PROVIDER, &exercised);
 }
 
 async fn provider(backend: Backend) {

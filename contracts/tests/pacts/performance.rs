@@ -25,6 +25,7 @@ pub fn contract() -> Contract {
         Request::from(json_pattern!({
             "requestId": key_pattern(0, "do"),
             "reviewId": term!(UUID, REVIEW),
+            "employeeId": like!("e-1"),
             "rating": like!("RATING_OUTSTANDING"),
             "sections": each_like!({
                 "title": like!("Delivery"),
@@ -70,6 +71,7 @@ pub fn contract() -> Contract {
         Request::from(json_pattern!({
             "requestId": key_pattern(0, "undo"),
             "reviewId": term!(UUID, REVIEW),
+            "employeeId": like!("e-1"),
             "finalizeRequestId": key_pattern(0, "do"),
             "reason": like!(format!("saga {SAGA} compensation")),
         }))
@@ -85,6 +87,7 @@ pub fn contract() -> Contract {
         Request::from(json_pattern!({
             "requestId": key_pattern(2, "do"),
             "reviewId": term!(UUID, REVIEW),
+            "employeeId": like!("e-1"),
         }))
         .inject("$.reviewId", "reviewId"),
         Reply::Ok(json_pattern!({"state": "REVIEW_STATE_COMPLETED"})),
@@ -139,6 +142,7 @@ pub fn contract() -> Contract {
         Request::from(json_pattern!({
             "requestId": key_pattern(0, "undo"),
             "openedByRequestId": key_pattern(0, "do"),
+            "employeeId": like!("e-1"),
             "reason": like!(format!("saga {SAGA} compensation")),
         }))
         .inject("$.openedByRequestId", "openedByRequestId"),
@@ -289,6 +293,7 @@ async fn change(
             request_id: rid(request_id),
             review_id: review_id.to_owned(),
             change,
+            expected_employee: None,
         })
         .await?;
     Ok(())
@@ -445,7 +450,8 @@ impl Provider for RealPerformance {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer() {
-    contract().run().await;
+    let exercised = contract().run().await;
+    crate::assert_every_command_exercised(PROVIDER, &exercised);
 }
 
 async fn provider(backend: Backend) {

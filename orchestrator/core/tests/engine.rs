@@ -1,8 +1,8 @@
 //! The engine's rules, decided from logs alone.
 
 use hrmesh_saga_core::{
-    Decision, Definition, DefinitionError, Direction, Event, LockMode, Outcome, Policy, SagaState,
-    StepDef, StepOutput, decide, summarize,
+    Budget, Decision, Definition, DefinitionError, Direction, Event, Failure, LockMode, Outcome,
+    Policy, SagaState, StepDef, StepOutput, decide, summarize,
 };
 use proptest::prelude::*;
 
@@ -24,7 +24,40 @@ fn complete_review() -> Definition {
 fn ok(step: usize) -> Event {
     Event::StepSucceeded {
         step,
-        output: StepOutput::new(),
+        output: StepOutput::Nothing,
+    }
+}
+
+fn down(step: usize, at_ms: u64) -> Event {
+    Event::StepFailed {
+        step,
+        failure: Failure::unavailable("participant unavailable", at_ms),
+    }
+}
+
+fn undo_down(step: usize) -> Event {
+    Event::CompensationFailed {
+        step,
+        failure: Failure::unavailable("ledger unavailable", 1),
+    }
+}
+
+fn rounds(n: u32) -> Policy {
+    let budget = Budget {
+        rounds_max: n,
+        elapsed_ms_max: u64::MAX,
+    };
+    Policy {
+        forward: budget,
+        after_pivot: budget,
+        compensation: budget,
+    }
+}
+
+fn ops(request_id: &str) -> Event {
+    Event::OperatorRetried {
+        actor: "ops".into(),
+        request_id: request_id.into(),
     }
 }
 
@@ -127,16 +160,41 @@ fn a_rejection_before_the_pivot_compensates_completed_steps_in_reverse() {
 }
 
 #[test]
-fn a_step_that_never_answered_is_compensated_too_after_re_driving_it() {
+fn an_outage_before_the_pivot_is_retried_within_the_forward_budget_then_compensated() {
     let d = complete_review();
-    let policy = Policy::default();
-    let log = vec![
-        ok(0),
-        Event::StepFailed {
-            step: 1,
-            error: "ledger unavailable".into(),
+    let policy = Policy {
+        forward: Budget {
+            rounds_max: 100,
+            elapsed_ms_max: 60_000,
         },
-    ];
+        ..Policy::default()
+    };
+    let mut log = vec![ok(0)];
+    // A participant restart: rounds fail for a while, each is retried forward.
+    for (round, at) in [1_000u64, 3_000, 30_000].into_iter().enumerate() {
+        assert_eq!(
+            decide(&d, &log, &policy),
+            call(1, Direction::Forward, round as u32)
+        );
+        log.push(down(1, at));
+        assert_eq!(summarize(&d, &log, &policy).0, SagaState::Running);
+    }
+    // Back in time: the saga goes on as if nothing happened.
+    let mut recovered = log.clone();
+    recovered.push(ok(1));
+    assert_eq!(
+        decide(&d, &recovered, &policy),
+        call(2, Direction::Forward, 0)
+    );
+    // Not back within the budget: give up with the reason, then compensate the step too
+    // (its effect may have landed: re-driven first), then step 0.
+    log.push(down(1, 61_000));
+    let Decision::GiveUp { step, reason } = decide(&d, &log, &policy) else {
+        panic!("give up expected: {:?}", decide(&d, &log, &policy));
+    };
+    assert_eq!(step, 1);
+    assert!(reason.contains("participant unavailable"), "{reason}");
+    log.push(Event::StepAbandoned { step, reason });
     assert_eq!(
         decide(&d, &log, &policy),
         Decision::Call {
@@ -146,15 +204,103 @@ fn a_step_that_never_answered_is_compensated_too_after_re_driving_it() {
             forward_uncertain: true,
         }
     );
+    log.push(Event::CompensationSucceeded { step: 1 });
+    assert_eq!(decide(&d, &log, &policy), call(0, Direction::Compensate, 0));
+    log.push(Event::CompensationSucceeded { step: 0 });
+    let (state, why) = summarize(&d, &log, &policy);
+    assert_eq!(state, SagaState::Compensated);
+    assert!(why.contains("retry budget"), "{why}");
+}
+
+#[test]
+fn the_forward_budget_also_counts_rounds() {
+    let d = complete_review();
+    let policy = rounds(3);
+    let log = vec![down(0, 0), down(0, 0), down(0, 0)];
+    assert!(matches!(
+        decide(&d, &log, &policy),
+        Decision::GiveUp { step: 0, .. }
+    ));
+}
+
+#[test]
+fn a_fault_on_the_participant_is_stuck_at_once_in_any_direction() {
+    let d = complete_review();
+    let policy = Policy::default();
+    let mut log = vec![
+        ok(0),
+        Event::StepFailed {
+            step: 1,
+            failure: Failure::fault("Internal: a bug", 5),
+        },
+    ];
+    let Decision::Stuck {
+        step,
+        direction,
+        reason,
+    } = decide(&d, &log, &policy)
+    else {
+        panic!("stuck expected");
+    };
+    assert_eq!((step, direction), (1, Direction::Forward));
+    assert!(reason.contains("a bug"), "{reason}");
+    // Once fixed, an operator retries: the same call again.
+    log.push(ops("r-1"));
+    assert_eq!(decide(&d, &log, &policy), call(1, Direction::Forward, 0));
+
+    let log = vec![
+        ok(0),
+        Event::StepRejected {
+            step: 1,
+            reason: "no".into(),
+        },
+        Event::CompensationFailed {
+            step: 0,
+            failure: Failure::fault("Unauthenticated: bad key", 5),
+        },
+    ];
+    assert!(matches!(
+        decide(&d, &log, &policy),
+        Decision::Stuck {
+            step: 0,
+            direction: Direction::Compensate,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn a_refused_undo_is_stuck_at_once() {
+    let d = complete_review();
+    let log = vec![
+        ok(0),
+        Event::StepRejected {
+            step: 1,
+            reason: "no".into(),
+        },
+        Event::CompensationFailed {
+            step: 0,
+            failure: Failure {
+                kind: hrmesh_saga_core::FailureKind::Rejected,
+                error: "FailedPrecondition REVIEW_LOCKED".into(),
+                at_ms: 1,
+            },
+        },
+    ];
+    assert!(matches!(
+        decide(&d, &log, &Policy::default()),
+        Decision::Stuck {
+            step: 0,
+            direction: Direction::Compensate,
+            ..
+        }
+    ));
 }
 
 #[test]
 fn compensation_failures_retry_then_stop_as_stuck_for_an_operator() {
     let d = complete_review();
-    let policy = Policy {
-        compensation_rounds: 3,
-        pivot_rounds: 3,
-    };
+    let policy = rounds(3);
     let mut log = vec![
         ok(0),
         ok(1),
@@ -168,10 +314,7 @@ fn compensation_failures_retry_then_stop_as_stuck_for_an_operator() {
             decide(&d, &log, &policy),
             call(1, Direction::Compensate, round)
         );
-        log.push(Event::CompensationFailed {
-            step: 1,
-            error: "ledger unavailable".into(),
-        });
+        log.push(undo_down(1));
     }
     let Decision::Stuck {
         step,
@@ -187,9 +330,7 @@ fn compensation_failures_retry_then_stop_as_stuck_for_an_operator() {
 
     // Retry: a fresh set of rounds.
     let mut retried = log.clone();
-    retried.push(Event::OperatorRetried {
-        actor: "ops".into(),
-    });
+    retried.push(ops("r-1"));
     assert_eq!(
         decide(&d, &retried, &policy),
         call(1, Direction::Compensate, 0)
@@ -202,6 +343,7 @@ fn compensation_failures_retry_then_stop_as_stuck_for_an_operator() {
         direction: Direction::Compensate,
         actor: "ops".into(),
         justification: "reversed by hand in the ledger".into(),
+        request_id: "r-2".into(),
     });
     assert_eq!(
         decide(&d, &skipped, &policy),
@@ -213,6 +355,7 @@ fn compensation_failures_retry_then_stop_as_stuck_for_an_operator() {
     marked.push(Event::OperatorMarkedCompensated {
         actor: "ops".into(),
         justification: "fixed by hand".into(),
+        request_id: "r-3".into(),
     });
     assert_eq!(
         decide(&d, &marked, &policy),
@@ -221,20 +364,44 @@ fn compensation_failures_retry_then_stop_as_stuck_for_an_operator() {
 }
 
 #[test]
-fn after_the_pivot_retriable_steps_are_retried_until_they_succeed() {
+fn after_the_pivot_retriable_steps_are_retried_within_their_budget() {
     let d = complete_review();
-    let policy = Policy::default();
+    let policy = rounds(25);
     let mut log = vec![ok(0), ok(1), ok(2)];
     for round in 0..20 {
         assert_eq!(
             decide(&d, &log, &policy),
             call(3, Direction::Forward, round)
         );
-        log.push(Event::StepFailed {
-            step: 3,
-            error: "notification unavailable".into(),
-        });
+        log.push(down(3, 0));
     }
+    let mut past_bound = log.clone();
+    for _ in 20..25 {
+        past_bound.push(down(3, 0));
+    }
+    let Decision::Stuck {
+        step, direction, ..
+    } = decide(&d, &past_bound, &policy)
+    else {
+        panic!("stuck past the bound");
+    };
+    assert_eq!((step, direction), (3, Direction::Forward));
+    // Time counts too.
+    let timed = Policy {
+        after_pivot: Budget {
+            rounds_max: 1000,
+            elapsed_ms_max: 10_000,
+        },
+        ..policy
+    };
+    assert!(matches!(
+        decide(
+            &d,
+            &[ok(0), ok(1), ok(2), down(3, 1_000), down(3, 11_000)],
+            &timed
+        ),
+        Decision::Stuck { step: 3, .. }
+    ));
     log.push(ok(3));
     assert_eq!(decide(&d, &log, &policy), call(4, Direction::Forward, 0));
     // A rejection there cannot be retried away: stuck, and an operator may skip it.
@@ -255,6 +422,7 @@ fn after_the_pivot_retriable_steps_are_retried_until_they_succeed() {
         direction: Direction::Forward,
         actor: "ops".into(),
         justification: "told the manager by phone".into(),
+        request_id: "r-4".into(),
     });
     assert_eq!(
         decide(&d, &log, &policy),
@@ -265,20 +433,14 @@ fn after_the_pivot_retriable_steps_are_retried_until_they_succeed() {
 #[test]
 fn a_pivot_without_an_answer_is_re_driven_then_stuck() {
     let d = complete_review();
-    let policy = Policy {
-        compensation_rounds: 3,
-        pivot_rounds: 2,
-    };
+    let policy = rounds(2);
     let mut log = vec![ok(0), ok(1)];
     for round in 0..2 {
         assert_eq!(
             decide(&d, &log, &policy),
             call(2, Direction::Forward, round)
         );
-        log.push(Event::StepFailed {
-            step: 2,
-            error: "deadline exceeded".into(),
-        });
+        log.push(down(2, 0));
     }
     assert!(matches!(
         decide(&d, &log, &policy),
@@ -288,9 +450,7 @@ fn a_pivot_without_an_answer_is_re_driven_then_stuck() {
             ..
         }
     ));
-    log.push(Event::OperatorRetried {
-        actor: "ops".into(),
-    });
+    log.push(ops("r-5"));
     assert_eq!(decide(&d, &log, &policy), call(2, Direction::Forward, 0));
 }
 
@@ -316,7 +476,7 @@ proptest! {
         answers in prop::collection::vec(answer(), 1..80),
     ) {
         let d = complete_review();
-        let policy = Policy { compensation_rounds: 3, pivot_rounds: 3 };
+        let policy = rounds(3);
         let mut log = Vec::new();
         let mut decisions = Vec::new();
         let mut answers = answers.into_iter().cycle();
@@ -326,17 +486,21 @@ proptest! {
             decisions.push((log.len(), decision.clone()));
             match decision {
                 Decision::Finish(_) | Decision::Stuck { .. } => break,
+                Decision::GiveUp { step, reason } => {
+                    prop_assert!(step < 2, "only steps before the pivot are given up");
+                    log.push(Event::StepAbandoned { step, reason });
+                }
                 Decision::Call { step, direction: Direction::Forward, .. } => {
                     log.push(match answers.next().expect("cycle") {
                         Answer::Ok => ok(step),
                         Answer::Reject => Event::StepRejected { step, reason: "no".into() },
-                        Answer::Fail => Event::StepFailed { step, error: "down".into() },
+                        Answer::Fail => down(step, 0),
                     });
                 }
                 Decision::Call { step, direction: Direction::Compensate, .. } => {
                     prop_assert!(step < 2, "only steps before the pivot are compensated");
                     match answers.next().expect("cycle") {
-                        Answer::Fail => log.push(Event::CompensationFailed { step, error: "down".into() }),
+                        Answer::Fail => log.push(undo_down(step)),
                         _ => {
                             compensated_order.push(step);
                             log.push(Event::CompensationSucceeded { step });

@@ -310,14 +310,15 @@ enum Service {
     Performance(PerformanceArgs),
     /// Serve hrmesh.orchestrator.v1.SagaService: the saga orchestrator. Sagas (complete-review,
     /// request-time-off, decide-time-off, initiate-pip, offboard-employee, onboard-employee) run
-    /// step by step against the performance, ledger and notification services, with compensations
-    /// in reverse order on a rejection before the pivot, retries after it, and a durable log that
-    /// resumes every unfinished saga on start.
+    /// step by step against the performance, ledger and notification services: outages are
+    /// retried within a budget, a rejection before the pivot compensates in reverse order, and a
+    /// durable log resumes every unfinished saga on start.
     ///
     /// Configuration: defaults, then --config (TOML), then HRMESH_ORCHESTRATOR_<FIELD> variables
     /// (listen, data_dir, database_url, cors_allowed_origins, performance_url, ledger_url,
-    /// notification_url, replica_id, lease_secs, compensation_rounds, pivot_rounds,
-    /// round_backoff_ms, round_backoff_max_ms, and the [resilience] table: attempt_timeout_ms,
+    /// notification_url, replica_id, lease_secs, forward_budget_secs, forward_rounds,
+    /// after_pivot_budget_secs, after_pivot_rounds, compensation_budget_secs,
+    /// compensation_rounds, round_backoff_ms, round_backoff_max_ms, and the [resilience] table: attempt_timeout_ms,
     /// attempts, backoff_ms, backoff_max_ms, breaker_failure_rate, breaker_window,
     /// breaker_min_calls, breaker_open_ms, max_concurrent_calls), then these flags. The saga log
     /// is <data-dir>/orchestrator.sqlite unless a database URL is given; replicas sharing one

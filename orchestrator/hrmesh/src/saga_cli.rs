@@ -199,9 +199,10 @@ struct ListArgs {
 #[derive(Debug, Args)]
 struct OperatorArgs {
     saga_id: String,
-    /// Who acts (recorded in the saga's history).
-    #[arg(long)]
-    actor: String,
+    /// The idempotency key of the action (default: a fresh one). Who acts is the token's
+    /// subject, recorded in the saga's history.
+    #[arg(long, value_name = "KEY")]
+    request_id: Option<String>,
     /// Why (required for skip and mark-compensated).
     #[arg(long, default_value = "")]
     justification: String,
@@ -535,7 +536,9 @@ pub async fn run(args: SagaArgs) -> anyhow::Result<()> {
 fn operator(args: OperatorArgs) -> OperatorRequest {
     OperatorRequest {
         saga_id: args.saga_id,
-        actor: args.actor,
         justification: args.justification,
+        request_id: args
+            .request_id
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
     }
 }

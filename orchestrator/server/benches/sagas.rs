@@ -217,6 +217,7 @@ async fn direct(c: &mut Clients, employee: &str, review_id: &str) {
             review_id: review_id.into(),
             rating: ppb::Rating::Outstanding as i32,
             sections: sections(),
+            employee_id: employee.into(),
         })
         .await
         .expect("finalize");
@@ -239,6 +240,7 @@ async fn direct(c: &mut Clients, employee: &str, review_id: &str) {
         .complete_review(ppb::CompleteReviewRequest {
             request_id: format!("{key}-2"),
             review_id: review_id.into(),
+            employee_id: employee.into(),
         })
         .await
         .expect("complete");

@@ -5,20 +5,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use hrmesh_domain::{Violations, page_size, parse_issued_id};
+use hrmesh_domain::{RequestId, Violations, page_size, parse_issued_id};
 use hrmesh_kit::audit::{self, AuditLog};
-use hrmesh_kit::auth::principal;
+use hrmesh_kit::auth::{ActingRule, principal};
 use hrmesh_kit::status;
 use hrmesh_proto::orchestrator as pb;
-use hrmesh_saga_core::{Direction, Event, SagaState, StepKind};
+use hrmesh_saga_core::codec::{self, SagaStart};
+use hrmesh_saga_core::sagas::Starter;
+use hrmesh_saga_core::{Direction, Event, SagaState, SagaType, StepKind};
 use hrmesh_saga_store::{Created, ListFilter, LogError, NewSaga};
-use prost::Message;
 use tokio::time::Instant;
 use tokio_stream::Stream;
 use tonic::{Code, Request, Response, Status};
 
-use crate::engine::{Engine, Snapshot};
-use crate::sagas::{SagaKind, validate};
+use crate::convert;
+use crate::executor::{Engine, OperatorAction, OperatorError, Snapshot};
 
 const PAGE_SIZE_DEFAULT: u32 = 50;
 const PAGE_SIZE_MAX: u32 = 500;
@@ -85,6 +86,28 @@ fn log_status(error: LogError) -> Status {
     }
 }
 
+fn operator_status(error: OperatorError) -> Status {
+    match error {
+        OperatorError::Log(error) => log_status(error),
+        OperatorError::RequestReused { request_id } => status::idempotency_key_reused(&request_id),
+        OperatorError::NotSkippable { step, name, why } => status::with_reason(
+            Code::FailedPrecondition,
+            pb::OrchestratorErrorReason::StepNotSkippable.as_str_name(),
+            format!("step {step} ({name}) cannot be skipped: {why}"),
+            vec![("step", step.to_string()), ("step_name", name.to_owned())],
+        ),
+    }
+}
+
+/// Who may start a saga of this type, in the mesh's terms.
+fn acting_rule(starter: Starter) -> ActingRule {
+    match starter {
+        Starter::SelfOrManager => ActingRule::SelfOrManager,
+        Starter::Manager => ActingRule::Manager,
+        Starter::Admin => ActingRule::Admin,
+    }
+}
+
 fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: time.timestamp(),
@@ -103,29 +126,33 @@ fn state_pb(state: SagaState) -> pb::SagaState {
 }
 
 fn event_pb(seq: u64, at: DateTime<Utc>, event: &Event) -> pb::SagaEvent {
+    let none = Default::default;
     let (step, kind, detail, actor, output) = match event {
-        Event::StepSucceeded { step, output } => (*step, "succeeded", "", "", output.clone()),
-        Event::StepRejected { step, reason } => {
-            (*step, "rejected", reason.as_str(), "", Default::default())
+        Event::StepSucceeded { step, output } => (
+            *step,
+            "succeeded",
+            "",
+            "",
+            output
+                .facts()
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+        ),
+        Event::StepRejected { step, reason } => (*step, "rejected", reason.as_str(), "", none()),
+        Event::StepFailed { step, failure } => {
+            (*step, "failed", failure.error.as_str(), "", none())
         }
-        Event::StepFailed { step, error } => {
-            (*step, "failed", error.as_str(), "", Default::default())
-        }
-        Event::CompensationSucceeded { step } => (*step, "compensated", "", "", Default::default()),
-        Event::CompensationFailed { step, error } => (
+        Event::StepAbandoned { step, reason } => (*step, "abandoned", reason.as_str(), "", none()),
+        Event::CompensationSucceeded { step } => (*step, "compensated", "", "", none()),
+        Event::CompensationFailed { step, failure } => (
             *step,
             "compensation_failed",
-            error.as_str(),
+            failure.error.as_str(),
             "",
-            Default::default(),
+            none(),
         ),
-        Event::OperatorRetried { actor } => (
-            0,
-            "operator_retried",
-            "",
-            actor.as_str(),
-            Default::default(),
-        ),
+        Event::OperatorRetried { actor, .. } => (0, "operator_retried", "", actor.as_str(), none()),
         Event::OperatorSkipped {
             step,
             actor,
@@ -136,17 +163,18 @@ fn event_pb(seq: u64, at: DateTime<Utc>, event: &Event) -> pb::SagaEvent {
             "operator_skipped",
             justification.as_str(),
             actor.as_str(),
-            Default::default(),
+            none(),
         ),
         Event::OperatorMarkedCompensated {
             actor,
             justification,
+            ..
         } => (
             0,
             "operator_marked_compensated",
             justification.as_str(),
             actor.as_str(),
-            Default::default(),
+            none(),
         ),
     };
     pb::SagaEvent {
@@ -156,14 +184,20 @@ fn event_pb(seq: u64, at: DateTime<Utc>, event: &Event) -> pb::SagaEvent {
         kind: kind.to_owned(),
         detail: detail.to_owned(),
         actor: actor.to_owned(),
-        output: output.into_iter().collect(),
+        output,
     }
 }
 
 fn saga_pb(snapshot: &Snapshot, with_history: bool) -> pb::Saga {
     let record = &snapshot.record;
-    let kind = SagaKind::parse(&record.saga_type);
-    let start = pb::StartSagaRequest::decode(record.input.as_slice()).ok();
+    let kind = SagaType::parse(&record.saga_type);
+    let start = convert::decode_start(record)
+        .ok()
+        .map(|start| pb::StartSagaRequest {
+            request_id: record.request_id.clone(),
+            wait: false,
+            input: Some(convert::input_pb(&start.input)),
+        });
     let mut steps: Vec<pb::Step> = kind
         .map(|kind| {
             kind.definition()
@@ -188,12 +222,18 @@ fn saga_pb(snapshot: &Snapshot, with_history: bool) -> pb::Saga {
         let (step, status) = match &logged.event {
             Event::StepSucceeded { step, output } => {
                 if let Some(s) = steps.get_mut(*step) {
-                    s.output = output.clone().into_iter().collect();
+                    s.output = output
+                        .facts()
+                        .into_iter()
+                        .map(|(k, v)| (k.to_owned(), v))
+                        .collect();
                 }
                 (*step, pb::StepStatus::Succeeded)
             }
             Event::StepRejected { step, .. } => (*step, pb::StepStatus::Rejected),
-            Event::StepFailed { step, .. } => (*step, pb::StepStatus::Failed),
+            Event::StepFailed { step, .. } | Event::StepAbandoned { step, .. } => {
+                (*step, pb::StepStatus::Failed)
+            }
             Event::CompensationSucceeded { step } => (*step, pb::StepStatus::Compensated),
             Event::OperatorSkipped {
                 step, direction, ..
@@ -212,7 +252,7 @@ fn saga_pb(snapshot: &Snapshot, with_history: bool) -> pb::Saga {
     }
     pb::Saga {
         saga_id: record.id.clone(),
-        r#type: kind.map_or(0, |kind| kind.proto() as i32),
+        r#type: kind.map_or(0, |kind| convert::saga_type_pb(kind) as i32),
         state: state_pb(record.state) as i32,
         employee_id: record.employee_id.clone(),
         request_id: record.request_id.clone(),
@@ -296,18 +336,18 @@ impl SagaGrpc {
         }
     }
 
+    /// An operator action: the actor is the token's subject, never the request's say-so.
     async fn operator(
         &self,
-        request: pb::OperatorRequest,
-        action: Action,
+        request: Request<pb::OperatorRequest>,
+        action: OperatorAction,
     ) -> Result<Response<pb::Saga>, Status> {
+        let actor = principal(&request)?.subject.clone();
+        let request = request.into_inner();
         let mut v = Violations::default();
         let saga_id = parse_issued_id("saga_id", &request.saga_id, &mut v);
-        if request.actor.trim().is_empty() {
-            v.add("actor", "is required: who takes the action");
-        }
-        hrmesh_domain::check_text("actor", &request.actor, 128, &mut v);
-        if action != Action::Retry && request.justification.trim().is_empty() {
+        let request_id = RequestId::parse("request_id", &request.request_id, &mut v);
+        if action != OperatorAction::Retry && request.justification.trim().is_empty() {
             v.add(
                 "justification",
                 "is required: why the saga may go on without the call",
@@ -319,53 +359,23 @@ impl SagaGrpc {
             JUSTIFICATION_CHARS_MAX,
             &mut v,
         );
-        let saga_id = match (v.is_empty(), saga_id) {
-            (true, Some(id)) => id,
+        let (saga_id, request_id) = match (v.is_empty(), saga_id, request_id) {
+            (true, Some(id), Some(request_id)) => (id, request_id),
             _ => return Err(status::invalid_argument(&v.into_vec())),
         };
         let snapshot = self
             .engine
-            .snapshot(&saga_id)
+            .operator(
+                &saga_id,
+                action,
+                &actor,
+                &request.justification,
+                request_id.as_str(),
+            )
             .await
-            .map_err(log_status)?
-            .ok_or_else(|| status::not_found("saga", &saga_id))?;
-        let event = match action {
-            Action::Retry => Event::OperatorRetried {
-                actor: request.actor,
-            },
-            Action::Skip => {
-                let Some((step, direction)) = self.engine.stuck_step(&snapshot) else {
-                    return Err(log_status(LogError::NotStuck {
-                        saga_id,
-                        state: snapshot.record.state.as_str().to_owned(),
-                    }));
-                };
-                Event::OperatorSkipped {
-                    step,
-                    direction,
-                    actor: request.actor,
-                    justification: request.justification,
-                }
-            }
-            Action::MarkCompensated => Event::OperatorMarkedCompensated {
-                actor: request.actor,
-                justification: request.justification,
-            },
-        };
-        let snapshot = self
-            .engine
-            .operator(&saga_id, event)
-            .await
-            .map_err(log_status)?;
+            .map_err(operator_status)?;
         Ok(Response::new(saga_pb(&snapshot, true)))
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Action {
-    Retry,
-    Skip,
-    MarkCompensated,
 }
 
 type UpdateStream = Pin<Box<dyn Stream<Item = Result<pb::SagaUpdate, Status>> + Send>>;
@@ -378,22 +388,25 @@ impl pb::saga_service_server::SagaService for SagaGrpc {
     ) -> Result<Response<pb::Saga>, Status> {
         let deadline = deadline_of(&request);
         let caller = principal(&request)?.clone();
-        let mut start = request.into_inner();
-        let wait = std::mem::take(&mut start.wait);
-        let (kind, employee_id) =
-            validate(&start).map_err(|v| status::invalid_argument(&v.into_vec()))?;
-        caller.check_act(employee_id.as_str(), ADMIN, kind.acting_rule())?;
-        let input = start.encode_to_vec();
+        let start = request.into_inner();
+        let (request_id, input) =
+            convert::start_input(&start).map_err(|v| status::invalid_argument(&v.into_vec()))?;
+        let kind = input.saga_type();
+        let employee_id = input.employee().to_string();
+        caller.check_act(&employee_id, ADMIN, acting_rule(kind.starter()))?;
         let now = Utc::now();
         let created = self
             .engine
             .create(NewSaga {
                 id: uuid::Uuid::now_v7().to_string(),
                 saga_type: kind.as_str().to_owned(),
-                employee_id: employee_id.to_string(),
+                employee_id,
                 lock: kind.definition().lock(),
-                request_id: start.request_id.clone(),
-                input: input.clone(),
+                request_id: request_id.to_string(),
+                input: codec::encode_start(&SagaStart {
+                    actor: caller.subject.clone(),
+                    input: input.clone(),
+                }),
                 owner: self.engine.replica_id().to_owned(),
                 lease_until: self.engine.lease_until(),
                 now,
@@ -410,12 +423,17 @@ impl pb::saga_service_server::SagaService for SagaGrpc {
                 id
             }
             Created::Existing(record) => {
-                if record.input != input {
-                    return Err(status::idempotency_key_reused(&start.request_id));
+                // The same request again, whoever repeats it; another input under the key is
+                // refused.
+                let same =
+                    convert::decode_start(&record).is_ok_and(|earlier| earlier.input == input);
+                if !same {
+                    return Err(status::idempotency_key_reused(request_id.as_str()));
                 }
                 record.id
             }
         };
+        let wait = start.wait;
         let snapshot = if wait {
             self.wait_for(&saga_id, deadline).await?
         } else {
@@ -456,7 +474,7 @@ impl pb::saga_service_server::SagaService for SagaGrpc {
         let mut v = Violations::default();
         let saga_type = match request.r#type {
             0 => None,
-            value => match SagaKind::from_proto(value) {
+            value => match convert::saga_type(value) {
                 Some(kind) => Some(kind.as_str().to_owned()),
                 None => {
                     v.add("type", "is not a saga type");
@@ -608,21 +626,21 @@ impl pb::saga_service_server::SagaService for SagaGrpc {
         &self,
         request: Request<pb::OperatorRequest>,
     ) -> Result<Response<pb::Saga>, Status> {
-        self.operator(request.into_inner(), Action::Retry).await
+        self.operator(request, OperatorAction::Retry).await
     }
 
     async fn skip_step(
         &self,
         request: Request<pb::OperatorRequest>,
     ) -> Result<Response<pb::Saga>, Status> {
-        self.operator(request.into_inner(), Action::Skip).await
+        self.operator(request, OperatorAction::Skip).await
     }
 
     async fn mark_compensated(
         &self,
         request: Request<pb::OperatorRequest>,
     ) -> Result<Response<pb::Saga>, Status> {
-        self.operator(request.into_inner(), Action::MarkCompensated)
+        self.operator(request, OperatorAction::MarkCompensated)
             .await
     }
 

@@ -1,11 +1,19 @@
-//! The saga orchestrator: `hrmesh.orchestrator.v1.SagaService` over the sans-IO engine
+//! The saga orchestrator: `hrmesh.orchestrator.v1.SagaService` over the sans-IO saga core
 //! (`hrmesh-saga-core`), the durable saga log (`hrmesh-saga-store`) and resilient clients of the
 //! performance, ledger and notification participants.
+//!
+//! - `grpc`: the handlers; `convert`: protobuf <-> the core's typed sagas;
+//! - `executor`: runs sagas over two ports (`ports`): the log, through the group-commit `writer`,
+//!   and the participants, through the one `adapter` from commands to their gRPC calls, each
+//!   behind its `resilience` stack.
 
-pub mod engine;
+pub mod adapter;
+pub mod convert;
+pub mod executor;
 pub mod grpc;
+pub mod ports;
 pub mod resilience;
-pub mod sagas;
+pub mod writer;
 
 use std::time::Duration;
 
@@ -15,14 +23,14 @@ use hrmesh_kit::auth::{IdentityConfig, TokenSource};
 use hrmesh_kit::config::CommonConfig;
 use hrmesh_kit::server::{RunningServer, ServeSpec};
 use hrmesh_proto::orchestrator::saga_service_server::SagaServiceServer;
-use hrmesh_saga_core::Policy;
+use hrmesh_saga_core::{Budget, Policy};
 use hrmesh_saga_store::SagaLog;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
-use crate::engine::{Background, Engine, EngineConfig};
+use crate::adapter::Participants;
+use crate::executor::{Background, Engine, EngineConfig};
 use crate::resilience::ResilienceConfig;
-use crate::sagas::Participants;
 
 /// The port `hrmesh serve orchestrator` listens on by default.
 pub const DEFAULT_PORT: u16 = 50051;
@@ -41,10 +49,17 @@ pub struct OrchestratorConfig {
     pub replica_id: Option<String>,
     /// Seconds a replica owns a saga without renewing its lease.
     pub lease_secs: u64,
-    /// Failed rounds of a compensation before the saga is stuck.
+    /// How long a step before the pivot may go without an answer before the saga gives up and
+    /// compensates, in seconds (long enough to ride out a participant's restart or rolling
+    /// deploy), and in failed rounds at most.
+    pub forward_budget_secs: u64,
+    pub forward_rounds: u32,
+    /// The same for the pivot and the retriable steps, past which the saga is stuck.
+    pub after_pivot_budget_secs: u64,
+    pub after_pivot_rounds: u32,
+    /// The same for a compensation, past which the saga is stuck.
+    pub compensation_budget_secs: u64,
     pub compensation_rounds: u32,
-    /// Failed rounds of a pivot (outcome unknown) before the saga is stuck.
-    pub pivot_rounds: u32,
     /// Delay before a step's second round, in milliseconds; doubles per round.
     pub round_backoff_ms: u64,
     pub round_backoff_max_ms: u64,
@@ -66,8 +81,12 @@ impl Default for OrchestratorConfig {
             notification_url: "http://127.0.0.1:50054".into(),
             replica_id: None,
             lease_secs: 15,
-            compensation_rounds: 5,
-            pivot_rounds: 5,
+            forward_budget_secs: 120,
+            forward_rounds: 40,
+            after_pivot_budget_secs: 600,
+            after_pivot_rounds: 60,
+            compensation_budget_secs: 120,
+            compensation_rounds: 40,
             round_backoff_ms: 200,
             round_backoff_max_ms: 30_000,
             group_commit_linger_ms: 10,
@@ -84,6 +103,19 @@ impl OrchestratorConfig {
     /// The saga log's URL: configured, or `orchestrator.sqlite` in the data directory.
     pub fn database_url(&self) -> String {
         self.common.database_url("orchestrator")
+    }
+
+    /// The retry budgets the engine applies.
+    pub fn policy(&self) -> Policy {
+        let budget = |secs: u64, rounds: u32| Budget {
+            rounds_max: rounds.max(1),
+            elapsed_ms_max: secs.saturating_mul(1000),
+        };
+        Policy {
+            forward: budget(self.forward_budget_secs, self.forward_rounds),
+            after_pivot: budget(self.after_pivot_budget_secs, self.after_pivot_rounds),
+            compensation: budget(self.compensation_budget_secs, self.compensation_rounds),
+        }
     }
 }
 
@@ -102,7 +134,7 @@ impl OrchestratorServer {
         let log = SagaLog::open(&url)
             .await
             .with_context(|| format!("opening the saga log {}", hrmesh_kit::db::redact(&url)))?;
-        let token = TokenSource::identity(&config.identity, sagas::IDENTITY_PERMISSIONS)
+        let token = TokenSource::identity(&config.identity, adapter::IDENTITY_PERMISSIONS)
             .await
             .context("the orchestrator's identity")?;
         let (mesh, audit) = hrmesh_kit::mesh::layer(
@@ -125,15 +157,13 @@ impl OrchestratorServer {
             .clone()
             .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         let (engine, writer) = Engine::new(
-            log,
-            participants,
+            std::sync::Arc::new(log),
+            std::sync::Arc::new(participants),
+            convert::decode_start,
             EngineConfig {
                 replica_id: replica_id.clone(),
                 lease: Duration::from_secs(config.lease_secs.max(1)),
-                policy: Policy {
-                    compensation_rounds: config.compensation_rounds.max(1),
-                    pivot_rounds: config.pivot_rounds.max(1),
-                },
+                policy: config.policy(),
                 round_backoff: Duration::from_millis(config.round_backoff_ms),
                 round_backoff_max: Duration::from_millis(config.round_backoff_max_ms),
                 linger: Duration::from_millis(config.group_commit_linger_ms),

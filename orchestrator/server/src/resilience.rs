@@ -49,20 +49,58 @@ pub enum CallError {
     /// No answer: transport error, timeout, overload, open circuit. The effect may or may not have
     /// landed; calling again with the same key is safe.
     Unavailable(String),
+    /// An answer that is a bug or a misconfiguration on the other side: it will not mend itself.
+    Fault(String),
+}
+
+/// What a status from a participant means to a saga.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusClass {
+    /// No answer, or "try again": UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED,
+    /// CANCELLED, and any status the client made up for a broken connection (it carries the
+    /// transport error as its source).
+    Unavailable,
+    /// A business answer: INVALID_ARGUMENT, FAILED_PRECONDITION, NOT_FOUND, ALREADY_EXISTS,
+    /// PERMISSION_DENIED, OUT_OF_RANGE.
+    Rejected,
+    /// INTERNAL, UNKNOWN and DATA_LOSS as the participant sent them, UNIMPLEMENTED,
+    /// UNAUTHENTICATED: a bug or a misconfiguration.
+    Fault,
+}
+
+/// Classifies a participant's status (see [`StatusClass`]).
+pub fn classify(status: &Status) -> StatusClass {
+    match status.code() {
+        Code::Unavailable
+        | Code::DeadlineExceeded
+        | Code::ResourceExhausted
+        | Code::Aborted
+        | Code::Cancelled => StatusClass::Unavailable,
+        Code::InvalidArgument
+        | Code::FailedPrecondition
+        | Code::NotFound
+        | Code::AlreadyExists
+        | Code::PermissionDenied
+        | Code::OutOfRange => StatusClass::Rejected,
+        // A status the client built from a transport failure keeps that failure as its source;
+        // one the participant sent has none.
+        Code::Internal | Code::Unknown | Code::DataLoss
+            if std::error::Error::source(status).is_some() =>
+        {
+            StatusClass::Unavailable
+        }
+        Code::Ok
+        | Code::Internal
+        | Code::Unknown
+        | Code::DataLoss
+        | Code::Unimplemented
+        | Code::Unauthenticated => StatusClass::Fault,
+    }
 }
 
 /// Whether a status means "try again later" rather than "no".
 pub fn is_transient(status: &Status) -> bool {
-    matches!(
-        status.code(),
-        Code::Unavailable
-            | Code::DeadlineExceeded
-            | Code::ResourceExhausted
-            | Code::Aborted
-            | Code::Unknown
-            | Code::Internal
-            | Code::Cancelled
-    )
+    classify(status) == StatusClass::Unavailable
 }
 
 fn retryable(error: &StackError) -> bool {
@@ -72,12 +110,7 @@ fn retryable(error: &StackError) -> bool {
         CircuitBreakerError::Inner(BulkheadServiceError::Inner(TimeLimiterError::Timeout)) => true,
         CircuitBreakerError::Inner(BulkheadServiceError::Inner(TimeLimiterError::Inner(
             status,
-        ))) => {
-            matches!(
-                status.code(),
-                Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted
-            )
-        }
+        ))) => classify(status) == StatusClass::Unavailable,
     }
 }
 
@@ -265,26 +298,37 @@ impl Resilient {
             Err(CircuitBreakerError::Inner(BulkheadServiceError::Inner(
                 TimeLimiterError::Inner(status),
             ))) => {
-                if is_transient(&status) {
-                    Err(CallError::Unavailable(format!(
+                let described = || {
+                    format!(
                         "{} {rpc}: {:?} {}",
                         self.name,
                         status.code(),
                         status.message()
-                    )))
-                } else {
-                    Err(CallError::Rejected(status))
+                    )
+                };
+                match classify(&status) {
+                    StatusClass::Unavailable => Err(CallError::Unavailable(described())),
+                    StatusClass::Fault => Err(CallError::Fault(described())),
+                    StatusClass::Rejected => Err(CallError::Rejected(status)),
                 }
             }
         }
     }
 }
 
-/// Sets the remaining budget as the request's deadline.
-pub fn request<T>(message: T, timeout: Option<Duration>) -> tonic::Request<T> {
+/// Sets the remaining budget as the request's deadline, and names the end user the call is made
+/// for (`on_behalf_of`, unless empty).
+pub fn request<T>(message: T, timeout: Option<Duration>, on_behalf_of: &str) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     if let Some(timeout) = timeout {
         request.set_timeout(timeout);
+    }
+    if !on_behalf_of.is_empty()
+        && let Ok(value) = tonic::metadata::MetadataValue::try_from(on_behalf_of)
+    {
+        request
+            .metadata_mut()
+            .insert(hrmesh_kit::mesh::ON_BEHALF_OF_HEADER, value);
     }
     request
 }

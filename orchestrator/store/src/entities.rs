@@ -13,7 +13,7 @@ pub mod sagas {
         pub employee_id: String,
         pub lock_mode: String,
         pub request_id: String,
-        /// The typed start request, encoded by the server (protobuf).
+        /// The start: version 1 the protobuf request, version 2 `codec::SagaStart` as JSON.
         pub input: Vec<u8>,
         #[sea_orm(column_type = "Text")]
         pub reason: String,
@@ -24,6 +24,8 @@ pub mod sagas {
         pub lease_until: Option<ChronoDateTimeUtc>,
         pub created_at: ChronoDateTimeUtc,
         pub updated_at: ChronoDateTimeUtc,
+        /// The encoding of `input` and of the saga's events (`hrmesh_saga_core::codec`).
+        pub log_version: i32,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

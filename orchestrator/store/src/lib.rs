@@ -1,8 +1,10 @@
 //! The orchestrator's durable saga log on sea-orm: SQLite (the embedded default) and PostgreSQL.
 //!
-//! - `sagas`: one row per saga — type, state, employee, the typed start request (encoded by the
-//!   server), the number of logged events, and the lease: which replica runs it until when.
-//! - `saga_events`: the append-only log, `(saga_id, seq)`.
+//! - `sagas`: one row per saga — type, state, employee, the start (input and actor), the number
+//!   of logged events, the version of the log's encoding (`hrmesh_saga_core::codec`), and the
+//!   lease: which replica runs it until when.
+//! - `saga_events`: the append-only log, `(saga_id, seq)`, each event encoded in its saga's
+//!   version.
 //! - `saga_employee_locks`: one row per employee that starts of locking sagas update first, so the
 //!   semantic-lock check ("no offboarding interleaves with another saga of the employee") is
 //!   decided one start at a time. The lock itself is the set of non-terminal sagas in `sagas`: it
@@ -17,7 +19,8 @@ mod entities;
 mod migration;
 
 use chrono::{DateTime, Utc};
-use hrmesh_saga_core::{Event, LockMode, SagaState};
+use hrmesh_saga_core::codec::{self, CodecError};
+use hrmesh_saga_core::{Event, LockMode, SagaState, SagaType};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DatabaseTransaction, EntityTrait,
@@ -47,6 +50,8 @@ pub enum LogError {
     Db(#[from] DbErr),
     #[error("corrupt saga log: {0}")]
     Corrupt(String),
+    #[error("saga log encoding: {0}")]
+    Codec(#[from] CodecError),
 }
 
 impl LogError {
@@ -83,6 +88,7 @@ pub struct NewSaga {
     pub employee_id: String,
     pub lock: LockMode,
     pub request_id: String,
+    /// The start, encoded in [`codec::LOG_VERSION`].
     pub input: Vec<u8>,
     pub owner: String,
     pub lease_until: DateTime<Utc>,
@@ -99,6 +105,8 @@ pub struct SagaRecord {
     pub lock: LockMode,
     pub request_id: String,
     pub input: Vec<u8>,
+    /// The encoding of `input` and the events.
+    pub log_version: u32,
     pub reason: String,
     pub events: u64,
     pub owner: Option<String>,
@@ -117,6 +125,7 @@ fn record(row: sagas::Model) -> Result<SagaRecord> {
         employee_id: row.employee_id,
         request_id: row.request_id,
         input: row.input,
+        log_version: u32::try_from(row.log_version).unwrap_or(1),
         reason: row.reason,
         events: u64::try_from(row.events).unwrap_or(0),
         owner: row.owner,
@@ -134,12 +143,13 @@ pub struct LoggedEvent {
     pub event: Event,
 }
 
-fn logged(row: saga_events::Model) -> Result<LoggedEvent> {
+fn logged(saga: &SagaRecord, row: saga_events::Model) -> Result<LoggedEvent> {
+    let saga_type = SagaType::parse(&saga.saga_type)
+        .ok_or_else(|| LogError::Corrupt(format!("saga type {:?}", saga.saga_type)))?;
     Ok(LoggedEvent {
         seq: u64::try_from(row.seq).unwrap_or(0),
         at: row.at,
-        event: serde_json::from_str(&row.event)
-            .map_err(|err| LogError::Corrupt(format!("event {}: {err}", row.seq)))?,
+        event: codec::decode_event(saga.log_version, saga_type.definition(), &row.event)?,
     })
 }
 
@@ -249,6 +259,7 @@ async fn create_in(txn: &DatabaseTransaction, new: &NewSaga) -> Result<Result<Cr
         lock: new.lock,
         request_id: new.request_id.clone(),
         input: new.input.clone(),
+        log_version: codec::LOG_VERSION,
         reason: String::new(),
         events: 0,
         owner: Some(new.owner.clone()),
@@ -270,6 +281,7 @@ async fn create_in(txn: &DatabaseTransaction, new: &NewSaga) -> Result<Result<Cr
         lease_until: Set(created.lease_until),
         created_at: Set(created.created_at),
         updated_at: Set(created.updated_at),
+        log_version: Set(codec::LOG_VERSION as i32),
     };
     // A concurrent start with the same request id (on another replica) may have won meanwhile:
     // the insert then does nothing and that saga is the answer.
@@ -322,8 +334,7 @@ async fn apply_append(txn: &DatabaseTransaction, append: &Append) -> Result<Resu
                     saga_id: Set(append.saga_id.clone()),
                     seq: Set((append.after + i as u64 + 1) as i64),
                     at: Set(append.now),
-                    event: Set(serde_json::to_string(event)
-                        .map_err(|err| LogError::Corrupt(err.to_string()))?),
+                    event: Set(codec::encode_event(event)),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -398,15 +409,15 @@ impl SagaLog {
     }
 
     /// The saga's events after `after` (a sequence number; 0 for all), in order.
-    pub async fn events(&self, id: &str, after: u64) -> Result<Vec<LoggedEvent>> {
+    pub async fn events(&self, saga: &SagaRecord, after: u64) -> Result<Vec<LoggedEvent>> {
         saga_events::Entity::find()
-            .filter(saga_events::Column::SagaId.eq(id))
+            .filter(saga_events::Column::SagaId.eq(saga.id.as_str()))
             .filter(saga_events::Column::Seq.gt(after as i64))
             .order_by_asc(saga_events::Column::Seq)
             .all(&self.db)
             .await?
             .into_iter()
-            .map(logged)
+            .map(|row| logged(saga, row))
             .collect()
     }
 
@@ -415,7 +426,7 @@ impl SagaLog {
         let Some(saga) = self.record(id).await? else {
             return Ok(None);
         };
-        let events = self.events(id, 0).await?;
+        let events = self.events(&saga, 0).await?;
         Ok(Some((saga, events)))
     }
 

@@ -11,6 +11,8 @@ impl MigratorTrait for Migrator {
             Box::new(SagaLogSchema),
             Box::new(hrmesh_kit::audit::Migration),
             Box::new(hrmesh_kit::audit::OutcomeMigration),
+            Box::new(hrmesh_kit::audit::OnBehalfOfMigration),
+            Box::new(LogVersion),
         ]
     }
 }
@@ -133,5 +135,47 @@ impl MigrationTrait for SagaLogSchema {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// Records which encoding each saga's input and events are in (`hrmesh_saga_core::codec`):
+/// sagas logged before this migration are version 1.
+struct LogVersion;
+
+impl MigrationName for LogVersion {
+    fn name(&self) -> &str {
+        "m20261201_000002_saga_log_version"
+    }
+}
+
+#[derive(DeriveIden)]
+enum SagasVersion {
+    #[sea_orm(iden = "sagas")]
+    Table,
+    LogVersion,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for LogVersion {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(SagasVersion::Table)
+                    .add_column(integer(SagasVersion::LogVersion).default(1))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(SagasVersion::Table)
+                    .drop_column(SagasVersion::LogVersion)
+                    .to_owned(),
+            )
+            .await
     }
 }

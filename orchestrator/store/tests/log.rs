@@ -28,7 +28,9 @@ fn new_saga(n: u32, employee: &str, lock: LockMode, owner: &str) -> NewSaga {
 fn ok(step: usize) -> Event {
     Event::StepSucceeded {
         step,
-        output: StepOutput::from([("k".to_owned(), "v".to_owned())]),
+        output: StepOutput::Notified {
+            notification_id: "n-1".into(),
+        },
     }
 }
 
@@ -62,6 +64,7 @@ async fn a_start_is_created_once_per_request_id(backend: Backend) {
     };
     assert_eq!(saga.state, SagaState::Running);
     assert_eq!(saga.input, vec![1, 2, 3]);
+    assert_eq!(saga.log_version, hrmesh_saga_core::codec::LOG_VERSION);
     let mut again = new_saga(2, "e-1", LockMode::Shared, "a");
     again.request_id = "start-1".into();
     assert_eq!(
@@ -173,7 +176,7 @@ async fn appends_are_fenced_by_owner_and_length(backend: Backend) {
         vec![1, 2, 3]
     );
     assert_eq!(events[0].event, ok(0));
-    assert_eq!(log.events(&id, 2).await.expect("tail").len(), 1);
+    assert_eq!(log.events(&record, 2).await.expect("tail").len(), 1);
 }
 
 async fn expired_leases_are_taken_over_by_exactly_one_replica(backend: Backend) {

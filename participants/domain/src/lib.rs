@@ -6,10 +6,12 @@
 
 mod clock;
 mod ids;
+mod quantity;
 mod violations;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use ids::{EmployeeId, RequestId};
+pub use quantity::Quantity;
 pub use violations::{FieldViolation, Violations};
 
 use chrono::NaiveDate;

@@ -15,11 +15,10 @@
 mod error;
 mod model;
 mod plan;
-mod quantity;
 mod service;
 
 pub use error::{LedgerError, Rejection, Result};
+pub use hrmesh_domain::Quantity;
 pub use model::*;
 pub use plan::{AccountPlan, EntryDraft, HoldPlan, expand_hold_days};
-pub use quantity::Quantity;
 pub use service::{Ledger, LedgerStore};

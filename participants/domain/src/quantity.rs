@@ -1,7 +1,7 @@
 use std::fmt;
 use std::ops::{Add, Neg, Sub};
 
-use hrmesh_domain::Violations;
+use crate::Violations;
 use serde::{Deserialize, Serialize};
 
 /// An exact quantity of time off in a policy's unit, held as thousandths (no floating point).

@@ -1,439 +1,6 @@
-//! The orchestrator with the real participants, every server on its own port with its own real
-//! database, on SQLite and on PostgreSQL.
+//! Every saga end to end: completions, rejections, outages, deadlines, authorisation, TLS, traces.
 
-use std::time::Duration;
-
-use hrmesh_kit::auth::{ALL_PERMISSIONS, ActorType, Claims, TokenSource};
-use hrmesh_kit::client::MeshChannel;
-use hrmesh_kit::testing;
-use hrmesh_kit::testing::{Backend, TestDatabase};
-use hrmesh_kit::tls::TlsConfig;
-use hrmesh_kit::tls::dev::DevPki;
-use hrmesh_ledger_server::{LedgerConfig, LedgerServer};
-use hrmesh_notification_server::{NotificationConfig, NotificationServer, RunningNotification};
-use hrmesh_orchestrator_server::resilience::ResilienceConfig;
-use hrmesh_orchestrator_server::{OrchestratorConfig, OrchestratorServer};
-use hrmesh_performance_server::{PerformanceConfig, PerformanceServer};
-use hrmesh_performance_store::SeaPerformanceStore;
-use hrmesh_proto::common::DateRange;
-use hrmesh_proto::ledger as lpb;
-use hrmesh_proto::ledger::ledger_service_client::LedgerServiceClient;
-use hrmesh_proto::notification as npb;
-use hrmesh_proto::notification::notification_service_client::NotificationServiceClient;
-use hrmesh_proto::orchestrator::saga_service_client::SagaServiceClient;
-use hrmesh_proto::orchestrator::start_saga_request::Input;
-use hrmesh_proto::orchestrator::*;
-use hrmesh_proto::performance as ppb;
-use hrmesh_proto::performance::performance_service_client::PerformanceServiceClient;
-use tonic::{Code, Status};
-use tonic_types::StatusExt;
-
-struct Mesh {
-    saga: SagaServiceClient<MeshChannel>,
-    ledger: LedgerServiceClient<MeshChannel>,
-    performance: PerformanceServiceClient<MeshChannel>,
-    notification_port: u16,
-    /// How the test's clients connect: plaintext, or TLS with the test client's certificate.
-    client_tls: TlsConfig,
-    notification_config: NotificationConfig,
-    notification: Option<RunningNotification>,
-    orchestrator: OrchestratorServer,
-    ledger_server: LedgerServer,
-    performance_server: PerformanceServer<SeaPerformanceStore, hrmesh_domain::SystemClock>,
-    _dbs: Vec<TestDatabase>,
-}
-
-fn localhost_zero() -> std::net::SocketAddr {
-    "127.0.0.1:0".parse().expect("addr")
-}
-
-/// A free port for a server that starts later in the test (a participant that "comes back").
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-fn fast_resilience() -> ResilienceConfig {
-    ResilienceConfig {
-        attempt_timeout_ms: 3_000,
-        attempts: 2,
-        backoff_ms: 5,
-        backoff_max_ms: 20,
-        breaker_failure_rate: 0.5,
-        breaker_window: 4,
-        breaker_min_calls: 4,
-        // Long enough that every round of a stuck compensation meets the open circuit.
-        breaker_open_ms: 1_000,
-        max_concurrent_calls: 64,
-    }
-}
-
-struct Options {
-    notification_up: bool,
-    ledger_down: bool,
-    /// Every server on TLS with this PKI, requiring client certificates (mutual TLS).
-    tls: Option<DevPki>,
-}
-
-/// The names a test PKI issues certificates for: the four services and the test's own client.
-const PKI_NAMES: [&str; 5] = [
-    "ledger",
-    "performance",
-    "notification",
-    "orchestrator",
-    "test-client",
-];
-
-impl Mesh {
-    async fn start(backend: Backend) -> Self {
-        Self::start_with(
-            backend,
-            Options {
-                notification_up: true,
-                ledger_down: false,
-                tls: None,
-            },
-        )
-        .await
-    }
-
-    async fn start_with(backend: Backend, options: Options) -> Self {
-        let dbs = vec![
-            TestDatabase::new(backend).await,
-            TestDatabase::new(backend).await,
-            TestDatabase::new(backend).await,
-            TestDatabase::new(backend).await,
-        ];
-        let tls = |name: &str| {
-            options
-                .tls
-                .as_ref()
-                .map(|pki| pki.config(name, true))
-                .unwrap_or_default()
-        };
-        let client_tls = tls("test-client");
-        let mut ledger_config = LedgerConfig::default();
-        hrmesh_kit::testing::secure(&mut ledger_config.common);
-        ledger_config.common.tls = tls("ledger");
-        ledger_config.common.listen = localhost_zero();
-        ledger_config.common.database_url = Some(dbs[0].url.clone());
-        let ledger_server = LedgerServer::start(&ledger_config).await.expect("ledger");
-        let mut performance_config = PerformanceConfig::default();
-        hrmesh_kit::testing::secure(&mut performance_config.common);
-        hrmesh_kit::testing::sign(&mut performance_config.identity);
-        performance_config.common.tls = tls("performance");
-        performance_config.common.listen = localhost_zero();
-        performance_config.common.database_url = Some(dbs[1].url.clone());
-        let performance_server = PerformanceServer::start(&performance_config)
-            .await
-            .expect("performance");
-        let notification_port = free_port();
-        let mut notification_config = NotificationConfig::default();
-        hrmesh_kit::testing::secure(&mut notification_config.common);
-        notification_config.common.tls = tls("notification");
-        notification_config.common.listen = format!("127.0.0.1:{notification_port}")
-            .parse()
-            .expect("addr");
-        notification_config.common.database_url = Some(dbs[2].url.clone());
-        notification_config.worker_enabled = false;
-        let notification = if options.notification_up {
-            Some(
-                NotificationServer::start(&notification_config)
-                    .await
-                    .expect("notification"),
-            )
-        } else {
-            None
-        };
-        let mut config = OrchestratorConfig::default();
-        hrmesh_kit::testing::secure(&mut config.common);
-        hrmesh_kit::testing::sign(&mut config.identity);
-        config.common.tls = tls("orchestrator");
-        config.common.listen = localhost_zero();
-        config.common.database_url = Some(dbs[3].url.clone());
-        config.performance_url = performance_server.server.uri();
-        config.ledger_url = if options.ledger_down {
-            format!("{}://127.0.0.1:{}", config.common.tls.scheme(), free_port())
-        } else {
-            ledger_server.server.uri()
-        };
-        config.notification_url = format!(
-            "{}://127.0.0.1:{notification_port}",
-            notification_config.common.tls.scheme()
-        );
-        config.replica_id = Some("replica-a".into());
-        config.compensation_rounds = 3;
-        config.pivot_rounds = 3;
-        config.round_backoff_ms = 10;
-        config.round_backoff_max_ms = 100;
-        config.resilience = fast_resilience();
-        let orchestrator = OrchestratorServer::start(&config)
-            .await
-            .expect("orchestrator");
-        let saga = SagaServiceClient::new(testing::admin_channel_over(
-            &orchestrator.server.uri(),
-            &client_tls,
-        ));
-        let ledger = LedgerServiceClient::new(testing::admin_channel_over(
-            &ledger_server.server.uri(),
-            &client_tls,
-        ));
-        let performance = PerformanceServiceClient::new(testing::admin_channel_over(
-            &performance_server.server.uri(),
-            &client_tls,
-        ));
-        Mesh {
-            saga,
-            ledger,
-            performance,
-            notification_port,
-            client_tls,
-            notification_config,
-            notification,
-            orchestrator,
-            ledger_server,
-            performance_server,
-            _dbs: dbs,
-        }
-    }
-
-    async fn notification_client(&self) -> NotificationServiceClient<MeshChannel> {
-        NotificationServiceClient::new(testing::admin_channel_over(
-            &format!(
-                "{}://127.0.0.1:{}",
-                self.notification_config.common.tls.scheme(),
-                self.notification_port
-            ),
-            &self.client_tls,
-        ))
-    }
-
-    async fn bring_notification_up(&mut self) {
-        self.notification = Some(
-            NotificationServer::start(&self.notification_config)
-                .await
-                .expect("notification comes back"),
-        );
-    }
-
-    /// Policy `pto` (no negative balance) assigned to `employee` with `days` accrued.
-    async fn pto(&mut self, employee: &str, days: &str) {
-        let _ = self
-            .ledger
-            .create_policy(lpb::CreatePolicyRequest {
-                request_id: "policy-pto".into(),
-                policy_id: "pto".into(),
-                policy: Some(lpb::Policy {
-                    resource_type: "pto".into(),
-                    unit: lpb::Unit::Days as i32,
-                    accrual: Some(lpb::AccrualRule {
-                        frequency: lpb::AccrualFrequency::Monthly as i32,
-                        amount: "1.75".into(),
-                    }),
-                    allow_negative: false,
-                    ..Default::default()
-                }),
-            })
-            .await
-            .expect("policy");
-        self.ledger
-            .assign_policy(lpb::AssignPolicyRequest {
-                request_id: format!("assign-{employee}"),
-                employee_id: employee.into(),
-                policy_id: "pto".into(),
-                effective_from: "2020-01-01".into(),
-                effective_to: String::new(),
-            })
-            .await
-            .expect("assign");
-        self.ledger
-            .append_entries(lpb::AppendEntriesRequest {
-                request_id: format!("accrue-{employee}"),
-                entries: vec![lpb::NewEntry {
-                    employee_id: employee.into(),
-                    policy_id: "pto".into(),
-                    kind: lpb::EntryKind::Accrual as i32,
-                    amount: days.into(),
-                    effective_date: "2026-01-31".into(),
-                    ..Default::default()
-                }],
-            })
-            .await
-            .expect("accrue");
-    }
-
-    /// A review of `employee` (manager m-1) waiting for the manager.
-    async fn review_in_manager_review(&mut self, employee: &str) -> String {
-        let review = self
-            .performance
-            .create_review(ppb::CreateReviewRequest {
-                request_id: format!("review-{employee}"),
-                employee_id: employee.into(),
-                manager_id: "m-1".into(),
-                cycle: ppb::ReviewCycle::Annual as i32,
-                period_start: "2026-01-01".into(),
-                period_end: "2026-12-31".into(),
-                due_date: "2027-01-31".into(),
-            })
-            .await
-            .expect("review")
-            .into_inner();
-        for (n, step) in ["open", "self"].into_iter().enumerate() {
-            let request_id = format!("{employee}-{step}");
-            if n == 0 {
-                self.performance
-                    .open_self_assessment(ppb::OpenSelfAssessmentRequest {
-                        request_id,
-                        review_id: review.review_id.clone(),
-                    })
-                    .await
-                    .expect("open");
-            } else {
-                self.performance
-                    .submit_self_assessment(ppb::SubmitSelfAssessmentRequest {
-                        request_id,
-                        review_id: review.review_id.clone(),
-                        sections: sections(),
-                    })
-                    .await
-                    .expect("self-assessment");
-            }
-        }
-        review.review_id
-    }
-
-    async fn review_state(&mut self, review_id: &str) -> ppb::Review {
-        self.performance
-            .get_review(ppb::GetReviewRequest {
-                review_id: review_id.into(),
-            })
-            .await
-            .expect("review")
-            .into_inner()
-    }
-
-    async fn entries(&mut self, employee: &str) -> Vec<lpb::Entry> {
-        self.ledger
-            .list_entries(lpb::ListEntriesRequest {
-                employee_id: employee.into(),
-                page_size: 500,
-                ..Default::default()
-            })
-            .await
-            .expect("entries")
-            .into_inner()
-            .entries
-    }
-
-    async fn balance(&mut self, employee: &str) -> lpb::Balance {
-        self.ledger
-            .get_balance(lpb::GetBalanceRequest {
-                employee_id: employee.into(),
-                policy_id: "pto".into(),
-                as_of_date: String::new(),
-            })
-            .await
-            .expect("balance")
-            .into_inner()
-    }
-
-    async fn inbox(&self, recipient: &str) -> Vec<npb::Notification> {
-        self.notification_client()
-            .await
-            .list_notifications(npb::ListNotificationsRequest {
-                recipient_id: recipient.into(),
-                page_size: 100,
-                ..Default::default()
-            })
-            .await
-            .expect("notifications")
-            .into_inner()
-            .notifications
-    }
-
-    async fn run_saga(&mut self, request_id: &str, input: Input) -> Result<Saga, Status> {
-        let mut request = tonic::Request::new(StartSagaRequest {
-            request_id: request_id.into(),
-            wait: true,
-            input: Some(input),
-        });
-        request.set_timeout(Duration::from_secs(20));
-        self.saga.start_saga(request).await.map(|r| r.into_inner())
-    }
-
-    /// Waits for the saga to settle by watching it.
-    async fn settled(&mut self, saga_id: &str) -> Saga {
-        let mut updates = self
-            .saga
-            .watch_saga(WatchSagaRequest {
-                saga_id: saga_id.into(),
-            })
-            .await
-            .expect("watch")
-            .into_inner();
-        while updates.message().await.expect("update").is_some() {}
-        self.get(saga_id).await
-    }
-
-    async fn get(&mut self, saga_id: &str) -> Saga {
-        self.saga
-            .get_saga(GetSagaRequest {
-                saga_id: saga_id.into(),
-            })
-            .await
-            .expect("get saga")
-            .into_inner()
-    }
-
-    async fn stop(self) {
-        self.orchestrator.stop().await.expect("stop orchestrator");
-        if let Some(notification) = self.notification {
-            notification.stop().await.expect("stop notification");
-        }
-        self.ledger_server.stop().await.expect("stop ledger");
-        self.performance_server
-            .stop()
-            .await
-            .expect("stop performance");
-    }
-}
-
-fn sections() -> Vec<ppb::ReviewSection> {
-    vec![ppb::ReviewSection {
-        title: "Delivery".into(),
-        body: "Shipped the payroll migration.".into(),
-    }]
-}
-
-fn complete_review(
-    review_id: &str,
-    employee: &str,
-    rating: ppb::Rating,
-    bonus_policy: &str,
-) -> Input {
-    Input::CompleteReview(CompleteReviewInput {
-        review_id: review_id.into(),
-        employee_id: employee.into(),
-        rating: rating as i32,
-        sections: sections(),
-        bonus_policy_id: bonus_policy.into(),
-    })
-}
-
-fn statuses(saga: &Saga) -> Vec<StepStatus> {
-    saga.steps
-        .iter()
-        .map(|step| StepStatus::try_from(step.status).expect("status"))
-        .collect()
-}
-
-fn reason_of(status: &Status) -> (String, std::collections::HashMap<String, String>) {
-    let details = status.get_error_details();
-    let info = details.error_info().expect("ErrorInfo");
-    (info.reason.clone(), info.metadata.clone())
-}
+use super::*;
 
 async fn complete_review_completes_once(backend: Backend) {
     let mut mesh = Mesh::start(backend).await;
@@ -747,6 +314,7 @@ async fn a_rejection_compensates_exactly_the_completed_steps(backend: Backend) {
             request_id: "void-by-hand".into(),
             hold_id: hold_id.clone(),
             reason: "withdrawn".into(),
+            employee_id: String::new(),
         })
         .await
         .expect("void");
@@ -850,8 +418,8 @@ async fn a_participant_down_trips_the_breaker_and_the_saga_is_stuck_not_half_don
         .saga
         .skip_step(OperatorRequest {
             saga_id: saga.saga_id.clone(),
-            actor: "ops@example.com".into(),
             justification: String::new(),
+            request_id: "skip-1".into(),
         })
         .await
         .expect_err("no justification");
@@ -860,8 +428,8 @@ async fn a_participant_down_trips_the_breaker_and_the_saga_is_stuck_not_half_don
         .saga
         .skip_step(OperatorRequest {
             saga_id: saga.saga_id.clone(),
-            actor: "ops@example.com".into(),
             justification: "no bonus was ever written: the ledger was down".into(),
+            request_id: "skip-1".into(),
         })
         .await
         .expect("skip")
@@ -871,7 +439,10 @@ async fn a_participant_down_trips_the_breaker_and_the_saga_is_stuck_not_half_don
         .iter()
         .find(|e| e.kind == "operator_skipped")
         .expect("the action is in the history");
-    assert_eq!(operator.actor, "ops@example.com");
+    assert_eq!(
+        operator.actor, "test-admin",
+        "the actor is the token's subject, not the request's"
+    );
     let done = mesh.settled(&saga.saga_id).await;
     assert_eq!(done.state, SagaState::Compensated as i32, "{done:?}");
     assert_eq!(
@@ -882,8 +453,8 @@ async fn a_participant_down_trips_the_breaker_and_the_saga_is_stuck_not_half_don
         .saga
         .retry_saga(OperatorRequest {
             saga_id: saga.saga_id.clone(),
-            actor: "ops@example.com".into(),
             justification: String::new(),
+            request_id: "retry-1".into(),
         })
         .await
         .expect_err("not stuck");
@@ -1467,12 +1038,12 @@ async fn read_e1(service: &str, channel: MeshChannel) -> Result<(), Status> {
 }
 
 /// The service's audit trail, read by an admin.
-async fn audit_trail(service: &str, url: &str) -> Vec<hrmesh_proto::common::AuditEvent> {
+pub async fn audit_trail(service: &str, url: &str) -> Vec<hrmesh_proto::common::AuditEvent> {
     audit_trail_over(service, testing::admin_channel(url)).await
 }
 
 /// The service's audit trail, read by an admin over `channel`.
-async fn audit_trail_over(
+pub async fn audit_trail_over(
     service: &str,
     channel: MeshChannel,
 ) -> Vec<hrmesh_proto::common::AuditEvent> {

@@ -1,0 +1,169 @@
+//! The saga log's encoding, versioned. A saga's row records the version its input and events were
+//! written in; every version ever written stays readable.
+//!
+//! - **Version 2** (now): the start is [`SagaStart`] and each event an [`Event`], as JSON.
+//! - **Version 1**: the start was the protobuf `StartSagaRequest` (decoded by the server, which
+//!   owns the wire types, into a [`SagaInput`]), and events were JSON with string-map outputs
+//!   and untimed failures. They read as version 2 events: outputs by the keys each step wrote,
+//!   and a failed round of a compensatable step as [`Event::StepAbandoned`] — the version 1
+//!   engine compensated after one failed round, and a resumed saga must never go forward after
+//!   its undos ran.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::decide::{Event, Failure};
+use crate::output::StepOutput;
+use crate::sagas::SagaInput;
+use crate::{Definition, Direction, StepKind};
+
+/// The version this build writes.
+pub const LOG_VERSION: u32 = 2;
+
+/// What a saga was started with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SagaStart {
+    /// The subject of the token that started it: the end user its calls act on behalf of. Empty
+    /// for sagas started before the log recorded it.
+    pub actor: String,
+    pub input: SagaInput,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("saga log version {version}: {message}")]
+pub struct CodecError {
+    pub version: u32,
+    pub message: String,
+}
+
+fn error(version: u32, message: impl std::fmt::Display) -> CodecError {
+    CodecError {
+        version,
+        message: message.to_string(),
+    }
+}
+
+pub fn encode_start(start: &SagaStart) -> Vec<u8> {
+    // A derived Serialize of plain data cannot fail.
+    serde_json::to_vec(start).unwrap_or_default()
+}
+
+/// Decodes a version 2 start; version 1 starts are protobuf (see the module documentation).
+pub fn decode_start(version: u32, bytes: &[u8]) -> Result<SagaStart, CodecError> {
+    if version != LOG_VERSION {
+        return Err(error(version, "not a JSON start"));
+    }
+    serde_json::from_slice(bytes).map_err(|err| error(version, err))
+}
+
+pub fn encode_event(event: &Event) -> String {
+    serde_json::to_string(event).unwrap_or_default()
+}
+
+/// Decodes one event of a saga of `definition` logged in `version`.
+pub fn decode_event(
+    version: u32,
+    definition: &Definition,
+    text: &str,
+) -> Result<Event, CodecError> {
+    match version {
+        LOG_VERSION => serde_json::from_str(text).map_err(|err| error(version, err)),
+        1 => {
+            let legacy: V1Event = serde_json::from_str(text).map_err(|err| error(version, err))?;
+            Ok(legacy.upgrade(definition))
+        }
+        other => Err(error(other, "unknown version")),
+    }
+}
+
+/// An event as version 1 wrote it.
+#[derive(Debug, Deserialize)]
+enum V1Event {
+    StepSucceeded {
+        step: usize,
+        output: BTreeMap<String, String>,
+    },
+    StepRejected {
+        step: usize,
+        reason: String,
+    },
+    StepFailed {
+        step: usize,
+        error: String,
+    },
+    CompensationSucceeded {
+        step: usize,
+    },
+    CompensationFailed {
+        step: usize,
+        error: String,
+    },
+    OperatorRetried {
+        actor: String,
+    },
+    OperatorSkipped {
+        step: usize,
+        direction: Direction,
+        actor: String,
+        justification: String,
+    },
+    OperatorMarkedCompensated {
+        actor: String,
+        justification: String,
+    },
+}
+
+impl V1Event {
+    fn upgrade(self, definition: &Definition) -> Event {
+        match self {
+            V1Event::StepSucceeded { step, output } => Event::StepSucceeded {
+                step,
+                output: StepOutput::from_legacy(&output),
+            },
+            V1Event::StepRejected { step, reason } => Event::StepRejected { step, reason },
+            V1Event::StepFailed { step, error } => {
+                if definition.step(step).map(|s| s.kind) == Some(StepKind::Compensatable) {
+                    Event::StepAbandoned {
+                        step,
+                        reason: error,
+                    }
+                } else {
+                    Event::StepFailed {
+                        step,
+                        failure: Failure::unavailable(error, 0),
+                    }
+                }
+            }
+            V1Event::CompensationSucceeded { step } => Event::CompensationSucceeded { step },
+            V1Event::CompensationFailed { step, error } => Event::CompensationFailed {
+                step,
+                failure: Failure::unavailable(error, 0),
+            },
+            V1Event::OperatorRetried { actor } => Event::OperatorRetried {
+                actor,
+                request_id: String::new(),
+            },
+            V1Event::OperatorSkipped {
+                step,
+                direction,
+                actor,
+                justification,
+            } => Event::OperatorSkipped {
+                step,
+                direction,
+                actor,
+                justification,
+                request_id: String::new(),
+            },
+            V1Event::OperatorMarkedCompensated {
+                actor,
+                justification,
+            } => Event::OperatorMarkedCompensated {
+                actor,
+                justification,
+                request_id: String::new(),
+            },
+        }
+    }
+}

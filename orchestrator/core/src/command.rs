@@ -1,0 +1,348 @@
+//! What a saga step asks of a participant, in domain terms, and what comes back.
+//!
+//! A [`ParticipantCommand`] names one participant operation with typed fields; the server turns it
+//! into the participant's protobuf request and the answer into a [`CallOutcome`]. Nothing here
+//! knows gRPC: a business refusal is a [`Rejection`] (its code name, reason and facts), an outage
+//! is `Unavailable`, a bug on the other side is a `Fault`.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use hrmesh_domain::{EmployeeId, Quantity};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{PolicyId, RecordId};
+use crate::output::StepOutput;
+
+/// The three participants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Participant {
+    Performance,
+    Ledger,
+    Notification,
+}
+
+impl Participant {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Participant::Performance => "performance",
+            Participant::Ledger => "ledger",
+            Participant::Notification => "notification",
+        }
+    }
+}
+
+/// A review's overall rating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Rating {
+    Unsatisfactory,
+    NeedsImprovement,
+    MeetsExpectations,
+    ExceedsExpectations,
+    Outstanding,
+}
+
+impl Rating {
+    pub const ALL: [Rating; 5] = [
+        Rating::Unsatisfactory,
+        Rating::NeedsImprovement,
+        Rating::MeetsExpectations,
+        Rating::ExceedsExpectations,
+        Rating::Outstanding,
+    ];
+
+    /// How people read it, e.g. "exceeds expectations".
+    pub fn words(self) -> &'static str {
+        match self {
+            Rating::Unsatisfactory => "unsatisfactory",
+            Rating::NeedsImprovement => "needs improvement",
+            Rating::MeetsExpectations => "meets expectations",
+            Rating::ExceedsExpectations => "exceeds expectations",
+            Rating::Outstanding => "outstanding",
+        }
+    }
+
+    /// Bonus time off a completed review earns: 2 days for outstanding, 1 for exceeds
+    /// expectations, none otherwise.
+    pub fn bonus_days(self) -> Option<Quantity> {
+        match self {
+            Rating::Outstanding => Some(Quantity::from_units(2)),
+            Rating::ExceedsExpectations => Some(Quantity::from_units(1)),
+            _ => None,
+        }
+    }
+}
+
+/// A written part of a review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewSection {
+    pub title: String,
+    pub body: String,
+}
+
+/// The kinds of ledger entries sagas append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EntryKind {
+    Accrual,
+    Adjustment,
+}
+
+/// Who a notification is for, as the notification service files it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RecipientKind {
+    Employee,
+    Manager,
+    Hr,
+}
+
+/// One ledger entry to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEntry {
+    pub employee_id: EmployeeId,
+    pub policy_id: PolicyId,
+    pub kind: EntryKind,
+    pub amount: Quantity,
+    pub effective_date: NaiveDate,
+    pub reason: String,
+    /// The saga that wrote it.
+    pub reference: String,
+}
+
+/// One participant operation a saga step makes. Every command that names a record carries the
+/// employee the saga was authorised for: the participant refuses it, inside the transaction that
+/// would apply it, when the record belongs to someone else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParticipantCommand {
+    FinalizeReview {
+        review_id: RecordId,
+        employee_id: EmployeeId,
+        rating: Rating,
+        sections: Vec<ReviewSection>,
+    },
+    /// Undoes the finalization made by `finalize_request_id`, if it happened.
+    ReopenReview {
+        review_id: RecordId,
+        employee_id: EmployeeId,
+        finalize_request_id: String,
+        reason: String,
+    },
+    CompleteReview {
+        review_id: RecordId,
+        employee_id: EmployeeId,
+    },
+    OpenPip {
+        employee_id: EmployeeId,
+        manager_id: EmployeeId,
+        reason: String,
+        objectives: Vec<String>,
+        start_date: NaiveDate,
+        end_date: NaiveDate,
+        check_in_dates: Vec<NaiveDate>,
+    },
+    /// Cancels the PIP `opened_by_request_id` opened, if any.
+    CancelPip {
+        opened_by_request_id: String,
+        employee_id: EmployeeId,
+        reason: String,
+    },
+    CloseEmployeeRecords {
+        employee_id: EmployeeId,
+        reason: String,
+    },
+    /// Reopens what the close made by `close_request_id` closed, if anything.
+    ReopenEmployeeRecords {
+        close_request_id: String,
+    },
+    CreateProbationReview {
+        employee_id: EmployeeId,
+        manager_id: EmployeeId,
+        period_start: NaiveDate,
+        due_date: NaiveDate,
+    },
+    /// Several goals, one call each (request ids `<key>/<n>`).
+    CreateGoals {
+        employee_id: EmployeeId,
+        review_id: Option<RecordId>,
+        target_date: NaiveDate,
+        goals: Vec<(String, u32)>,
+    },
+    AppendEntry(NewEntry),
+    /// Reverses an entry the saga appended; an entry reversed already counts as done.
+    ReverseEntry {
+        entry_id: i64,
+        employee_id: EmployeeId,
+        reason: String,
+    },
+    HoldDays {
+        employee_id: EmployeeId,
+        policy_id: PolicyId,
+        start_date: NaiveDate,
+        end_date: NaiveDate,
+        half_days: Vec<NaiveDate>,
+        reference: String,
+        reason: String,
+    },
+    PostHold {
+        hold_id: RecordId,
+        employee_id: EmployeeId,
+    },
+    /// As an undo (`undo`), a hold that expired or was voided already counts as done.
+    VoidHold {
+        hold_id: RecordId,
+        employee_id: EmployeeId,
+        reason: String,
+        undo: bool,
+    },
+    GetBalance {
+        employee_id: EmployeeId,
+        policy_id: PolicyId,
+    },
+    AssignPolicy {
+        employee_id: EmployeeId,
+        policy_id: PolicyId,
+        effective_from: NaiveDate,
+    },
+    /// An in-app notification.
+    Notify {
+        recipient_id: String,
+        recipient: RecipientKind,
+        template: &'static str,
+        payload: Vec<(&'static str, String)>,
+        correlation_id: String,
+    },
+}
+
+/// The variants of [`ParticipantCommand`], for the contract tests: each has a contract, and a
+/// new one without is a build error there (an exhaustive match).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CommandKind {
+    FinalizeReview,
+    ReopenReview,
+    CompleteReview,
+    OpenPip,
+    CancelPip,
+    CloseEmployeeRecords,
+    ReopenEmployeeRecords,
+    CreateProbationReview,
+    CreateGoals,
+    AppendEntry,
+    ReverseEntry,
+    HoldDays,
+    PostHold,
+    VoidHold,
+    GetBalance,
+    AssignPolicy,
+    Notify,
+}
+
+impl CommandKind {
+    pub const ALL: [CommandKind; 17] = [
+        CommandKind::FinalizeReview,
+        CommandKind::ReopenReview,
+        CommandKind::CompleteReview,
+        CommandKind::OpenPip,
+        CommandKind::CancelPip,
+        CommandKind::CloseEmployeeRecords,
+        CommandKind::ReopenEmployeeRecords,
+        CommandKind::CreateProbationReview,
+        CommandKind::CreateGoals,
+        CommandKind::AppendEntry,
+        CommandKind::ReverseEntry,
+        CommandKind::HoldDays,
+        CommandKind::PostHold,
+        CommandKind::VoidHold,
+        CommandKind::GetBalance,
+        CommandKind::AssignPolicy,
+        CommandKind::Notify,
+    ];
+
+    /// The participant and the RPC the command is.
+    pub fn rpc(self) -> (Participant, &'static str) {
+        use Participant::*;
+        match self {
+            CommandKind::FinalizeReview => (Performance, "FinalizeReview"),
+            CommandKind::ReopenReview => (Performance, "ReopenReview"),
+            CommandKind::CompleteReview => (Performance, "CompleteReview"),
+            CommandKind::OpenPip => (Performance, "OpenPip"),
+            CommandKind::CancelPip => (Performance, "CancelPip"),
+            CommandKind::CloseEmployeeRecords => (Performance, "CloseEmployeeRecords"),
+            CommandKind::ReopenEmployeeRecords => (Performance, "ReopenEmployeeRecords"),
+            CommandKind::CreateProbationReview => (Performance, "CreateReview"),
+            CommandKind::CreateGoals => (Performance, "CreateGoal"),
+            CommandKind::AppendEntry => (Ledger, "AppendEntries"),
+            CommandKind::ReverseEntry => (Ledger, "ReverseEntry"),
+            CommandKind::HoldDays => (Ledger, "HoldDays"),
+            CommandKind::PostHold => (Ledger, "PostHold"),
+            CommandKind::VoidHold => (Ledger, "VoidHold"),
+            CommandKind::GetBalance => (Ledger, "GetBalance"),
+            CommandKind::AssignPolicy => (Ledger, "AssignPolicy"),
+            CommandKind::Notify => (Notification, "Send"),
+        }
+    }
+}
+
+impl ParticipantCommand {
+    pub fn kind(&self) -> CommandKind {
+        match self {
+            ParticipantCommand::FinalizeReview { .. } => CommandKind::FinalizeReview,
+            ParticipantCommand::ReopenReview { .. } => CommandKind::ReopenReview,
+            ParticipantCommand::CompleteReview { .. } => CommandKind::CompleteReview,
+            ParticipantCommand::OpenPip { .. } => CommandKind::OpenPip,
+            ParticipantCommand::CancelPip { .. } => CommandKind::CancelPip,
+            ParticipantCommand::CloseEmployeeRecords { .. } => CommandKind::CloseEmployeeRecords,
+            ParticipantCommand::ReopenEmployeeRecords { .. } => CommandKind::ReopenEmployeeRecords,
+            ParticipantCommand::CreateProbationReview { .. } => CommandKind::CreateProbationReview,
+            ParticipantCommand::CreateGoals { .. } => CommandKind::CreateGoals,
+            ParticipantCommand::AppendEntry(_) => CommandKind::AppendEntry,
+            ParticipantCommand::ReverseEntry { .. } => CommandKind::ReverseEntry,
+            ParticipantCommand::HoldDays { .. } => CommandKind::HoldDays,
+            ParticipantCommand::PostHold { .. } => CommandKind::PostHold,
+            ParticipantCommand::VoidHold { .. } => CommandKind::VoidHold,
+            ParticipantCommand::GetBalance { .. } => CommandKind::GetBalance,
+            ParticipantCommand::AssignPolicy { .. } => CommandKind::AssignPolicy,
+            ParticipantCommand::Notify { .. } => CommandKind::Notify,
+        }
+    }
+
+    /// Whether `rejection` means the command's aim is met anyway: an undo that finds its effect
+    /// gone already (an entry reversed by hand, a hold that expired or was voided).
+    pub fn rejection_is_done(&self, rejection: &Rejection) -> bool {
+        match self {
+            ParticipantCommand::ReverseEntry { .. } => rejection.reason == "ENTRY_ALREADY_REVERSED",
+            ParticipantCommand::VoidHold { undo: true, .. } => {
+                rejection.reason == "HOLD_EXPIRED"
+                    || (rejection.reason == "HOLD_ALREADY_RESOLVED"
+                        && rejection.metadata.get("state").map(String::as_str) != Some("posted"))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A participant's business answer "no": the status code's name, the ErrorInfo reason, the
+/// message and the ErrorInfo facts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub code: String,
+    pub reason: String,
+    pub message: String,
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.code, self.reason, self.message)
+    }
+}
+
+/// How one command call ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallOutcome {
+    Done(StepOutput),
+    /// A business refusal (kept by the participant's inbox: asking again gets the same answer).
+    Rejected(Rejection),
+    /// No answer; calling again with the same key is safe.
+    Unavailable(String),
+    /// An answer that is a bug or a misconfiguration on the other side.
+    Fault(String),
+}

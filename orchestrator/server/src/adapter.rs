@@ -1,0 +1,596 @@
+//! The one adapter between the core's [`ParticipantCommand`]s and the participants' gRPC APIs:
+//! each command becomes its protobuf request (with the step's idempotency key, the caller's
+//! remaining budget and the end user it is made for), each answer a typed [`CallOutcome`].
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::NaiveDate;
+use hrmesh_domain::{Quantity, Violations};
+use hrmesh_kit::auth::TokenSource;
+use hrmesh_kit::client::MeshChannel;
+use hrmesh_kit::tls::TlsConfig;
+use hrmesh_proto::ledger as lpb;
+use hrmesh_proto::ledger::ledger_service_client::LedgerServiceClient;
+use hrmesh_proto::notification as npb;
+use hrmesh_proto::notification::notification_service_client::NotificationServiceClient;
+use hrmesh_proto::performance as ppb;
+use hrmesh_proto::performance::performance_service_client::PerformanceServiceClient;
+use hrmesh_saga_core::command::{EntryKind, NewEntry, RecipientKind};
+use hrmesh_saga_core::{CallOutcome, ParticipantCommand, Rejection, StepOutput};
+use tonic::Status;
+use tonic::transport::Channel;
+use tonic_types::StatusExt;
+
+use crate::convert;
+use crate::ports::{Call, ParticipantPort};
+use crate::resilience::{CallError, ResilienceConfig, Resilient, request};
+
+/// The permissions the orchestrator's identity holds: what the saga steps call.
+pub const IDENTITY_PERMISSIONS: &[&str] = &[
+    "performance.create",
+    "performance.read",
+    "performance.update",
+    "performance.admin",
+    "ledger.create",
+    "ledger.read",
+    "ledger.update",
+    "ledger.admin",
+    "notification.create",
+    "notification.update",
+];
+
+/// The participants' clients, each behind its resilience stack.
+#[derive(Clone, Debug)]
+pub struct Participants {
+    performance: PerformanceServiceClient<MeshChannel>,
+    ledger: LedgerServiceClient<MeshChannel>,
+    notification: NotificationServiceClient<MeshChannel>,
+    performance_calls: Resilient,
+    ledger_calls: Resilient,
+    notification_calls: Resilient,
+}
+
+fn channel(url: &str, config: &ResilienceConfig, tls: &TlsConfig) -> anyhow::Result<Channel> {
+    Ok(tls
+        .endpoint(url)
+        .with_context(|| format!("participant URL {url}"))?
+        .connect_timeout(Duration::from_millis(config.attempt_timeout_ms))
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .connect_lazy())
+}
+
+impl Participants {
+    /// Clients for the participants at these URLs, each behind its own resilience stack. The
+    /// channels connect lazily: a participant that is down fails its calls, not the start. Every
+    /// call carries `token`, the orchestrator's own identity, and names the end user it is made
+    /// for in `x-hrmesh-on-behalf-of`.
+    pub fn connect(
+        performance_url: &str,
+        ledger_url: &str,
+        notification_url: &str,
+        resilience: &ResilienceConfig,
+        tls: &TlsConfig,
+        token: TokenSource,
+    ) -> anyhow::Result<Self> {
+        let channel = |url: &str| -> anyhow::Result<MeshChannel> {
+            Ok(MeshChannel::new(
+                channel(url, resilience, tls)?,
+                Some(token.clone()),
+            ))
+        };
+        Ok(Self {
+            performance: PerformanceServiceClient::new(channel(performance_url)?),
+            ledger: LedgerServiceClient::new(channel(ledger_url)?),
+            notification: NotificationServiceClient::new(channel(notification_url)?),
+            performance_calls: Resilient::new("performance", resilience)?,
+            ledger_calls: Resilient::new("ledger", resilience)?,
+            notification_calls: Resilient::new("notification", resilience)?,
+        })
+    }
+}
+
+/// Calls `$method` on `$client` through `$calls` with `$message`, making the output with
+/// `$make` from the reply (which may refuse a malformed reply with a Status).
+macro_rules! rpc {
+    ($calls:expr, $client:expr, $method:ident, $rpc:literal, $call:expr, $message:expr, |$reply:ident| $make:expr) => {{
+        let client = $client.clone();
+        let message = $message;
+        let on_behalf_of = $call.on_behalf_of.to_owned();
+        $calls
+            .call($rpc, $call.deadline, move |timeout| {
+                let mut client = client.clone();
+                let message = message.clone();
+                let on_behalf_of = on_behalf_of.clone();
+                async move {
+                    let $reply = client
+                        .$method(request(message, timeout, &on_behalf_of))
+                        .await?
+                        .into_inner();
+                    $make
+                }
+            })
+            .await
+    }};
+}
+
+fn outcome(result: Result<StepOutput, CallError>) -> CallOutcome {
+    match result {
+        Ok(output) => CallOutcome::Done(output),
+        Err(CallError::Rejected(status)) => CallOutcome::Rejected(rejection(&status)),
+        Err(CallError::Unavailable(error)) => CallOutcome::Unavailable(error),
+        Err(CallError::Fault(error)) => CallOutcome::Fault(error),
+    }
+}
+
+/// A refusal's code, ErrorInfo reason, message and facts.
+pub fn rejection(status: &Status) -> Rejection {
+    let info = status.get_error_details().error_info().cloned();
+    Rejection {
+        code: format!("{:?}", status.code()),
+        reason: info.as_ref().map(|i| i.reason.clone()).unwrap_or_default(),
+        message: status.message().to_owned(),
+        metadata: info
+            .map(|i| i.metadata.into_iter().collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// A reply that breaks the contract: a fault of the participant's.
+fn malformed(what: &str, value: &str) -> Status {
+    Status::internal(format!(
+        "the participant answered a malformed {what}: {value:?}"
+    ))
+}
+
+fn quantity(what: &str, text: &str) -> Result<Quantity, Status> {
+    Quantity::parse(what, text, &mut Violations::default()).ok_or_else(|| malformed(what, text))
+}
+
+fn optional_date(text: Option<&String>) -> Option<NaiveDate> {
+    text.and_then(|text| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok())
+}
+
+fn cycle_text(cycle: i32) -> String {
+    ppb::ReviewCycle::try_from(cycle)
+        .map(|c| {
+            c.as_str_name()
+                .trim_start_matches("REVIEW_CYCLE_")
+                .to_lowercase()
+                .replace('_', "-")
+        })
+        .unwrap_or_default()
+}
+
+fn hold_resolved(hold: &lpb::Hold) -> StepOutput {
+    StepOutput::HoldResolved {
+        start_date: optional_date(hold.days.first().map(|d| &d.date)),
+        end_date: optional_date(hold.days.last().map(|d| &d.date)),
+    }
+}
+
+fn new_entry(entry: &NewEntry) -> lpb::NewEntry {
+    lpb::NewEntry {
+        employee_id: entry.employee_id.to_string(),
+        policy_id: entry.policy_id.to_string(),
+        kind: match entry.kind {
+            EntryKind::Accrual => lpb::EntryKind::Accrual,
+            EntryKind::Adjustment => lpb::EntryKind::Adjustment,
+        } as i32,
+        amount: entry.amount.to_string(),
+        effective_date: convert::date_text(entry.effective_date),
+        reason: entry.reason.clone(),
+        reference: entry.reference.clone(),
+    }
+}
+
+fn recipient_kind(kind: RecipientKind) -> npb::RecipientKind {
+    match kind {
+        RecipientKind::Employee => npb::RecipientKind::Employee,
+        RecipientKind::Manager => npb::RecipientKind::Manager,
+        RecipientKind::Hr => npb::RecipientKind::Hr,
+    }
+}
+
+#[async_trait::async_trait]
+impl ParticipantPort for Participants {
+    async fn execute(&self, call: Call<'_>) -> CallOutcome {
+        use ParticipantCommand as C;
+        let key = call.request_id.to_owned();
+        let p = self;
+        let result: Result<StepOutput, CallError> = match call.command {
+            C::FinalizeReview {
+                review_id,
+                employee_id,
+                rating,
+                sections,
+            } => rpc!(
+                p.performance_calls,
+                p.performance,
+                finalize_review,
+                "FinalizeReview",
+                call,
+                ppb::FinalizeReviewRequest {
+                    request_id: key,
+                    review_id: review_id.to_string(),
+                    rating: convert::rating_pb(*rating) as i32,
+                    sections: sections.iter().map(convert::section_pb).collect(),
+                    employee_id: employee_id.to_string(),
+                },
+                |review| Ok(StepOutput::ReviewFinalized {
+                    manager_id: review.manager_id,
+                    cycle: cycle_text(review.cycle),
+                })
+            ),
+            C::ReopenReview {
+                review_id,
+                employee_id,
+                finalize_request_id,
+                reason,
+            } => rpc!(
+                p.performance_calls,
+                p.performance,
+                reopen_review,
+                "ReopenReview",
+                call,
+                ppb::ReopenReviewRequest {
+                    request_id: key,
+                    review_id: review_id.to_string(),
+                    finalize_request_id: finalize_request_id.clone(),
+                    reason: reason.clone(),
+                    employee_id: employee_id.to_string(),
+                },
+                |_review| Ok(StepOutput::Nothing)
+            ),
+            C::CompleteReview {
+                review_id,
+                employee_id,
+            } => rpc!(
+                p.performance_calls,
+                p.performance,
+                complete_review,
+                "CompleteReview",
+                call,
+                ppb::CompleteReviewRequest {
+                    request_id: key,
+                    review_id: review_id.to_string(),
+                    employee_id: employee_id.to_string(),
+                },
+                |_review| Ok(StepOutput::Nothing)
+            ),
+            C::OpenPip {
+                employee_id,
+                manager_id,
+                reason,
+                objectives,
+                start_date,
+                end_date,
+                check_in_dates,
+            } => rpc!(
+                p.performance_calls,
+                p.performance,
+                open_pip,
+                "OpenPip",
+                call,
+                ppb::OpenPipRequest {
+                    request_id: key,
+                    employee_id: employee_id.to_string(),
+                    manager_id: manager_id.to_string(),
+                    reason: reason.clone(),
+                    objectives: objectives.clone(),
+                    start_date: convert::date_text(*start_date),
+                    end_date: convert::date_text(*end_date),
+                    check_in_dates: check_in_dates
+                        .iter()
+                        .map(|d| convert::date_text(*d))
+                        .collect(),
+                },
+                |pip| Ok(StepOutput::PipOpened {
+                    first_check_in: optional_date(pip.check_in_dates.first()),
+                    pip_id: pip.pip_id,
+                })
+            ),
+            C::CancelPip {
+                opened_by_request_id,
+                employee_id,
+                reason,
+            } => rpc!(
+                p.performance_calls,
+                p.performance,
+                cancel_pip,
+                "CancelPip",
+                call,
+                ppb::CancelPipRequest {
+                    request_id: key,
+                    target: Some(ppb::cancel_pip_request::Target::OpenedByRequestId(
+                        opened_by_request_id.clone(),
+                    )),
+                    reason: reason.clone(),
+                    employee_id: employee_id.to_string(),
+                },
+                |_reply| Ok(StepOutput::Nothing)
+            ),
+            C::CloseEmployeeRecords {
+                employee_id,
+                reason,
+            } => rpc!(
+                p.performance_calls,
+                p.performance,
+                close_employee_records,
+                "CloseEmployeeRecords",
+                call,
+                ppb::CloseEmployeeRecordsRequest {
+                    request_id: key,
+                    employee_id: employee_id.to_string(),
+                    reason: reason.clone(),
+                },
+                |closure| Ok(StepOutput::RecordsClosed {
+                    records: u32::try_from(closure.records.len()).unwrap_or(u32::MAX),
+                })
+            ),
+            C::ReopenEmployeeRecords { close_request_id } => rpc!(
+                p.performance_calls,
+                p.performance,
+                reopen_employee_records,
+                "ReopenEmployeeRecords",
+                call,
+                ppb::ReopenEmployeeRecordsRequest {
+                    request_id: key,
+                    close_request_id: close_request_id.clone(),
+                },
+                |_closure| Ok(StepOutput::Nothing)
+            ),
+            C::CreateProbationReview {
+                employee_id,
+                manager_id,
+                period_start,
+                due_date,
+            } => rpc!(
+                p.performance_calls,
+                p.performance,
+                create_review,
+                "CreateReview",
+                call,
+                ppb::CreateReviewRequest {
+                    request_id: key,
+                    employee_id: employee_id.to_string(),
+                    manager_id: manager_id.to_string(),
+                    cycle: ppb::ReviewCycle::Probation as i32,
+                    period_start: convert::date_text(*period_start),
+                    period_end: convert::date_text(*due_date),
+                    due_date: convert::date_text(*due_date),
+                },
+                |review| Ok(StepOutput::ReviewCreated {
+                    review_id: review.review_id,
+                })
+            ),
+            C::CreateGoals {
+                employee_id,
+                review_id,
+                target_date,
+                goals,
+            } => {
+                let mut goal_ids = Vec::with_capacity(goals.len());
+                for (n, (title, weight)) in goals.iter().enumerate() {
+                    let created = rpc!(
+                        p.performance_calls,
+                        p.performance,
+                        create_goal,
+                        "CreateGoal",
+                        call,
+                        ppb::CreateGoalRequest {
+                            request_id: format!("{key}/{n}"),
+                            employee_id: employee_id.to_string(),
+                            title: title.clone(),
+                            description: String::new(),
+                            target_date: convert::date_text(*target_date),
+                            weight: *weight,
+                            review_id: review_id
+                                .as_ref()
+                                .map(ToString::to_string)
+                                .unwrap_or_default(),
+                        },
+                        |goal| Ok(StepOutput::GoalsCreated {
+                            goal_ids: vec![goal.goal_id],
+                        })
+                    );
+                    match created {
+                        Ok(StepOutput::GoalsCreated { goal_ids: one }) => goal_ids.extend(one),
+                        Ok(_) => {}
+                        Err(error) => return outcome(Err(error)),
+                    }
+                }
+                Ok(StepOutput::GoalsCreated { goal_ids })
+            }
+            C::AppendEntry(entry) => rpc!(
+                p.ledger_calls,
+                p.ledger,
+                append_entries,
+                "AppendEntries",
+                call,
+                lpb::AppendEntriesRequest {
+                    request_id: key,
+                    entries: vec![new_entry(entry)],
+                },
+                |reply| {
+                    let entry = reply
+                        .entries
+                        .into_iter()
+                        .next()
+                        .ok_or_else(|| malformed("entry list", "[]"))?;
+                    Ok(StepOutput::Entry {
+                        entry_id: Some(entry.entry_id),
+                        amount: quantity("amount", &entry.amount)?,
+                    })
+                }
+            ),
+            C::ReverseEntry {
+                entry_id,
+                employee_id,
+                reason,
+            } => rpc!(
+                p.ledger_calls,
+                p.ledger,
+                reverse_entry,
+                "ReverseEntry",
+                call,
+                lpb::ReverseEntryRequest {
+                    request_id: key,
+                    entry_id: *entry_id,
+                    reason: reason.clone(),
+                    employee_id: employee_id.to_string(),
+                },
+                |_entry| Ok(StepOutput::Nothing)
+            ),
+            C::HoldDays {
+                employee_id,
+                policy_id,
+                start_date,
+                end_date,
+                half_days,
+                reference,
+                reason,
+            } => rpc!(
+                p.ledger_calls,
+                p.ledger,
+                hold_days,
+                "HoldDays",
+                call,
+                lpb::HoldDaysRequest {
+                    request_id: key,
+                    employee_id: employee_id.to_string(),
+                    policy_id: policy_id.to_string(),
+                    dates: Some(hrmesh_proto::common::DateRange {
+                        start_date: convert::date_text(*start_date),
+                        end_date: convert::date_text(*end_date),
+                    }),
+                    half_days: half_days.iter().map(|d| convert::date_text(*d)).collect(),
+                    hold_timeout: None,
+                    reference: reference.clone(),
+                    reason: reason.clone(),
+                },
+                |hold| Ok(StepOutput::Hold {
+                    total: quantity("total", &hold.total)?,
+                    hold_id: hold.hold_id,
+                })
+            ),
+            C::PostHold {
+                hold_id,
+                employee_id,
+            } => rpc!(
+                p.ledger_calls,
+                p.ledger,
+                post_hold,
+                "PostHold",
+                call,
+                lpb::PostHoldRequest {
+                    request_id: key,
+                    hold_id: hold_id.to_string(),
+                    employee_id: employee_id.to_string(),
+                },
+                |hold| Ok(hold_resolved(&hold))
+            ),
+            C::VoidHold {
+                hold_id,
+                employee_id,
+                reason,
+                undo,
+            } => {
+                // An undo needs nothing back; a decision tells the employee which days.
+                let undo = *undo;
+                rpc!(
+                    p.ledger_calls,
+                    p.ledger,
+                    void_hold,
+                    "VoidHold",
+                    call,
+                    lpb::VoidHoldRequest {
+                        request_id: key,
+                        hold_id: hold_id.to_string(),
+                        reason: reason.clone(),
+                        employee_id: employee_id.to_string(),
+                    },
+                    |hold| Ok(if undo {
+                        StepOutput::Nothing
+                    } else {
+                        hold_resolved(&hold)
+                    })
+                )
+            }
+            C::GetBalance {
+                employee_id,
+                policy_id,
+            } => rpc!(
+                p.ledger_calls,
+                p.ledger,
+                get_balance,
+                "GetBalance",
+                call,
+                lpb::GetBalanceRequest {
+                    employee_id: employee_id.to_string(),
+                    policy_id: policy_id.to_string(),
+                    as_of_date: String::new(),
+                },
+                |balance| Ok(StepOutput::Balance {
+                    available: quantity("available", &balance.available)?,
+                })
+            ),
+            C::AssignPolicy {
+                employee_id,
+                policy_id,
+                effective_from,
+            } => rpc!(
+                p.ledger_calls,
+                p.ledger,
+                assign_policy,
+                "AssignPolicy",
+                call,
+                lpb::AssignPolicyRequest {
+                    request_id: key,
+                    employee_id: employee_id.to_string(),
+                    policy_id: policy_id.to_string(),
+                    effective_from: convert::date_text(*effective_from),
+                    effective_to: String::new(),
+                },
+                |assignment| Ok(StepOutput::PolicyAssigned {
+                    assignment_id: assignment.assignment_id,
+                })
+            ),
+            C::Notify {
+                recipient_id,
+                recipient,
+                template,
+                payload,
+                correlation_id,
+            } => rpc!(
+                p.notification_calls,
+                p.notification,
+                send,
+                "Send",
+                call,
+                npb::SendRequest {
+                    request_id: key,
+                    recipient: Some(npb::Recipient {
+                        recipient_id: recipient_id.clone(),
+                        kind: recipient_kind(*recipient) as i32,
+                        email: String::new(),
+                    }),
+                    template: (*template).to_owned(),
+                    payload: payload
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                        .collect::<HashMap<_, _>>(),
+                    channels: vec![npb::Channel::InApp as i32],
+                    category: String::new(),
+                    priority: npb::Priority::Normal as i32,
+                    correlation_id: correlation_id.clone(),
+                },
+                |n| Ok(StepOutput::Notified {
+                    notification_id: n.notification_id,
+                })
+            ),
+        };
+        outcome(result)
+    }
+}

@@ -1,0 +1,367 @@
+//! Hand-written conversion between `hrmesh.orchestrator.v1` messages and the core's typed sagas:
+//! a start request parsed and validated once into a [`SagaInput`], and back for display; and the
+//! decoding of a saga's start from its log row, whatever version wrote it.
+
+use chrono::NaiveDate;
+use hrmesh_domain::{EmployeeId, Quantity, RequestId, Violations, parse_date};
+use hrmesh_proto::orchestrator as pb;
+use hrmesh_proto::orchestrator::start_saga_request::Input;
+use hrmesh_proto::performance as ppb;
+use hrmesh_saga_core::codec::{self, SagaStart};
+use hrmesh_saga_core::command::{Rating, ReviewSection};
+use hrmesh_saga_core::ids::{PolicyId, RecordId};
+use hrmesh_saga_core::sagas::{
+    CompleteReview, DecideTimeOff, InitiatePip, OffboardEmployee, OnboardEmployee, RequestTimeOff,
+    Settlement, onboard_employee::GOALS_MAX,
+};
+use hrmesh_saga_core::{SagaInput, SagaType};
+use hrmesh_saga_store::SagaRecord;
+use prost::Message;
+
+/// Free-text reasons at most, in characters.
+const TEXT_MAX: usize = 500;
+/// A starter goal's title at most, in characters.
+const GOAL_TITLE_MAX: usize = 200;
+
+pub fn date_text(date: NaiveDate) -> String {
+    date.format("%Y-%m-%d").to_string()
+}
+
+pub fn rating_pb(rating: Rating) -> ppb::Rating {
+    match rating {
+        Rating::Unsatisfactory => ppb::Rating::Unsatisfactory,
+        Rating::NeedsImprovement => ppb::Rating::NeedsImprovement,
+        Rating::MeetsExpectations => ppb::Rating::MeetsExpectations,
+        Rating::ExceedsExpectations => ppb::Rating::ExceedsExpectations,
+        Rating::Outstanding => ppb::Rating::Outstanding,
+    }
+}
+
+fn rating(value: i32) -> Option<Rating> {
+    Rating::ALL
+        .into_iter()
+        .find(|rating| rating_pb(*rating) as i32 == value)
+}
+
+pub fn section_pb(section: &ReviewSection) -> ppb::ReviewSection {
+    ppb::ReviewSection {
+        title: section.title.clone(),
+        body: section.body.clone(),
+    }
+}
+
+pub fn saga_type_pb(kind: SagaType) -> pb::SagaType {
+    match kind {
+        SagaType::CompleteReview => pb::SagaType::CompleteReview,
+        SagaType::RequestTimeOff => pb::SagaType::RequestTimeOff,
+        SagaType::DecideTimeOff => pb::SagaType::DecideTimeOff,
+        SagaType::InitiatePip => pb::SagaType::InitiatePip,
+        SagaType::OffboardEmployee => pb::SagaType::OffboardEmployee,
+        SagaType::OnboardEmployee => pb::SagaType::OnboardEmployee,
+    }
+}
+
+pub fn saga_type(value: i32) -> Option<SagaType> {
+    SagaType::ALL
+        .into_iter()
+        .find(|kind| saga_type_pb(*kind) as i32 == value)
+}
+
+fn text(field: &str, value: &str, v: &mut Violations) -> String {
+    hrmesh_domain::check_text(field, value, TEXT_MAX, v);
+    value.to_owned()
+}
+
+fn dates(field: &str, values: &[String], v: &mut Violations) -> Vec<NaiveDate> {
+    values
+        .iter()
+        .enumerate()
+        .filter_map(|(n, date)| parse_date(&format!("{field}[{n}]"), date, v))
+        .collect()
+}
+
+/// Parses a start request: every field a step will need, so that no step after the pivot is
+/// refused for bad input. Field violations name the field as the request spells it.
+pub fn start_input(request: &pb::StartSagaRequest) -> Result<(RequestId, SagaInput), Violations> {
+    let mut v = Violations::default();
+    let request_id = RequestId::parse("request_id", &request.request_id, &mut v);
+    let Some(input) = &request.input else {
+        v.add("input", "is required: one of the saga inputs");
+        return Err(v);
+    };
+    let parsed = parse_input(input, &mut v);
+    match (request_id, parsed) {
+        (Some(request_id), Some(input)) if v.is_empty() => Ok((request_id, input)),
+        _ => Err(v),
+    }
+}
+
+fn parse_input(input: &Input, v: &mut Violations) -> Option<SagaInput> {
+    Some(match input {
+        Input::CompleteReview(i) => {
+            let review_id = RecordId::parse("complete_review.review_id", &i.review_id, v);
+            let rating = rating(i.rating);
+            if rating.is_none() {
+                v.add(
+                    "complete_review.rating",
+                    "is required (UNSATISFACTORY to OUTSTANDING)",
+                );
+            }
+            if i.sections.is_empty() {
+                v.add("complete_review.sections", "must have at least one section");
+            }
+            let bonus_policy_id = (!i.bonus_policy_id.is_empty())
+                .then(|| PolicyId::parse("complete_review.bonus_policy_id", &i.bonus_policy_id, v))
+                .flatten();
+            let employee_id = EmployeeId::parse("complete_review.employee_id", &i.employee_id, v);
+            SagaInput::CompleteReview(CompleteReview {
+                review_id: review_id?,
+                employee_id: employee_id?,
+                rating: rating?,
+                sections: i
+                    .sections
+                    .iter()
+                    .map(|s| ReviewSection {
+                        title: s.title.clone(),
+                        body: s.body.clone(),
+                    })
+                    .collect(),
+                bonus_policy_id,
+            })
+        }
+        Input::RequestTimeOff(i) => {
+            let manager_id = EmployeeId::parse("request_time_off.manager_id", &i.manager_id, v);
+            let policy_id = PolicyId::parse("request_time_off.policy_id", &i.policy_id, v);
+            let (start, end) = match &i.dates {
+                Some(dates) => (
+                    parse_date("request_time_off.dates.start_date", &dates.start_date, v),
+                    parse_date("request_time_off.dates.end_date", &dates.end_date, v),
+                ),
+                None => {
+                    v.add("request_time_off.dates", "is required");
+                    (None, None)
+                }
+            };
+            let half_days = dates("request_time_off.half_days", &i.half_days, v);
+            let reason = text("request_time_off.reason", &i.reason, v);
+            let employee_id = EmployeeId::parse("request_time_off.employee_id", &i.employee_id, v);
+            SagaInput::RequestTimeOff(RequestTimeOff {
+                employee_id: employee_id?,
+                manager_id: manager_id?,
+                policy_id: policy_id?,
+                start_date: start?,
+                end_date: end?,
+                half_days,
+                reason,
+            })
+        }
+        Input::DecideTimeOff(i) => {
+            let hold_id = RecordId::parse("decide_time_off.hold_id", &i.hold_id, v);
+            let reason = text("decide_time_off.reason", &i.reason, v);
+            let employee_id = EmployeeId::parse("decide_time_off.employee_id", &i.employee_id, v);
+            SagaInput::DecideTimeOff(DecideTimeOff {
+                employee_id: employee_id?,
+                hold_id: hold_id?,
+                approve: i.approve,
+                reason,
+            })
+        }
+        Input::InitiatePip(i) => {
+            let manager_id = EmployeeId::parse("initiate_pip.manager_id", &i.manager_id, v);
+            if i.objectives.is_empty() {
+                v.add(
+                    "initiate_pip.objectives",
+                    "must have at least one objective",
+                );
+            }
+            if i.check_in_dates.is_empty() {
+                v.add("initiate_pip.check_in_dates", "must have at least one date");
+            }
+            let start = parse_date("initiate_pip.start_date", &i.start_date, v);
+            let end = parse_date("initiate_pip.end_date", &i.end_date, v);
+            let check_in_dates = dates("initiate_pip.check_in_dates", &i.check_in_dates, v);
+            if i.reason.trim().is_empty() {
+                v.add("initiate_pip.reason", "is required");
+            }
+            let employee_id = EmployeeId::parse("initiate_pip.employee_id", &i.employee_id, v);
+            SagaInput::InitiatePip(InitiatePip {
+                employee_id: employee_id?,
+                manager_id: manager_id?,
+                reason: i.reason.clone(),
+                objectives: i.objectives.clone(),
+                start_date: start?,
+                end_date: end?,
+                check_in_dates,
+            })
+        }
+        Input::OffboardEmployee(i) => {
+            let last_day = parse_date("offboard_employee.last_day", &i.last_day, v);
+            let policy_id = PolicyId::parse("offboard_employee.policy_id", &i.policy_id, v);
+            let settlement = match pb::Settlement::try_from(i.settlement) {
+                Ok(pb::Settlement::Payout) => Some(Settlement::Payout),
+                Ok(pb::Settlement::Forfeit) => Some(Settlement::Forfeit),
+                _ => {
+                    v.add("offboard_employee.settlement", "must be PAYOUT or FORFEIT");
+                    None
+                }
+            };
+            let hr_recipient_id =
+                EmployeeId::parse("offboard_employee.hr_recipient_id", &i.hr_recipient_id, v);
+            let reason = text("offboard_employee.reason", &i.reason, v);
+            let employee_id = EmployeeId::parse("offboard_employee.employee_id", &i.employee_id, v);
+            SagaInput::OffboardEmployee(OffboardEmployee {
+                employee_id: employee_id?,
+                last_day: last_day?,
+                policy_id: policy_id?,
+                settlement: settlement?,
+                hr_recipient_id: hr_recipient_id?,
+                reason,
+            })
+        }
+        Input::OnboardEmployee(i) => {
+            let manager_id = EmployeeId::parse("onboard_employee.manager_id", &i.manager_id, v);
+            let policy_id = PolicyId::parse("onboard_employee.policy_id", &i.policy_id, v);
+            let start = parse_date("onboard_employee.start_date", &i.start_date, v);
+            let due = parse_date(
+                "onboard_employee.probation_review_due_date",
+                &i.probation_review_due_date,
+                v,
+            );
+            if let (Some(start), Some(due)) = (start, due)
+                && due <= start
+            {
+                v.add(
+                    "onboard_employee.probation_review_due_date",
+                    "must be after start_date",
+                );
+            }
+            let first_accrual = (!i.first_accrual_days.is_empty())
+                .then(|| {
+                    let field = "onboard_employee.first_accrual_days";
+                    let days = Quantity::parse(field, &i.first_accrual_days, v)?;
+                    if days.is_negative() {
+                        v.add(field, "must not be negative");
+                        return None;
+                    }
+                    Some(days)
+                })
+                .flatten();
+            if i.starter_goals.len() > GOALS_MAX {
+                v.add(
+                    "onboard_employee.starter_goals",
+                    format!("must have at most {GOALS_MAX} goals"),
+                );
+            }
+            for (n, goal) in i.starter_goals.iter().enumerate() {
+                if goal.trim().is_empty() || goal.chars().count() > GOAL_TITLE_MAX {
+                    v.add(
+                        format!("onboard_employee.starter_goals[{n}]"),
+                        format!("must be 1-{GOAL_TITLE_MAX} characters"),
+                    );
+                }
+            }
+            let employee_id = EmployeeId::parse("onboard_employee.employee_id", &i.employee_id, v);
+            SagaInput::OnboardEmployee(OnboardEmployee {
+                employee_id: employee_id?,
+                manager_id: manager_id?,
+                policy_id: policy_id?,
+                start_date: start?,
+                first_accrual,
+                probation_review_due_date: due?,
+                starter_goals: i.starter_goals.clone(),
+            })
+        }
+    })
+}
+
+/// The input as the API shows it.
+pub fn input_pb(input: &SagaInput) -> Input {
+    let dates = |dates: &[NaiveDate]| dates.iter().map(|d| date_text(*d)).collect();
+    match input {
+        SagaInput::CompleteReview(i) => Input::CompleteReview(pb::CompleteReviewInput {
+            review_id: i.review_id.to_string(),
+            employee_id: i.employee_id.to_string(),
+            rating: rating_pb(i.rating) as i32,
+            sections: i.sections.iter().map(section_pb).collect(),
+            bonus_policy_id: i
+                .bonus_policy_id
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        }),
+        SagaInput::RequestTimeOff(i) => Input::RequestTimeOff(pb::RequestTimeOffInput {
+            employee_id: i.employee_id.to_string(),
+            manager_id: i.manager_id.to_string(),
+            policy_id: i.policy_id.to_string(),
+            dates: Some(hrmesh_proto::common::DateRange {
+                start_date: date_text(i.start_date),
+                end_date: date_text(i.end_date),
+            }),
+            half_days: dates(&i.half_days),
+            reason: i.reason.clone(),
+        }),
+        SagaInput::DecideTimeOff(i) => Input::DecideTimeOff(pb::DecideTimeOffInput {
+            employee_id: i.employee_id.to_string(),
+            hold_id: i.hold_id.to_string(),
+            approve: i.approve,
+            reason: i.reason.clone(),
+        }),
+        SagaInput::InitiatePip(i) => Input::InitiatePip(pb::InitiatePipInput {
+            employee_id: i.employee_id.to_string(),
+            manager_id: i.manager_id.to_string(),
+            reason: i.reason.clone(),
+            objectives: i.objectives.clone(),
+            start_date: date_text(i.start_date),
+            end_date: date_text(i.end_date),
+            check_in_dates: dates(&i.check_in_dates),
+        }),
+        SagaInput::OffboardEmployee(i) => Input::OffboardEmployee(pb::OffboardEmployeeInput {
+            employee_id: i.employee_id.to_string(),
+            last_day: date_text(i.last_day),
+            policy_id: i.policy_id.to_string(),
+            settlement: match i.settlement {
+                Settlement::Payout => pb::Settlement::Payout,
+                Settlement::Forfeit => pb::Settlement::Forfeit,
+            } as i32,
+            hr_recipient_id: i.hr_recipient_id.to_string(),
+            reason: i.reason.clone(),
+        }),
+        SagaInput::OnboardEmployee(i) => Input::OnboardEmployee(pb::OnboardEmployeeInput {
+            employee_id: i.employee_id.to_string(),
+            manager_id: i.manager_id.to_string(),
+            policy_id: i.policy_id.to_string(),
+            start_date: date_text(i.start_date),
+            first_accrual_days: i
+                .first_accrual
+                .map(|days| days.to_string())
+                .unwrap_or_default(),
+            probation_review_due_date: date_text(i.probation_review_due_date),
+            starter_goals: i.starter_goals.clone(),
+        }),
+    }
+}
+
+/// A saga's start from its log row: version 2 is the core's encoding; version 1 stored the
+/// protobuf `StartSagaRequest`, parsed here as a new start would be (it had passed the same
+/// rules when it was started) and made on nobody's behalf (the actor was not recorded).
+pub fn decode_start(record: &SagaRecord) -> Result<SagaStart, String> {
+    match record.log_version {
+        1 => {
+            let request = pb::StartSagaRequest::decode(record.input.as_slice())
+                .map_err(|err| format!("version 1 start: {err}"))?;
+            let (_, input) = start_input(&request).map_err(|v| {
+                let fields: Vec<String> = v
+                    .into_vec()
+                    .into_iter()
+                    .map(|f| format!("{}: {}", f.field, f.description))
+                    .collect();
+                format!("version 1 start no longer valid: {}", fields.join("; "))
+            })?;
+            Ok(SagaStart {
+                actor: String::new(),
+                input,
+            })
+        }
+        version => codec::decode_start(version, &record.input).map_err(|err| err.to_string()),
+    }
+}

@@ -1,0 +1,192 @@
+//! Sagas a version 1 orchestrator left in its log (the protobuf start request, string-map outputs,
+//! untimed failures) resume after the upgrade with their meaning kept: one that had not started
+//! runs to completion; one that was compensating goes on compensating, never forward.
+
+use prost::Message;
+use sea_orm::sea_query::{Alias, Query};
+use sea_orm::{ConnectionTrait, Database};
+
+use super::*;
+
+struct LegacySaga<'a> {
+    id: &'a str,
+    saga_type: &'a str,
+    state: &'a str,
+    employee_id: &'a str,
+    start: StartSagaRequest,
+    events: &'a [String],
+}
+
+/// Writes `saga` into the orchestrator's log as version 1 did, held by a replica whose lease ran
+/// out.
+async fn write_v1(url: &str, saga: LegacySaga<'_>) {
+    let db = Database::connect(url).await.expect("the saga log");
+    let long_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+    let mut insert = Query::insert();
+    insert
+        .into_table(Alias::new("sagas"))
+        .columns(
+            [
+                "id",
+                "saga_type",
+                "state",
+                "employee_id",
+                "lock_mode",
+                "request_id",
+                "input",
+                "reason",
+                "events",
+                "owner",
+                "lease_until",
+                "created_at",
+                "updated_at",
+                "log_version",
+            ]
+            .map(Alias::new),
+        )
+        .values_panic([
+            saga.id.into(),
+            saga.saga_type.into(),
+            saga.state.into(),
+            saga.employee_id.into(),
+            "shared".into(),
+            saga.start.request_id.clone().into(),
+            saga.start.encode_to_vec().into(),
+            "".into(),
+            (saga.events.len() as i64).into(),
+            "old-replica".into(),
+            long_ago.into(),
+            long_ago.into(),
+            long_ago.into(),
+            1i32.into(),
+        ]);
+    db.execute(&insert).await.expect("a version 1 saga");
+    for (n, event) in saga.events.iter().enumerate() {
+        let mut insert = Query::insert();
+        insert
+            .into_table(Alias::new("saga_events"))
+            .columns(["saga_id", "seq", "at", "event"].map(Alias::new))
+            .values_panic([
+                saga.id.into(),
+                (n as i64 + 1).into(),
+                long_ago.into(),
+                event.as_str().into(),
+            ]);
+        db.execute(&insert).await.expect("a version 1 event");
+    }
+}
+
+async fn sagas_logged_by_version_1_resume_with_their_meaning(backend: Backend) {
+    let mut mesh = Mesh::start(backend).await;
+    mesh.pto("e-1", "10").await;
+
+    // Started, never called.
+    let waiting = "0193a000-0000-7000-8000-000000000001";
+    write_v1(
+        &mesh.dbs[3].url,
+        LegacySaga {
+            id: waiting,
+            saga_type: "request-time-off",
+            state: "running",
+            employee_id: "e-1",
+            start: StartSagaRequest {
+                request_id: "v1-time-off".into(),
+                wait: false,
+                input: Some(Input::RequestTimeOff(RequestTimeOffInput {
+                    employee_id: "e-1".into(),
+                    manager_id: "m-1".into(),
+                    policy_id: "pto".into(),
+                    dates: Some(DateRange {
+                        start_date: "2026-08-03".into(),
+                        end_date: "2026-08-03".into(),
+                    }),
+                    half_days: vec![],
+                    reason: "v1".into(),
+                })),
+            },
+            events: &[],
+        },
+    )
+    .await;
+
+    // Finalized the review, then a failed round at the bonus: version 1 compensated from there.
+    let compensating = "0193a000-0000-7000-8000-000000000002";
+    let review_id = mesh.review_in_manager_review("e-1").await;
+    mesh.performance
+        .finalize_review(ppb::FinalizeReviewRequest {
+            request_id: format!("saga:{compensating}:0:do"),
+            review_id: review_id.clone(),
+            rating: ppb::Rating::Outstanding as i32,
+            sections: sections(),
+            employee_id: String::new(),
+        })
+        .await
+        .expect("the finalize version 1 made");
+    write_v1(
+        &mesh.dbs[3].url,
+        LegacySaga {
+            id: compensating,
+            saga_type: "complete-review",
+            state: "compensating",
+            employee_id: "e-1",
+            start: StartSagaRequest {
+                request_id: "v1-review".into(),
+                wait: false,
+                input: Some(complete_review(
+                    &review_id,
+                    "e-1",
+                    ppb::Rating::Outstanding,
+                    "pto",
+                )),
+            },
+            events: &[
+                r#"{"StepSucceeded":{"step":0,"output":{"manager_id":"m-1","cycle":"annual"}}}"#
+                    .to_owned(),
+                r#"{"StepFailed":{"step":1,"error":"ledger: circuit open after repeated failures"}}"#
+                    .to_owned(),
+            ],
+        },
+    )
+    .await;
+
+    let resumed = mesh.orchestrator.engine().recover().await.expect("recover");
+    assert_eq!(resumed, 2);
+
+    let done = mesh.settled(waiting).await;
+    assert_eq!(done.state, SagaState::Completed as i32, "{done:?}");
+    assert_eq!(done.steps[0].output["total"], "1");
+    assert_eq!(
+        done.start.and_then(|s| s.input),
+        Some(Input::RequestTimeOff(RequestTimeOffInput {
+            employee_id: "e-1".into(),
+            manager_id: "m-1".into(),
+            policy_id: "pto".into(),
+            dates: Some(DateRange {
+                start_date: "2026-08-03".into(),
+                end_date: "2026-08-03".into(),
+            }),
+            half_days: vec![],
+            reason: "v1".into(),
+        })),
+        "the version 1 start reads as it was given"
+    );
+    assert_eq!(mesh.inbox("m-1").await.len(), 1);
+
+    let done = mesh.settled(compensating).await;
+    assert_eq!(done.state, SagaState::Compensated as i32, "{done:?}");
+    let kinds: Vec<&str> = done.history.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        vec!["succeeded", "abandoned", "compensated", "compensated"],
+        "never forward again after version 1 chose to compensate"
+    );
+    assert_eq!(done.history[0].output["manager_id"], "m-1");
+    let review = mesh.review_state(&review_id).await;
+    assert_eq!(review.state, ppb::ReviewState::ManagerReview as i32);
+    // The bonus call that may have landed was re-driven and reversed: the balance is as before.
+    assert_eq!(mesh.balance("e-1").await.balance, "10");
+    assert!(mesh.inbox("e-1").await.is_empty());
+    mesh.stop().await;
+}
+
+hrmesh_kit::test_on_every_backend!(sagas_logged_by_version_1_resume_with_their_meaning);
