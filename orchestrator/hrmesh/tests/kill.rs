@@ -1,6 +1,7 @@
-//! An orchestrator process killed with SIGKILL in the middle of sagas, then replaced: every saga
-//! finishes, and no effect lands twice — counted in the ledger, the performance records and the
-//! notification store.
+//! Processes killed with SIGKILL in the middle of sagas. An orchestrator killed and replaced:
+//! every saga finishes. Participants killed and restarted, as a crash or a rolling deploy would:
+//! every saga still completes — an outage is retried, not compensated. In both, no effect lands
+//! twice — counted in the ledger, the performance records and the notification store.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -23,6 +24,14 @@ const SAGAS: usize = 8;
 struct Orchestrator {
     child: Child,
     url: String,
+}
+
+/// A failed test leaves no process behind.
+impl Drop for Orchestrator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// Starts `hrmesh serve orchestrator` and waits until it serves.
@@ -321,3 +330,427 @@ async fn a_killed_orchestrator_is_replaced_and_every_saga_finishes_once(backend:
 }
 
 hrmesh_kit::test_on_every_backend!(a_killed_orchestrator_is_replaced_and_every_saga_finishes_once);
+
+/// A participant process of `hrmesh serve <service>` on a fixed port, so that it can be killed and
+/// started again where the orchestrator looks for it.
+struct Participant {
+    service: &'static str,
+    port: u16,
+    database_url: String,
+    child: Option<Child>,
+}
+
+/// A failed test leaves no process behind.
+impl Drop for Participant {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl Participant {
+    fn start(service: &'static str, database_url: &str) -> Self {
+        let mut participant = Self {
+            service,
+            port: free_port(),
+            database_url: database_url.to_owned(),
+            child: None,
+        };
+        participant.spawn();
+        participant
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn spawn(&mut self) {
+        let prefix = format!("HRMESH_{}_", self.service.to_uppercase());
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hrmesh"));
+        command
+            .env_remove("RUST_LOG")
+            .env("NO_COLOR", "1")
+            .env(
+                format!("{prefix}AUTH__HS256_KEY_FILE"),
+                hrmesh_kit::testing::dev_key_file(),
+            )
+            .env(
+                format!("{prefix}IDENTITY__HS256_KEY_FILE"),
+                hrmesh_kit::testing::dev_key_file(),
+            )
+            .args(["serve", self.service])
+            .args(["--listen", &format!("127.0.0.1:{}", self.port)])
+            .args(["--database-url", &self.database_url])
+            .stdout(Stdio::piped());
+        if self.service == "notification" {
+            command.env("HRMESH_NOTIFICATION_WORKER_ENABLED", "false");
+        }
+        let mut child = command.spawn().expect("start a participant");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        lines
+            .by_ref()
+            .map(|line| line.expect("line"))
+            .find(|line| line.contains("serving"))
+            .unwrap_or_else(|| panic!("{} starts", self.service));
+        std::thread::spawn(move || lines.for_each(drop));
+        self.child = Some(child);
+    }
+
+    /// SIGKILL.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL");
+            child.wait().expect("reap");
+        }
+    }
+
+    /// SIGKILL, then at once a new process on the same port and database.
+    fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Employees, each with one complete-review and one request-time-off saga in flight.
+const EMPLOYEES: usize = 12;
+
+/// Waits until `count` sagas in `ids` have logged anything.
+async fn until_under_way(
+    sagas: &mut SagaServiceClient<hrmesh_kit::client::MeshChannel>,
+    ids: &[String],
+    count: usize,
+) {
+    loop {
+        let mut started = 0;
+        for id in ids {
+            let saga = sagas
+                .get_saga(opb::GetSagaRequest {
+                    saga_id: id.clone(),
+                })
+                .await
+                .expect("get")
+                .into_inner();
+            started += usize::from(!saga.history.is_empty());
+        }
+        if started >= count.min(ids.len()) {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Waits until one of the sagas `ids` has logged a failed round.
+async fn until_a_round_failed(
+    sagas: &mut SagaServiceClient<hrmesh_kit::client::MeshChannel>,
+    ids: &[String],
+) {
+    loop {
+        for id in ids {
+            let saga = sagas
+                .get_saga(opb::GetSagaRequest {
+                    saga_id: id.clone(),
+                })
+                .await
+                .expect("get")
+                .into_inner();
+            if saga.history.iter().any(|e| e.kind == "failed") {
+                return;
+            }
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+async fn participants_killed_and_restarted_mid_saga_roll_back_nothing(backend: Backend) {
+    let dbs = [
+        TestDatabase::new(backend).await,
+        TestDatabase::new(backend).await,
+        TestDatabase::new(backend).await,
+        TestDatabase::new(backend).await,
+    ];
+    let mut ledger_process = Participant::start("ledger", &dbs[0].url);
+    let mut performance_process = Participant::start("performance", &dbs[1].url);
+    let mut notification_process = Participant::start("notification", &dbs[2].url);
+    let mut ledger =
+        LedgerServiceClient::new(hrmesh_kit::testing::admin_channel(&ledger_process.url()));
+    let mut performance = PerformanceServiceClient::new(hrmesh_kit::testing::admin_channel(
+        &performance_process.url(),
+    ));
+    ledger
+        .create_policy(lpb::CreatePolicyRequest {
+            request_id: "policy".into(),
+            policy_id: "pto".into(),
+            policy: Some(lpb::Policy {
+                resource_type: "pto".into(),
+                unit: lpb::Unit::Days as i32,
+                accrual: Some(lpb::AccrualRule {
+                    frequency: lpb::AccrualFrequency::Monthly as i32,
+                    amount: "1".into(),
+                }),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("policy");
+    let mut reviews = Vec::new();
+    for n in 0..EMPLOYEES {
+        let employee = format!("e-{n}");
+        ledger
+            .assign_policy(lpb::AssignPolicyRequest {
+                request_id: format!("assign-{n}"),
+                employee_id: employee.clone(),
+                policy_id: "pto".into(),
+                effective_from: "2020-01-01".into(),
+                effective_to: String::new(),
+            })
+            .await
+            .expect("assign");
+        ledger
+            .append_entries(lpb::AppendEntriesRequest {
+                request_id: format!("accrue-{n}"),
+                entries: vec![lpb::NewEntry {
+                    employee_id: employee.clone(),
+                    policy_id: "pto".into(),
+                    kind: lpb::EntryKind::Accrual as i32,
+                    amount: "10".into(),
+                    effective_date: "2026-01-31".into(),
+                    ..Default::default()
+                }],
+            })
+            .await
+            .expect("accrue");
+        let review = performance
+            .create_review(ppb::CreateReviewRequest {
+                request_id: format!("review-{n}"),
+                employee_id: employee.clone(),
+                manager_id: "m-1".into(),
+                cycle: ppb::ReviewCycle::Annual as i32,
+                period_start: "2026-01-01".into(),
+                period_end: "2026-12-31".into(),
+                due_date: "2027-01-31".into(),
+            })
+            .await
+            .expect("review")
+            .into_inner();
+        performance
+            .open_self_assessment(ppb::OpenSelfAssessmentRequest {
+                request_id: format!("open-{n}"),
+                review_id: review.review_id.clone(),
+            })
+            .await
+            .expect("open");
+        performance
+            .submit_self_assessment(ppb::SubmitSelfAssessmentRequest {
+                request_id: format!("self-{n}"),
+                review_id: review.review_id.clone(),
+                sections: vec![ppb::ReviewSection {
+                    title: "Delivery".into(),
+                    body: "On time".into(),
+                }],
+            })
+            .await
+            .expect("self");
+        reviews.push(review.review_id);
+    }
+
+    let urls = [
+        performance_process.url(),
+        ledger_process.url(),
+        notification_process.url(),
+    ];
+    let mut orchestrator_process = orchestrator(
+        &dbs[3].url,
+        [urls[0].as_str(), urls[1].as_str(), urls[2].as_str()],
+        "replica-1",
+    );
+    let mut sagas = SagaServiceClient::new(hrmesh_kit::testing::admin_channel(
+        &orchestrator_process.url.clone(),
+    ));
+    let mut ids = Vec::new();
+    let start = |n: usize, input: opb::start_saga_request::Input| opb::StartSagaRequest {
+        request_id: format!("saga-{n}"),
+        wait: false,
+        input: Some(input),
+    };
+    for (n, review_id) in reviews.iter().enumerate() {
+        let input = opb::start_saga_request::Input::CompleteReview(opb::CompleteReviewInput {
+            review_id: review_id.clone(),
+            employee_id: format!("e-{n}"),
+            rating: ppb::Rating::Outstanding as i32,
+            sections: vec![ppb::ReviewSection {
+                title: "Summary".into(),
+                body: "Excellent year".into(),
+            }],
+            bonus_policy_id: "pto".into(),
+        });
+        let saga = sagas
+            .start_saga(start(ids.len(), input))
+            .await
+            .expect("start");
+        ids.push(saga.into_inner().saga_id);
+    }
+    // The ledger crashes while sagas run; more sagas come in meanwhile and find it away...
+    until_under_way(&mut sagas, &ids, 1).await;
+    ledger_process.kill();
+    for n in 0..EMPLOYEES {
+        let input = opb::start_saga_request::Input::RequestTimeOff(opb::RequestTimeOffInput {
+            employee_id: format!("e-{n}"),
+            manager_id: "m-1".into(),
+            policy_id: "pto".into(),
+            dates: Some(hrmesh_proto::common::DateRange {
+                start_date: "2026-08-03".into(),
+                end_date: "2026-08-05".into(),
+            }),
+            half_days: vec![],
+            reason: String::new(),
+        });
+        let saga = sagas
+            .start_saga(start(ids.len(), input))
+            .await
+            .expect("start");
+        ids.push(saga.into_inner().saga_id);
+    }
+    until_a_round_failed(&mut sagas, &ids).await;
+    // ...until it is back, a moment later. Then the others crash and come back in turn.
+    ledger_process.spawn();
+    performance_process.restart();
+    notification_process.restart();
+    ledger_process.restart();
+
+    let mut failed_rounds = 0;
+    for id in &ids {
+        let mut updates = sagas
+            .watch_saga(opb::WatchSagaRequest {
+                saga_id: id.clone(),
+            })
+            .await
+            .expect("watch")
+            .into_inner();
+        while updates.message().await.expect("update").is_some() {}
+        let saga = sagas
+            .get_saga(opb::GetSagaRequest {
+                saga_id: id.clone(),
+            })
+            .await
+            .expect("get")
+            .into_inner();
+        assert_eq!(
+            saga.state,
+            opb::SagaState::Completed as i32,
+            "no saga is rolled back for an outage: {saga:?}"
+        );
+        assert!(
+            !saga.history.iter().any(|e| e.kind == "compensated"),
+            "{saga:?}"
+        );
+        failed_rounds += saga.history.iter().filter(|e| e.kind == "failed").count();
+    }
+    assert!(
+        failed_rounds > 0,
+        "the restarts met sagas in flight: their calls failed and were retried"
+    );
+    println!("{failed_rounds} failed rounds were retried");
+
+    let mut notifications = NotificationServiceClient::new(hrmesh_kit::testing::admin_channel(
+        &notification_process.url(),
+    ));
+    for (n, review_id) in reviews.iter().enumerate() {
+        let employee = format!("e-{n}");
+        let entries = ledger
+            .list_entries(lpb::ListEntriesRequest {
+                employee_id: employee.clone(),
+                page_size: 100,
+                ..Default::default()
+            })
+            .await
+            .expect("entries")
+            .into_inner()
+            .entries;
+        let accruals = entries
+            .iter()
+            .filter(|e| e.kind == lpb::EntryKind::Accrual as i32)
+            .count();
+        assert_eq!(
+            accruals, 2,
+            "the accrual and one bonus for {employee}: {entries:?}"
+        );
+        let balance = ledger
+            .get_balance(lpb::GetBalanceRequest {
+                employee_id: employee.clone(),
+                policy_id: "pto".into(),
+                as_of_date: String::new(),
+            })
+            .await
+            .expect("balance")
+            .into_inner();
+        assert_eq!(
+            (balance.balance.as_str(), balance.pending.as_str()),
+            ("12", "3"),
+            "one bonus, one hold of three days for {employee}"
+        );
+        let review = performance
+            .get_review(ppb::GetReviewRequest {
+                review_id: review_id.clone(),
+            })
+            .await
+            .expect("review")
+            .into_inner();
+        assert_eq!(review.state, ppb::ReviewState::Completed as i32);
+        let finalized = review
+            .history
+            .iter()
+            .filter(|t| t.to == ppb::ReviewState::Submitted as i32)
+            .count();
+        assert_eq!(finalized, 1, "finalized once");
+        let inbox = notifications
+            .list_notifications(npb::ListNotificationsRequest {
+                recipient_id: employee.clone(),
+                page_size: 100,
+                ..Default::default()
+            })
+            .await
+            .expect("inbox")
+            .into_inner()
+            .notifications;
+        assert_eq!(inbox.len(), 1, "{employee} is told once");
+    }
+    let manager = notifications
+        .list_notifications(npb::ListNotificationsRequest {
+            recipient_id: "m-1".into(),
+            page_size: 100,
+            ..Default::default()
+        })
+        .await
+        .expect("inbox")
+        .into_inner()
+        .notifications;
+    assert_eq!(
+        manager.len(),
+        2 * EMPLOYEES,
+        "the manager is told once per review and once per request"
+    );
+
+    orchestrator_process.child.kill().expect("stop");
+    orchestrator_process.child.wait().expect("reap");
+    for process in [
+        &mut ledger_process,
+        &mut performance_process,
+        &mut notification_process,
+    ] {
+        process.stop();
+    }
+}
+
+mod restarted_participants {
+    use super::participants_killed_and_restarted_mid_saga_roll_back_nothing;
+    hrmesh_kit::test_on_every_backend!(
+        participants_killed_and_restarted_mid_saga_roll_back_nothing
+    );
+}
