@@ -317,15 +317,18 @@ impl Resilient {
 }
 
 /// Sets the remaining budget as the request's deadline, and names the end user the call is made
-/// for (`on_behalf_of`, unless empty).
+/// for (`on_behalf_of`). A subject the header cannot carry (empty, longer than
+/// `ON_BEHALF_OF_LEN_MAX`, not visible ASCII) is left out rather than have the participant refuse
+/// the call: the saga's own log keeps who started it.
 pub fn request<T>(message: T, timeout: Option<Duration>, on_behalf_of: &str) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     if let Some(timeout) = timeout {
         request.set_timeout(timeout);
     }
-    if !on_behalf_of.is_empty()
-        && let Ok(value) = tonic::metadata::MetadataValue::try_from(on_behalf_of)
-    {
+    let carried = !on_behalf_of.is_empty()
+        && on_behalf_of.len() <= hrmesh_kit::mesh::ON_BEHALF_OF_LEN_MAX
+        && on_behalf_of.bytes().all(|b| b.is_ascii_graphic());
+    if carried && let Ok(value) = tonic::metadata::MetadataValue::try_from(on_behalf_of) {
         request
             .metadata_mut()
             .insert(hrmesh_kit::mesh::ON_BEHALF_OF_HEADER, value);
