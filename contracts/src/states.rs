@@ -16,11 +16,16 @@ pub const E1_HAS_REVERSED_ENTRY: &str = "employee e-1 has a pto accrual entry th
 pub const E1_HAS_PENDING_HOLD: &str = "employee e-1 has a pending hold on 2026-12-14";
 /// `[holdId]`
 pub const E1_HAS_VOIDED_HOLD: &str = "employee e-1 has a voided hold";
+/// `[holdId]`
+pub const E3_HAS_PENDING_HOLD: &str = "employee e-3 has a pending hold on 2026-12-14";
 
 // ---- performance
 /// `[reviewId]`
 pub const REVIEW_IN_MANAGER_REVIEW: &str =
     "the annual review of e-1 by manager e-2 is in manager review";
+/// `[reviewId]`
+pub const E3_REVIEW_IN_MANAGER_REVIEW: &str =
+    "the annual review of e-3 by manager e-2 is in manager review";
 /// `[reviewId]`
 pub const REVIEW_IN_DRAFT: &str = "the annual review of e-1 is a draft";
 /// `[reviewId, finalizeRequestId]`

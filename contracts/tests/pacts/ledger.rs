@@ -214,6 +214,30 @@ pub fn contract() -> Contract {
         ),
     );
     c.interaction(
+        "post a hold of another employee than the saga's",
+        &[E3_HAS_PENDING_HOLD],
+        "PostHold",
+        Request::from(json_pattern!({
+            "requestId": key_pattern(0, "do"),
+            "holdId": term!(UUID, HOLD),
+            "employeeId": like!("e-1"),
+        }))
+        .inject("$.holdId", "holdId"),
+        Reply::Error(
+            "PERMISSION_DENIED",
+            json_pattern!({
+                "reason": "RECORD_OF_ANOTHER_EMPLOYEE",
+                "metadata": {"record": "hold"},
+            }),
+        ),
+        Drive::new(
+            decide_time_off(true),
+            0,
+            Forward,
+            Expect::Rejected("RECORD_OF_ANOTHER_EMPLOYEE"),
+        ),
+    );
+    c.interaction(
         "void a rejected hold",
         &[E1_HAS_PENDING_HOLD],
         "VoidHold",
@@ -314,11 +338,15 @@ async fn create_pto(ledger: &StateLedger) -> anyhow::Result<()> {
 }
 
 async fn assign_e1(ledger: &StateLedger) -> anyhow::Result<()> {
+    assign(ledger, "e-1").await
+}
+
+async fn assign(ledger: &StateLedger, employee_id: &str) -> anyhow::Result<()> {
     create_pto(ledger).await?;
     ledger
         .assign_policy(AssignPolicy {
-            request_id: rid("state/assign"),
-            employee_id: employee("e-1"),
+            request_id: rid(&format!("state/assign/{employee_id}")),
+            employee_id: employee(employee_id),
             policy_id: pto(),
             effective_from: date("2026-01-01"),
             effective_to: None,
@@ -329,12 +357,17 @@ async fn assign_e1(ledger: &StateLedger) -> anyhow::Result<()> {
 
 /// Assigns pto to e-1 and accrues `days`; answers the accrual's entry id.
 async fn accrue_e1(ledger: &StateLedger, days: i64) -> anyhow::Result<i64> {
-    assign_e1(ledger).await?;
+    accrue(ledger, "e-1", days).await
+}
+
+/// Assigns pto to `employee_id` and accrues `days`; answers the accrual's entry id.
+async fn accrue(ledger: &StateLedger, employee_id: &str, days: i64) -> anyhow::Result<i64> {
+    assign(ledger, employee_id).await?;
     let entries = ledger
         .append_entries(AppendEntries {
-            request_id: rid("state/accrue"),
+            request_id: rid(&format!("state/accrue/{employee_id}")),
             entries: vec![NewEntry {
-                employee_id: employee("e-1"),
+                employee_id: employee(employee_id),
                 policy_id: pto(),
                 kind: NewEntryKind::Accrual,
                 amount: Quantity::from_units(days),
@@ -348,11 +381,15 @@ async fn accrue_e1(ledger: &StateLedger, days: i64) -> anyhow::Result<i64> {
 }
 
 async fn hold_e1(ledger: &StateLedger) -> anyhow::Result<String> {
-    accrue_e1(ledger, 10).await?;
+    hold(ledger, "e-1").await
+}
+
+async fn hold(ledger: &StateLedger, employee_id: &str) -> anyhow::Result<String> {
+    accrue(ledger, employee_id, 10).await?;
     let hold = ledger
         .hold_days(HoldDays {
-            request_id: rid("state/hold"),
-            employee_id: employee("e-1"),
+            request_id: rid(&format!("state/hold/{employee_id}")),
+            employee_id: employee(employee_id),
             policy_id: pto(),
             start_date: date("2026-12-14"),
             end_date: date("2026-12-14"),
@@ -398,6 +435,10 @@ async fn set_up(
         }
         E1_HAS_PENDING_HOLD => {
             let hold_id = hold_e1(ledger).await?;
+            values.insert("holdId".into(), json!(hold_id));
+        }
+        E3_HAS_PENDING_HOLD => {
+            let hold_id = hold(ledger, "e-3").await?;
             values.insert("holdId".into(), json!(hold_id));
         }
         E1_HAS_VOIDED_HOLD => {

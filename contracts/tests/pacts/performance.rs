@@ -65,6 +65,25 @@ pub fn contract() -> Contract {
         ),
     );
     c.interaction(
+        "finalize the review of another employee than the saga's",
+        &[E3_REVIEW_IN_MANAGER_REVIEW],
+        "FinalizeReview",
+        finalize(),
+        Reply::Error(
+            "PERMISSION_DENIED",
+            json_pattern!({
+                "reason": "RECORD_OF_ANOTHER_EMPLOYEE",
+                "metadata": {"record": "review"},
+            }),
+        ),
+        Drive::new(
+            complete_review(),
+            0,
+            Forward,
+            Expect::Rejected("RECORD_OF_ANOTHER_EMPLOYEE"),
+        ),
+    );
+    c.interaction(
         "reopen the review its saga finalized",
         &[REVIEW_FINALIZED],
         "ReopenReview",
@@ -301,7 +320,14 @@ async fn change(
 
 /// An annual review of e-1 by e-2, moved through the self-assessment into manager review.
 async fn review_in_manager_review(performance: &StatePerformance) -> anyhow::Result<String> {
-    let id = create_review(performance, "e-1", ReviewCycle::Annual).await?;
+    review_of_in_manager_review(performance, "e-1").await
+}
+
+async fn review_of_in_manager_review(
+    performance: &StatePerformance,
+    employee_id: &str,
+) -> anyhow::Result<String> {
+    let id = create_review(performance, employee_id, ReviewCycle::Annual).await?;
     change(
         performance,
         &id,
@@ -361,6 +387,10 @@ async fn set_up(
     match state {
         REVIEW_IN_MANAGER_REVIEW => {
             let id = review_in_manager_review(performance).await?;
+            values.insert("reviewId".into(), json!(id));
+        }
+        E3_REVIEW_IN_MANAGER_REVIEW => {
+            let id = review_of_in_manager_review(performance, "e-3").await?;
             values.insert("reviewId".into(), json!(id));
         }
         REVIEW_IN_DRAFT => {
