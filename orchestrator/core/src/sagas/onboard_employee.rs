@@ -1,4 +1,4 @@
-//! onboard-employee: assign the time-off policy (the pivot), then — retried until done — the
+//! onboard-employee: assign the time-off policy (the pivot), then — retried within their budget — the
 //! first accrual, the probation review, the starter goals and a welcome.
 
 use chrono::NaiveDate;
