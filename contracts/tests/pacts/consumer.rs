@@ -276,6 +276,7 @@ impl Contract {
                     request_id: &request_id,
                     deadline: None,
                     on_behalf_of: "e-2",
+                    hold_to_employee: true,
                 })
                 .await;
             let outcome = match outcome {

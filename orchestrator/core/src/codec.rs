@@ -1,5 +1,7 @@
-//! The saga log's encoding, versioned. A saga's row records the version its input and events were
-//! written in; every version ever written stays readable.
+//! The saga log's encoding, versioned; every version ever written stays readable. A saga's row
+//! records the version its start was written in. From version 2 on each event says its own
+//! version (`{"v":2,"event":…}`), so a saga started before an upgrade and resumed after it has
+//! events of both.
 //!
 //! - **Version 2** (now): the start is [`SagaStart`] and each event an [`Event`], as JSON.
 //! - **Version 1**: the start was the protobuf `StartSagaRequest` (decoded by the server, which
@@ -57,23 +59,34 @@ pub fn decode_start(version: u32, bytes: &[u8]) -> Result<SagaStart, CodecError>
     serde_json::from_slice(bytes).map_err(|err| error(version, err))
 }
 
-pub fn encode_event(event: &Event) -> String {
-    serde_json::to_string(event).unwrap_or_default()
+#[derive(Serialize)]
+struct Versioned<'a> {
+    v: u32,
+    event: &'a Event,
 }
 
-/// Decodes one event of a saga of `definition` logged in `version`.
-pub fn decode_event(
-    version: u32,
-    definition: &Definition,
-    text: &str,
-) -> Result<Event, CodecError> {
-    match version {
-        LOG_VERSION => serde_json::from_str(text).map_err(|err| error(version, err)),
-        1 => {
-            let legacy: V1Event = serde_json::from_str(text).map_err(|err| error(version, err))?;
+pub fn encode_event(event: &Event) -> String {
+    // A derived Serialize of plain data cannot fail.
+    serde_json::to_string(&Versioned {
+        v: LOG_VERSION,
+        event,
+    })
+    .unwrap_or_default()
+}
+
+/// Decodes one event of a saga of `definition`: version 2 and later say their version; an event
+/// without one is version 1.
+pub fn decode_event(definition: &Definition, text: &str) -> Result<Event, CodecError> {
+    let mut value: serde_json::Value = serde_json::from_str(text).map_err(|err| error(0, err))?;
+    match value.get("v").map(serde_json::Value::as_u64) {
+        Some(Some(version)) if version == u64::from(LOG_VERSION) => {
+            serde_json::from_value(value["event"].take()).map_err(|err| error(LOG_VERSION, err))
+        }
+        Some(other) => Err(error(0, format!("unknown event version {other:?}"))),
+        None => {
+            let legacy: V1Event = serde_json::from_value(value).map_err(|err| error(1, err))?;
             Ok(legacy.upgrade(definition))
         }
-        other => Err(error(other, "unknown version")),
     }
 }
 

@@ -120,17 +120,29 @@ pub struct Budget {
     pub elapsed_ms_max: u64,
 }
 
+/// The longest gap between two failed rounds that counts toward a time budget. A longer one is
+/// not the participant's outage but the orchestrator's (it was stopped, or the saga waited for a
+/// takeover): a saga resumed after downtime must not give up for time it did not spend trying.
+pub const ROUND_GAP_COUNTED_MS_MAX: u64 = 60_000;
+
 impl Budget {
-    /// Whether the failed rounds `at_ms` (their end times, oldest first) have used it up.
+    /// Whether the failed rounds `at_ms` (their end times, oldest first; 0 when unknown) have used
+    /// it up: the rounds, or the time between them, each gap counted up to
+    /// [`ROUND_GAP_COUNTED_MS_MAX`].
     fn exhausted(&self, at_ms: &[u64]) -> bool {
         if at_ms.len() as u64 >= u64::from(self.rounds_max.max(1)) {
             return true;
         }
-        let first = at_ms.iter().copied().find(|at| *at > 0);
-        match (first, at_ms.last()) {
-            (Some(first), Some(last)) => last.saturating_sub(first) >= self.elapsed_ms_max,
-            _ => false,
-        }
+        let known: Vec<u64> = at_ms.iter().copied().filter(|at| *at > 0).collect();
+        let spent: u64 = known
+            .windows(2)
+            .map(|pair| {
+                pair[1]
+                    .saturating_sub(pair[0])
+                    .min(ROUND_GAP_COUNTED_MS_MAX)
+            })
+            .sum();
+        spent >= self.elapsed_ms_max
     }
 }
 

@@ -213,6 +213,21 @@ fn an_outage_before_the_pivot_is_retried_within_the_forward_budget_then_compensa
 }
 
 #[test]
+fn time_the_orchestrator_was_away_does_not_count_toward_a_budget() {
+    let d = complete_review();
+    let policy = Policy {
+        forward: Budget {
+            rounds_max: 100,
+            elapsed_ms_max: 120_000,
+        },
+        ..Policy::default()
+    };
+    // One failed round, an hour of downtime, one more: still within the budget.
+    let log = vec![ok(0), down(1, 1_000), down(1, 3_601_000)];
+    assert_eq!(decide(&d, &log, &policy), call(1, Direction::Forward, 2));
+}
+
+#[test]
 fn the_forward_budget_also_counts_rounds() {
     let d = complete_review();
     let policy = rounds(3);

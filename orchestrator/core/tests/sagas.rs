@@ -205,8 +205,7 @@ fn a_start_round_trips_through_the_log_encoding() {
     };
     let definition = SagaType::RequestTimeOff.definition();
     assert_eq!(
-        codec::decode_event(codec::LOG_VERSION, definition, &codec::encode_event(&event))
-            .expect("decodes"),
+        codec::decode_event(definition, &codec::encode_event(&event)).expect("decodes"),
         event
     );
 }
@@ -214,7 +213,7 @@ fn a_start_round_trips_through_the_log_encoding() {
 #[test]
 fn version_one_events_read_with_their_meaning() {
     let definition = SagaType::CompleteReview.definition();
-    let v1 = |text: &str| codec::decode_event(1, definition, text).expect("a v1 event");
+    let v1 = |text: &str| codec::decode_event(definition, text).expect("a v1 event");
     assert_eq!(
         v1(r#"{"StepSucceeded":{"step":0,"output":{"manager_id":"m-1","cycle":"annual"}}}"#),
         Event::StepSucceeded {

@@ -118,6 +118,17 @@ macro_rules! rpc {
 fn outcome(result: Result<StepOutput, CallError>) -> CallOutcome {
     match result {
         Ok(output) => CallOutcome::Done(output),
+        // The step's own key with another request: not the participant's answer to this call but a
+        // sign that the call changed under its key. Taking it as a "no" could undo nothing or
+        // report a pivot that landed as refused, so a person looks.
+        Err(CallError::Rejected(status))
+            if rejection(&status).reason == hrmesh_kit::status::IDEMPOTENCY_KEY_REUSED =>
+        {
+            CallOutcome::Fault(format!(
+                "the participant holds another request under this step's key: {}",
+                status.message()
+            ))
+        }
         Err(CallError::Rejected(status)) => CallOutcome::Rejected(rejection(&status)),
         Err(CallError::Unavailable(error)) => CallOutcome::Unavailable(error),
         Err(CallError::Fault(error)) => CallOutcome::Fault(error),
@@ -199,6 +210,15 @@ impl ParticipantPort for Participants {
         use ParticipantCommand as C;
         let key = call.request_id.to_owned();
         let p = self;
+        // The employee a record must belong to; left out for sagas logged before the field
+        // existed, whose calls were recorded without it and must replay under the same key.
+        let owner = |employee_id: &hrmesh_domain::EmployeeId| {
+            if call.hold_to_employee {
+                employee_id.to_string()
+            } else {
+                String::new()
+            }
+        };
         let result: Result<StepOutput, CallError> = match call.command {
             C::FinalizeReview {
                 review_id,
@@ -216,7 +236,7 @@ impl ParticipantPort for Participants {
                     review_id: review_id.to_string(),
                     rating: convert::rating_pb(*rating) as i32,
                     sections: sections.iter().map(convert::section_pb).collect(),
-                    employee_id: employee_id.to_string(),
+                    employee_id: owner(employee_id),
                 },
                 |review| Ok(StepOutput::ReviewFinalized {
                     manager_id: review.manager_id,
@@ -239,7 +259,7 @@ impl ParticipantPort for Participants {
                     review_id: review_id.to_string(),
                     finalize_request_id: finalize_request_id.clone(),
                     reason: reason.clone(),
-                    employee_id: employee_id.to_string(),
+                    employee_id: owner(employee_id),
                 },
                 |_review| Ok(StepOutput::Nothing)
             ),
@@ -255,7 +275,7 @@ impl ParticipantPort for Participants {
                 ppb::CompleteReviewRequest {
                     request_id: key,
                     review_id: review_id.to_string(),
-                    employee_id: employee_id.to_string(),
+                    employee_id: owner(employee_id),
                 },
                 |_review| Ok(StepOutput::Nothing)
             ),
@@ -307,7 +327,7 @@ impl ParticipantPort for Participants {
                         opened_by_request_id.clone(),
                     )),
                     reason: reason.clone(),
-                    employee_id: employee_id.to_string(),
+                    employee_id: owner(employee_id),
                 },
                 |_reply| Ok(StepOutput::Nothing)
             ),
@@ -439,7 +459,7 @@ impl ParticipantPort for Participants {
                     request_id: key,
                     entry_id: *entry_id,
                     reason: reason.clone(),
-                    employee_id: employee_id.to_string(),
+                    employee_id: owner(employee_id),
                 },
                 |_entry| Ok(StepOutput::Nothing)
             ),
@@ -487,7 +507,7 @@ impl ParticipantPort for Participants {
                 lpb::PostHoldRequest {
                     request_id: key,
                     hold_id: hold_id.to_string(),
-                    employee_id: employee_id.to_string(),
+                    employee_id: owner(employee_id),
                 },
                 |hold| Ok(hold_resolved(&hold))
             ),
@@ -509,7 +529,7 @@ impl ParticipantPort for Participants {
                         request_id: key,
                         hold_id: hold_id.to_string(),
                         reason: reason.clone(),
-                        employee_id: employee_id.to_string(),
+                        employee_id: owner(employee_id),
                     },
                     |hold| Ok(if undo {
                         StepOutput::Nothing
@@ -592,5 +612,31 @@ impl ParticipantPort for Participants {
             ),
         };
         outcome(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reused_step_key_is_a_fault_not_a_business_answer() {
+        let reused = hrmesh_kit::status::idempotency_key_reused("saga:s:0:do");
+        assert!(matches!(
+            outcome(Err(CallError::Rejected(reused))),
+            CallOutcome::Fault(_)
+        ));
+        let no = hrmesh_kit::status::with_reason(
+            tonic::Code::FailedPrecondition,
+            "HOLD_EXPIRED",
+            "expired",
+            [("hold_id", "h".to_owned())],
+        );
+        let CallOutcome::Rejected(rejection) = outcome(Err(CallError::Rejected(no))) else {
+            panic!("a business answer");
+        };
+        assert_eq!(rejection.reason, "HOLD_EXPIRED");
+        assert_eq!(rejection.code, "FailedPrecondition");
+        assert_eq!(rejection.metadata["hold_id"], "h");
     }
 }

@@ -348,22 +348,15 @@ impl Engine {
         Duration::from_millis(exp / 2 + fastrand::u64(0..=exp))
     }
 
-    fn load(&self, snapshot: &Snapshot, deadline: Option<Instant>) -> Option<Running> {
+    fn load(&self, snapshot: &Snapshot, deadline: Option<Instant>) -> Result<Running, String> {
         let record = snapshot.record.clone();
-        let Some(saga_type) = SagaType::parse(&record.saga_type) else {
-            tracing::error!(saga_id = %record.id, saga_type = %record.saga_type, "unknown saga type");
-            return None;
-        };
-        let start = match (self.inner.decode_start)(&record) {
-            Ok(start) => start,
-            Err(error) => {
-                tracing::error!(saga_id = %record.id, %error, "the saga's start cannot be decoded");
-                return None;
-            }
-        };
+        let saga_type = SagaType::parse(&record.saga_type)
+            .ok_or_else(|| format!("unknown saga type {:?}", record.saga_type))?;
+        let start = (self.inner.decode_start)(&record)
+            .map_err(|error| format!("the saga's start cannot be decoded: {error}"))?;
         let events: Vec<Event> = snapshot.events.iter().map(|e| e.event.clone()).collect();
         let outputs = outputs(&events, saga_type.definition().steps().len());
-        Some(Running {
+        Ok(Running {
             saga_type,
             start,
             record,
@@ -374,10 +367,31 @@ impl Engine {
         })
     }
 
+    /// A saga this build cannot run: stuck with the reason, for an operator, instead of being
+    /// claimed again and again while it holds its employee's lock.
+    async fn unreadable(&self, record: &SagaRecord, reason: String) {
+        tracing::error!(saga_id = %record.id, %reason, "the saga cannot be run");
+        let append = Append {
+            saga_id: record.id.clone(),
+            fence: Fence::Owner(self.inner.config.replica_id.clone()),
+            after: record.events,
+            events: Vec::new(),
+            state: SagaState::Stuck,
+            reason,
+            owner: None,
+            lease_until: None,
+            now: Utc::now(),
+        };
+        if let Err(error) = self.inner.writer.append(append, true, true).await {
+            tracing::warn!(saga_id = %record.id, %error, "could not record the saga as stuck");
+        }
+    }
+
     async fn run(&self, sender: &watch::Sender<Arc<Snapshot>>, deadline: Option<Instant>) {
         let first = sender.borrow().as_ref().clone();
-        let Some(mut saga) = self.load(&first, deadline) else {
-            return;
+        let mut saga = match self.load(&first, deadline) {
+            Ok(saga) => saga,
+            Err(reason) => return self.unreadable(&first.record, reason).await,
         };
         let policy = self.inner.config.policy;
         loop {
@@ -479,6 +493,7 @@ impl Engine {
                 request_id: &request_id,
                 deadline: saga.deadline.filter(|deadline| *deadline > Instant::now()),
                 on_behalf_of: &saga.start.actor,
+                hold_to_employee: saga.record.log_version >= 2,
             })
             .instrument(span)
             .await;
@@ -644,7 +659,16 @@ impl Engine {
             if self.subscribe(&record.id).is_some() {
                 continue;
             }
-            let events = self.inner.log.events(&record, 0).await?;
+            // One saga whose log cannot be read must not keep the others from resuming.
+            let events = match self.inner.log.events(&record, 0).await {
+                Ok(events) => events,
+                Err(error) => {
+                    tracing::error!(saga_id = %record.id, %error, "the saga's log cannot be read");
+                    self.unreadable(&record, format!("its log cannot be read: {error}"))
+                        .await;
+                    continue;
+                }
+            };
             tracing::info!(saga_id = %record.id, events = events.len(), "resuming saga");
             self.spawn(record, events, None);
             resumed += 1;

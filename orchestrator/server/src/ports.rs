@@ -90,6 +90,10 @@ pub struct Call<'a> {
     pub deadline: Option<Instant>,
     /// The end user the saga acts for (empty: unknown, a saga logged before it was recorded).
     pub on_behalf_of: &'a str,
+    /// Whether record-addressed requests name the saga's employee for the participant to hold
+    /// the record to. Off only for sagas logged by version 1, whose calls were recorded without
+    /// it: a replay under the same key must be the same request.
+    pub hold_to_employee: bool,
 }
 
 /// The participants, as the executor uses them.

@@ -24,7 +24,7 @@ pub mod sagas {
         pub lease_until: Option<ChronoDateTimeUtc>,
         pub created_at: ChronoDateTimeUtc,
         pub updated_at: ChronoDateTimeUtc,
-        /// The encoding of `input` and of the saga's events (`hrmesh_saga_core::codec`).
+        /// The encoding of `input` (`hrmesh_saga_core::codec`); events say their own.
         pub log_version: i32,
     }
 

@@ -1,10 +1,10 @@
 //! The orchestrator's durable saga log on sea-orm: SQLite (the embedded default) and PostgreSQL.
 //!
-//! - `sagas`: one row per saga — type, state, employee, the start (input and actor), the number
-//!   of logged events, the version of the log's encoding (`hrmesh_saga_core::codec`), and the
+//! - `sagas`: one row per saga — type, state, employee, the start (input and actor) and the
+//!   version it is encoded in (`hrmesh_saga_core::codec`), the number of logged events, and the
 //!   lease: which replica runs it until when.
-//! - `saga_events`: the append-only log, `(saga_id, seq)`, each event encoded in its saga's
-//!   version.
+//! - `saga_events`: the append-only log, `(saga_id, seq)`, each event saying its encoding's
+//!   version (version 1 events, from before, say none).
 //! - `saga_employee_locks`: one row per employee that starts of locking sagas update first, so the
 //!   semantic-lock check ("no offboarding interleaves with another saga of the employee") is
 //!   decided one start at a time. The lock itself is the set of non-terminal sagas in `sagas`: it
@@ -105,7 +105,7 @@ pub struct SagaRecord {
     pub lock: LockMode,
     pub request_id: String,
     pub input: Vec<u8>,
-    /// The encoding of `input` and the events.
+    /// The encoding of `input`.
     pub log_version: u32,
     pub reason: String,
     pub events: u64,
@@ -149,7 +149,7 @@ fn logged(saga: &SagaRecord, row: saga_events::Model) -> Result<LoggedEvent> {
     Ok(LoggedEvent {
         seq: u64::try_from(row.seq).unwrap_or(0),
         at: row.at,
-        event: codec::decode_event(saga.log_version, saga_type.definition(), &row.event)?,
+        event: codec::decode_event(saga_type.definition(), &row.event)?,
     })
 }
 

@@ -138,7 +138,7 @@ impl MigrationTrait for SagaLogSchema {
     }
 }
 
-/// Records which encoding each saga's input and events are in (`hrmesh_saga_core::codec`):
+/// Records which encoding each saga's start is in (`hrmesh_saga_core::codec`):
 /// sagas logged before this migration are version 1.
 struct LogVersion;
 

@@ -50,11 +50,14 @@ pub fn with_reason(
     )
 }
 
+/// The ErrorInfo reason of [`idempotency_key_reused`].
+pub const IDEMPOTENCY_KEY_REUSED: &str = "IDEMPOTENCY_KEY_REUSED";
+
 /// ALREADY_EXISTS for a request id reused with a different request.
 pub fn idempotency_key_reused(request_id: &str) -> Status {
     with_reason(
         Code::AlreadyExists,
-        "IDEMPOTENCY_KEY_REUSED",
+        IDEMPOTENCY_KEY_REUSED,
         format!("request_id {request_id} was already used for a different request"),
         [("request_id", request_id.to_owned())],
     )

@@ -8,6 +8,25 @@ use sea_orm::{ConnectionTrait, Database};
 
 use super::*;
 
+/// The saga as its log has it once it ended there: read back through a log of its own, so the
+/// events the resumed saga appended are decoded from the database, not this replica's memory.
+async fn read_back(url: &str, id: &str) -> Vec<hrmesh_saga_core::Event> {
+    let log = hrmesh_saga_store::SagaLog::open(url)
+        .await
+        .expect("the saga log");
+    loop {
+        let (record, events) = log
+            .get(id)
+            .await
+            .expect("the log reads back")
+            .expect("the saga");
+        if record.state.is_terminal() {
+            return events.into_iter().map(|e| e.event).collect();
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
 struct LegacySaga<'a> {
     id: &'a str,
     saga_type: &'a str,
@@ -171,6 +190,12 @@ async fn sagas_logged_by_version_1_resume_with_their_meaning(backend: Backend) {
         "the version 1 start reads as it was given"
     );
     assert_eq!(mesh.inbox("m-1").await.len(), 1);
+    let events = read_back(&mesh.dbs[3].url, waiting).await;
+    assert_eq!(
+        events.len(),
+        2,
+        "the new events of a version 1 saga read back: {events:?}"
+    );
 
     let done = mesh.settled(compensating).await;
     assert_eq!(done.state, SagaState::Compensated as i32, "{done:?}");
@@ -181,6 +206,20 @@ async fn sagas_logged_by_version_1_resume_with_their_meaning(backend: Backend) {
         "never forward again after version 1 chose to compensate"
     );
     assert_eq!(done.history[0].output["manager_id"], "m-1");
+    let events = read_back(&mesh.dbs[3].url, compensating).await;
+    assert!(
+        matches!(
+            events[1],
+            hrmesh_saga_core::Event::StepAbandoned { step: 1, .. }
+        ) && matches!(
+            events[2..],
+            [
+                hrmesh_saga_core::Event::CompensationSucceeded { step: 1 },
+                hrmesh_saga_core::Event::CompensationSucceeded { step: 0 }
+            ]
+        ),
+        "version 1 and version 2 events of one saga read back: {events:?}"
+    );
     let review = mesh.review_state(&review_id).await;
     assert_eq!(review.state, ppb::ReviewState::ManagerReview as i32);
     // The bonus call that may have landed was re-driven and reversed: the balance is as before.
