@@ -86,6 +86,95 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Policy `pto`, and `employees` employees e-0… assigned to it (with `days` accrued, if any), each
+/// with an annual review by m-1 waiting for the manager. Answers the review ids.
+async fn seed(
+    ledger: &mut LedgerServiceClient<hrmesh_kit::client::MeshChannel>,
+    performance: &mut PerformanceServiceClient<hrmesh_kit::client::MeshChannel>,
+    employees: usize,
+    days: Option<&str>,
+) -> Vec<String> {
+    ledger
+        .create_policy(lpb::CreatePolicyRequest {
+            request_id: "policy".into(),
+            policy_id: "pto".into(),
+            policy: Some(lpb::Policy {
+                resource_type: "pto".into(),
+                unit: lpb::Unit::Days as i32,
+                accrual: Some(lpb::AccrualRule {
+                    frequency: lpb::AccrualFrequency::Monthly as i32,
+                    amount: "1".into(),
+                }),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("policy");
+    let mut reviews = Vec::new();
+    for n in 0..employees {
+        let employee = format!("e-{n}");
+        ledger
+            .assign_policy(lpb::AssignPolicyRequest {
+                request_id: format!("assign-{n}"),
+                employee_id: employee.clone(),
+                policy_id: "pto".into(),
+                effective_from: "2020-01-01".into(),
+                effective_to: String::new(),
+            })
+            .await
+            .expect("assign");
+        if let Some(days) = days {
+            ledger
+                .append_entries(lpb::AppendEntriesRequest {
+                    request_id: format!("accrue-{n}"),
+                    entries: vec![lpb::NewEntry {
+                        employee_id: employee.clone(),
+                        policy_id: "pto".into(),
+                        kind: lpb::EntryKind::Accrual as i32,
+                        amount: days.into(),
+                        effective_date: "2026-01-31".into(),
+                        ..Default::default()
+                    }],
+                })
+                .await
+                .expect("accrue");
+        }
+        let review = performance
+            .create_review(ppb::CreateReviewRequest {
+                request_id: format!("review-{n}"),
+                employee_id: employee.clone(),
+                manager_id: "m-1".into(),
+                cycle: ppb::ReviewCycle::Annual as i32,
+                period_start: "2026-01-01".into(),
+                period_end: "2026-12-31".into(),
+                due_date: "2027-01-31".into(),
+            })
+            .await
+            .expect("review")
+            .into_inner();
+        performance
+            .open_self_assessment(ppb::OpenSelfAssessmentRequest {
+                request_id: format!("open-{n}"),
+                review_id: review.review_id.clone(),
+            })
+            .await
+            .expect("open");
+        performance
+            .submit_self_assessment(ppb::SubmitSelfAssessmentRequest {
+                request_id: format!("self-{n}"),
+                review_id: review.review_id.clone(),
+                sections: vec![ppb::ReviewSection {
+                    title: "Delivery".into(),
+                    body: "On time".into(),
+                }],
+            })
+            .await
+            .expect("self");
+        reviews.push(review.review_id);
+    }
+    reviews
+}
+
 async fn a_killed_orchestrator_is_replaced_and_every_saga_finishes_once(backend: Backend) {
     let dbs = [
         TestDatabase::new(backend).await,
@@ -123,68 +212,7 @@ async fn a_killed_orchestrator_is_replaced_and_every_saga_finishes_once(backend:
     let mut performance = PerformanceServiceClient::new(hrmesh_kit::testing::admin_channel(
         &performance_server.server.uri(),
     ));
-    ledger
-        .create_policy(lpb::CreatePolicyRequest {
-            request_id: "policy".into(),
-            policy_id: "pto".into(),
-            policy: Some(lpb::Policy {
-                resource_type: "pto".into(),
-                unit: lpb::Unit::Days as i32,
-                accrual: Some(lpb::AccrualRule {
-                    frequency: lpb::AccrualFrequency::Monthly as i32,
-                    amount: "1".into(),
-                }),
-                ..Default::default()
-            }),
-        })
-        .await
-        .expect("policy");
-    let mut reviews = Vec::new();
-    for n in 0..SAGAS {
-        let employee = format!("e-{n}");
-        ledger
-            .assign_policy(lpb::AssignPolicyRequest {
-                request_id: format!("assign-{n}"),
-                employee_id: employee.clone(),
-                policy_id: "pto".into(),
-                effective_from: "2020-01-01".into(),
-                effective_to: String::new(),
-            })
-            .await
-            .expect("assign");
-        let review = performance
-            .create_review(ppb::CreateReviewRequest {
-                request_id: format!("review-{n}"),
-                employee_id: employee.clone(),
-                manager_id: "m-1".into(),
-                cycle: ppb::ReviewCycle::Annual as i32,
-                period_start: "2026-01-01".into(),
-                period_end: "2026-12-31".into(),
-                due_date: "2027-01-31".into(),
-            })
-            .await
-            .expect("review")
-            .into_inner();
-        performance
-            .open_self_assessment(ppb::OpenSelfAssessmentRequest {
-                request_id: format!("open-{n}"),
-                review_id: review.review_id.clone(),
-            })
-            .await
-            .expect("open");
-        performance
-            .submit_self_assessment(ppb::SubmitSelfAssessmentRequest {
-                request_id: format!("self-{n}"),
-                review_id: review.review_id.clone(),
-                sections: vec![ppb::ReviewSection {
-                    title: "Delivery".into(),
-                    body: "On time".into(),
-                }],
-            })
-            .await
-            .expect("self");
-        reviews.push(review.review_id);
-    }
+    let reviews = seed(&mut ledger, &mut performance, SAGAS, None).await;
 
     let participants = [
         performance_server.server.uri(),
@@ -421,29 +449,36 @@ impl Participant {
 /// Employees, each with one complete-review and one request-time-off saga in flight.
 const EMPLOYEES: usize = 12;
 
+/// How long a test waits for what must happen at most.
+const WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Waits until `count` sagas in `ids` have logged anything.
 async fn until_under_way(
     sagas: &mut SagaServiceClient<hrmesh_kit::client::MeshChannel>,
     ids: &[String],
     count: usize,
 ) {
-    loop {
-        let mut started = 0;
-        for id in ids {
-            let saga = sagas
-                .get_saga(opb::GetSagaRequest {
-                    saga_id: id.clone(),
-                })
-                .await
-                .expect("get")
-                .into_inner();
-            started += usize::from(!saga.history.is_empty());
+    tokio::time::timeout(WAIT_MAX, async {
+        loop {
+            let mut started = 0;
+            for id in ids {
+                let saga = sagas
+                    .get_saga(opb::GetSagaRequest {
+                        saga_id: id.clone(),
+                    })
+                    .await
+                    .expect("get")
+                    .into_inner();
+                started += usize::from(!saga.history.is_empty());
+            }
+            if started >= count.min(ids.len()) {
+                return;
+            }
+            tokio::task::yield_now().await;
         }
-        if started >= count.min(ids.len()) {
-            return;
-        }
-        tokio::task::yield_now().await;
-    }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the sagas got under way within {WAIT_MAX:?}"))
 }
 
 /// Waits until one of the sagas `ids` has logged a failed round.
@@ -451,21 +486,25 @@ async fn until_a_round_failed(
     sagas: &mut SagaServiceClient<hrmesh_kit::client::MeshChannel>,
     ids: &[String],
 ) {
-    loop {
-        for id in ids {
-            let saga = sagas
-                .get_saga(opb::GetSagaRequest {
-                    saga_id: id.clone(),
-                })
-                .await
-                .expect("get")
-                .into_inner();
-            if saga.history.iter().any(|e| e.kind == "failed") {
-                return;
+    tokio::time::timeout(WAIT_MAX, async {
+        loop {
+            for id in ids {
+                let saga = sagas
+                    .get_saga(opb::GetSagaRequest {
+                        saga_id: id.clone(),
+                    })
+                    .await
+                    .expect("get")
+                    .into_inner();
+                if saga.history.iter().any(|e| e.kind == "failed") {
+                    return;
+                }
             }
+            tokio::task::yield_now().await;
         }
-        tokio::task::yield_now().await;
-    }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("a round failed within {WAIT_MAX:?}"))
 }
 
 async fn participants_killed_and_restarted_mid_saga_roll_back_nothing(backend: Backend) {
@@ -483,82 +522,7 @@ async fn participants_killed_and_restarted_mid_saga_roll_back_nothing(backend: B
     let mut performance = PerformanceServiceClient::new(hrmesh_kit::testing::admin_channel(
         &performance_process.url(),
     ));
-    ledger
-        .create_policy(lpb::CreatePolicyRequest {
-            request_id: "policy".into(),
-            policy_id: "pto".into(),
-            policy: Some(lpb::Policy {
-                resource_type: "pto".into(),
-                unit: lpb::Unit::Days as i32,
-                accrual: Some(lpb::AccrualRule {
-                    frequency: lpb::AccrualFrequency::Monthly as i32,
-                    amount: "1".into(),
-                }),
-                ..Default::default()
-            }),
-        })
-        .await
-        .expect("policy");
-    let mut reviews = Vec::new();
-    for n in 0..EMPLOYEES {
-        let employee = format!("e-{n}");
-        ledger
-            .assign_policy(lpb::AssignPolicyRequest {
-                request_id: format!("assign-{n}"),
-                employee_id: employee.clone(),
-                policy_id: "pto".into(),
-                effective_from: "2020-01-01".into(),
-                effective_to: String::new(),
-            })
-            .await
-            .expect("assign");
-        ledger
-            .append_entries(lpb::AppendEntriesRequest {
-                request_id: format!("accrue-{n}"),
-                entries: vec![lpb::NewEntry {
-                    employee_id: employee.clone(),
-                    policy_id: "pto".into(),
-                    kind: lpb::EntryKind::Accrual as i32,
-                    amount: "10".into(),
-                    effective_date: "2026-01-31".into(),
-                    ..Default::default()
-                }],
-            })
-            .await
-            .expect("accrue");
-        let review = performance
-            .create_review(ppb::CreateReviewRequest {
-                request_id: format!("review-{n}"),
-                employee_id: employee.clone(),
-                manager_id: "m-1".into(),
-                cycle: ppb::ReviewCycle::Annual as i32,
-                period_start: "2026-01-01".into(),
-                period_end: "2026-12-31".into(),
-                due_date: "2027-01-31".into(),
-            })
-            .await
-            .expect("review")
-            .into_inner();
-        performance
-            .open_self_assessment(ppb::OpenSelfAssessmentRequest {
-                request_id: format!("open-{n}"),
-                review_id: review.review_id.clone(),
-            })
-            .await
-            .expect("open");
-        performance
-            .submit_self_assessment(ppb::SubmitSelfAssessmentRequest {
-                request_id: format!("self-{n}"),
-                review_id: review.review_id.clone(),
-                sections: vec![ppb::ReviewSection {
-                    title: "Delivery".into(),
-                    body: "On time".into(),
-                }],
-            })
-            .await
-            .expect("self");
-        reviews.push(review.review_id);
-    }
+    let reviews = seed(&mut ledger, &mut performance, EMPLOYEES, Some("10")).await;
 
     let urls = [
         performance_process.url(),

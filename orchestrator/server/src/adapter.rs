@@ -118,18 +118,19 @@ macro_rules! rpc {
 fn outcome(result: Result<StepOutput, CallError>) -> CallOutcome {
     match result {
         Ok(output) => CallOutcome::Done(output),
-        // The step's own key with another request: not the participant's answer to this call but a
-        // sign that the call changed under its key. Taking it as a "no" could undo nothing or
-        // report a pivot that landed as refused, so a person looks.
-        Err(CallError::Rejected(status))
-            if rejection(&status).reason == hrmesh_kit::status::IDEMPOTENCY_KEY_REUSED =>
-        {
-            CallOutcome::Fault(format!(
-                "the participant holds another request under this step's key: {}",
-                status.message()
-            ))
+        Err(CallError::Rejected(status)) => {
+            let refused = rejection(&status);
+            // The step's own key with another request: not the participant's answer to this
+            // call but a sign that the call changed under its key. Taking it as a "no" could
+            // undo nothing or report a pivot that landed as refused, so a person looks.
+            if refused.reason == hrmesh_kit::status::IDEMPOTENCY_KEY_REUSED {
+                return CallOutcome::Fault(format!(
+                    "the participant holds another request under this step's key: {}",
+                    refused.message
+                ));
+            }
+            CallOutcome::Rejected(refused)
         }
-        Err(CallError::Rejected(status)) => CallOutcome::Rejected(rejection(&status)),
         Err(CallError::Unavailable(error)) => CallOutcome::Unavailable(error),
         Err(CallError::Fault(error)) => CallOutcome::Fault(error),
     }

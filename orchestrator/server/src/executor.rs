@@ -150,61 +150,32 @@ fn outputs(events: &[Event], steps: usize) -> Vec<Option<StepOutput>> {
 
 /// The log event a call's outcome becomes, and whether it must be durable before going on.
 fn outcome_event(step: usize, direction: Direction, outcome: CallOutcome) -> (Event, bool) {
-    let failure = |kind, error: String| Failure {
+    let (kind, error) = match outcome {
+        CallOutcome::Done(output) => {
+            let event = match direction {
+                Direction::Forward => Event::StepSucceeded { step, output },
+                Direction::Compensate => Event::CompensationSucceeded { step },
+            };
+            return (event, false);
+        }
+        CallOutcome::Rejected(rejection) if direction == Direction::Forward => {
+            let reason = rejection.to_string();
+            return (Event::StepRejected { step, reason }, true);
+        }
+        CallOutcome::Rejected(rejection) => (FailureKind::Rejected, rejection.to_string()),
+        CallOutcome::Unavailable(error) => (FailureKind::Unavailable, error),
+        CallOutcome::Fault(error) => (FailureKind::Fault, error),
+    };
+    let failure = Failure {
         kind,
         error,
         at_ms: now_ms(),
     };
-    match (direction, outcome) {
-        (Direction::Forward, CallOutcome::Done(output)) => {
-            (Event::StepSucceeded { step, output }, false)
-        }
-        (Direction::Forward, CallOutcome::Rejected(rejection)) => (
-            Event::StepRejected {
-                step,
-                reason: rejection.to_string(),
-            },
-            true,
-        ),
-        (Direction::Forward, CallOutcome::Unavailable(error)) => (
-            Event::StepFailed {
-                step,
-                failure: failure(FailureKind::Unavailable, error),
-            },
-            true,
-        ),
-        (Direction::Forward, CallOutcome::Fault(error)) => (
-            Event::StepFailed {
-                step,
-                failure: failure(FailureKind::Fault, error),
-            },
-            true,
-        ),
-        (Direction::Compensate, CallOutcome::Done(_)) => {
-            (Event::CompensationSucceeded { step }, false)
-        }
-        (Direction::Compensate, CallOutcome::Rejected(rejection)) => (
-            Event::CompensationFailed {
-                step,
-                failure: failure(FailureKind::Rejected, rejection.to_string()),
-            },
-            true,
-        ),
-        (Direction::Compensate, CallOutcome::Unavailable(error)) => (
-            Event::CompensationFailed {
-                step,
-                failure: failure(FailureKind::Unavailable, error),
-            },
-            true,
-        ),
-        (Direction::Compensate, CallOutcome::Fault(error)) => (
-            Event::CompensationFailed {
-                step,
-                failure: failure(FailureKind::Fault, error),
-            },
-            true,
-        ),
-    }
+    let event = match direction {
+        Direction::Forward => Event::StepFailed { step, failure },
+        Direction::Compensate => Event::CompensationFailed { step, failure },
+    };
+    (event, true)
 }
 
 fn outcome_name(outcome: &CallOutcome) -> &'static str {
@@ -269,10 +240,6 @@ impl Engine {
 
     pub fn replica_id(&self) -> &str {
         &self.inner.config.replica_id
-    }
-
-    pub fn policy(&self) -> &Policy {
-        &self.inner.config.policy
     }
 
     /// When a lease taken now runs out.

@@ -8,23 +8,30 @@ use sea_orm::{ConnectionTrait, Database};
 
 use super::*;
 
+/// How long a test waits for what must happen at most.
+const WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The saga as its log has it once it ended there: read back through a log of its own, so the
 /// events the resumed saga appended are decoded from the database, not this replica's memory.
 async fn read_back(url: &str, id: &str) -> Vec<hrmesh_saga_core::Event> {
     let log = hrmesh_saga_store::SagaLog::open(url)
         .await
         .expect("the saga log");
-    loop {
-        let (record, events) = log
-            .get(id)
-            .await
-            .expect("the log reads back")
-            .expect("the saga");
-        if record.state.is_terminal() {
-            return events.into_iter().map(|e| e.event).collect();
+    tokio::time::timeout(WAIT_MAX, async {
+        loop {
+            let (record, events) = log
+                .get(id)
+                .await
+                .expect("the log reads back")
+                .expect("the saga");
+            if record.state.is_terminal() {
+                return events.into_iter().map(|e| e.event).collect();
+            }
+            tokio::task::yield_now().await;
         }
-        tokio::task::yield_now().await;
-    }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the saga ended in its log within {WAIT_MAX:?}"))
 }
 
 struct LegacySaga<'a> {
