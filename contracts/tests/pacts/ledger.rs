@@ -482,6 +482,8 @@ impl Provider for RealLedger {
             }
         }
         let mut config = LedgerConfig::default();
+        // Accruals run when a test asks (RunAccruals), not on the wall clock.
+        config.accrual_run_interval_secs = 0;
         config.common.listen = ([127, 0, 0, 1], 0).into();
         hrmesh_kit::testing::secure(&mut config.common);
         let server = LedgerServer::start_with(store, SystemClock, &config).await?;

@@ -274,11 +274,19 @@ async fn probe(args: ProbeArgs) -> anyhow::Result<()> {
 #[derive(Debug, Subcommand)]
 enum Service {
     /// Serve hrmesh.ledger.v1.LedgerService: time-off policies, assignments and the append-only
-    /// ledger of accruals, adjustments, holds (post / void / expiry) and reversals.
+    /// ledger of accruals, adjustments, holds (post / void / expiry), carry-over expiries and
+    /// reversals, with accrual freezes and assignment ends.
+    ///
+    /// A worker applies each policy's accrual rule (monthly, semi-monthly, biweekly or annual; in
+    /// advance, on a period's first assigned day; the first and last periods prorated by the days
+    /// assigned and not frozen; at most once per employee, policy and period; up to an optional
+    /// maximum balance) and its carry-over cap (the balance above it expires at the policy year's
+    /// end) up to today, at start and then every --accrual-run-interval seconds; RunAccruals does the
+    /// same up to any day, for backfills.
     ///
     /// Configuration is read from built-in defaults, then --config (TOML), then environment
     /// variables HRMESH_LEDGER_<FIELD> (listen, data_dir, database_url, cors_allowed_origins,
-    /// hold_sweep_interval_secs), then these flags. Without a database URL the ledger keeps a SQLite
+    /// hold_sweep_interval_secs, accrual_run_interval_secs), then these flags. Without a database URL the ledger keeps a SQLite
     /// file at <data-dir>/ledger.sqlite. Health (grpc.health.v1) and reflection are served on the same
     /// port, as is grpc-web.
     Ledger(LedgerArgs),
@@ -353,6 +361,10 @@ struct LedgerArgs {
     /// How often undecided holds past their expiry are expired, in seconds.
     #[arg(long, value_name = "SECS")]
     hold_sweep_interval: Option<u64>,
+    /// How often scheduled accruals and carry-over expiries are applied up to today, in seconds
+    /// (default 3600; the first run is at start, catching up what was missed; 0 turns it off).
+    #[arg(long, value_name = "SECS")]
+    accrual_run_interval: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -447,6 +459,9 @@ impl LedgerArgs {
         self.common.apply(&mut config.common);
         if let Some(secs) = self.hold_sweep_interval {
             config.hold_sweep_interval_secs = secs;
+        }
+        if let Some(secs) = self.accrual_run_interval {
+            config.accrual_run_interval_secs = secs;
         }
         Ok(config)
     }

@@ -183,6 +183,8 @@ async fn a_killed_orchestrator_is_replaced_and_every_saga_finishes_once(backend:
         TestDatabase::new(backend).await,
     ];
     let mut ledger_config = LedgerConfig::default();
+    // Accruals run when a test asks (RunAccruals), not on the wall clock.
+    ledger_config.accrual_run_interval_secs = 0;
     hrmesh_kit::testing::secure(&mut ledger_config.common);
     ledger_config.common.listen = "127.0.0.1:0".parse().expect("addr");
     ledger_config.common.database_url = Some(dbs[0].url.clone());

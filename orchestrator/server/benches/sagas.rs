@@ -58,6 +58,8 @@ async fn mesh(backend: Backend) -> (Mesh, Clients) {
         TestDatabase::new(backend).await,
     ];
     let mut ledger_config = LedgerConfig::default();
+    // Accruals run when a test asks (RunAccruals), not on the wall clock.
+    ledger_config.accrual_run_interval_secs = 0;
     hrmesh_kit::testing::secure(&mut ledger_config.common);
     ledger_config.common.listen = zero();
     ledger_config.common.database_url = Some(dbs[0].url.clone());

@@ -132,6 +132,8 @@ impl Mesh {
         };
         let client_tls = tls("test-client");
         let mut ledger_config = LedgerConfig::default();
+        // Accruals run when a test asks (RunAccruals), not on the wall clock.
+        ledger_config.accrual_run_interval_secs = 0;
         hrmesh_kit::testing::secure(&mut ledger_config.common);
         ledger_config.common.tls = tls("ledger");
         ledger_config.common.listen = localhost_zero();

@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use hrmesh_domain::{EmployeeId, RequestId, Violations};
 use serde::{Deserialize, Serialize};
 
-use crate::Quantity;
+use crate::{Period, Quantity};
 
 /// A policy id: lowercase letters, digits and '-', 3-63 characters, starting with a letter.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -103,14 +103,48 @@ pub enum Unit {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AccrualFrequency {
     None,
+    /// Calendar months.
     Monthly,
+    /// The 1st to the 15th, and the 16th to the month's end.
+    SemiMonthly,
+    /// Fourteen days, counted from [`crate::BIWEEKLY_ANCHOR`].
+    Biweekly,
+    /// Policy years (see [`PolicySpec::year_start_month`]).
     Annual,
+}
+
+impl AccrualFrequency {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccrualFrequency::None => "none",
+            AccrualFrequency::Monthly => "monthly",
+            AccrualFrequency::SemiMonthly => "semi_monthly",
+            AccrualFrequency::Biweekly => "biweekly",
+            AccrualFrequency::Annual => "annual",
+        }
+    }
+
+    pub fn from_str_opt(text: &str) -> Option<Self> {
+        [
+            AccrualFrequency::None,
+            AccrualFrequency::Monthly,
+            AccrualFrequency::SemiMonthly,
+            AccrualFrequency::Biweekly,
+            AccrualFrequency::Annual,
+        ]
+        .into_iter()
+        .find(|frequency| frequency.as_str() == text)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccrualRule {
     pub frequency: AccrualFrequency,
+    /// What one full period accrues.
     pub amount: Quantity,
+    /// Scheduled accruals stop where the balance would pass this (the last one is cut to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_balance: Option<Quantity>,
 }
 
 /// The fields a new policy is created from.
@@ -123,6 +157,13 @@ pub struct PolicySpec {
     pub carry_over_cap: Option<Quantity>,
     pub full_day: Quantity,
     pub count_weekends: bool,
+    /// The month (1-12) the policy year starts in: annual periods and the carry-over year end.
+    #[serde(default = "january")]
+    pub year_start_month: u32,
+}
+
+fn january() -> u32 {
+    1
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,10 +204,12 @@ pub enum EntryKind {
     Void,
     Expiry,
     Reversal,
+    /// The balance above the policy's carry-over cap at its year end, removed (amount < 0).
+    CarryOverExpiry,
 }
 
 impl EntryKind {
-    pub const ALL: [EntryKind; 7] = [
+    pub const ALL: [EntryKind; 8] = [
         EntryKind::Accrual,
         EntryKind::Adjustment,
         EntryKind::Hold,
@@ -174,6 +217,7 @@ impl EntryKind {
         EntryKind::Void,
         EntryKind::Expiry,
         EntryKind::Reversal,
+        EntryKind::CarryOverExpiry,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -185,6 +229,7 @@ impl EntryKind {
             EntryKind::Void => "void",
             EntryKind::Expiry => "expiry",
             EntryKind::Reversal => "reversal",
+            EntryKind::CarryOverExpiry => "carry_over_expiry",
         }
     }
 
@@ -213,7 +258,9 @@ impl Totals {
                 accrued: amount,
                 ..Totals::default()
             },
-            EntryKind::Adjustment => Totals {
+            // An expiry lowers the balance like a negative adjustment: balance = accrued -
+            // consumed + adjustments keeps holding with no fifth total.
+            EntryKind::Adjustment | EntryKind::CarryOverExpiry => Totals {
                 adjustments: amount,
                 ..Totals::default()
             },
@@ -280,6 +327,8 @@ pub struct Entry {
     pub effective_date: NaiveDate,
     pub hold_id: Option<String>,
     pub reverses_entry_id: Option<i64>,
+    /// For scheduled accruals the period accrued; for carry-over expiries the policy year.
+    pub period: Option<Period>,
     pub reason: String,
     pub reference: String,
     pub request_id: String,
@@ -456,6 +505,8 @@ pub struct ReverseEntry {
 pub enum RecordKind {
     Hold,
     Entry,
+    Freeze,
+    Assignment,
 }
 
 impl RecordKind {
@@ -463,6 +514,8 @@ impl RecordKind {
         match self {
             RecordKind::Hold => "hold",
             RecordKind::Entry => "entry",
+            RecordKind::Freeze => "freeze",
+            RecordKind::Assignment => "assignment",
         }
     }
 }
@@ -485,6 +538,151 @@ pub fn check_record_of(
         .into()),
         _ => Ok(()),
     }
+}
+
+/// A freeze of an account's accruals over a date range: scheduled accruals skip its days and
+/// accrual grants dated inside it are refused. Lifting it from a day ends it the day before
+/// (from its start: as if it never was); extending it moves its end later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Freeze {
+    pub id: String,
+    pub employee_id: EmployeeId,
+    pub policy_id: PolicyId,
+    pub start_date: NaiveDate,
+    pub end_date: NaiveDate,
+    /// The first day no longer frozen, once lifted.
+    pub lifted_from: Option<NaiveDate>,
+    pub reason: String,
+    /// What the freeze is for, e.g. the PIP's id.
+    pub reference: String,
+    /// The request that created it.
+    pub request_id: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Freeze {
+    /// The days frozen now: none once lifted from its start.
+    pub fn frozen(&self) -> Option<(NaiveDate, NaiveDate)> {
+        let end = match self.lifted_from.and_then(|day| day.pred_opt()) {
+            Some(day_before) => day_before.min(self.end_date),
+            None => self.end_date,
+        };
+        (self.start_date <= end).then_some((self.start_date, end))
+    }
+
+    pub fn covers(&self, day: NaiveDate) -> bool {
+        self.frozen()
+            .is_some_and(|(from, to)| from <= day && day <= to)
+    }
+
+    pub fn overlaps(&self, from: NaiveDate, to: NaiveDate) -> bool {
+        self.frozen()
+            .is_some_and(|(own_from, own_to)| own_from <= to && from <= own_to)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FreezeAccruals {
+    pub request_id: RequestId,
+    pub employee_id: EmployeeId,
+    pub policy_id: PolicyId,
+    pub start_date: NaiveDate,
+    pub end_date: NaiveDate,
+    pub reason: String,
+    pub reference: String,
+}
+
+/// Which freezes a request changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FreezeTarget {
+    /// This freeze; NOT_FOUND when there is none.
+    Id(String),
+    /// The freeze that request created, if it did (a saga's undo).
+    CreatedBy(String),
+    /// The employee's freezes with this reference (a PIP's), if any.
+    Reference(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnfreezeAccruals {
+    pub request_id: RequestId,
+    pub target: FreezeTarget,
+    /// The employee the freezes must belong to; required with [`FreezeTarget::Reference`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_employee: Option<EmployeeId>,
+    /// The first day no longer frozen; none: from the freeze's start (undone entirely).
+    pub from_date: Option<NaiveDate>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtendFreeze {
+    pub request_id: RequestId,
+    pub target: FreezeTarget,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_employee: Option<EmployeeId>,
+    /// The new last frozen day, after the current one.
+    pub end_date: NaiveDate,
+}
+
+/// Ends an employee's assignments on a day (of one policy, or all), voiding their pending holds
+/// with a day after it in the same transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndAssignments {
+    pub request_id: RequestId,
+    pub employee_id: EmployeeId,
+    pub policy_id: Option<PolicyId>,
+    /// The last day the assignments apply.
+    pub end_date: NaiveDate,
+    /// Also post the pending holds whose days all fall on or before `end_date`.
+    pub post_earlier_holds: bool,
+    pub reason: String,
+}
+
+/// What [`EndAssignments`] changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndedAssignments {
+    /// The assignments whose end moved, as they are now.
+    pub assignments: Vec<Assignment>,
+    pub voided_hold_ids: Vec<String>,
+    pub posted_hold_ids: Vec<String>,
+}
+
+/// Restores the ends [`EndAssignments`] request `ended_by_request_id` changed (a saga's undo).
+/// Voided and posted holds stay as they are: a hold resolves once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReopenAssignments {
+    pub request_id: RequestId,
+    pub ended_by_request_id: String,
+    pub employee_id: EmployeeId,
+}
+
+/// Which accounts an accrual run covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccrualScope {
+    pub employee_id: Option<EmployeeId>,
+    pub policy_id: Option<PolicyId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunAccruals {
+    pub request_id: RequestId,
+    /// Accrue every period due on or before this day, and expire every year ending before it.
+    pub up_to: NaiveDate,
+    pub scope: AccrualScope,
+}
+
+/// What an accrual run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccrualRun {
+    /// Accounts brought up to the day.
+    pub accounts: u64,
+    pub accruals: u64,
+    pub expiries: u64,
+    /// The entries appended, for a run scoped to one employee (empty otherwise).
+    pub entries: Vec<Entry>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

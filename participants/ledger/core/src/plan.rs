@@ -22,6 +22,8 @@ pub struct EntryDraft {
     pub effective_date: NaiveDate,
     pub hold_id: Option<String>,
     pub reverses_entry_id: Option<i64>,
+    /// The period a scheduled accrual or a carry-over expiry is for.
+    pub period: Option<crate::Period>,
     pub reason: String,
     pub reference: String,
 }
@@ -158,11 +160,13 @@ mod tests {
                 accrual: AccrualRule {
                     frequency: AccrualFrequency::None,
                     amount: Quantity::ZERO,
+                    max_balance: None,
                 },
                 allow_negative: false,
                 carry_over_cap: None,
                 full_day,
                 count_weekends,
+                year_start_month: 1,
             },
             created_at: DateTime::UNIX_EPOCH,
         }

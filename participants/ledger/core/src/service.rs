@@ -6,9 +6,10 @@ use hrmesh_domain::{Clock, EmployeeId, Violations};
 
 use crate::plan::{AccountPlan, EntryDraft, HoldPlan, expand_hold_days};
 use crate::{
-    AppendEntries, AssignPolicy, Assignment, Balance, CreatePolicy, Entry, EntryFilter, Hold,
-    HoldDays, LedgerError, NewEntryKind, Page, Policy, PolicyId, PostHold, Quantity, Result,
-    ReverseEntry, Totals, VoidHold,
+    AccrualRun, AppendEntries, AssignPolicy, Assignment, Balance, CreatePolicy, EndAssignments,
+    EndedAssignments, Entry, EntryFilter, ExtendFreeze, Freeze, FreezeAccruals, FreezeTarget, Hold,
+    HoldDays, LedgerError, NewEntryKind, Page, Policy, PolicyId, PostHold, Quantity,
+    ReopenAssignments, Result, ReverseEntry, RunAccruals, Totals, UnfreezeAccruals, VoidHold,
 };
 
 /// Entries one AppendEntries request may carry.
@@ -17,6 +18,10 @@ pub const BATCH_ENTRIES_MAX: usize = 1000;
 pub const HOLD_TIMEOUT_DEFAULT_SECS: i64 = 14 * 24 * 3600;
 pub const HOLD_TIMEOUT_MIN_SECS: i64 = 60;
 pub const HOLD_TIMEOUT_MAX_SECS: i64 = 90 * 24 * 3600;
+/// The longest freeze, in days (a PIP runs at most a year; extensions included).
+pub const FREEZE_SPAN_DAYS_MAX: i64 = 2 * 366;
+/// How far past today an accrual run may accrue (a year's advance at most).
+pub const ACCRUAL_RUN_AHEAD_DAYS_MAX: i64 = 366;
 
 /// The storage port. Every mutating method runs in one database transaction together with the
 /// idempotency inbox entry for the command's request id, and enforces the rules that depend on
@@ -92,6 +97,62 @@ pub trait LedgerStore: Send + Sync + 'static {
         policy_id: &PolicyId,
         as_of: Option<NaiveDate>,
     ) -> impl Future<Output = Result<Option<Totals>>> + Send;
+
+    /// Creates a freeze of the account's accruals; refused when it overlaps another.
+    fn freeze_accruals(
+        &self,
+        command: &FreezeAccruals,
+        freeze_id: String,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Freeze>> + Send;
+
+    /// Lifts the target freezes from the command's day and reopens the periods it frees.
+    fn unfreeze_accruals(
+        &self,
+        command: &UnfreezeAccruals,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<Freeze>>> + Send;
+
+    fn extend_freeze(
+        &self,
+        command: &ExtendFreeze,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<Freeze>>> + Send;
+
+    /// An employee's freezes ordered by start, optionally of one policy.
+    fn freezes(
+        &self,
+        employee_id: &EmployeeId,
+        policy_id: Option<&PolicyId>,
+    ) -> impl Future<Output = Result<Vec<Freeze>>> + Send;
+
+    /// Ends the assignments and, in the same transaction, voids the pending holds with a day
+    /// after the end (and posts the earlier ones when asked).
+    fn end_assignments(
+        &self,
+        command: &EndAssignments,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<EndedAssignments>> + Send;
+
+    fn reopen_assignments(
+        &self,
+        command: &ReopenAssignments,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<Assignment>>> + Send;
+
+    /// Applies every accrual and carry-over expiry due up to the command's day to the accounts in
+    /// its scope: at most once per account and period, safe to run concurrently and again.
+    fn run_accruals(
+        &self,
+        command: &RunAccruals,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<AccrualRun>> + Send;
+
+    /// The current totals of each account of the employee, by policy id.
+    fn balances(
+        &self,
+        employee_id: &EmployeeId,
+    ) -> impl Future<Output = Result<Vec<(PolicyId, Totals)>>> + Send;
 
     /// Entries matching `filter` ordered by id, after `after_id`.
     fn entries(
@@ -245,6 +306,7 @@ impl<S: LedgerStore, C: Clock> Ledger<S, C> {
                     effective_date: entry.effective_date,
                     hold_id: None,
                     reverses_entry_id: None,
+                    period: None,
                     reason: entry.reason.clone(),
                     reference: entry.reference.clone(),
                 },
@@ -360,6 +422,92 @@ impl<S: LedgerStore, C: Clock> Ledger<S, C> {
         Ok(Page { items, next_after })
     }
 
+    pub async fn freeze_accruals(&self, command: FreezeAccruals) -> Result<Freeze> {
+        let mut violations = Violations::default();
+        if command.end_date < command.start_date {
+            violations.add("dates.end_date", "must not be before dates.start_date");
+        } else if (command.end_date - command.start_date).num_days() >= FREEZE_SPAN_DAYS_MAX {
+            violations.add(
+                "dates",
+                format!("must span at most {FREEZE_SPAN_DAYS_MAX} days"),
+            );
+        }
+        if command.reason.trim().is_empty() {
+            violations.add("reason", "is required");
+        }
+        self.existing_policy("policy_id", &command.policy_id)
+            .await?;
+        violations.finish(()).map_err(LedgerError::Invalid)?;
+        let freeze_id = uuid::Uuid::now_v7().to_string();
+        self.store
+            .freeze_accruals(&command, freeze_id, self.clock.now())
+            .await
+    }
+
+    pub async fn unfreeze_accruals(&self, command: UnfreezeAccruals) -> Result<Vec<Freeze>> {
+        check_freeze_target(&command.target, command.expected_employee.as_ref())?;
+        self.store
+            .unfreeze_accruals(&command, self.clock.now())
+            .await
+    }
+
+    pub async fn extend_freeze(&self, command: ExtendFreeze) -> Result<Vec<Freeze>> {
+        check_freeze_target(&command.target, command.expected_employee.as_ref())?;
+        self.store.extend_freeze(&command, self.clock.now()).await
+    }
+
+    pub async fn list_freezes(
+        &self,
+        employee_id: &EmployeeId,
+        policy_id: Option<&PolicyId>,
+    ) -> Result<Vec<Freeze>> {
+        self.store.freezes(employee_id, policy_id).await
+    }
+
+    pub async fn end_assignments(&self, command: EndAssignments) -> Result<EndedAssignments> {
+        if let Some(policy_id) = &command.policy_id {
+            self.existing_policy("policy_id", policy_id).await?;
+        }
+        self.store
+            .end_assignments(&command, self.clock.now())
+            .await
+    }
+
+    pub async fn reopen_assignments(&self, command: ReopenAssignments) -> Result<Vec<Assignment>> {
+        self.store
+            .reopen_assignments(&command, self.clock.now())
+            .await
+    }
+
+    pub async fn run_accruals(&self, command: RunAccruals) -> Result<AccrualRun> {
+        let now = self.clock.now();
+        let latest = now.date_naive() + chrono::Duration::days(ACCRUAL_RUN_AHEAD_DAYS_MAX);
+        if command.up_to > latest {
+            return Err(LedgerError::invalid(
+                "up_to_date",
+                format!("must be at most {ACCRUAL_RUN_AHEAD_DAYS_MAX} days after today"),
+            ));
+        }
+        if let Some(policy_id) = &command.scope.policy_id {
+            self.existing_policy("policy_id", policy_id).await?;
+        }
+        self.store.run_accruals(&command, now).await
+    }
+
+    /// Every balance of the employee, one per policy ever assigned.
+    pub async fn balances(&self, employee_id: EmployeeId) -> Result<Vec<Balance>> {
+        let accounts = self.store.balances(&employee_id).await?;
+        Ok(accounts
+            .into_iter()
+            .map(|(policy_id, totals)| Balance {
+                employee_id: employee_id.clone(),
+                policy_id,
+                as_of: None,
+                totals,
+            })
+            .collect())
+    }
+
     async fn existing_policy(&self, field: &str, policy_id: &PolicyId) -> Result<Policy> {
         self.store.policy(policy_id).await?.ok_or_else(|| {
             LedgerError::invalid(field, format!("policy {policy_id} does not exist"))
@@ -382,6 +530,20 @@ impl<S: LedgerStore, C: Clock> Ledger<S, C> {
                 ASSIGNMENTS_PER_POLICY_MAX,
             )
             .await
+    }
+}
+
+/// A reference names freezes only among one employee's: references are free text.
+fn check_freeze_target(target: &FreezeTarget, employee: Option<&EmployeeId>) -> Result<()> {
+    match (target, employee) {
+        (FreezeTarget::Reference(reference), _) if reference.trim().is_empty() => Err(
+            LedgerError::invalid("target.reference", "must not be empty"),
+        ),
+        (FreezeTarget::Reference(_), None) => Err(LedgerError::invalid(
+            "employee_id",
+            "is required when freezes are named by reference",
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -429,12 +591,27 @@ fn check_policy_spec(command: &CreatePolicy, violations: &mut Violations) {
                 "must be empty or 0 when nothing accrues",
             );
         }
-        AccrualFrequency::Monthly | AccrualFrequency::Annual
+        AccrualFrequency::None if spec.accrual.max_balance.is_some() => {
+            violations.add(
+                "policy.accrual.max_balance",
+                "must be empty when nothing accrues",
+            );
+        }
+        AccrualFrequency::Monthly
+        | AccrualFrequency::SemiMonthly
+        | AccrualFrequency::Biweekly
+        | AccrualFrequency::Annual
             if !spec.accrual.amount.is_positive() =>
         {
             violations.add("policy.accrual.amount", "must be positive");
         }
         _ => {}
+    }
+    if spec.accrual.max_balance.is_some_and(|max| !max.is_positive()) {
+        violations.add("policy.accrual.max_balance", "must be positive");
+    }
+    if !(1..=12).contains(&spec.year_start_month) {
+        violations.add("policy.year_start_month", "must be a month, 1 to 12");
     }
     if spec.carry_over_cap.is_some_and(Quantity::is_negative) {
         violations.add("policy.carry_over_cap", "must not be negative");

@@ -93,6 +93,8 @@ async fn bench_backend(backend: Backend) -> Vec<(String, String)> {
     let db = TestDatabase::new(backend).await;
     let store = SeaLedgerStore::open(&db.url).await.expect("store");
     let mut config = LedgerConfig::default();
+    // Accruals run when a test asks (RunAccruals), not on the wall clock.
+    config.accrual_run_interval_secs = 0;
     hrmesh_kit::testing::secure(&mut config.common);
     config.common.listen = "127.0.0.1:0".parse().expect("addr");
     config.hold_sweep_interval_secs = 3600;

@@ -35,6 +35,21 @@ fn date_text(date: NaiveDate) -> String {
     date.format("%Y-%m-%d").to_string()
 }
 
+fn date_range(period: core::Period) -> hrmesh_proto::common::DateRange {
+    hrmesh_proto::common::DateRange {
+        start_date: date_text(period.start),
+        end_date: date_text(period.end),
+    }
+}
+
+fn optional_policy_id(field: &str, text: &str, v: &mut Violations) -> Option<Option<PolicyId>> {
+    if text.is_empty() {
+        Some(None)
+    } else {
+        PolicyId::parse(field, text, v).map(Some)
+    }
+}
+
 fn optional_quantity(
     field: &str,
     text: &str,
@@ -75,15 +90,26 @@ pub fn create_policy(request: pb::CreatePolicyRequest) -> Parsed<core::CreatePol
         Ok(pb::AccrualFrequency::None) => Some(core::AccrualFrequency::None),
         Ok(pb::AccrualFrequency::Monthly) => Some(core::AccrualFrequency::Monthly),
         Ok(pb::AccrualFrequency::Annual) => Some(core::AccrualFrequency::Annual),
+        Ok(pb::AccrualFrequency::SemiMonthly) => Some(core::AccrualFrequency::SemiMonthly),
+        Ok(pb::AccrualFrequency::Biweekly) => Some(core::AccrualFrequency::Biweekly),
         _ => {
             v.add(
                 "policy.accrual.frequency",
-                "must be NONE, MONTHLY or ANNUAL",
+                "must be NONE, MONTHLY, SEMI_MONTHLY, BIWEEKLY or ANNUAL",
             );
             None
         }
     };
     let accrual_amount = optional_quantity("policy.accrual.amount", &accrual.amount, &mut v);
+    let max_balance = optional_quantity("policy.accrual.max_balance", &accrual.max_balance, &mut v);
+    let year_start_month = match policy.year_start_month {
+        0 => Some(1),
+        month @ 1..=12 => Some(month as u32),
+        _ => {
+            v.add("policy.year_start_month", "must be a month, 1 to 12 (0 means 1)");
+            None
+        }
+    };
     let carry_over_cap = optional_quantity("policy.carry_over_cap", &policy.carry_over_cap, &mut v);
     let full_day = match (unit, policy.full_day.is_empty()) {
         (Some(core::Unit::Days), true) => Some(Quantity::from_units(1)),
@@ -106,11 +132,13 @@ pub fn create_policy(request: pb::CreatePolicyRequest) -> Parsed<core::CreatePol
                 accrual: core::AccrualRule {
                     frequency: frequency?,
                     amount: accrual_amount?.unwrap_or(Quantity::ZERO),
+                    max_balance: max_balance?,
                 },
                 allow_negative: policy.allow_negative,
                 carry_over_cap: carry_over_cap?,
                 full_day: full_day?,
                 count_weekends: policy.count_weekends,
+                year_start_month: year_start_month?,
             },
         })
     })();
@@ -131,8 +159,15 @@ pub fn policy(policy: core::Policy) -> pb::Policy {
                 core::AccrualFrequency::None => pb::AccrualFrequency::None,
                 core::AccrualFrequency::Monthly => pb::AccrualFrequency::Monthly,
                 core::AccrualFrequency::Annual => pb::AccrualFrequency::Annual,
+                core::AccrualFrequency::SemiMonthly => pb::AccrualFrequency::SemiMonthly,
+                core::AccrualFrequency::Biweekly => pb::AccrualFrequency::Biweekly,
             } as i32,
             amount: spec.accrual.amount.to_string(),
+            max_balance: spec
+                .accrual
+                .max_balance
+                .map(|max| max.to_string())
+                .unwrap_or_default(),
         }),
         allow_negative: spec.allow_negative,
         carry_over_cap: spec
@@ -142,6 +177,7 @@ pub fn policy(policy: core::Policy) -> pb::Policy {
         full_day: spec.full_day.to_string(),
         count_weekends: spec.count_weekends,
         create_time: Some(timestamp(policy.created_at)),
+        year_start_month: spec.year_start_month as i32,
     }
 }
 
@@ -254,6 +290,7 @@ fn entry_kind(kind: core::EntryKind) -> pb::EntryKind {
         core::EntryKind::Void => pb::EntryKind::Void,
         core::EntryKind::Expiry => pb::EntryKind::Expiry,
         core::EntryKind::Reversal => pb::EntryKind::Reversal,
+        core::EntryKind::CarryOverExpiry => pb::EntryKind::CarryOverExpiry,
     }
 }
 
@@ -272,6 +309,7 @@ pub fn entry(entry: core::Entry) -> pb::Entry {
         reference: entry.reference,
         request_id: entry.request_id,
         create_time: Some(timestamp(entry.created_at)),
+        period: entry.period.map(date_range),
     }
 }
 
@@ -494,4 +532,195 @@ pub fn list_entries(
         ))
     })();
     finish(v, query)
+}
+
+// ---- Accruals, freezes and the ends of assignments.
+
+pub fn employee_id(field: &str, text: &str) -> Parsed<EmployeeId> {
+    let mut v = Violations::default();
+    let id = EmployeeId::parse(field, text, &mut v);
+    finish(v, id)
+}
+
+pub fn run_accruals(request: pb::RunAccrualsRequest) -> Parsed<core::RunAccruals> {
+    let mut v = Violations::default();
+    let request_id = RequestId::parse("request_id", &request.request_id, &mut v);
+    let up_to = parse_date("up_to_date", &request.up_to_date, &mut v);
+    let employee_id = expected_employee(&request.employee_id, &mut v);
+    let policy_id = optional_policy_id("policy_id", &request.policy_id, &mut v);
+    let command = (|| {
+        Some(core::RunAccruals {
+            request_id: request_id?,
+            up_to: up_to?,
+            scope: core::AccrualScope {
+                employee_id: employee_id?,
+                policy_id: policy_id?,
+            },
+        })
+    })();
+    finish(v, command)
+}
+
+pub fn accrual_run(run: core::AccrualRun) -> pb::RunAccrualsResponse {
+    pb::RunAccrualsResponse {
+        accounts: run.accounts as i64,
+        accrual_entries: run.accruals as i64,
+        expiry_entries: run.expiries as i64,
+        entries: run.entries.into_iter().map(entry).collect(),
+    }
+}
+
+pub fn freeze(freeze: core::Freeze) -> pb::Freeze {
+    pb::Freeze {
+        freeze_id: freeze.id,
+        employee_id: freeze.employee_id.as_str().to_owned(),
+        policy_id: freeze.policy_id.as_str().to_owned(),
+        dates: Some(date_range(core::Period {
+            start: freeze.start_date,
+            end: freeze.end_date,
+        })),
+        lifted_from: freeze.lifted_from.map(date_text).unwrap_or_default(),
+        reason: freeze.reason,
+        reference: freeze.reference,
+        request_id: freeze.request_id,
+        create_time: Some(timestamp(freeze.created_at)),
+        update_time: Some(timestamp(freeze.updated_at)),
+    }
+}
+
+pub fn freeze_accruals(request: pb::FreezeAccrualsRequest) -> Parsed<core::FreezeAccruals> {
+    let mut v = Violations::default();
+    let request_id = RequestId::parse("request_id", &request.request_id, &mut v);
+    let employee_id = EmployeeId::parse("employee_id", &request.employee_id, &mut v);
+    let policy_id = PolicyId::parse("policy_id", &request.policy_id, &mut v);
+    let dates = request.dates.unwrap_or_default();
+    let start_date = parse_date("dates.start_date", &dates.start_date, &mut v);
+    let end_date = parse_date("dates.end_date", &dates.end_date, &mut v);
+    check_text("reason", &request.reason, REASON_CHARS_MAX, &mut v);
+    check_text("reference", &request.reference, REFERENCE_CHARS_MAX, &mut v);
+    let command = (|| {
+        Some(core::FreezeAccruals {
+            request_id: request_id?,
+            employee_id: employee_id?,
+            policy_id: policy_id?,
+            start_date: start_date?,
+            end_date: end_date?,
+            reason: request.reason,
+            reference: request.reference,
+        })
+    })();
+    finish(v, command)
+}
+
+fn freeze_target(target: Option<pb::FreezeTarget>, v: &mut Violations) -> Option<core::FreezeTarget> {
+    use pb::freeze_target::Target;
+    match target.and_then(|target| target.target) {
+        Some(Target::FreezeId(id)) => {
+            hrmesh_domain::parse_issued_id("target.freeze_id", &id, v).map(core::FreezeTarget::Id)
+        }
+        Some(Target::FrozenByRequestId(request_id)) => {
+            RequestId::parse("target.frozen_by_request_id", &request_id, v)
+                .map(|id| core::FreezeTarget::CreatedBy(id.as_str().to_owned()))
+        }
+        Some(Target::Reference(reference)) => {
+            check_text("target.reference", &reference, REFERENCE_CHARS_MAX, v);
+            Some(core::FreezeTarget::Reference(reference))
+        }
+        None => {
+            v.add(
+                "target",
+                "is required: freeze_id, frozen_by_request_id or reference",
+            );
+            None
+        }
+    }
+}
+
+pub fn unfreeze_accruals(request: pb::UnfreezeAccrualsRequest) -> Parsed<core::UnfreezeAccruals> {
+    let mut v = Violations::default();
+    let request_id = RequestId::parse("request_id", &request.request_id, &mut v);
+    let target = freeze_target(request.target, &mut v);
+    let expected_employee = expected_employee(&request.employee_id, &mut v);
+    let from_date = parse_optional_date("from_date", &request.from_date, &mut v);
+    check_text("reason", &request.reason, REASON_CHARS_MAX, &mut v);
+    let command = (|| {
+        Some(core::UnfreezeAccruals {
+            request_id: request_id?,
+            target: target?,
+            expected_employee: expected_employee?,
+            from_date: from_date?,
+            reason: request.reason,
+        })
+    })();
+    finish(v, command)
+}
+
+pub fn extend_freeze(request: pb::ExtendFreezeRequest) -> Parsed<core::ExtendFreeze> {
+    let mut v = Violations::default();
+    let request_id = RequestId::parse("request_id", &request.request_id, &mut v);
+    let target = freeze_target(request.target, &mut v);
+    let expected_employee = expected_employee(&request.employee_id, &mut v);
+    let end_date = parse_date("end_date", &request.end_date, &mut v);
+    let command = (|| {
+        Some(core::ExtendFreeze {
+            request_id: request_id?,
+            target: target?,
+            expected_employee: expected_employee?,
+            end_date: end_date?,
+        })
+    })();
+    finish(v, command)
+}
+
+pub fn list_freezes(request: &pb::ListFreezesRequest) -> Parsed<(EmployeeId, Option<PolicyId>)> {
+    let mut v = Violations::default();
+    let employee_id = EmployeeId::parse("employee_id", &request.employee_id, &mut v);
+    let policy_id = optional_policy_id("policy_id", &request.policy_id, &mut v);
+    let query = (|| Some((employee_id?, policy_id?)))();
+    finish(v, query)
+}
+
+pub fn end_assignments(request: pb::EndAssignmentsRequest) -> Parsed<core::EndAssignments> {
+    let mut v = Violations::default();
+    let request_id = RequestId::parse("request_id", &request.request_id, &mut v);
+    let employee_id = EmployeeId::parse("employee_id", &request.employee_id, &mut v);
+    let policy_id = optional_policy_id("policy_id", &request.policy_id, &mut v);
+    let end_date = parse_date("end_date", &request.end_date, &mut v);
+    check_text("reason", &request.reason, REASON_CHARS_MAX, &mut v);
+    let command = (|| {
+        Some(core::EndAssignments {
+            request_id: request_id?,
+            employee_id: employee_id?,
+            policy_id: policy_id?,
+            end_date: end_date?,
+            post_earlier_holds: request.post_earlier_holds,
+            reason: request.reason,
+        })
+    })();
+    finish(v, command)
+}
+
+pub fn ended_assignments(ended: core::EndedAssignments) -> pb::EndAssignmentsResponse {
+    pb::EndAssignmentsResponse {
+        assignments: ended.assignments.into_iter().map(assignment).collect(),
+        voided_hold_ids: ended.voided_hold_ids,
+        posted_hold_ids: ended.posted_hold_ids,
+    }
+}
+
+pub fn reopen_assignments(
+    request: pb::ReopenAssignmentsRequest,
+) -> Parsed<core::ReopenAssignments> {
+    let mut v = Violations::default();
+    let request_id = RequestId::parse("request_id", &request.request_id, &mut v);
+    let ended_by = RequestId::parse("ended_by_request_id", &request.ended_by_request_id, &mut v);
+    let employee_id = EmployeeId::parse("employee_id", &request.employee_id, &mut v);
+    let command = (|| {
+        Some(core::ReopenAssignments {
+            request_id: request_id?,
+            ended_by_request_id: ended_by?.as_str().to_owned(),
+            employee_id: employee_id?,
+        })
+    })();
+    finish(v, command)
 }

@@ -1,5 +1,6 @@
 //! The ledger's gRPC server: `hrmesh.ledger.v1.LedgerService` over the core [`Ledger`] and the
-//! sea-orm store, plus the background sweeper that expires undecided holds.
+//! sea-orm store, plus two background workers: the sweeper that expires undecided holds and the
+//! accrual worker that applies every policy's accrual rule and carry-over cap up to today.
 //!
 //! Handlers are thin: parse the request into a domain command (every violation named), call the
 //! core, convert the answer. Only this crate knows both tonic and the ledger.
@@ -35,6 +36,10 @@ pub struct LedgerConfig {
     pub common: CommonConfig,
     /// How often undecided holds past their expiry are expired, in seconds.
     pub hold_sweep_interval_secs: u64,
+    /// How often scheduled accruals and carry-over expiries are applied up to today, in seconds;
+    /// the first run is at start, so a run missed while the service was down is caught up then.
+    /// 0 turns the worker off (RunAccruals still works).
+    pub accrual_run_interval_secs: u64,
 }
 
 impl Default for LedgerConfig {
@@ -42,6 +47,7 @@ impl Default for LedgerConfig {
         Self {
             common: CommonConfig::new("ledger", DEFAULT_PORT),
             hold_sweep_interval_secs: 60,
+            accrual_run_interval_secs: 3600,
         }
     }
 }
@@ -131,6 +137,42 @@ fn rejection_status(rejection: Rejection) -> Status {
             "ASSIGNMENT_OVERLAPS",
             vec![("assignment_id", assignment_id)],
         ),
+        Rejection::AccrualsFrozen {
+            freeze_id,
+            reference,
+            start_date,
+            end_date,
+        } => (
+            Code::FailedPrecondition,
+            "ACCRUALS_FROZEN",
+            vec![
+                ("freeze_id", freeze_id),
+                ("reference", reference),
+                ("start_date", start_date.to_string()),
+                ("end_date", end_date.to_string()),
+            ],
+        ),
+        Rejection::FreezeOverlaps { freeze_id } => (
+            Code::FailedPrecondition,
+            "FREEZE_OVERLAPS",
+            vec![("freeze_id", freeze_id)],
+        ),
+        Rejection::FreezeNotExtendable { freeze_id, why } => (
+            Code::FailedPrecondition,
+            "FREEZE_NOT_EXTENDABLE",
+            vec![("freeze_id", freeze_id), ("why", why)],
+        ),
+        Rejection::AssignmentStartsLater {
+            assignment_id,
+            effective_from,
+        } => (
+            Code::FailedPrecondition,
+            "ASSIGNMENT_STARTS_LATER",
+            vec![
+                ("assignment_id", assignment_id),
+                ("effective_from", effective_from.to_string()),
+            ],
+        ),
         Rejection::RecordOfAnotherEmployee { record, record_id } => (
             Code::PermissionDenied,
             "RECORD_OF_ANOTHER_EMPLOYEE",
@@ -146,7 +188,8 @@ fn rejection_status(rejection: Rejection) -> Status {
 /// The permission each method needs (checked by the mesh layer before the handler runs). Callers
 /// that are neither services nor ledger.admin holders also act only for some employees, checked
 /// by the handler: holds for themselves or those they manage, posts for those they manage, voids
-/// of their own holds or those they manage; entries are appended and reversed by admins only.
+/// of their own holds or those they manage; entries are appended and reversed, accruals run,
+/// frozen and unfrozen, and assignments ended and reopened by admins only.
 pub const PERMISSIONS: &[(&str, &str)] = &[
     ("/hrmesh.ledger.v1.LedgerService/CreatePolicy", ADMIN),
     ("/hrmesh.ledger.v1.LedgerService/GetPolicy", READ),
@@ -160,6 +203,14 @@ pub const PERMISSIONS: &[(&str, &str)] = &[
     ("/hrmesh.ledger.v1.LedgerService/ReverseEntry", UPDATE),
     ("/hrmesh.ledger.v1.LedgerService/GetBalance", READ),
     ("/hrmesh.ledger.v1.LedgerService/ListEntries", READ),
+    ("/hrmesh.ledger.v1.LedgerService/ListBalances", READ),
+    ("/hrmesh.ledger.v1.LedgerService/RunAccruals", CREATE),
+    ("/hrmesh.ledger.v1.LedgerService/FreezeAccruals", UPDATE),
+    ("/hrmesh.ledger.v1.LedgerService/UnfreezeAccruals", UPDATE),
+    ("/hrmesh.ledger.v1.LedgerService/ExtendFreeze", UPDATE),
+    ("/hrmesh.ledger.v1.LedgerService/ListFreezes", READ),
+    ("/hrmesh.ledger.v1.LedgerService/EndAssignments", UPDATE),
+    ("/hrmesh.ledger.v1.LedgerService/ReopenAssignments", UPDATE),
     ("/hrmesh.ledger.v1.LedgerService/ListAuditEvents", ADMIN),
 ];
 const CREATE: &str = "ledger.create";
@@ -386,6 +437,112 @@ impl<S: LedgerStore, C: Clock> LedgerService for LedgerGrpc<S, C> {
         )
     }
 
+    async fn list_balances(
+        &self,
+        request: Request<pb::ListBalancesRequest>,
+    ) -> Result<Response<pb::ListBalancesResponse>, Status> {
+        principal(&request)?.check_read(&request.get_ref().employee_id, ADMIN)?;
+        let employee_id =
+            convert::employee_id("employee_id", &request.get_ref().employee_id).map_err(to_status)?;
+        respond(self.ledger.balances(employee_id).await, |balances| {
+            pb::ListBalancesResponse {
+                balances: balances.into_iter().map(convert::balance).collect(),
+            }
+        })
+    }
+
+    async fn run_accruals(
+        &self,
+        request: Request<pb::RunAccrualsRequest>,
+    ) -> Result<Response<pb::RunAccrualsResponse>, Status> {
+        let caller = principal(&request)?.clone();
+        let command = convert::run_accruals(request.into_inner()).map_err(to_status)?;
+        caller.check_act(command.request_id.as_str(), ADMIN, ActingRule::Admin)?;
+        respond(self.ledger.run_accruals(command).await, convert::accrual_run)
+    }
+
+    async fn freeze_accruals(
+        &self,
+        request: Request<pb::FreezeAccrualsRequest>,
+    ) -> Result<Response<pb::Freeze>, Status> {
+        let caller = principal(&request)?.clone();
+        let command = convert::freeze_accruals(request.into_inner()).map_err(to_status)?;
+        caller.check_act(command.employee_id.as_str(), ADMIN, ActingRule::Admin)?;
+        respond(self.ledger.freeze_accruals(command).await, convert::freeze)
+    }
+
+    async fn unfreeze_accruals(
+        &self,
+        request: Request<pb::UnfreezeAccrualsRequest>,
+    ) -> Result<Response<pb::UnfreezeAccrualsResponse>, Status> {
+        let caller = principal(&request)?.clone();
+        let command = convert::unfreeze_accruals(request.into_inner()).map_err(to_status)?;
+        caller.check_act(command.request_id.as_str(), ADMIN, ActingRule::Admin)?;
+        respond(self.ledger.unfreeze_accruals(command).await, |freezes| {
+            pb::UnfreezeAccrualsResponse {
+                freezes: freezes.into_iter().map(convert::freeze).collect(),
+            }
+        })
+    }
+
+    async fn extend_freeze(
+        &self,
+        request: Request<pb::ExtendFreezeRequest>,
+    ) -> Result<Response<pb::ExtendFreezeResponse>, Status> {
+        let caller = principal(&request)?.clone();
+        let command = convert::extend_freeze(request.into_inner()).map_err(to_status)?;
+        caller.check_act(command.request_id.as_str(), ADMIN, ActingRule::Admin)?;
+        respond(self.ledger.extend_freeze(command).await, |freezes| {
+            pb::ExtendFreezeResponse {
+                freezes: freezes.into_iter().map(convert::freeze).collect(),
+            }
+        })
+    }
+
+    async fn list_freezes(
+        &self,
+        request: Request<pb::ListFreezesRequest>,
+    ) -> Result<Response<pb::ListFreezesResponse>, Status> {
+        principal(&request)?.check_read(&request.get_ref().employee_id, ADMIN)?;
+        let (employee_id, policy_id) =
+            convert::list_freezes(request.get_ref()).map_err(to_status)?;
+        respond(
+            self.ledger
+                .list_freezes(&employee_id, policy_id.as_ref())
+                .await,
+            |freezes| pb::ListFreezesResponse {
+                freezes: freezes.into_iter().map(convert::freeze).collect(),
+            },
+        )
+    }
+
+    async fn end_assignments(
+        &self,
+        request: Request<pb::EndAssignmentsRequest>,
+    ) -> Result<Response<pb::EndAssignmentsResponse>, Status> {
+        let caller = principal(&request)?.clone();
+        let command = convert::end_assignments(request.into_inner()).map_err(to_status)?;
+        caller.check_act(command.employee_id.as_str(), ADMIN, ActingRule::Admin)?;
+        respond(
+            self.ledger.end_assignments(command).await,
+            convert::ended_assignments,
+        )
+    }
+
+    async fn reopen_assignments(
+        &self,
+        request: Request<pb::ReopenAssignmentsRequest>,
+    ) -> Result<Response<pb::ReopenAssignmentsResponse>, Status> {
+        let caller = principal(&request)?.clone();
+        let command = convert::reopen_assignments(request.into_inner()).map_err(to_status)?;
+        caller.check_act(command.employee_id.as_str(), ADMIN, ActingRule::Admin)?;
+        respond(self.ledger.reopen_assignments(command).await, |assignments| {
+            pb::ReopenAssignmentsResponse {
+                assignments: assignments.into_iter().map(convert::assignment).collect(),
+            }
+        })
+    }
+
     async fn list_audit_events(
         &self,
         request: Request<hrmesh_proto::common::ListAuditEventsRequest>,
@@ -396,10 +553,11 @@ impl<S: LedgerStore, C: Clock> LedgerService for LedgerGrpc<S, C> {
     }
 }
 
-/// A running ledger: the gRPC server and the hold-expiry sweeper.
+/// A running ledger: the gRPC server, the hold-expiry sweeper and the accrual worker.
 pub struct LedgerServer {
     pub server: RunningServer,
     sweeper: JoinHandle<()>,
+    accruer: Option<JoinHandle<()>>,
 }
 
 impl LedgerServer {
@@ -430,11 +588,18 @@ impl LedgerServer {
             store.audit_store(),
         )
         .await?;
-        let ledger = Ledger::new(store, clock);
+        let ledger = Ledger::new(store, clock.clone());
         let sweeper = tokio::spawn(sweep_expired_holds(
             ledger.clone(),
             Duration::from_secs(config.hold_sweep_interval_secs.max(1)),
         ));
+        let accruer = (config.accrual_run_interval_secs > 0).then(|| {
+            tokio::spawn(run_accruals_periodically(
+                ledger.clone(),
+                clock.clone(),
+                Duration::from_secs(config.accrual_run_interval_secs),
+            ))
+        });
         let spec = ServeSpec {
             routes: tonic::service::Routes::new(LedgerServiceServer::new(LedgerGrpc::new(
                 ledger, audit,
@@ -450,7 +615,11 @@ impl LedgerServer {
         };
         let server = RunningServer::start(config.common.listen, spec).await?;
         tracing::info!(addr = %server.addr, "ledger serving");
-        Ok(Self { server, sweeper })
+        Ok(Self {
+            server,
+            sweeper,
+            accruer,
+        })
     }
 
     pub fn addr(&self) -> std::net::SocketAddr {
@@ -460,6 +629,9 @@ impl LedgerServer {
     /// Stops the sweeper, drains in-flight calls and stops the server.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.sweeper.abort();
+        if let Some(accruer) = self.accruer {
+            accruer.abort();
+        }
         self.server.stop().await
     }
 }
@@ -479,6 +651,48 @@ async fn sweep_expired_holds<S: LedgerStore, C: Clock>(ledger: Ledger<S, C>, eve
                     break;
                 }
             }
+        }
+    }
+}
+
+/// Applies accruals up to today at start and then every `every`. A failed run is logged and the
+/// next tick tries again; a run repeats nothing (each period accrues once), so an interrupted one
+/// is simply finished by the next.
+async fn run_accruals_periodically<S: LedgerStore, C: Clock>(
+    ledger: Ledger<S, C>,
+    clock: C,
+    every: Duration,
+) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let now = clock.now();
+        let mut ignored = Violations::default();
+        let Some(request_id) = hrmesh_domain::RequestId::parse(
+            "request_id",
+            &format!("accrual-run:{}", now.format("%Y-%m-%dT%H:%M:%S%.3fZ")),
+            &mut ignored,
+        ) else {
+            continue;
+        };
+        let command = hrmesh_ledger_core::RunAccruals {
+            request_id,
+            up_to: now.date_naive(),
+            scope: hrmesh_ledger_core::AccrualScope {
+                employee_id: None,
+                policy_id: None,
+            },
+        };
+        match ledger.run_accruals(command).await {
+            Ok(run) if run.accruals + run.expiries > 0 => tracing::info!(
+                accounts = run.accounts,
+                accruals = run.accruals,
+                expiries = run.expiries,
+                "applied scheduled accruals"
+            ),
+            Ok(_) => {}
+            Err(err) => tracing::warn!(%err, "the accrual run failed; retrying at the next tick"),
         }
     }
 }

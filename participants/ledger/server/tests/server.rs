@@ -30,6 +30,8 @@ impl Harness {
                 .expect("time"),
         );
         let mut config = LedgerConfig::default();
+        // Accruals run when a test asks (RunAccruals), not on the wall clock.
+        config.accrual_run_interval_secs = 0;
         hrmesh_kit::testing::secure(&mut config.common);
         config.common.listen = "127.0.0.1:0".parse().expect("addr");
         config.common.cors_allowed_origins = vec!["https://hr.example.test".into()];

@@ -17,6 +17,8 @@ pub mod policies {
         pub full_day: i64,
         pub count_weekends: bool,
         pub request_id: String,
+        pub accrual_max_balance: Option<i64>,
+        pub year_start_month: i32,
         pub created_at: ChronoDateTimeUtc,
     }
 
@@ -66,6 +68,8 @@ pub mod accounts {
         pub pending: i64,
         pub adjustments: i64,
         pub version: i64,
+        /// Every accrual and expiry due on or before this day is applied (none: nothing yet).
+        pub accrued_through: Option<Date>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -100,6 +104,8 @@ pub mod entries {
         pub reference: String,
         pub request_id: String,
         pub created_at: ChronoDateTimeUtc,
+        pub period_start: Option<Date>,
+        pub period_end: Option<Date>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -128,6 +134,8 @@ pub mod holds {
         pub created_at: ChronoDateTimeUtc,
         pub expires_at: ChronoDateTimeUtc,
         pub resolved_at: Option<ChronoDateTimeUtc>,
+        /// When the employee was told their hold expired.
+        pub expiry_notified_at: Option<ChronoDateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -176,6 +184,55 @@ pub mod balance_snapshots {
         pub consumed: i64,
         pub pending: i64,
         pub adjustments: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Freezes of an account's accruals.
+pub mod accrual_freezes {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "accrual_freezes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub freeze_id: String,
+        pub account_id: i64,
+        pub employee_id: String,
+        pub policy_id: String,
+        pub start_date: Date,
+        pub end_date: Date,
+        pub lifted_from: Option<Date>,
+        pub reason: String,
+        pub reference: String,
+        pub request_id: String,
+        pub created_at: ChronoDateTimeUtc,
+        pub updated_at: ChronoDateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// What each EndAssignments request changed, so its undo restores exactly that.
+pub mod assignment_endings {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "assignment_endings")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub request_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub assignment_id: String,
+        pub previous_to: Option<Date>,
+        pub ended_to: Date,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

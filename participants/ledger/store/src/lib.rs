@@ -11,6 +11,7 @@
 //!
 //! Entities and sea-orm types never leave this crate; it speaks the core's types.
 
+mod accrual;
 mod entities;
 mod migration;
 mod store;

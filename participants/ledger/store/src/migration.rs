@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(hrmesh_kit::audit::Migration),
             Box::new(hrmesh_kit::audit::OutcomeMigration),
             Box::new(hrmesh_kit::audit::OnBehalfOfMigration),
+            Box::new(AccrualSchema),
         ]
     }
 }
@@ -394,6 +395,240 @@ impl MigrationTrait for LedgerSchema {
                             .await?;
                     }
                 }
+            }
+            other => {
+                return Err(DbErr::Migration(format!(
+                    "unsupported database backend {other:?}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Accrual runs, carry-over, freezes and assignment ends: the policy's maximum balance and year
+/// start, each entry's period (unique per account and kind: one accrual per period, one expiry per
+/// policy year), each account's accrual watermark, the freezes, the record of ended assignments,
+/// and an assignment whose end alone may change.
+struct AccrualSchema;
+
+impl MigrationName for AccrualSchema {
+    fn name(&self) -> &str {
+        "m20261202_000001_ledger_accruals"
+    }
+}
+
+#[derive(DeriveIden)]
+enum AccrualFreezes {
+    Table,
+    FreezeId,
+    AccountId,
+    EmployeeId,
+    PolicyId,
+    StartDate,
+    EndDate,
+    LiftedFrom,
+    Reason,
+    Reference,
+    RequestId,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum AssignmentEndings {
+    Table,
+    RequestId,
+    AssignmentId,
+    PreviousTo,
+    EndedTo,
+}
+
+#[derive(DeriveIden)]
+enum AccrualColumns {
+    AccrualMaxBalance,
+    YearStartMonth,
+    PeriodStart,
+    PeriodEnd,
+    AccruedThrough,
+    ExpiryNotifiedAt,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AccrualSchema {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // One column per ALTER: SQLite takes no more.
+        let additions = [
+            (
+                Policies::Table.into_iden(),
+                big_integer_null(AccrualColumns::AccrualMaxBalance),
+            ),
+            (
+                Policies::Table.into_iden(),
+                integer(AccrualColumns::YearStartMonth).default(1).to_owned(),
+            ),
+            (
+                Entries::Table.into_iden(),
+                date_null(AccrualColumns::PeriodStart),
+            ),
+            (
+                Entries::Table.into_iden(),
+                date_null(AccrualColumns::PeriodEnd),
+            ),
+            (
+                Accounts::Table.into_iden(),
+                date_null(AccrualColumns::AccruedThrough),
+            ),
+            (
+                Holds::Table.into_iden(),
+                timestamp_with_time_zone_null(AccrualColumns::ExpiryNotifiedAt),
+            ),
+        ];
+        for (table, mut column) in additions {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(table)
+                        .add_column(&mut column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        // One scheduled accrual per account and period, one expiry per account and policy year
+        // (entries without a period, NULL, are distinct).
+        manager
+            .create_index(
+                Index::create()
+                    .name("uniq_entries_period")
+                    .table(Entries::Table)
+                    .col(Entries::AccountId)
+                    .col(Entries::Kind)
+                    .col(AccrualColumns::PeriodStart)
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        // Accounts an accrual run has yet to bring up to a day.
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_accounts_accrued_through")
+                    .table(Accounts::Table)
+                    .col(AccrualColumns::AccruedThrough)
+                    .to_owned(),
+            )
+            .await?;
+        // Expired holds whose employee is still to be told.
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_holds_expiry_notified")
+                    .table(Holds::Table)
+                    .col(Holds::State)
+                    .col(AccrualColumns::ExpiryNotifiedAt)
+                    .to_owned(),
+            )
+            .await?;
+
+        manager
+            .create_table(
+                Table::create()
+                    .table(AccrualFreezes::Table)
+                    .col(string_len(AccrualFreezes::FreezeId, 36).primary_key())
+                    .col(big_integer(AccrualFreezes::AccountId))
+                    .col(string_len(AccrualFreezes::EmployeeId, 64))
+                    .col(string_len(AccrualFreezes::PolicyId, 63))
+                    .col(date(AccrualFreezes::StartDate))
+                    .col(date(AccrualFreezes::EndDate))
+                    .col(date_null(AccrualFreezes::LiftedFrom))
+                    .col(text(AccrualFreezes::Reason))
+                    .col(string_len(AccrualFreezes::Reference, 128))
+                    .col(string_len(AccrualFreezes::RequestId, 128))
+                    .col(timestamp_with_time_zone(AccrualFreezes::CreatedAt))
+                    .col(timestamp_with_time_zone(AccrualFreezes::UpdatedAt))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(AccrualFreezes::Table, AccrualFreezes::AccountId)
+                            .to(Accounts::Table, Accounts::AccountId),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        for (name, column) in [
+            ("idx_freezes_account", AccrualFreezes::AccountId),
+            ("idx_freezes_employee", AccrualFreezes::EmployeeId),
+            ("idx_freezes_request", AccrualFreezes::RequestId),
+        ] {
+            manager
+                .create_index(
+                    Index::create()
+                        .name(name)
+                        .table(AccrualFreezes::Table)
+                        .col(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+
+        manager
+            .create_table(
+                Table::create()
+                    .table(AssignmentEndings::Table)
+                    .col(string_len(AssignmentEndings::RequestId, 128))
+                    .col(string_len(AssignmentEndings::AssignmentId, 36))
+                    .col(date_null(AssignmentEndings::PreviousTo))
+                    .col(date(AssignmentEndings::EndedTo))
+                    .primary_key(
+                        Index::create()
+                            .col(AssignmentEndings::RequestId)
+                            .col(AssignmentEndings::AssignmentId),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+
+        // Assignments stay immutable except for their end.
+        let connection = manager.get_connection();
+        match manager.get_database_backend() {
+            DbBackend::Postgres => {
+                connection
+                    .execute_unprepared(
+                        "DROP TRIGGER assignments_append_only ON assignments;
+                         CREATE TRIGGER assignments_no_delete BEFORE DELETE ON assignments
+                           FOR EACH ROW EXECUTE FUNCTION hrmesh_refuse_change();
+                         CREATE FUNCTION hrmesh_assignment_end_only() RETURNS trigger
+                         LANGUAGE plpgsql AS $$
+                         BEGIN
+                           IF NEW.assignment_id IS DISTINCT FROM OLD.assignment_id
+                              OR NEW.employee_id IS DISTINCT FROM OLD.employee_id
+                              OR NEW.policy_id IS DISTINCT FROM OLD.policy_id
+                              OR NEW.effective_from IS DISTINCT FROM OLD.effective_from
+                              OR NEW.request_id IS DISTINCT FROM OLD.request_id
+                              OR NEW.created_at IS DISTINCT FROM OLD.created_at THEN
+                             RAISE EXCEPTION 'assignments change only their end: UPDATE refused'
+                               USING ERRCODE = 'restrict_violation';
+                           END IF;
+                           RETURN NEW;
+                         END $$;
+                         CREATE TRIGGER assignments_end_only BEFORE UPDATE ON assignments
+                           FOR EACH ROW EXECUTE FUNCTION hrmesh_assignment_end_only();",
+                    )
+                    .await?;
+            }
+            DbBackend::Sqlite => {
+                connection
+                    .execute_unprepared(
+                        "DROP TRIGGER assignments_no_update;
+                         CREATE TRIGGER assignments_end_only BEFORE UPDATE ON assignments
+                         WHEN NEW.assignment_id IS NOT OLD.assignment_id
+                           OR NEW.employee_id IS NOT OLD.employee_id
+                           OR NEW.policy_id IS NOT OLD.policy_id
+                           OR NEW.effective_from IS NOT OLD.effective_from
+                           OR NEW.request_id IS NOT OLD.request_id
+                           OR NEW.created_at IS NOT OLD.created_at
+                         BEGIN SELECT RAISE(ABORT, 'assignments change only their end: UPDATE refused'); END;",
+                    )
+                    .await?;
             }
             other => {
                 return Err(DbErr::Migration(format!(

@@ -4,10 +4,12 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use hrmesh_domain::EmployeeId;
 use hrmesh_kit::inbox::{self, InboxError, TxError, Work};
 use hrmesh_ledger_core::{
-    AccountPlan, AccrualFrequency, AccrualRule, AppendEntries, AssignPolicy, Assignment,
-    CreatePolicy, Entry, EntryDraft, EntryFilter, EntryKind, HeldDay, Hold, HoldPlan, HoldState,
-    LedgerError, LedgerStore, Policy, PolicyId, PolicySpec, PostHold, Quantity, RecordKind,
-    Rejection, ResourceType, Result, ReverseEntry, Totals, Unit, VoidHold, check_record_of,
+    AccountPlan, AccrualFrequency, AccrualRule, AccrualRun, AppendEntries, AssignPolicy,
+    Assignment, CreatePolicy, EndAssignments, EndedAssignments, Entry, EntryDraft, EntryFilter,
+    EntryKind, ExtendFreeze, Freeze, FreezeAccruals, HeldDay, Hold, HoldPlan, HoldState,
+    LedgerError, LedgerStore, Period, Policy, PolicyId, PolicySpec, PostHold, Quantity, RecordKind,
+    Rejection, ReopenAssignments, ResourceType, Result, ReverseEntry, RunAccruals, Totals, Unit,
+    UnfreezeAccruals, VoidHold, check_record_of, reopen_watermark,
 };
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -17,21 +19,22 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait;
 
 use crate::Migrator;
+use crate::accrual;
 use crate::entities::{
     accounts, assignments, balance_snapshots, day_claims, entries, holds, policies,
 };
 
-type Tx<T> = std::result::Result<T, TxError<LedgerError>>;
+pub(crate) type Tx<T> = std::result::Result<T, TxError<LedgerError>>;
 
-fn reject(rejection: Rejection) -> TxError<LedgerError> {
+pub(crate) fn reject(rejection: Rejection) -> TxError<LedgerError> {
     TxError::Domain(LedgerError::Rejected(rejection))
 }
 
-fn fail(error: LedgerError) -> TxError<LedgerError> {
+pub(crate) fn fail(error: LedgerError) -> TxError<LedgerError> {
     TxError::Domain(error)
 }
 
-fn storage_error(err: DbErr) -> LedgerError {
+pub(crate) fn storage_error(err: DbErr) -> LedgerError {
     if hrmesh_kit::db::is_transient(&err) {
         LedgerError::Unavailable(err.to_string())
     } else {
@@ -49,6 +52,9 @@ fn inbox_error(err: InboxError<LedgerError>, request_id: &str) -> LedgerError {
         InboxError::Corrupt(detail) => LedgerError::Internal(detail),
     }
 }
+
+/// Accounts one accrual-run transaction brings up to date at most.
+const ACCRUAL_BATCH_ACCOUNTS: u64 = 200;
 
 /// The ledger store on a sea-orm connection.
 #[derive(Debug, Clone)]
@@ -70,7 +76,7 @@ impl SeaLedgerStore {
     }
 
     /// Runs `work` once per request id, in one transaction with the inbox entry.
-    async fn once<T, F>(
+    pub(crate) async fn once<T, F>(
         &self,
         request_id: &str,
         operation: &str,
@@ -138,30 +144,18 @@ fn unit_str(unit: Unit) -> &'static str {
     }
 }
 
-fn frequency_str(frequency: AccrualFrequency) -> &'static str {
-    match frequency {
-        AccrualFrequency::None => "none",
-        AccrualFrequency::Monthly => "monthly",
-        AccrualFrequency::Annual => "annual",
-    }
-}
-
-fn corrupt(what: &str, value: &str) -> LedgerError {
+pub(crate) fn corrupt(what: &str, value: &str) -> LedgerError {
     LedgerError::Internal(format!("stored {what} {value:?} is not recognised"))
 }
 
-fn policy_from_row(row: policies::Model) -> Result<Policy> {
+pub(crate) fn policy_from_row(row: policies::Model) -> Result<Policy> {
     let unit = match row.unit.as_str() {
         "days" => Unit::Days,
         "hours" => Unit::Hours,
         other => return Err(corrupt("unit", other)),
     };
-    let frequency = match row.accrual_frequency.as_str() {
-        "none" => AccrualFrequency::None,
-        "monthly" => AccrualFrequency::Monthly,
-        "annual" => AccrualFrequency::Annual,
-        other => return Err(corrupt("accrual frequency", other)),
-    };
+    let frequency = AccrualFrequency::from_str_opt(&row.accrual_frequency)
+        .ok_or_else(|| corrupt("accrual frequency", &row.accrual_frequency))?;
     Ok(Policy {
         id: PolicyId::from_trusted(row.policy_id),
         spec: PolicySpec {
@@ -170,17 +164,19 @@ fn policy_from_row(row: policies::Model) -> Result<Policy> {
             accrual: AccrualRule {
                 frequency,
                 amount: Quantity::from_millis(row.accrual_amount),
+                max_balance: row.accrual_max_balance.map(Quantity::from_millis),
             },
             allow_negative: row.allow_negative,
             carry_over_cap: row.carry_over_cap.map(Quantity::from_millis),
             full_day: Quantity::from_millis(row.full_day),
             count_weekends: row.count_weekends,
+            year_start_month: u32::try_from(row.year_start_month).unwrap_or(1),
         },
         created_at: row.created_at,
     })
 }
 
-fn assignment_from_row(row: assignments::Model) -> Assignment {
+pub(crate) fn assignment_from_row(row: assignments::Model) -> Assignment {
     Assignment {
         id: row.assignment_id,
         employee_id: EmployeeId::from_trusted(row.employee_id),
@@ -191,7 +187,7 @@ fn assignment_from_row(row: assignments::Model) -> Assignment {
     }
 }
 
-fn entry_from_row(row: entries::Model) -> Result<Entry> {
+pub(crate) fn entry_from_row(row: entries::Model) -> Result<Entry> {
     let kind =
         EntryKind::from_str_opt(&row.kind).ok_or_else(|| corrupt("entry kind", &row.kind))?;
     Ok(Entry {
@@ -210,6 +206,10 @@ fn entry_from_row(row: entries::Model) -> Result<Entry> {
         effective_date: row.effective_date,
         hold_id: row.hold_id,
         reverses_entry_id: row.reverses_entry_id,
+        period: row
+            .period_start
+            .zip(row.period_end)
+            .map(|(start, end)| Period { start, end }),
         reason: row.reason,
         reference: row.reference,
         request_id: row.request_id,
@@ -217,7 +217,7 @@ fn entry_from_row(row: entries::Model) -> Result<Entry> {
     })
 }
 
-fn totals_of_account(row: &accounts::Model) -> Totals {
+pub(crate) fn totals_of_account(row: &accounts::Model) -> Totals {
     Totals {
         accrued: Quantity::from_millis(row.accrued),
         consumed: Quantity::from_millis(row.consumed),
@@ -258,9 +258,9 @@ fn month_start(day: NaiveDate) -> NaiveDate {
 // ---- Writes shared by every operation. All take the transaction of the request.
 
 /// The identity of an account (employee x policy).
-struct AccountKey<'a> {
-    employee_id: &'a str,
-    policy_id: &'a str,
+pub(crate) struct AccountKey<'a> {
+    pub(crate) employee_id: &'a str,
+    pub(crate) policy_id: &'a str,
 }
 
 /// Adds `deltas` to the four total columns, which `accounts` and `balance_snapshots` both name
@@ -288,7 +288,7 @@ fn add_totals<E: EntityTrait>(
 /// Adds `deltas` to the account's running totals, refusing when the policy forbids a negative
 /// available balance and the result would be one. This UPDATE is the first write to the account in
 /// every transaction, so it also serialises concurrent writers of the account.
-async fn apply_to_account(
+pub(crate) async fn apply_to_account(
     txn: &DatabaseTransaction,
     account: &AccountKey<'_>,
     deltas: Totals,
@@ -329,7 +329,7 @@ async fn apply_to_account(
 }
 
 /// Appends `drafts` to the account and brings its monthly snapshots up to date.
-async fn append_drafts(
+pub(crate) async fn append_drafts(
     txn: &DatabaseTransaction,
     account: &accounts::Model,
     drafts: &[&EntryDraft],
@@ -358,6 +358,8 @@ async fn append_drafts(
             reference: Set(draft.reference.clone()),
             request_id: Set(request_id.to_owned()),
             created_at: Set(now),
+            period_start: Set(draft.period.map(|period| period.start)),
+            period_end: Set(draft.period.map(|period| period.end)),
         };
         let inserted = entries::Entity::insert(row)
             .exec_with_returning(txn)
@@ -379,7 +381,7 @@ async fn append_drafts(
 
 /// Sums the deltas of an account's entries effective in `[from, to)` (or `[from, to]` when
 /// `inclusive_to`); `from` None means from the beginning.
-async fn sum_entries(
+pub(crate) async fn sum_entries(
     db: &impl ConnectionTrait,
     account_id: i64,
     from: Option<NaiveDate>,
@@ -421,7 +423,7 @@ async fn sum_entries(
     })
 }
 
-fn snapshot_totals(row: &balance_snapshots::Model) -> Totals {
+pub(crate) fn snapshot_totals(row: &balance_snapshots::Model) -> Totals {
     Totals {
         accrued: Quantity::from_millis(row.accrued),
         consumed: Quantity::from_millis(row.consumed),
@@ -482,7 +484,7 @@ async fn add_to_later_snapshots(
     Ok(())
 }
 
-async fn policy_row(db: &impl ConnectionTrait, policy_id: &str) -> Tx<policies::Model> {
+pub(crate) async fn policy_row(db: &impl ConnectionTrait, policy_id: &str) -> Tx<policies::Model> {
     policies::Entity::find_by_id(policy_id.to_owned())
         .one(db)
         .await?
@@ -493,7 +495,7 @@ async fn policy_row(db: &impl ConnectionTrait, policy_id: &str) -> Tx<policies::
         })
 }
 
-async fn held_days(
+pub(crate) async fn held_days(
     db: &impl ConnectionTrait,
     hold_id: &str,
 ) -> std::result::Result<Vec<entries::Model>, DbErr> {
@@ -507,20 +509,20 @@ async fn held_days(
 
 /// How a hold is to be resolved, and by which request.
 #[derive(Clone, Copy)]
-struct Resolution<'a> {
+pub(crate) struct Resolution<'a> {
     /// Posted, voided or expired.
-    target: HoldState,
+    pub(crate) target: HoldState,
     /// The employee the request says the hold belongs to; `None` for the sweeper.
-    expected_employee: Option<&'a EmployeeId>,
-    request_id: &'a str,
-    reason: &'a str,
+    pub(crate) expected_employee: Option<&'a EmployeeId>,
+    pub(crate) request_id: &'a str,
+    pub(crate) reason: &'a str,
 }
 
 /// Moves a pending hold to the resolution's target (posted, voided or expired): the hold row
 /// changes state, each held day gets its resolving entry, pending leaves the account, and a void
 /// or expiry frees the days. A hold of another employee than the one the request names is refused
 /// first, before its state is looked at.
-async fn resolve_hold(
+pub(crate) async fn resolve_hold(
     txn: &DatabaseTransaction,
     hold_id: &str,
     resolution: &Resolution<'_>,
@@ -595,6 +597,7 @@ async fn resolve_hold(
                 effective_date: day.effective_date,
                 hold_id: Some(hold_id.to_owned()),
                 reverses_entry_id: None,
+                period: None,
                 reason: reason.to_owned(),
                 reference: hold.reference.clone(),
             }
@@ -650,8 +653,10 @@ impl LedgerStore for SeaLedgerStore {
                         policy_id: Set(policy.id.as_str().to_owned()),
                         resource_type: Set(spec.resource_type.as_str().to_owned()),
                         unit: Set(unit_str(spec.unit).to_owned()),
-                        accrual_frequency: Set(frequency_str(spec.accrual.frequency).to_owned()),
+                        accrual_frequency: Set(spec.accrual.frequency.as_str().to_owned()),
                         accrual_amount: Set(spec.accrual.amount.millis()),
+                        accrual_max_balance: Set(spec.accrual.max_balance.map(Quantity::millis)),
+                        year_start_month: Set(i32::try_from(spec.year_start_month).unwrap_or(1)),
                         allow_negative: Set(spec.allow_negative),
                         carry_over_cap: Set(spec.carry_over_cap.map(Quantity::millis)),
                         full_day: Set(spec.full_day.millis()),
@@ -701,6 +706,7 @@ impl LedgerStore for SeaLedgerStore {
         };
         let resource_type = policy.spec.resource_type.as_str().to_owned();
         let request_id = command.request_id.as_str().to_owned();
+        let policy = policy.clone();
         self.once(
             command.request_id.as_str(),
             "ledger.AssignPolicy",
@@ -719,6 +725,7 @@ impl LedgerStore for SeaLedgerStore {
                         pending: Set(0),
                         adjustments: Set(0),
                         version: Set(0),
+                        accrued_through: Set(None),
                     })
                     .on_conflict_do_nothing_on([
                         accounts::Column::EmployeeId,
@@ -731,7 +738,7 @@ impl LedgerStore for SeaLedgerStore {
                         employee_id,
                         policy_id,
                     };
-                    apply_to_account(txn, &key, Totals::default(), true).await?;
+                    let account = apply_to_account(txn, &key, Totals::default(), true).await?;
                     let existing = assignments::Entity::find()
                         .filter(assignments::Column::EmployeeId.eq(employee_id))
                         .filter(assignments::Column::PolicyId.eq(policy_id))
@@ -756,6 +763,13 @@ impl LedgerStore for SeaLedgerStore {
                         created_at: Set(now),
                     })
                     .exec_without_returning(txn)
+                    .await?;
+                    // Periods from its start are accrued by the next run, however far back.
+                    accrual::rewind_watermark(
+                        txn,
+                        account.account_id,
+                        reopen_watermark(&policy, assignment.effective_from),
+                    )
                     .await?;
                     Ok(assignment)
                 })
@@ -813,6 +827,7 @@ impl LedgerStore for SeaLedgerStore {
                             apply_to_account(txn, &key, plan.total_deltas(), plan.allow_negative)
                                 .await?;
                         let drafts: Vec<&EntryDraft> = plan.drafts.iter().map(|(_, d)| d).collect();
+                        accrual::refuse_frozen_grants(txn, account.account_id, &drafts).await?;
                         let appended =
                             append_drafts(txn, &account, &drafts, &request_id, now).await?;
                         for ((index, _), entry) in plan.drafts.iter().zip(appended) {
@@ -896,6 +911,7 @@ impl LedgerStore for SeaLedgerStore {
                         created_at: Set(plan.created_at),
                         expires_at: Set(plan.expires_at),
                         resolved_at: Set(None),
+                        expiry_notified_at: Set(None),
                     })
                     .exec_without_returning(txn)
                     .await?;
@@ -909,6 +925,7 @@ impl LedgerStore for SeaLedgerStore {
                             effective_date: day.date,
                             hold_id: Some(plan.hold_id.clone()),
                             reverses_entry_id: None,
+                            period: None,
                             reason: command.reason.clone(),
                             reference: command.reference.clone(),
                         })
@@ -1047,7 +1064,10 @@ impl LedgerStore for SeaLedgerStore {
                         command.expected_employee.as_ref(),
                     )
                     .map_err(fail)?;
-                    if !matches!(original.kind, EntryKind::Accrual | EntryKind::Adjustment) {
+                    if !matches!(
+                        original.kind,
+                        EntryKind::Accrual | EntryKind::Adjustment | EntryKind::CarryOverExpiry
+                    ) {
                         return Err(reject(Rejection::EntryNotReversible {
                             entry_id: original.id,
                             kind: original.kind,
@@ -1083,6 +1103,7 @@ impl LedgerStore for SeaLedgerStore {
                         effective_date: original.effective_date,
                         hold_id: None,
                         reverses_entry_id: Some(original.id),
+                        period: None,
                         reason: command.reason.clone(),
                         reference: original.reference.clone(),
                     };
@@ -1118,30 +1139,192 @@ impl LedgerStore for SeaLedgerStore {
         };
         // One transaction, so the snapshot and the entries after it are from the same moment.
         let txn = self.db.begin().await.map_err(storage_error)?;
-        let snapshot = balance_snapshots::Entity::find()
-            .filter(balance_snapshots::Column::AccountId.eq(account.account_id))
-            .filter(balance_snapshots::Column::MonthStart.lte(as_of))
-            .order_by_desc(balance_snapshots::Column::MonthStart)
-            .one(&txn)
+        let totals = accrual::totals_as_of(&txn, account.account_id, as_of)
             .await
             .map_err(storage_error)?;
-        // Every month with an entry has a snapshot: none at or before `as_of` means no entry is.
-        let totals = match snapshot {
-            Some(snapshot) => snapshot_totals(&snapshot).plus(
-                sum_entries(
-                    &txn,
-                    account.account_id,
-                    Some(snapshot.month_start),
-                    as_of,
-                    true,
-                )
-                .await
-                .map_err(storage_error)?,
-            ),
-            None => Totals::default(),
-        };
         txn.commit().await.map_err(storage_error)?;
         Ok(Some(totals))
+    }
+
+    async fn freeze_accruals(
+        &self,
+        command: &FreezeAccruals,
+        freeze_id: String,
+        now: DateTime<Utc>,
+    ) -> Result<Freeze> {
+        let owned = command.clone();
+        self.once(
+            command.request_id.as_str(),
+            "ledger.FreezeAccruals",
+            command,
+            move |txn| {
+                Box::pin(async move { accrual::freeze_accruals(txn, &owned, freeze_id, now).await })
+            },
+        )
+        .await
+    }
+
+    async fn unfreeze_accruals(
+        &self,
+        command: &UnfreezeAccruals,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Freeze>> {
+        let owned = command.clone();
+        self.once(
+            command.request_id.as_str(),
+            "ledger.UnfreezeAccruals",
+            command,
+            move |txn| {
+                Box::pin(async move {
+                    accrual::unfreeze_accruals(
+                        txn,
+                        &owned.target,
+                        owned.expected_employee.as_ref(),
+                        owned.from_date,
+                        now,
+                    )
+                    .await
+                })
+            },
+        )
+        .await
+    }
+
+    async fn extend_freeze(&self, command: &ExtendFreeze, now: DateTime<Utc>) -> Result<Vec<Freeze>> {
+        let owned = command.clone();
+        self.once(
+            command.request_id.as_str(),
+            "ledger.ExtendFreeze",
+            command,
+            move |txn| Box::pin(async move { accrual::extend_freeze(txn, &owned, now).await }),
+        )
+        .await
+    }
+
+    async fn freezes(
+        &self,
+        employee_id: &EmployeeId,
+        policy_id: Option<&PolicyId>,
+    ) -> Result<Vec<Freeze>> {
+        accrual::employee_freezes(&self.db, employee_id.as_str(), policy_id)
+            .await
+            .map_err(storage_error)
+    }
+
+    async fn end_assignments(
+        &self,
+        command: &EndAssignments,
+        now: DateTime<Utc>,
+    ) -> Result<EndedAssignments> {
+        let owned = command.clone();
+        self.once(
+            command.request_id.as_str(),
+            "ledger.EndAssignments",
+            command,
+            move |txn| Box::pin(async move { accrual::end_assignments(txn, &owned, now).await }),
+        )
+        .await
+    }
+
+    async fn reopen_assignments(
+        &self,
+        command: &ReopenAssignments,
+        _now: DateTime<Utc>,
+    ) -> Result<Vec<Assignment>> {
+        let owned = command.clone();
+        self.once(
+            command.request_id.as_str(),
+            "ledger.ReopenAssignments",
+            command,
+            move |txn| Box::pin(async move { accrual::reopen_assignments(txn, &owned).await }),
+        )
+        .await
+    }
+
+    async fn run_accruals(&self, command: &RunAccruals, now: DateTime<Utc>) -> Result<AccrualRun> {
+        let request_id = command.request_id.as_str().to_owned();
+        let up_to = command.up_to;
+        if let Some(employee_id) = command.scope.employee_id.clone() {
+            // One employee: one transaction, recorded with its answer like any request.
+            let policy_id = command.scope.policy_id.clone();
+            return self
+                .once(
+                    command.request_id.as_str(),
+                    "ledger.RunAccruals",
+                    command,
+                    move |txn| {
+                        Box::pin(async move {
+                            let ids: Vec<i64> = accrual::employee_accounts(
+                                txn,
+                                employee_id.as_str(),
+                                policy_id.as_ref(),
+                            )
+                            .await?
+                            .into_iter()
+                            .map(|account| account.account_id)
+                            .collect();
+                            accrual::accrue_accounts(txn, &ids, up_to, &request_id, now, true).await
+                        })
+                    },
+                )
+                .await;
+        }
+        // Everyone: bounded batches, one transaction each, so a long run neither holds the write
+        // lock for long nor loses more than a batch when interrupted. Re-running is safe (the
+        // watermarks and the unique period index), so the answer is recorded after the work.
+        let mut run = AccrualRun::default();
+        let mut after_id = 0;
+        loop {
+            let batch = accrual::accounts_behind(
+                &self.db,
+                up_to,
+                command.scope.policy_id.as_ref(),
+                after_id,
+                ACCRUAL_BATCH_ACCOUNTS,
+            )
+            .await
+            .map_err(storage_error)?;
+            let Some(last) = batch.last().copied() else {
+                break;
+            };
+            let txn = inbox::begin_write(&self.db).await.map_err(storage_error)?;
+            match accrual::accrue_accounts(&txn, &batch, up_to, &request_id, now, false).await {
+                Ok(done) => {
+                    txn.commit().await.map_err(storage_error)?;
+                    run.accounts += done.accounts;
+                    run.accruals += done.accruals;
+                    run.expiries += done.expiries;
+                }
+                Err(TxError::Domain(err)) => return Err(err),
+                Err(TxError::Db(err)) => return Err(storage_error(err)),
+            }
+            after_id = last;
+        }
+        self.once(
+            command.request_id.as_str(),
+            "ledger.RunAccruals",
+            command,
+            move |_| Box::pin(async move { Ok(run) }),
+        )
+        .await
+    }
+
+    async fn balances(&self, employee_id: &EmployeeId) -> Result<Vec<(PolicyId, Totals)>> {
+        let accounts = accounts::Entity::find()
+            .filter(accounts::Column::EmployeeId.eq(employee_id.as_str()))
+            .order_by_asc(accounts::Column::PolicyId)
+            .all(&self.db)
+            .await
+            .map_err(storage_error)?;
+        Ok(accounts
+            .iter()
+            .map(|account| {
+                (
+                    PolicyId::from_trusted(account.policy_id.clone()),
+                    totals_of_account(account),
+                )
+            })
+            .collect())
     }
 
     async fn entries(
