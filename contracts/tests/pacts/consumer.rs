@@ -108,6 +108,15 @@ impl Drive {
         self
     }
 
+    /// The output step `step` had.
+    pub fn with(mut self, step: usize, output: StepOutput) -> Self {
+        if self.outputs.len() <= step {
+            self.outputs.resize(step + 1, None);
+        }
+        self.outputs[step] = Some(output);
+        self
+    }
+
     fn saga_input(&self) -> SagaInput {
         let start = hrmesh_proto::orchestrator::StartSagaRequest {
             request_id: "contract".into(),
@@ -388,6 +397,7 @@ pub const REVIEW: &str = "01937c90-5b1e-7a2c-8f3d-2e4b6a8c0d1f";
 pub const HOLD: &str = "01937c91-0a4d-7e21-b6f0-93c5d1e7a2b4";
 pub const ASSIGNMENT: &str = "01937c92-7d3b-7f15-a9e2-4c8b0f6d1e3a";
 pub const PIP: &str = "01937c93-1e6f-7b40-8c2d-5a9e3b7f0c14";
+pub const FREEZE: &str = "01937c94-3c2a-7d51-9e4f-6b0a2c8d1f25";
 pub const PROBATION_REVIEW: &str = "01937c94-3c8a-7d52-9f1b-6e2a4d8c0b75";
 pub const GOAL: &str = "01937c95-9b2e-7a63-8d4f-1c7e5a3b9d06";
 pub const NOTIFICATION: &str = "01937c96-4f1a-7c84-b3e5-8d2c6a0e4f17";
@@ -445,14 +455,48 @@ pub fn initiate_pip() -> Input {
         start_date: "2026-12-01".into(),
         end_date: "2027-02-26".into(),
         check_in_dates: vec!["2026-12-15".into(), "2027-01-15".into()],
+        bonus_policy_id: "pto".into(),
     })
+}
+
+pub fn conclude_pip(extended: bool) -> Input {
+    use hrmesh_proto::performance::PipOutcome;
+    Input::ConcludePip(opb::ConcludePipInput {
+        pip_id: PIP.into(),
+        employee_id: "e-1".into(),
+        outcome: if extended {
+            PipOutcome::Extended
+        } else {
+            PipOutcome::Successful
+        } as i32,
+        notes: "met every objective".into(),
+        new_end_date: if extended { "2027-04-30".into() } else { String::new() },
+        additional_check_in_dates: Vec::new(),
+    })
+}
+
+/// Offboarding's settlement of e-1's 10 days of pto, as the settle step records it.
+pub fn settled_pto() -> StepOutput {
+    StepOutput::Entries {
+        entries: vec![hrmesh_saga_core::output::AppendedEntry {
+            entry_id: 3,
+            policy_id: policy("pto"),
+            amount: hrmesh_domain::Quantity::from_units(-10),
+        }],
+    }
+}
+
+pub fn policy(text: &str) -> hrmesh_saga_core::ids::PolicyId {
+    hrmesh_saga_core::ids::PolicyId::parse("policy_id", text, &mut Default::default())
+        .expect("a policy id")
 }
 
 pub fn offboard_employee() -> Input {
     Input::OffboardEmployee(opb::OffboardEmployeeInput {
         employee_id: "e-1".into(),
         last_day: "2026-12-31".into(),
-        policy_id: "pto".into(),
+        #[allow(deprecated)]
+        policy_id: String::new(),
         settlement: opb::Settlement::Payout as i32,
         hr_recipient_id: "e-9".into(),
         reason: String::new(),
@@ -464,8 +508,10 @@ pub fn onboard_employee() -> Input {
         employee_id: "e-7".into(),
         manager_id: "e-2".into(),
         policy_id: "pto".into(),
+        policy_ids: Vec::new(),
         start_date: "2026-12-01".into(),
-        first_accrual_days: "1.5".into(),
+        #[allow(deprecated)]
+        first_accrual_days: String::new(),
         probation_review_due_date: "2027-03-01".into(),
         starter_goals: vec!["Finish the onboarding checklist".into()],
     })

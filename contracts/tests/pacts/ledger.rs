@@ -15,6 +15,7 @@ use pact_models::v4::sync_message::SynchronousMessage;
 use serde_json::{Value, json};
 
 use crate::consumer::*;
+use hrmesh_saga_core::StepOutput;
 
 pub const PROVIDER: &str = "hrmesh-ledger";
 const SERVICE: &str = "hrmesh.ledger.v1.LedgerService";
@@ -57,11 +58,11 @@ pub fn contract() -> Contract {
         ),
     );
     c.interaction(
-        "append the settlement of the remaining balance at offboarding",
+        "append the settlements of every balance at offboarding",
         &[E1_HAS_10_DAYS],
         "AppendEntries",
         json_pattern!({
-            "requestId": key_pattern(2, "do"),
+            "requestId": key_pattern(3, "do"),
             "entries": [entry(
                 "ENTRY_KIND_ADJUSTMENT",
                 term!("^-[0-9]+(\\.[0-9]{1,3})?$", "-10").into(),
@@ -70,15 +71,45 @@ pub fn contract() -> Contract {
             )],
         }),
         Reply::Ok(json_pattern!({
-            "entries": [{"entryId": term!(INT64, "3"), "amount": term!(DECIMAL, "-10")}],
+            "entries": [{
+                "entryId": term!(INT64, "3"),
+                "policyId": like!("pto"),
+                "amount": term!(DECIMAL, "-10"),
+            }],
         })),
         Drive::new(
             offboard_employee(),
-            2,
+            3,
             Forward,
-            Expect::Done(&[("entry_id", "3"), ("amount", "-10")]),
+            Expect::Done(&[("entry_ids", "3"), ("amounts", "pto=-10")]),
         )
-        .after(1, &[("available", "10")]),
+        .with(
+            2,
+            StepOutput::Balances {
+                available: vec![(policy("pto"), Quantity::from_units(10))],
+            },
+        ),
+    );
+    c.interaction(
+        "reverse the settlements when offboarding compensates",
+        &[E1_HAS_ENTRY],
+        "ReverseEntry",
+        Request::from(json_pattern!({
+            "requestId": term!(
+                format!("^saga:[0-9a-f-]{{36}}:3:undo/0$"),
+                format!("{}/0", key(3, "undo"))
+            ),
+            "entryId": term!(INT64, "1"),
+            "employeeId": like!("e-1"),
+            "reason": like!(format!("saga {SAGA} compensation")),
+        }))
+        .inject("$.entryId", "entryId"),
+        Reply::Ok(json_pattern!({
+            "entryId": term!(INT64, "2"),
+            "kind": "ENTRY_KIND_REVERSAL",
+            "reversesEntryId": term!(INT64, "1"),
+        })),
+        Drive::new(offboard_employee(), 3, Compensate, Expect::Done(&[])).with(3, settled_pto()),
     );
     c.interaction(
         "reverse an entry when its saga compensates",
@@ -257,24 +288,72 @@ pub fn contract() -> Contract {
         ),
     );
     c.interaction(
-        "read the balance to settle at offboarding",
+        "read every balance to settle at offboarding",
         &[E1_HAS_10_DAYS],
-        "GetBalance",
-        json_pattern!({"employeeId": like!("e-1"), "policyId": like!("pto")}),
-        Reply::Ok(json_pattern!({"available": term!(DECIMAL, "10")})),
+        "ListBalances",
+        json_pattern!({"employeeId": like!("e-1")}),
+        Reply::Ok(json_pattern!({
+            "balances": [{"policyId": like!("pto"), "available": term!(DECIMAL, "10")}],
+        })),
+        Drive::new(
+            offboard_employee(),
+            2,
+            Forward,
+            Expect::Done(&[("available", "pto=10")]),
+        ),
+    );
+    c.interaction(
+        "end the assignments on the last day at offboarding",
+        &[E1_HAS_PENDING_HOLD],
+        "EndAssignments",
+        json_pattern!({
+            "requestId": key_pattern(1, "do"),
+            "employeeId": like!("e-1"),
+            "endDate": term!(DATE, "2026-12-31"),
+            "postEarlierHolds": true,
+            "reason": like!("offboarding"),
+        }),
+        Reply::Ok(json_pattern!({
+            "assignments": [{
+                "assignmentId": term!(UUID, ASSIGNMENT),
+                "effectiveTo": term!(DATE, "2026-12-31"),
+            }],
+            "postedHoldIds": [term!(UUID, HOLD)],
+        })),
         Drive::new(
             offboard_employee(),
             1,
             Forward,
-            Expect::Done(&[("available", "10")]),
+            Expect::Done(&[
+                ("ended_assignments", "1"),
+                ("voided_hold_ids", ""),
+                ("posted_hold_ids", HOLD),
+            ]),
         ),
     );
     c.interaction(
-        "assign the leave policy at onboarding",
+        "restore the assignments' ends when offboarding compensates",
+        &[E1_ASSIGNMENTS_ENDED],
+        "ReopenAssignments",
+        json_pattern!({
+            "requestId": key_pattern(1, "undo"),
+            "endedByRequestId": like!(key(1, "do")),
+            "employeeId": like!("e-1"),
+        }),
+        Reply::Ok(json_pattern!({
+            "assignments": [{"assignmentId": term!(UUID, ASSIGNMENT)}],
+        })),
+        Drive::new(offboard_employee(), 1, Compensate, Expect::Done(&[])),
+    );
+    c.interaction(
+        "assign the leave policies at onboarding",
         &[POLICY_PTO],
         "AssignPolicy",
         json_pattern!({
-            "requestId": key_pattern(0, "do"),
+            "requestId": term!(
+                format!("^saga:[0-9a-f-]{{36}}:0:do/0$"),
+                format!("{}/0", key(0, "do"))
+            ),
             "employeeId": like!("e-7"),
             "policyId": like!("pto"),
             "effectiveFrom": term!(DATE, "2026-12-01"),
@@ -284,7 +363,119 @@ pub fn contract() -> Contract {
             onboard_employee(),
             0,
             Forward,
-            Expect::Done(&[("assignment_id", ASSIGNMENT)]),
+            Expect::Done(&[("assignment_ids", ASSIGNMENT)]),
+        ),
+    );
+    c.interaction(
+        "run the first accrual at onboarding",
+        &[E7_ASSIGNED_PTO],
+        "RunAccruals",
+        json_pattern!({
+            "requestId": key_pattern(1, "do"),
+            "upToDate": term!(DATE, "2026-12-01"),
+            "employeeId": like!("e-7"),
+        }),
+        Reply::Ok(json_pattern!({
+            "accounts": term!(INT64, "1"),
+            "accrualEntries": term!(INT64, "1"),
+            "entries": [{
+                "kind": "ENTRY_KIND_ACCRUAL",
+                "amount": term!(DECIMAL, "2"),
+                "effectiveDate": term!(DATE, "2026-12-01"),
+                "period": {
+                    "startDate": term!(DATE, "2026-12-01"),
+                    "endDate": term!(DATE, "2026-12-31"),
+                },
+            }],
+        })),
+        Drive::new(
+            onboard_employee(),
+            1,
+            Forward,
+            Expect::Done(&[("accrual_entries", "1")]),
+        ),
+    );
+    c.interaction(
+        "freeze the bonus accrual for a PIP",
+        &[E1_ASSIGNED_PTO],
+        "FreezeAccruals",
+        json_pattern!({
+            "requestId": key_pattern(1, "do"),
+            "employeeId": like!("e-1"),
+            "policyId": like!("pto"),
+            "dates": {"startDate": term!(DATE, "2026-12-01"), "endDate": term!(DATE, "2027-02-26")},
+            "reason": like!("performance improvement plan"),
+            "reference": like!(PIP),
+        }),
+        Reply::Ok(json_pattern!({"freezeId": term!(UUID, FREEZE)})),
+        Drive::new(
+            initiate_pip(),
+            1,
+            Forward,
+            Expect::Done(&[("freeze_id", FREEZE)]),
+        )
+        .after(0, &[("pip_id", PIP), ("first_check_in", "2026-12-15")]),
+    );
+    c.interaction(
+        "undo the freeze when initiating a PIP compensates",
+        &[E1_HAS_SAGA_FREEZE],
+        "UnfreezeAccruals",
+        json_pattern!({
+            "requestId": key_pattern(1, "undo"),
+            "target": {"frozenByRequestId": like!(key(1, "do"))},
+            "employeeId": like!("e-1"),
+            "reason": like!(format!("saga {SAGA} compensation")),
+        }),
+        Reply::Ok(json_pattern!({"freezes": [{"freezeId": term!(UUID, FREEZE)}]})),
+        Drive::new(
+            initiate_pip(),
+            1,
+            Compensate,
+            Expect::Done(&[("freezes", "1")]),
+        ),
+    );
+    c.interaction(
+        "lift the freeze of a concluded PIP",
+        &[E1_HAS_PIP_FREEZE],
+        "UnfreezeAccruals",
+        json_pattern!({
+            "requestId": key_pattern(1, "do"),
+            "target": {"reference": like!(PIP)},
+            "employeeId": like!("e-1"),
+            "fromDate": term!(DATE, "2026-12-01"),
+            "reason": like!(format!("PIP {PIP} concluded: successful")),
+        }),
+        Reply::Ok(json_pattern!({
+            "freezes": [{"freezeId": term!(UUID, FREEZE), "liftedFrom": term!(DATE, "2026-12-01")}],
+        })),
+        Drive::new(
+            conclude_pip(false),
+            1,
+            Forward,
+            Expect::Done(&[("freezes", "1")]),
+        ),
+    );
+    c.interaction(
+        "extend the freeze of an extended PIP",
+        &[E1_HAS_PIP_FREEZE],
+        "ExtendFreeze",
+        json_pattern!({
+            "requestId": key_pattern(1, "do"),
+            "target": {"reference": like!(PIP)},
+            "employeeId": like!("e-1"),
+            "endDate": term!(DATE, "2027-04-30"),
+        }),
+        Reply::Ok(json_pattern!({
+            "freezes": [{
+                "freezeId": term!(UUID, FREEZE),
+                "dates": {"endDate": term!(DATE, "2027-04-30")},
+            }],
+        })),
+        Drive::new(
+            conclude_pip(true),
+            1,
+            Forward,
+            Expect::Done(&[("freezes", "1")]),
         ),
     );
     c
@@ -324,13 +515,15 @@ async fn create_pto(ledger: &StateLedger) -> anyhow::Result<()> {
                 .expect("resource type"),
                 unit: Unit::Days,
                 accrual: AccrualRule {
-                    frequency: AccrualFrequency::None,
-                    amount: Quantity::ZERO,
+                    frequency: AccrualFrequency::Monthly,
+                    amount: Quantity::from_units(2),
+                    max_balance: None,
                 },
                 allow_negative: false,
                 carry_over_cap: None,
                 full_day: Quantity::from_units(1),
                 count_weekends: false,
+                year_start_month: 1,
             },
         })
         .await?;
@@ -378,6 +571,27 @@ async fn accrue(ledger: &StateLedger, employee_id: &str, days: i64) -> anyhow::R
         })
         .await?;
     Ok(entries[0].id)
+}
+
+/// Assigns pto to e-1 and freezes it over the PIP's period; answers the freeze's id.
+async fn freeze_e1(
+    ledger: &StateLedger,
+    request_id: &str,
+    reference: &str,
+) -> anyhow::Result<String> {
+    assign_e1(ledger).await?;
+    let freeze = ledger
+        .freeze_accruals(FreezeAccruals {
+            request_id: rid(request_id),
+            employee_id: employee("e-1"),
+            policy_id: pto(),
+            start_date: date("2026-12-01"),
+            end_date: date("2027-02-26"),
+            reason: "performance improvement plan".into(),
+            reference: reference.into(),
+        })
+        .await?;
+    Ok(freeze.id)
 }
 
 async fn hold_e1(ledger: &StateLedger) -> anyhow::Result<String> {
@@ -452,6 +666,39 @@ async fn set_up(
                 })
                 .await?;
             values.insert("holdId".into(), json!(hold_id));
+        }
+        E7_ASSIGNED_PTO => {
+            create_pto(ledger).await?;
+            ledger
+                .assign_policy(AssignPolicy {
+                    request_id: rid("state/assign/e-7"),
+                    employee_id: employee("e-7"),
+                    policy_id: pto(),
+                    effective_from: date("2026-12-01"),
+                    effective_to: None,
+                })
+                .await?;
+        }
+        E1_HAS_SAGA_FREEZE => {
+            let freeze = freeze_e1(ledger, &key(1, "do"), "").await?;
+            values.insert("freezeId".into(), json!(freeze));
+        }
+        E1_HAS_PIP_FREEZE => {
+            freeze_e1(ledger, "state/freeze", PIP).await?;
+            values.insert("pipId".into(), json!(PIP));
+        }
+        E1_ASSIGNMENTS_ENDED => {
+            assign_e1(ledger).await?;
+            ledger
+                .end_assignments(EndAssignments {
+                    request_id: rid(&key(1, "do")),
+                    employee_id: employee("e-1"),
+                    policy_id: None,
+                    end_date: date("2026-12-31"),
+                    post_earlier_holds: true,
+                    reason: "offboarding".into(),
+                })
+                .await?;
         }
         other => anyhow::bail!("the ledger has no set-up for the provider state \"{other}\""),
     }

@@ -72,10 +72,11 @@ fn provider_of(kind: CommandKind) -> &'static str {
         | CloseEmployeeRecords
         | ReopenEmployeeRecords
         | CreateProbationReview
-        | CreateGoals => performance::PROVIDER,
-        AppendEntry | ReverseEntry | HoldDays | PostHold | VoidHold | GetBalance | AssignPolicy => {
-            ledger::PROVIDER
-        }
+        | CreateGoals
+        | RecordPipOutcome => performance::PROVIDER,
+        AppendEntry | ReverseEntry | HoldDays | PostHold | VoidHold | AssignPolicies
+        | FreezeAccruals | UnfreezeAccruals | ExtendFreeze | EndAssignments | ReopenAssignments
+        | ListBalances | AppendEntries | ReverseEntries | RunAccruals => ledger::PROVIDER,
         Notify => notification::PROVIDER,
     }
 }

@@ -65,7 +65,7 @@ fn only_failure(report: &Report) -> (String, Vec<String>) {
 async fn a_provider_serving_the_contract_passes() {
     let report = verify_ledger(None).await;
     assert!(report.passed(), "{report}");
-    assert_eq!(report.outcomes.len(), 13);
+    assert_eq!(report.outcomes.len(), 21);
 }
 
 /// `holdId` renamed in the provider's proto (a new field): the orchestrator no longer sees it.
@@ -91,14 +91,14 @@ async fn a_renamed_response_field_fails() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_status_fails() {
     let report = verify_ledger(Some(Arc::new(|method, code, body| {
-        if method.ends_with("/GetBalance") {
+        if method.ends_with("/ListBalances") {
             *code = "NOT_FOUND".into();
             *body = json!({"reason": "RESOURCE_NOT_FOUND"});
         }
     })))
     .await;
     let (description, mismatches) = only_failure(&report);
-    assert_eq!(description, "read the balance to settle at offboarding");
+    assert_eq!(description, "read every balance to settle at offboarding");
     assert!(
         mismatches
             .iter()
@@ -136,7 +136,7 @@ async fn a_malformed_value_fails() {
     })))
     .await;
     let (description, mismatches) = only_failure(&report);
-    assert_eq!(description, "assign the leave policy at onboarding");
+    assert_eq!(description, "assign the leave policies at onboarding");
     assert!(
         mismatches.iter().any(|m| m.contains("assignment-7")),
         "{mismatches:?}"

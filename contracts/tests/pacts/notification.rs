@@ -9,6 +9,8 @@ use pact_consumer::prelude::*;
 use pact_models::v4::sync_message::SynchronousMessage;
 
 use crate::consumer::*;
+use hrmesh_saga_core::StepOutput;
+use hrmesh_saga_core::command::PipOutcome;
 
 pub const PROVIDER: &str = "hrmesh-notification";
 const SERVICE: &str = "hrmesh.notification.v1.NotificationService";
@@ -111,7 +113,7 @@ pub fn contract() -> Contract {
     send(
         &mut c,
         "tell an employee a PIP was opened",
-        1,
+        2,
         ("e-1", "RECIPIENT_KIND_EMPLOYEE"),
         "pip.initiated",
         &[
@@ -119,22 +121,41 @@ pub fn contract() -> Contract {
             ("end_date", "2027-02-26"),
             ("first_check_in", "2026-12-15"),
         ],
-        Drive::new(initiate_pip(), 1, Forward, SENT)
+        Drive::new(initiate_pip(), 2, Forward, SENT)
             .after(0, &[("pip_id", PIP), ("first_check_in", "2026-12-15")]),
     );
     send(
         &mut c,
         "tell HR an employee was offboarded",
-        4,
+        5,
         ("e-9", "RECIPIENT_KIND_HR"),
         "employee.offboarded",
         &[
             ("employee_name", "e-1"),
             ("last_day", "2026-12-31"),
-            ("settlement", "10 day(s) paid out"),
+            ("settlement", "pto: 10 day(s) paid out"),
         ],
-        Drive::new(offboard_employee(), 4, Forward, SENT)
-            .after(2, &[("entry_id", "3"), ("amount", "-10")]),
+        Drive::new(offboard_employee(), 5, Forward, SENT).with(3, settled_pto()),
+    );
+    send(
+        &mut c,
+        "tell a manager a PIP was concluded",
+        3,
+        ("e-2", "RECIPIENT_KIND_MANAGER"),
+        "pip.concluded",
+        &[
+            ("employee_name", "e-1"),
+            ("outcome", "successful"),
+            ("end_date", "2027-02-26"),
+        ],
+        Drive::new(conclude_pip(false), 3, Forward, SENT).with(
+            0,
+            StepOutput::PipConcluded {
+                manager_id: "e-2".into(),
+                outcome: PipOutcome::Successful,
+                end_date: chrono::NaiveDate::from_ymd_opt(2027, 2, 26),
+            },
+        ),
     );
     send(
         &mut c,

@@ -172,6 +172,35 @@ pub fn contract() -> Contract {
         Drive::new(initiate_pip(), 0, Compensate, Expect::Done(&[])),
     );
     c.interaction(
+        "record the outcome of a PIP",
+        &[E1_HAS_ACTIVE_PIP],
+        "RecordPipOutcome",
+        Request::from(json_pattern!({
+            "requestId": key_pattern(0, "do"),
+            "pipId": term!(UUID, PIP),
+            "outcome": "PIP_OUTCOME_SUCCESSFUL",
+            "notes": like!("met every objective"),
+            "employeeId": like!("e-1"),
+        }))
+        .inject("$.pipId", "pipId"),
+        Reply::Ok(json_pattern!({
+            "pipId": term!(UUID, PIP),
+            "managerId": like!("e-2"),
+            "endDate": term!(DATE, "2027-01-31"),
+            "status": "PIP_STATUS_COMPLETED",
+        })),
+        Drive::new(
+            conclude_pip(false),
+            0,
+            Forward,
+            Expect::Done(&[
+                ("manager_id", "e-2"),
+                ("outcome", "successful"),
+                ("end_date", "2027-01-31"),
+            ]),
+        ),
+    );
+    c.interaction(
         "close the records of a leaving employee",
         &[E1_HAS_OPEN_REVIEW],
         "CloseEmployeeRecords",

@@ -20,8 +20,19 @@ use crate::output::StepOutput;
 use crate::sagas::SagaInput;
 use crate::{Definition, Direction, StepKind};
 
-/// The version this build writes.
-pub const LOG_VERSION: u32 = 2;
+/// The version this build writes. Version 3 has version 2's encoding; it marks sagas started
+/// with the step lists of initiate-pip, offboard-employee and onboard-employee that freeze accruals,
+/// end assignments and settle every policy (see [`steps_changed_since`]).
+pub const LOG_VERSION: u32 = 3;
+/// The first version whose starts and events are JSON.
+const JSON_VERSION: u32 = 2;
+
+/// Whether a saga of `saga_type` logged at `version` was started with other steps than this build
+/// runs: it cannot be resumed step by step (its logged step numbers mean other steps).
+pub fn steps_changed_since(saga_type: crate::SagaType, version: u32) -> bool {
+    use crate::SagaType::*;
+    version < 3 && matches!(saga_type, InitiatePip | OffboardEmployee | OnboardEmployee)
+}
 
 /// What a saga was started with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,7 +64,7 @@ pub fn encode_start(start: &SagaStart) -> Vec<u8> {
 
 /// Decodes a version 2 start; version 1 starts are protobuf (see the module documentation).
 pub fn decode_start(version: u32, bytes: &[u8]) -> Result<SagaStart, CodecError> {
-    if version != LOG_VERSION {
+    if !(JSON_VERSION..=LOG_VERSION).contains(&version) {
         return Err(error(version, "not a JSON start"));
     }
     serde_json::from_slice(bytes).map_err(|err| error(version, err))
@@ -79,7 +90,9 @@ pub fn encode_event(event: &Event) -> String {
 pub fn decode_event(definition: &Definition, text: &str) -> Result<Event, CodecError> {
     let mut value: serde_json::Value = serde_json::from_str(text).map_err(|err| error(0, err))?;
     match value.get("v").map(serde_json::Value::as_u64) {
-        Some(Some(version)) if version == u64::from(LOG_VERSION) => {
+        Some(Some(version))
+            if (u64::from(JSON_VERSION)..=u64::from(LOG_VERSION)).contains(&version) =>
+        {
             serde_json::from_value(value["event"].take()).map_err(|err| error(LOG_VERSION, err))
         }
         Some(other) => Err(error(0, format!("unknown event version {other:?}"))),

@@ -87,6 +87,34 @@ pub enum EntryKind {
     Adjustment,
 }
 
+/// How a PIP ends (or goes on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PipOutcome {
+    Successful,
+    /// Goes on to a new end date.
+    Extended,
+    Unsuccessful,
+}
+
+impl PipOutcome {
+    pub fn words(self) -> &'static str {
+        match self {
+            PipOutcome::Successful => "successful",
+            PipOutcome::Extended => "extended",
+            PipOutcome::Unsuccessful => "unsuccessful",
+        }
+    }
+}
+
+/// Which freezes of the employee's accruals a command changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FreezeTarget {
+    /// The freeze this request created, if it did (an undo).
+    CreatedBy(String),
+    /// The employee's freezes with this reference (a PIP's id).
+    Reference(String),
+}
+
 /// Who a notification is for, as the notification service files it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RecipientKind {
@@ -193,14 +221,70 @@ pub enum ParticipantCommand {
         reason: String,
         undo: bool,
     },
-    GetBalance {
+    /// Several assignments from one day, one call each (request ids `<key>/<n>`).
+    AssignPolicies {
         employee_id: EmployeeId,
-        policy_id: PolicyId,
-    },
-    AssignPolicy {
-        employee_id: EmployeeId,
-        policy_id: PolicyId,
+        policy_ids: Vec<PolicyId>,
         effective_from: NaiveDate,
+    },
+    RecordPipOutcome {
+        pip_id: RecordId,
+        employee_id: EmployeeId,
+        outcome: PipOutcome,
+        notes: String,
+        /// For an extension.
+        new_end_date: Option<NaiveDate>,
+        additional_check_in_dates: Vec<NaiveDate>,
+    },
+    FreezeAccruals {
+        employee_id: EmployeeId,
+        policy_id: PolicyId,
+        start_date: NaiveDate,
+        end_date: NaiveDate,
+        reason: String,
+        reference: String,
+    },
+    /// Lifts freezes from `from_date` (none: from their start, undoing them).
+    UnfreezeAccruals {
+        target: FreezeTarget,
+        employee_id: EmployeeId,
+        from_date: Option<NaiveDate>,
+        reason: String,
+    },
+    ExtendFreeze {
+        target: FreezeTarget,
+        employee_id: EmployeeId,
+        end_date: NaiveDate,
+    },
+    /// Ends every assignment of the employee on `end_date`, voiding the pending holds after it.
+    EndAssignments {
+        employee_id: EmployeeId,
+        end_date: NaiveDate,
+        post_earlier_holds: bool,
+        reason: String,
+    },
+    /// Restores what the EndAssignments request `ended_by_request_id` ended.
+    ReopenAssignments {
+        ended_by_request_id: String,
+        employee_id: EmployeeId,
+    },
+    /// Every balance of the employee.
+    ListBalances {
+        employee_id: EmployeeId,
+    },
+    /// Entries appended all or none, in one request.
+    AppendEntries(Vec<NewEntry>),
+    /// Reverses entries the saga appended, one call each (request ids `<key>/<n>`); an entry
+    /// reversed already counts as done.
+    ReverseEntries {
+        entry_ids: Vec<i64>,
+        employee_id: EmployeeId,
+        reason: String,
+    },
+    /// Applies the employee's scheduled accruals up to a day.
+    RunAccruals {
+        employee_id: EmployeeId,
+        up_to: NaiveDate,
     },
     /// An in-app notification.
     Notify {
@@ -230,13 +314,22 @@ pub enum CommandKind {
     HoldDays,
     PostHold,
     VoidHold,
-    GetBalance,
-    AssignPolicy,
+    AssignPolicies,
+    RecordPipOutcome,
+    FreezeAccruals,
+    UnfreezeAccruals,
+    ExtendFreeze,
+    EndAssignments,
+    ReopenAssignments,
+    ListBalances,
+    AppendEntries,
+    ReverseEntries,
+    RunAccruals,
     Notify,
 }
 
 impl CommandKind {
-    pub const ALL: [CommandKind; 17] = [
+    pub const ALL: [CommandKind; 26] = [
         CommandKind::FinalizeReview,
         CommandKind::ReopenReview,
         CommandKind::CompleteReview,
@@ -251,8 +344,17 @@ impl CommandKind {
         CommandKind::HoldDays,
         CommandKind::PostHold,
         CommandKind::VoidHold,
-        CommandKind::GetBalance,
-        CommandKind::AssignPolicy,
+        CommandKind::AssignPolicies,
+        CommandKind::RecordPipOutcome,
+        CommandKind::FreezeAccruals,
+        CommandKind::UnfreezeAccruals,
+        CommandKind::ExtendFreeze,
+        CommandKind::EndAssignments,
+        CommandKind::ReopenAssignments,
+        CommandKind::ListBalances,
+        CommandKind::AppendEntries,
+        CommandKind::ReverseEntries,
+        CommandKind::RunAccruals,
         CommandKind::Notify,
     ];
 
@@ -274,8 +376,17 @@ impl CommandKind {
             CommandKind::HoldDays => (Ledger, "HoldDays"),
             CommandKind::PostHold => (Ledger, "PostHold"),
             CommandKind::VoidHold => (Ledger, "VoidHold"),
-            CommandKind::GetBalance => (Ledger, "GetBalance"),
-            CommandKind::AssignPolicy => (Ledger, "AssignPolicy"),
+            CommandKind::AssignPolicies => (Ledger, "AssignPolicy"),
+            CommandKind::RecordPipOutcome => (Performance, "RecordPipOutcome"),
+            CommandKind::FreezeAccruals => (Ledger, "FreezeAccruals"),
+            CommandKind::UnfreezeAccruals => (Ledger, "UnfreezeAccruals"),
+            CommandKind::ExtendFreeze => (Ledger, "ExtendFreeze"),
+            CommandKind::EndAssignments => (Ledger, "EndAssignments"),
+            CommandKind::ReopenAssignments => (Ledger, "ReopenAssignments"),
+            CommandKind::ListBalances => (Ledger, "ListBalances"),
+            CommandKind::AppendEntries => (Ledger, "AppendEntries"),
+            CommandKind::ReverseEntries => (Ledger, "ReverseEntry"),
+            CommandKind::RunAccruals => (Ledger, "RunAccruals"),
             CommandKind::Notify => (Notification, "Send"),
         }
     }
@@ -298,8 +409,17 @@ impl ParticipantCommand {
             ParticipantCommand::HoldDays { .. } => CommandKind::HoldDays,
             ParticipantCommand::PostHold { .. } => CommandKind::PostHold,
             ParticipantCommand::VoidHold { .. } => CommandKind::VoidHold,
-            ParticipantCommand::GetBalance { .. } => CommandKind::GetBalance,
-            ParticipantCommand::AssignPolicy { .. } => CommandKind::AssignPolicy,
+            ParticipantCommand::AssignPolicies { .. } => CommandKind::AssignPolicies,
+            ParticipantCommand::RecordPipOutcome { .. } => CommandKind::RecordPipOutcome,
+            ParticipantCommand::FreezeAccruals { .. } => CommandKind::FreezeAccruals,
+            ParticipantCommand::UnfreezeAccruals { .. } => CommandKind::UnfreezeAccruals,
+            ParticipantCommand::ExtendFreeze { .. } => CommandKind::ExtendFreeze,
+            ParticipantCommand::EndAssignments { .. } => CommandKind::EndAssignments,
+            ParticipantCommand::ReopenAssignments { .. } => CommandKind::ReopenAssignments,
+            ParticipantCommand::ListBalances { .. } => CommandKind::ListBalances,
+            ParticipantCommand::AppendEntries(_) => CommandKind::AppendEntries,
+            ParticipantCommand::ReverseEntries { .. } => CommandKind::ReverseEntries,
+            ParticipantCommand::RunAccruals { .. } => CommandKind::RunAccruals,
             ParticipantCommand::Notify { .. } => CommandKind::Notify,
         }
     }
@@ -308,7 +428,9 @@ impl ParticipantCommand {
     /// gone already (an entry reversed by hand, a hold that expired or was voided).
     pub fn rejection_is_done(&self, rejection: &Rejection) -> bool {
         match self {
-            ParticipantCommand::ReverseEntry { .. } => rejection.reason == "ENTRY_ALREADY_REVERSED",
+            ParticipantCommand::ReverseEntry { .. } | ParticipantCommand::ReverseEntries { .. } => {
+                rejection.reason == "ENTRY_ALREADY_REVERSED"
+            }
             ParticipantCommand::VoidHold { undo: true, .. } => {
                 rejection.reason == "HOLD_EXPIRED"
                     || (rejection.reason == "HOLD_ALREADY_RESOLVED"

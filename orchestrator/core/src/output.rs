@@ -4,6 +4,9 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use hrmesh_domain::Quantity;
+
+use crate::command::PipOutcome;
+use crate::ids::PolicyId;
 use serde::{Deserialize, Serialize};
 
 /// A step's typed result. Each command has one shape; steps that need no call say what they
@@ -51,6 +54,46 @@ pub enum StepOutput {
     GoalsCreated {
         goal_ids: Vec<String>,
     },
+    PoliciesAssigned {
+        assignment_ids: Vec<String>,
+    },
+    PipConcluded {
+        manager_id: String,
+        outcome: PipOutcome,
+        end_date: Option<NaiveDate>,
+    },
+    /// The freeze created, or none when there was nothing to freeze.
+    Frozen {
+        freeze_id: Option<String>,
+    },
+    /// How many freezes a lift or an extension touched.
+    FreezesChanged {
+        freezes: u32,
+    },
+    AssignmentsEnded {
+        assignments: u32,
+        voided_hold_ids: Vec<String>,
+        posted_hold_ids: Vec<String>,
+    },
+    /// What each policy has available, by policy.
+    Balances {
+        available: Vec<(PolicyId, Quantity)>,
+    },
+    /// The entries appended, in request order.
+    Entries {
+        entries: Vec<AppendedEntry>,
+    },
+    Accrued {
+        entries: u32,
+    },
+}
+
+/// One entry a saga appended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppendedEntry {
+    pub entry_id: i64,
+    pub policy_id: PolicyId,
+    pub amount: Quantity,
 }
 
 fn date_text(date: Option<NaiveDate>) -> String {
@@ -110,6 +153,52 @@ impl StepOutput {
             }
             StepOutput::GoalsCreated { goal_ids } => {
                 facts.insert("goal_ids", goal_ids.join(","));
+            }
+            StepOutput::PoliciesAssigned { assignment_ids } => {
+                facts.insert("assignment_ids", assignment_ids.join(","));
+            }
+            StepOutput::PipConcluded {
+                manager_id,
+                outcome,
+                end_date,
+            } => {
+                facts.insert("manager_id", manager_id.clone());
+                facts.insert("outcome", outcome.words().to_owned());
+                facts.insert("end_date", date_text(*end_date));
+            }
+            StepOutput::Frozen { freeze_id } => {
+                facts.insert("freeze_id", freeze_id.clone().unwrap_or_default());
+            }
+            StepOutput::FreezesChanged { freezes } => {
+                facts.insert("freezes", freezes.to_string());
+            }
+            StepOutput::AssignmentsEnded {
+                assignments,
+                voided_hold_ids,
+                posted_hold_ids,
+            } => {
+                facts.insert("ended_assignments", assignments.to_string());
+                facts.insert("voided_hold_ids", voided_hold_ids.join(","));
+                facts.insert("posted_hold_ids", posted_hold_ids.join(","));
+            }
+            StepOutput::Balances { available } => {
+                let text: Vec<String> = available
+                    .iter()
+                    .map(|(policy, amount)| format!("{policy}={amount}"))
+                    .collect();
+                facts.insert("available", text.join(","));
+            }
+            StepOutput::Entries { entries } => {
+                let ids: Vec<String> = entries.iter().map(|e| e.entry_id.to_string()).collect();
+                let amounts: Vec<String> = entries
+                    .iter()
+                    .map(|e| format!("{}={}", e.policy_id, e.amount))
+                    .collect();
+                facts.insert("entry_ids", ids.join(","));
+                facts.insert("amounts", amounts.join(","));
+            }
+            StepOutput::Accrued { entries } => {
+                facts.insert("accrual_entries", entries.to_string());
             }
         }
         facts

@@ -17,7 +17,9 @@ use hrmesh_proto::notification as npb;
 use hrmesh_proto::notification::notification_service_client::NotificationServiceClient;
 use hrmesh_proto::performance as ppb;
 use hrmesh_proto::performance::performance_service_client::PerformanceServiceClient;
-use hrmesh_saga_core::command::{EntryKind, NewEntry, RecipientKind};
+use hrmesh_saga_core::command::{EntryKind, FreezeTarget, NewEntry, RecipientKind};
+use hrmesh_saga_core::ids::PolicyId;
+use hrmesh_saga_core::output::AppendedEntry;
 use hrmesh_saga_core::{CallOutcome, ParticipantCommand, Rejection, StepOutput};
 use tonic::Status;
 use tonic::transport::Channel;
@@ -160,6 +162,11 @@ fn quantity(what: &str, text: &str) -> Result<Quantity, Status> {
     Quantity::parse(what, text, &mut Violations::default()).ok_or_else(|| malformed(what, text))
 }
 
+fn policy_id(text: &str) -> Result<PolicyId, Status> {
+    PolicyId::parse("policy_id", text, &mut Violations::default())
+        .ok_or_else(|| malformed("policy id", text))
+}
+
 fn optional_date(text: Option<&String>) -> Option<NaiveDate> {
     text.and_then(|text| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok())
 }
@@ -194,6 +201,16 @@ fn new_entry(entry: &NewEntry) -> lpb::NewEntry {
         effective_date: convert::date_text(entry.effective_date),
         reason: entry.reason.clone(),
         reference: entry.reference.clone(),
+    }
+}
+
+fn freeze_target(target: &FreezeTarget) -> lpb::FreezeTarget {
+    use lpb::freeze_target::Target;
+    lpb::FreezeTarget {
+        target: Some(match target {
+            FreezeTarget::CreatedBy(request_id) => Target::FrozenByRequestId(request_id.clone()),
+            FreezeTarget::Reference(reference) => Target::Reference(reference.clone()),
+        }),
     }
 }
 
@@ -539,43 +556,270 @@ impl ParticipantPort for Participants {
                     })
                 )
             }
-            C::GetBalance {
+            C::AssignPolicies {
                 employee_id,
-                policy_id,
-            } => rpc!(
-                p.ledger_calls,
-                p.ledger,
-                get_balance,
-                "GetBalance",
-                call,
-                lpb::GetBalanceRequest {
-                    employee_id: employee_id.to_string(),
-                    policy_id: policy_id.to_string(),
-                    as_of_date: String::new(),
-                },
-                |balance| Ok(StepOutput::Balance {
-                    available: quantity("available", &balance.available)?,
-                })
-            ),
-            C::AssignPolicy {
-                employee_id,
-                policy_id,
+                policy_ids,
                 effective_from,
+            } => {
+                let mut assignment_ids = Vec::with_capacity(policy_ids.len());
+                for (n, policy_id) in policy_ids.iter().enumerate() {
+                    let assigned = rpc!(
+                        p.ledger_calls,
+                        p.ledger,
+                        assign_policy,
+                        "AssignPolicy",
+                        call,
+                        lpb::AssignPolicyRequest {
+                            request_id: format!("{key}/{n}"),
+                            employee_id: employee_id.to_string(),
+                            policy_id: policy_id.to_string(),
+                            effective_from: convert::date_text(*effective_from),
+                            effective_to: String::new(),
+                        },
+                        |assignment| Ok(StepOutput::PolicyAssigned {
+                            assignment_id: assignment.assignment_id,
+                        })
+                    );
+                    match assigned {
+                        Ok(StepOutput::PolicyAssigned { assignment_id }) => {
+                            assignment_ids.push(assignment_id)
+                        }
+                        Ok(_) => {}
+                        Err(error) => return outcome(Err(error)),
+                    }
+                }
+                Ok(StepOutput::PoliciesAssigned { assignment_ids })
+            }
+            C::RecordPipOutcome {
+                pip_id,
+                employee_id,
+                outcome: pip_outcome,
+                notes,
+                new_end_date,
+                additional_check_in_dates,
+            } => {
+                let concluded = *pip_outcome;
+                rpc!(
+                p.performance_calls,
+                p.performance,
+                record_pip_outcome,
+                "RecordPipOutcome",
+                call,
+                ppb::RecordPipOutcomeRequest {
+                    request_id: key,
+                    pip_id: pip_id.to_string(),
+                    outcome: convert::pip_outcome_pb(*pip_outcome) as i32,
+                    notes: notes.clone(),
+                    new_end_date: new_end_date.map(convert::date_text).unwrap_or_default(),
+                    additional_check_in_dates: additional_check_in_dates
+                        .iter()
+                        .map(|d| convert::date_text(*d))
+                        .collect(),
+                    employee_id: owner(employee_id),
+                },
+                |pip| Ok(StepOutput::PipConcluded {
+                    outcome: concluded,
+                    end_date: optional_date(Some(&pip.end_date)),
+                    manager_id: pip.manager_id,
+                })
+            )
+            }
+            C::FreezeAccruals {
+                employee_id,
+                policy_id,
+                start_date,
+                end_date,
+                reason,
+                reference,
             } => rpc!(
                 p.ledger_calls,
                 p.ledger,
-                assign_policy,
-                "AssignPolicy",
+                freeze_accruals,
+                "FreezeAccruals",
                 call,
-                lpb::AssignPolicyRequest {
+                lpb::FreezeAccrualsRequest {
                     request_id: key,
                     employee_id: employee_id.to_string(),
                     policy_id: policy_id.to_string(),
-                    effective_from: convert::date_text(*effective_from),
-                    effective_to: String::new(),
+                    dates: Some(hrmesh_proto::common::DateRange {
+                        start_date: convert::date_text(*start_date),
+                        end_date: convert::date_text(*end_date),
+                    }),
+                    reason: reason.clone(),
+                    reference: reference.clone(),
                 },
-                |assignment| Ok(StepOutput::PolicyAssigned {
-                    assignment_id: assignment.assignment_id,
+                |freeze| Ok(StepOutput::Frozen {
+                    freeze_id: Some(freeze.freeze_id),
+                })
+            ),
+            C::UnfreezeAccruals {
+                target,
+                employee_id,
+                from_date,
+                reason,
+            } => rpc!(
+                p.ledger_calls,
+                p.ledger,
+                unfreeze_accruals,
+                "UnfreezeAccruals",
+                call,
+                lpb::UnfreezeAccrualsRequest {
+                    request_id: key,
+                    target: Some(freeze_target(target)),
+                    employee_id: employee_id.to_string(),
+                    from_date: from_date.map(convert::date_text).unwrap_or_default(),
+                    reason: reason.clone(),
+                },
+                |reply| Ok(StepOutput::FreezesChanged {
+                    freezes: u32::try_from(reply.freezes.len()).unwrap_or(u32::MAX),
+                })
+            ),
+            C::ExtendFreeze {
+                target,
+                employee_id,
+                end_date,
+            } => rpc!(
+                p.ledger_calls,
+                p.ledger,
+                extend_freeze,
+                "ExtendFreeze",
+                call,
+                lpb::ExtendFreezeRequest {
+                    request_id: key,
+                    target: Some(freeze_target(target)),
+                    employee_id: employee_id.to_string(),
+                    end_date: convert::date_text(*end_date),
+                },
+                |reply| Ok(StepOutput::FreezesChanged {
+                    freezes: u32::try_from(reply.freezes.len()).unwrap_or(u32::MAX),
+                })
+            ),
+            C::EndAssignments {
+                employee_id,
+                end_date,
+                post_earlier_holds,
+                reason,
+            } => rpc!(
+                p.ledger_calls,
+                p.ledger,
+                end_assignments,
+                "EndAssignments",
+                call,
+                lpb::EndAssignmentsRequest {
+                    request_id: key,
+                    employee_id: employee_id.to_string(),
+                    policy_id: String::new(),
+                    end_date: convert::date_text(*end_date),
+                    post_earlier_holds: *post_earlier_holds,
+                    reason: reason.clone(),
+                },
+                |reply| Ok(StepOutput::AssignmentsEnded {
+                    assignments: u32::try_from(reply.assignments.len()).unwrap_or(u32::MAX),
+                    voided_hold_ids: reply.voided_hold_ids,
+                    posted_hold_ids: reply.posted_hold_ids,
+                })
+            ),
+            C::ReopenAssignments {
+                ended_by_request_id,
+                employee_id,
+            } => rpc!(
+                p.ledger_calls,
+                p.ledger,
+                reopen_assignments,
+                "ReopenAssignments",
+                call,
+                lpb::ReopenAssignmentsRequest {
+                    request_id: key,
+                    ended_by_request_id: ended_by_request_id.clone(),
+                    employee_id: employee_id.to_string(),
+                },
+                |_reply| Ok(StepOutput::Nothing)
+            ),
+            C::ListBalances { employee_id } => rpc!(
+                p.ledger_calls,
+                p.ledger,
+                list_balances,
+                "ListBalances",
+                call,
+                lpb::ListBalancesRequest {
+                    employee_id: employee_id.to_string(),
+                },
+                |reply| {
+                    let mut available = Vec::with_capacity(reply.balances.len());
+                    for balance in reply.balances {
+                        let policy_id = policy_id(&balance.policy_id)?;
+                        available.push((policy_id, quantity("available", &balance.available)?));
+                    }
+                    Ok(StepOutput::Balances { available })
+                }
+            ),
+            C::AppendEntries(entries) => rpc!(
+                p.ledger_calls,
+                p.ledger,
+                append_entries,
+                "AppendEntries",
+                call,
+                lpb::AppendEntriesRequest {
+                    request_id: key,
+                    entries: entries.iter().map(new_entry).collect(),
+                },
+                |reply| {
+                    let mut appended = Vec::with_capacity(reply.entries.len());
+                    for entry in reply.entries {
+                        appended.push(AppendedEntry {
+                            entry_id: entry.entry_id,
+                            policy_id: policy_id(&entry.policy_id)?,
+                            amount: quantity("amount", &entry.amount)?,
+                        });
+                    }
+                    Ok(StepOutput::Entries { entries: appended })
+                }
+            ),
+            C::ReverseEntries {
+                entry_ids,
+                employee_id,
+                reason,
+            } => {
+                for (n, entry_id) in entry_ids.iter().enumerate() {
+                    let reversed = rpc!(
+                        p.ledger_calls,
+                        p.ledger,
+                        reverse_entry,
+                        "ReverseEntry",
+                        call,
+                        lpb::ReverseEntryRequest {
+                            request_id: format!("{key}/{n}"),
+                            entry_id: *entry_id,
+                            reason: reason.clone(),
+                            employee_id: owner(employee_id),
+                        },
+                        |_entry| Ok(StepOutput::Nothing)
+                    );
+                    if let Err(error) = reversed {
+                        match outcome(Err(error)) {
+                            // Reversed already (by hand): that one is done.
+                            CallOutcome::Rejected(rejection)
+                                if rejection.reason == "ENTRY_ALREADY_REVERSED" => {}
+                            other => return other,
+                        }
+                    }
+                }
+                Ok(StepOutput::Nothing)
+            }
+            C::RunAccruals { employee_id, up_to } => rpc!(
+                p.ledger_calls,
+                p.ledger,
+                run_accruals,
+                "RunAccruals",
+                call,
+                lpb::RunAccrualsRequest {
+                    request_id: key,
+                    up_to_date: convert::date_text(*up_to),
+                    employee_id: employee_id.to_string(),
+                    policy_id: String::new(),
+                },
+                |reply| Ok(StepOutput::Accrued {
+                    entries: u32::try_from(reply.entries.len()).unwrap_or(u32::MAX),
                 })
             ),
             C::Notify {

@@ -3,16 +3,17 @@
 //! decoding of a saga's start from its log row, whatever version wrote it.
 
 use chrono::NaiveDate;
-use hrmesh_domain::{EmployeeId, Quantity, RequestId, Violations, parse_date};
+use hrmesh_domain::{EmployeeId, RequestId, Violations, parse_date};
 use hrmesh_proto::orchestrator as pb;
 use hrmesh_proto::orchestrator::start_saga_request::Input;
 use hrmesh_proto::performance as ppb;
 use hrmesh_saga_core::codec::{self, SagaStart};
-use hrmesh_saga_core::command::{Rating, ReviewSection};
+use hrmesh_saga_core::command::{PipOutcome, Rating, ReviewSection};
 use hrmesh_saga_core::ids::{PolicyId, RecordId};
 use hrmesh_saga_core::sagas::{
-    CompleteReview, DecideTimeOff, InitiatePip, OffboardEmployee, OnboardEmployee, RequestTimeOff,
-    Settlement, onboard_employee::GOALS_MAX,
+    CompleteReview, ConcludePip, DecideTimeOff, InitiatePip, OffboardEmployee, OnboardEmployee,
+    RequestTimeOff, Settlement,
+    onboard_employee::{GOALS_MAX, POLICIES_MAX},
 };
 use hrmesh_saga_core::{SagaInput, SagaType};
 use hrmesh_saga_store::SagaRecord;
@@ -58,7 +59,31 @@ pub fn saga_type_pb(kind: SagaType) -> pb::SagaType {
         SagaType::InitiatePip => pb::SagaType::InitiatePip,
         SagaType::OffboardEmployee => pb::SagaType::OffboardEmployee,
         SagaType::OnboardEmployee => pb::SagaType::OnboardEmployee,
+        SagaType::ConcludePip => pb::SagaType::ConcludePip,
     }
+}
+
+fn pip_outcome(value: i32) -> Option<PipOutcome> {
+    match ppb::PipOutcome::try_from(value) {
+        Ok(ppb::PipOutcome::Successful) => Some(PipOutcome::Successful),
+        Ok(ppb::PipOutcome::Extended) => Some(PipOutcome::Extended),
+        Ok(ppb::PipOutcome::Unsuccessful) => Some(PipOutcome::Unsuccessful),
+        _ => None,
+    }
+}
+
+pub fn pip_outcome_pb(outcome: PipOutcome) -> ppb::PipOutcome {
+    match outcome {
+        PipOutcome::Successful => ppb::PipOutcome::Successful,
+        PipOutcome::Extended => ppb::PipOutcome::Extended,
+        PipOutcome::Unsuccessful => ppb::PipOutcome::Unsuccessful,
+    }
+}
+
+fn optional_policy_id(field: &str, value: &str, v: &mut Violations) -> Option<PolicyId> {
+    (!value.is_empty())
+        .then(|| PolicyId::parse(field, value, v))
+        .flatten()
 }
 
 pub fn saga_type(value: i32) -> Option<SagaType> {
@@ -183,6 +208,8 @@ fn parse_input(input: &Input, v: &mut Violations) -> Option<SagaInput> {
             if i.reason.trim().is_empty() {
                 v.add("initiate_pip.reason", "is required");
             }
+            let bonus_policy_id =
+                optional_policy_id("initiate_pip.bonus_policy_id", &i.bonus_policy_id, v);
             let employee_id = EmployeeId::parse("initiate_pip.employee_id", &i.employee_id, v);
             SagaInput::InitiatePip(InitiatePip {
                 employee_id: employee_id?,
@@ -192,11 +219,53 @@ fn parse_input(input: &Input, v: &mut Violations) -> Option<SagaInput> {
                 start_date: start?,
                 end_date: end?,
                 check_in_dates,
+                bonus_policy_id,
+            })
+        }
+        Input::ConcludePip(i) => {
+            let pip_id = RecordId::parse("conclude_pip.pip_id", &i.pip_id, v);
+            let outcome = pip_outcome(i.outcome);
+            if outcome.is_none() {
+                v.add(
+                    "conclude_pip.outcome",
+                    "is required: SUCCESSFUL, EXTENDED or UNSUCCESSFUL",
+                );
+            }
+            let notes = text("conclude_pip.notes", &i.notes, v);
+            let new_end_date = match (outcome, i.new_end_date.is_empty()) {
+                (Some(PipOutcome::Extended), true) => {
+                    v.add("conclude_pip.new_end_date", "is required for EXTENDED");
+                    None
+                }
+                (Some(PipOutcome::Extended), false) => {
+                    parse_date("conclude_pip.new_end_date", &i.new_end_date, v)
+                }
+                (_, false) => {
+                    v.add("conclude_pip.new_end_date", "is only for EXTENDED");
+                    None
+                }
+                (_, true) => None,
+            };
+            let additional = dates(
+                "conclude_pip.additional_check_in_dates",
+                &i.additional_check_in_dates,
+                v,
+            );
+            if !additional.is_empty() && outcome != Some(PipOutcome::Extended) {
+                v.add("conclude_pip.additional_check_in_dates", "are only for EXTENDED");
+            }
+            let employee_id = EmployeeId::parse("conclude_pip.employee_id", &i.employee_id, v);
+            SagaInput::ConcludePip(ConcludePip {
+                pip_id: pip_id?,
+                employee_id: employee_id?,
+                outcome: outcome?,
+                notes,
+                new_end_date,
+                additional_check_in_dates: additional,
             })
         }
         Input::OffboardEmployee(i) => {
             let last_day = parse_date("offboard_employee.last_day", &i.last_day, v);
-            let policy_id = PolicyId::parse("offboard_employee.policy_id", &i.policy_id, v);
             let settlement = match pb::Settlement::try_from(i.settlement) {
                 Ok(pb::Settlement::Payout) => Some(Settlement::Payout),
                 Ok(pb::Settlement::Forfeit) => Some(Settlement::Forfeit),
@@ -212,7 +281,6 @@ fn parse_input(input: &Input, v: &mut Violations) -> Option<SagaInput> {
             SagaInput::OffboardEmployee(OffboardEmployee {
                 employee_id: employee_id?,
                 last_day: last_day?,
-                policy_id: policy_id?,
                 settlement: settlement?,
                 hr_recipient_id: hr_recipient_id?,
                 reason,
@@ -220,7 +288,29 @@ fn parse_input(input: &Input, v: &mut Violations) -> Option<SagaInput> {
         }
         Input::OnboardEmployee(i) => {
             let manager_id = EmployeeId::parse("onboard_employee.manager_id", &i.manager_id, v);
-            let policy_id = PolicyId::parse("onboard_employee.policy_id", &i.policy_id, v);
+            let mut policy_ids = Vec::new();
+            if !i.policy_id.is_empty() {
+                policy_ids.extend(PolicyId::parse("onboard_employee.policy_id", &i.policy_id, v));
+            }
+            for (n, policy_id) in i.policy_ids.iter().enumerate() {
+                let field = format!("onboard_employee.policy_ids[{n}]");
+                match PolicyId::parse(&field, policy_id, v) {
+                    Some(id) if policy_ids.contains(&id) => v.add(field, "is listed twice"),
+                    Some(id) => policy_ids.push(id),
+                    None => {}
+                }
+            }
+            if i.policy_id.is_empty() && i.policy_ids.is_empty() {
+                v.add(
+                    "onboard_employee.policy_ids",
+                    "is required: at least one policy (policy_id or policy_ids)",
+                );
+            } else if i.policy_ids.len() + usize::from(!i.policy_id.is_empty()) > POLICIES_MAX {
+                v.add(
+                    "onboard_employee.policy_ids",
+                    format!("must name at most {POLICIES_MAX} policies"),
+                );
+            }
             let start = parse_date("onboard_employee.start_date", &i.start_date, v);
             let due = parse_date(
                 "onboard_employee.probation_review_due_date",
@@ -235,17 +325,13 @@ fn parse_input(input: &Input, v: &mut Violations) -> Option<SagaInput> {
                     "must be after start_date",
                 );
             }
-            let first_accrual = (!i.first_accrual_days.is_empty())
-                .then(|| {
-                    let field = "onboard_employee.first_accrual_days";
-                    let days = Quantity::parse(field, &i.first_accrual_days, v)?;
-                    if days.is_negative() {
-                        v.add(field, "must not be negative");
-                        return None;
-                    }
-                    Some(days)
-                })
-                .flatten();
+            #[allow(deprecated)]
+            if !i.first_accrual_days.is_empty() {
+                v.add(
+                    "onboard_employee.first_accrual_days",
+                    "is no longer taken: the first accrual follows each policy's accrual rule",
+                );
+            }
             if i.starter_goals.len() > GOALS_MAX {
                 v.add(
                     "onboard_employee.starter_goals",
@@ -264,9 +350,8 @@ fn parse_input(input: &Input, v: &mut Violations) -> Option<SagaInput> {
             SagaInput::OnboardEmployee(OnboardEmployee {
                 employee_id: employee_id?,
                 manager_id: manager_id?,
-                policy_id: policy_id?,
+                policy_ids,
                 start_date: start?,
-                first_accrual,
                 probation_review_due_date: due?,
                 starter_goals: i.starter_goals.clone(),
             })
@@ -314,11 +399,25 @@ pub fn input_pb(input: &SagaInput) -> Input {
             start_date: date_text(i.start_date),
             end_date: date_text(i.end_date),
             check_in_dates: dates(&i.check_in_dates),
+            bonus_policy_id: i
+                .bonus_policy_id
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        }),
+        SagaInput::ConcludePip(i) => Input::ConcludePip(pb::ConcludePipInput {
+            pip_id: i.pip_id.to_string(),
+            employee_id: i.employee_id.to_string(),
+            outcome: pip_outcome_pb(i.outcome) as i32,
+            notes: i.notes.clone(),
+            new_end_date: i.new_end_date.map(date_text).unwrap_or_default(),
+            additional_check_in_dates: dates(&i.additional_check_in_dates),
         }),
         SagaInput::OffboardEmployee(i) => Input::OffboardEmployee(pb::OffboardEmployeeInput {
             employee_id: i.employee_id.to_string(),
             last_day: date_text(i.last_day),
-            policy_id: i.policy_id.to_string(),
+            #[allow(deprecated)]
+            policy_id: String::new(),
             settlement: match i.settlement {
                 Settlement::Payout => pb::Settlement::Payout,
                 Settlement::Forfeit => pb::Settlement::Forfeit,
@@ -329,12 +428,12 @@ pub fn input_pb(input: &SagaInput) -> Input {
         SagaInput::OnboardEmployee(i) => Input::OnboardEmployee(pb::OnboardEmployeeInput {
             employee_id: i.employee_id.to_string(),
             manager_id: i.manager_id.to_string(),
-            policy_id: i.policy_id.to_string(),
+            #[allow(deprecated)]
+            policy_id: String::new(),
+            policy_ids: i.policy_ids.iter().map(ToString::to_string).collect(),
             start_date: date_text(i.start_date),
-            first_accrual_days: i
-                .first_accrual
-                .map(|days| days.to_string())
-                .unwrap_or_default(),
+            #[allow(deprecated)]
+            first_accrual_days: String::new(),
             probation_review_due_date: date_text(i.probation_review_due_date),
             starter_goals: i.starter_goals.clone(),
         }),

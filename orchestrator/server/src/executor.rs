@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use hrmesh_saga_core::codec::SagaStart;
+use hrmesh_saga_core::codec::{self, SagaStart};
 use hrmesh_saga_core::{
     CallOutcome, Decision, Definition, Direction, Event, Failure, FailureKind, Plan, Policy,
     SagaState, SagaType, StepContext, StepKind, StepOutput, decide, stuck_at, summarize,
@@ -319,6 +319,14 @@ impl Engine {
         let record = snapshot.record.clone();
         let saga_type = SagaType::parse(&record.saga_type)
             .ok_or_else(|| format!("unknown saga type {:?}", record.saga_type))?;
+        if codec::steps_changed_since(saga_type, record.log_version) {
+            return Err(format!(
+                "started (log version {}) with the earlier steps of {}, which this build no longer runs: \
+                 finish it by hand and mark it compensated",
+                record.log_version,
+                saga_type.as_str()
+            ));
+        }
         let start = (self.inner.decode_start)(&record)
             .map_err(|error| format!("the saga's start cannot be decoded: {error}"))?;
         let events: Vec<Event> = snapshot.events.iter().map(|e| e.event.clone()).collect();

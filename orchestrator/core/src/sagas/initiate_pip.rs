@@ -1,17 +1,20 @@
-//! initiate-pip: open a PIP with its check-in dates (undo: cancel it), then tell the employee.
+//! initiate-pip: open a PIP with its check-in dates (undo: cancel it), freeze the employee's
+//! bonus accrual for the PIP's period (undo: unfreeze), then tell the employee.
 
 use chrono::NaiveDate;
 use hrmesh_domain::EmployeeId;
 use serde::{Deserialize, Serialize};
 
 use super::{Plan, StepContext, date_text, optional_date_text};
-use crate::command::{ParticipantCommand, RecipientKind};
+use crate::command::{FreezeTarget, ParticipantCommand, RecipientKind};
+use crate::ids::PolicyId;
 use crate::output::StepOutput;
 use crate::{Direction, LockMode, StepDef};
 
 pub const LOCK: LockMode = LockMode::Shared;
 pub const STEPS: &[StepDef] = &[
     StepDef::compensatable("open-pip"),
+    StepDef::compensatable("freeze-bonus-accrual"),
     StepDef::retriable("notify-employee"),
 ];
 
@@ -24,6 +27,9 @@ pub struct InitiatePip {
     pub start_date: NaiveDate,
     pub end_date: NaiveDate,
     pub check_in_dates: Vec<NaiveDate>,
+    /// The ledger policy bonus days go to, frozen for the PIP's period; none: nothing to freeze.
+    #[serde(default)]
+    pub bonus_policy_id: Option<PolicyId>,
 }
 
 impl InitiatePip {
@@ -45,6 +51,34 @@ impl InitiatePip {
                 reason: ctx.undo_reason(),
             },
             (1, Forward) => {
+                let Some(policy_id) = &self.bonus_policy_id else {
+                    return Plan::Done(StepOutput::Frozen { freeze_id: None });
+                };
+                let pip_id = match ctx.output(0) {
+                    Some(StepOutput::PipOpened { pip_id, .. }) => pip_id.clone(),
+                    _ => String::new(),
+                };
+                ParticipantCommand::FreezeAccruals {
+                    employee_id: self.employee_id.clone(),
+                    policy_id: policy_id.clone(),
+                    start_date: self.start_date,
+                    end_date: self.end_date,
+                    reason: "performance improvement plan".to_owned(),
+                    reference: pip_id,
+                }
+            }
+            (1, Compensate) => {
+                if self.bonus_policy_id.is_none() {
+                    return Plan::Done(StepOutput::Nothing);
+                }
+                ParticipantCommand::UnfreezeAccruals {
+                    target: FreezeTarget::CreatedBy(ctx.key(1, Forward)),
+                    employee_id: self.employee_id.clone(),
+                    from_date: None,
+                    reason: ctx.undo_reason(),
+                }
+            }
+            (2, Forward) => {
                 let first_check_in = match ctx.output(0) {
                     Some(StepOutput::PipOpened { first_check_in, .. }) => *first_check_in,
                     _ => None,

@@ -3,6 +3,7 @@
 //! before it. Pure; the server executes the plans.
 
 pub mod complete_review;
+pub mod conclude_pip;
 pub mod decide_time_off;
 pub mod initiate_pip;
 pub mod offboard_employee;
@@ -20,6 +21,7 @@ use crate::output::StepOutput;
 use crate::{Definition, Direction, LockMode, StepDef, idempotency_key};
 
 pub use complete_review::CompleteReview;
+pub use conclude_pip::ConcludePip;
 pub use decide_time_off::DecideTimeOff;
 pub use initiate_pip::InitiatePip;
 pub use offboard_employee::{OffboardEmployee, Settlement};
@@ -35,6 +37,7 @@ pub enum SagaType {
     InitiatePip,
     OffboardEmployee,
     OnboardEmployee,
+    ConcludePip,
 }
 
 /// Who, besides services and saga admins, may start a saga about an employee.
@@ -49,13 +52,14 @@ pub enum Starter {
 }
 
 impl SagaType {
-    pub const ALL: [SagaType; 6] = [
+    pub const ALL: [SagaType; 7] = [
         SagaType::CompleteReview,
         SagaType::RequestTimeOff,
         SagaType::DecideTimeOff,
         SagaType::InitiatePip,
         SagaType::OffboardEmployee,
         SagaType::OnboardEmployee,
+        SagaType::ConcludePip,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,6 +70,7 @@ impl SagaType {
             SagaType::InitiatePip => "initiate-pip",
             SagaType::OffboardEmployee => "offboard-employee",
             SagaType::OnboardEmployee => "onboard-employee",
+            SagaType::ConcludePip => "conclude-pip",
         }
     }
 
@@ -77,9 +82,10 @@ impl SagaType {
     pub fn starter(self) -> Starter {
         match self {
             SagaType::RequestTimeOff => Starter::SelfOrManager,
-            SagaType::CompleteReview | SagaType::DecideTimeOff | SagaType::InitiatePip => {
-                Starter::Manager
-            }
+            SagaType::CompleteReview
+            | SagaType::DecideTimeOff
+            | SagaType::InitiatePip
+            | SagaType::ConcludePip => Starter::Manager,
             SagaType::OffboardEmployee | SagaType::OnboardEmployee => Starter::Admin,
         }
     }
@@ -92,6 +98,7 @@ impl SagaType {
             SagaType::InitiatePip => (initiate_pip::LOCK, initiate_pip::STEPS),
             SagaType::OffboardEmployee => (offboard_employee::LOCK, offboard_employee::STEPS),
             SagaType::OnboardEmployee => (onboard_employee::LOCK, onboard_employee::STEPS),
+            SagaType::ConcludePip => (conclude_pip::LOCK, conclude_pip::STEPS),
         }
     }
 
@@ -122,6 +129,7 @@ pub enum SagaInput {
     InitiatePip(InitiatePip),
     OffboardEmployee(OffboardEmployee),
     OnboardEmployee(OnboardEmployee),
+    ConcludePip(ConcludePip),
 }
 
 impl SagaInput {
@@ -133,6 +141,7 @@ impl SagaInput {
             SagaInput::InitiatePip(_) => SagaType::InitiatePip,
             SagaInput::OffboardEmployee(_) => SagaType::OffboardEmployee,
             SagaInput::OnboardEmployee(_) => SagaType::OnboardEmployee,
+            SagaInput::ConcludePip(_) => SagaType::ConcludePip,
         }
     }
 
@@ -146,6 +155,7 @@ impl SagaInput {
             SagaInput::InitiatePip(i) => &i.employee_id,
             SagaInput::OffboardEmployee(i) => &i.employee_id,
             SagaInput::OnboardEmployee(i) => &i.employee_id,
+            SagaInput::ConcludePip(i) => &i.employee_id,
         }
     }
 
@@ -158,6 +168,7 @@ impl SagaInput {
             SagaInput::InitiatePip(i) => i.plan(step, direction, ctx),
             SagaInput::OffboardEmployee(i) => i.plan(step, direction, ctx),
             SagaInput::OnboardEmployee(i) => i.plan(step, direction, ctx),
+            SagaInput::ConcludePip(i) => i.plan(step, direction, ctx),
         }
     }
 }

@@ -1,19 +1,20 @@
-//! onboard-employee: assign the time-off policy (the pivot), then — retried within their budget — the
-//! first accrual, the probation review, the starter goals and a welcome.
+//! onboard-employee: assign the time-off policies (the pivot), then — retried within their budget —
+//! the first accrual by each policy's rule (prorated from the start date), the probation review,
+//! the starter goals and a welcome.
 
 use chrono::NaiveDate;
-use hrmesh_domain::{EmployeeId, Quantity};
+use hrmesh_domain::EmployeeId;
 use serde::{Deserialize, Serialize};
 
 use super::{Plan, StepContext, date_text};
-use crate::command::{EntryKind, NewEntry, ParticipantCommand, RecipientKind};
+use crate::command::{ParticipantCommand, RecipientKind};
 use crate::ids::{PolicyId, RecordId};
 use crate::output::StepOutput;
 use crate::{Direction, LockMode, StepDef};
 
 pub const LOCK: LockMode = LockMode::Shared;
 pub const STEPS: &[StepDef] = &[
-    StepDef::pivot("assign-policy"),
+    StepDef::pivot("assign-policies"),
     StepDef::retriable("first-accrual"),
     StepDef::retriable("probation-review"),
     StepDef::retriable("starter-goals"),
@@ -22,17 +23,32 @@ pub const STEPS: &[StepDef] = &[
 
 /// Starter goals a saga creates at most.
 pub const GOALS_MAX: usize = 10;
+/// Policies a saga assigns at most.
+pub const POLICIES_MAX: usize = 10;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OnboardEmployee {
     pub employee_id: EmployeeId,
     pub manager_id: EmployeeId,
-    pub policy_id: PolicyId,
+    /// Distinct, 1 to [`POLICIES_MAX`]. (Version 2 logs named one, as `policy_id`.)
+    #[serde(alias = "policy_id", deserialize_with = "one_or_many")]
+    pub policy_ids: Vec<PolicyId>,
     pub start_date: NaiveDate,
-    /// Days accrued on the start date; none for no first accrual.
-    pub first_accrual: Option<Quantity>,
     pub probation_review_due_date: NaiveDate,
     pub starter_goals: Vec<String>,
+}
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Vec<PolicyId>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(PolicyId),
+        Many(Vec<PolicyId>),
+    }
+    Ok(match OneOrMany::deserialize(de)? {
+        OneOrMany::One(one) => vec![one],
+        OneOrMany::Many(many) => many,
+    })
 }
 
 impl OnboardEmployee {
@@ -52,28 +68,16 @@ impl OnboardEmployee {
     pub fn plan(&self, step: usize, direction: Direction, ctx: &StepContext<'_>) -> Plan {
         use Direction::*;
         let command = match (step, direction) {
-            (0, Forward) => ParticipantCommand::AssignPolicy {
+            (0, Forward) => ParticipantCommand::AssignPolicies {
                 employee_id: self.employee_id.clone(),
-                policy_id: self.policy_id.clone(),
+                policy_ids: self.policy_ids.clone(),
                 effective_from: self.start_date,
             },
-            (1, Forward) => {
-                let Some(amount) = self.first_accrual.filter(|days| days.is_positive()) else {
-                    return Plan::Done(StepOutput::Entry {
-                        entry_id: None,
-                        amount: Quantity::ZERO,
-                    });
-                };
-                ParticipantCommand::AppendEntry(NewEntry {
-                    employee_id: self.employee_id.clone(),
-                    policy_id: self.policy_id.clone(),
-                    kind: EntryKind::Accrual,
-                    amount,
-                    effective_date: self.start_date,
-                    reason: "first accrual".to_owned(),
-                    reference: ctx.saga_id.to_owned(),
-                })
-            }
+            // The first period of each policy, prorated from the start (the ledger's rule).
+            (1, Forward) => ParticipantCommand::RunAccruals {
+                employee_id: self.employee_id.clone(),
+                up_to: self.start_date,
+            },
             (2, Forward) => ParticipantCommand::CreateProbationReview {
                 employee_id: self.employee_id.clone(),
                 manager_id: self.manager_id.clone(),

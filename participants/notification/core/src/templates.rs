@@ -45,6 +45,12 @@ pub const TEMPLATES: &[Template] = &[
         body: "A performance improvement plan runs from {start_date} to {end_date}. First check-in: {first_check_in}.",
     },
     Template {
+        id: "pip.concluded",
+        category: "performance",
+        subject: "The performance improvement plan of {employee_name} was concluded",
+        body: "The performance improvement plan of {employee_name} was concluded: {outcome}. It ends on {end_date}.",
+    },
+    Template {
         id: "employee.offboarded",
         category: "hr",
         subject: "Offboarding of {employee_name}",

@@ -780,7 +780,13 @@ pub fn record_pip_outcome(request: pb::RecordPipOutcomeRequest) -> Parsed<core::
             additional_check_in_dates: additional,
         })
     })();
-    update_pip(&request.request_id, &request.pip_id, "", v, change)
+    update_pip(
+        &request.request_id,
+        &request.pip_id,
+        &request.employee_id,
+        v,
+        change,
+    )
 }
 
 /// CancelPip names its PIP either by id or by the request that opened it.
