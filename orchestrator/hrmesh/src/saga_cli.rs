@@ -10,7 +10,7 @@ use hrmesh_proto::common::DateRange;
 use hrmesh_proto::orchestrator::saga_service_client::SagaServiceClient;
 use hrmesh_proto::orchestrator::start_saga_request::Input;
 use hrmesh_proto::orchestrator::*;
-use hrmesh_proto::performance::{Rating, ReviewSection};
+use hrmesh_proto::performance::{PipOutcome, Rating, ReviewSection};
 
 #[derive(Debug, Args)]
 pub struct SagaArgs {
@@ -80,6 +80,13 @@ enum RatingArg {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+enum OutcomeArg {
+    Successful,
+    Extended,
+    Unsuccessful,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
 enum SettlementArg {
     Payout,
     Forfeit,
@@ -132,7 +139,8 @@ enum StartSaga {
         #[arg(long, default_value = "")]
         reason: String,
     },
-    /// Open a performance improvement plan, then tell the employee.
+    /// Open a performance improvement plan, freeze the bonus policy's accruals over it, then tell
+    /// the employee.
     InitiatePip {
         #[arg(long)]
         employee_id: String,
@@ -148,15 +156,35 @@ enum StartSaga {
         end_date: String,
         #[arg(long = "check-in", value_name = "YYYY-MM-DD", required = true)]
         check_ins: Vec<String>,
+        /// The ledger policy bonus days go to: its accruals are frozen over the PIP.
+        #[arg(long, default_value = "")]
+        bonus_policy_id: String,
     },
-    /// Close the employee's open records, settle their balance, tell them and HR.
+    /// Record a PIP's outcome, lift (or, when extended, extend) the bonus freeze, tell the
+    /// employee and the manager.
+    ConcludePip {
+        #[arg(long)]
+        pip_id: String,
+        #[arg(long)]
+        employee_id: String,
+        /// successful, extended or unsuccessful.
+        #[arg(long, value_enum)]
+        outcome: OutcomeArg,
+        #[arg(long, default_value = "")]
+        notes: String,
+        /// For an extended PIP: its new end.
+        #[arg(long, value_name = "YYYY-MM-DD", default_value = "")]
+        new_end_date: String,
+        #[arg(long = "check-in", value_name = "YYYY-MM-DD")]
+        additional_check_ins: Vec<String>,
+    },
+    /// Close the employee's open records, end their assignments on the last day (voiding later
+    /// holds, posting earlier ones), settle every balance, tell them and HR.
     OffboardEmployee {
         #[arg(long)]
         employee_id: String,
         #[arg(long, value_name = "YYYY-MM-DD")]
         last_day: String,
-        #[arg(long)]
-        policy_id: String,
         #[arg(long, value_enum)]
         settlement: SettlementArg,
         #[arg(long)]
@@ -164,18 +192,18 @@ enum StartSaga {
         #[arg(long, default_value = "")]
         reason: String,
     },
-    /// Assign the time-off policy, accrue, create the probation review and goals, welcome.
+    /// Assign the time-off policies, run their first accrual by their rules, create the probation
+    /// review and goals, welcome.
     OnboardEmployee {
         #[arg(long)]
         employee_id: String,
         #[arg(long)]
         manager_id: String,
-        #[arg(long)]
-        policy_id: String,
+        /// A policy to assign (repeat for several).
+        #[arg(long = "policy-id", required = true)]
+        policy_ids: Vec<String>,
         #[arg(long, value_name = "YYYY-MM-DD")]
         start_date: String,
-        #[arg(long, value_name = "DAYS", default_value = "")]
-        first_accrual_days: String,
         #[arg(long, value_name = "YYYY-MM-DD")]
         probation_review_due: String,
         #[arg(long = "goal")]
@@ -283,6 +311,7 @@ fn input(saga: StartSaga) -> anyhow::Result<Input> {
             start_date,
             end_date,
             check_ins,
+            bonus_policy_id,
         } => Input::InitiatePip(InitiatePipInput {
             employee_id,
             manager_id,
@@ -291,18 +320,38 @@ fn input(saga: StartSaga) -> anyhow::Result<Input> {
             start_date,
             end_date,
             check_in_dates: check_ins,
+            bonus_policy_id,
+        }),
+        StartSaga::ConcludePip {
+            pip_id,
+            employee_id,
+            outcome,
+            notes,
+            new_end_date,
+            additional_check_ins,
+        } => Input::ConcludePip(hrmesh_proto::orchestrator::ConcludePipInput {
+            pip_id,
+            employee_id,
+            outcome: match outcome {
+                OutcomeArg::Successful => PipOutcome::Successful,
+                OutcomeArg::Extended => PipOutcome::Extended,
+                OutcomeArg::Unsuccessful => PipOutcome::Unsuccessful,
+            } as i32,
+            notes,
+            new_end_date,
+            additional_check_in_dates: additional_check_ins,
         }),
         StartSaga::OffboardEmployee {
             employee_id,
             last_day,
-            policy_id,
             settlement,
             hr_recipient_id,
             reason,
         } => Input::OffboardEmployee(OffboardEmployeeInput {
             employee_id,
             last_day,
-            policy_id,
+            #[allow(deprecated)]
+            policy_id: String::new(),
             settlement: match settlement {
                 SettlementArg::Payout => Settlement::Payout,
                 SettlementArg::Forfeit => Settlement::Forfeit,
@@ -313,17 +362,18 @@ fn input(saga: StartSaga) -> anyhow::Result<Input> {
         StartSaga::OnboardEmployee {
             employee_id,
             manager_id,
-            policy_id,
+            policy_ids,
             start_date,
-            first_accrual_days,
             probation_review_due,
             goals,
         } => Input::OnboardEmployee(OnboardEmployeeInput {
             employee_id,
             manager_id,
-            policy_id,
+            policy_id: String::new(),
+            policy_ids,
             start_date,
-            first_accrual_days,
+            #[allow(deprecated)]
+            first_accrual_days: String::new(),
             probation_review_due_date: probation_review_due,
             starter_goals: goals,
         }),
