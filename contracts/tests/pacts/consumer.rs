@@ -470,7 +470,11 @@ pub fn conclude_pip(extended: bool) -> Input {
             PipOutcome::Successful
         } as i32,
         notes: "met every objective".into(),
-        new_end_date: if extended { "2027-04-30".into() } else { String::new() },
+        new_end_date: if extended {
+            "2027-04-30".into()
+        } else {
+            String::new()
+        },
         additional_check_in_dates: Vec::new(),
     })
 }

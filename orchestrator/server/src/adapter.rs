@@ -600,29 +600,29 @@ impl ParticipantPort for Participants {
             } => {
                 let concluded = *pip_outcome;
                 rpc!(
-                p.performance_calls,
-                p.performance,
-                record_pip_outcome,
-                "RecordPipOutcome",
-                call,
-                ppb::RecordPipOutcomeRequest {
-                    request_id: key,
-                    pip_id: pip_id.to_string(),
-                    outcome: convert::pip_outcome_pb(*pip_outcome) as i32,
-                    notes: notes.clone(),
-                    new_end_date: new_end_date.map(convert::date_text).unwrap_or_default(),
-                    additional_check_in_dates: additional_check_in_dates
-                        .iter()
-                        .map(|d| convert::date_text(*d))
-                        .collect(),
-                    employee_id: owner(employee_id),
-                },
-                |pip| Ok(StepOutput::PipConcluded {
-                    outcome: concluded,
-                    end_date: optional_date(Some(&pip.end_date)),
-                    manager_id: pip.manager_id,
-                })
-            )
+                    p.performance_calls,
+                    p.performance,
+                    record_pip_outcome,
+                    "RecordPipOutcome",
+                    call,
+                    ppb::RecordPipOutcomeRequest {
+                        request_id: key,
+                        pip_id: pip_id.to_string(),
+                        outcome: convert::pip_outcome_pb(*pip_outcome) as i32,
+                        notes: notes.clone(),
+                        new_end_date: new_end_date.map(convert::date_text).unwrap_or_default(),
+                        additional_check_in_dates: additional_check_in_dates
+                            .iter()
+                            .map(|d| convert::date_text(*d))
+                            .collect(),
+                        employee_id: owner(employee_id),
+                    },
+                    |pip| Ok(StepOutput::PipConcluded {
+                        outcome: concluded,
+                        end_date: optional_date(Some(&pip.end_date)),
+                        manager_id: pip.manager_id,
+                    })
+                )
             }
             C::FreezeAccruals {
                 employee_id,

@@ -252,7 +252,10 @@ fn parse_input(input: &Input, v: &mut Violations) -> Option<SagaInput> {
                 v,
             );
             if !additional.is_empty() && outcome != Some(PipOutcome::Extended) {
-                v.add("conclude_pip.additional_check_in_dates", "are only for EXTENDED");
+                v.add(
+                    "conclude_pip.additional_check_in_dates",
+                    "are only for EXTENDED",
+                );
             }
             let employee_id = EmployeeId::parse("conclude_pip.employee_id", &i.employee_id, v);
             SagaInput::ConcludePip(ConcludePip {
@@ -290,7 +293,11 @@ fn parse_input(input: &Input, v: &mut Violations) -> Option<SagaInput> {
             let manager_id = EmployeeId::parse("onboard_employee.manager_id", &i.manager_id, v);
             let mut policy_ids = Vec::new();
             if !i.policy_id.is_empty() {
-                policy_ids.extend(PolicyId::parse("onboard_employee.policy_id", &i.policy_id, v));
+                policy_ids.extend(PolicyId::parse(
+                    "onboard_employee.policy_id",
+                    &i.policy_id,
+                    v,
+                ));
             }
             for (n, policy_id) in i.policy_ids.iter().enumerate() {
                 let field = format!("onboard_employee.policy_ids[{n}]");

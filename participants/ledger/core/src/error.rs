@@ -87,7 +87,9 @@ pub enum Rejection {
     #[error("the assignment overlaps assignment {assignment_id} of the same policy")]
     AssignmentOverlaps { assignment_id: String },
     /// An accrual grant dated inside a freeze of the account's accruals.
-    #[error("accruals are frozen from {start_date} to {end_date} by freeze {freeze_id} ({reference})")]
+    #[error(
+        "accruals are frozen from {start_date} to {end_date} by freeze {freeze_id} ({reference})"
+    )]
     AccrualsFrozen {
         freeze_id: String,
         reference: String,

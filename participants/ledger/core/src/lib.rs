@@ -29,5 +29,6 @@ pub use schedule::{
     policy_year, prorate, reopen_watermark,
 };
 pub use service::{
-    ACCRUAL_RUN_AHEAD_DAYS_MAX, FREEZE_SPAN_DAYS_MAX, HOLD_TIMEOUT_DEFAULT_SECS, Ledger, LedgerStore,
+    ACCRUAL_RUN_AHEAD_DAYS_MAX, FREEZE_SPAN_DAYS_MAX, HOLD_TIMEOUT_DEFAULT_SECS, Ledger,
+    LedgerStore,
 };

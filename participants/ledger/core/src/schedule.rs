@@ -180,7 +180,11 @@ pub fn due(
     while let Some(current) = period.filter(|p| p.start <= up_to) {
         let mut first_assigned = None;
         let mut accruing_days = 0i64;
-        for day in current.start.iter_days().take_while(|day| *day <= current.end) {
+        for day in current
+            .start
+            .iter_days()
+            .take_while(|day| *day <= current.end)
+        {
             if assigned(day) {
                 first_assigned.get_or_insert(day);
                 if !frozen(day) {
@@ -368,9 +372,21 @@ mod tests {
             accruals(&events),
             vec![
                 // 21 of January's 31 days: 2 x 21/31 = 1.354838…, rounded down.
-                (date("2026-01-01"), date("2026-01-11"), Quantity::from_millis(1354)),
-                (date("2026-02-01"), date("2026-02-01"), Quantity::from_units(2)),
-                (date("2026-03-01"), date("2026-03-01"), Quantity::from_units(2)),
+                (
+                    date("2026-01-01"),
+                    date("2026-01-11"),
+                    Quantity::from_millis(1354)
+                ),
+                (
+                    date("2026-02-01"),
+                    date("2026-02-01"),
+                    Quantity::from_units(2)
+                ),
+                (
+                    date("2026-03-01"),
+                    date("2026-03-01"),
+                    Quantity::from_units(2)
+                ),
             ]
         );
     }
@@ -387,8 +403,16 @@ mod tests {
         assert_eq!(
             accruals(&events),
             vec![
-                (date("2026-01-01"), date("2026-01-01"), Quantity::from_units(3)),
-                (date("2026-02-01"), date("2026-02-01"), Quantity::from_millis(1500)),
+                (
+                    date("2026-01-01"),
+                    date("2026-01-01"),
+                    Quantity::from_units(3)
+                ),
+                (
+                    date("2026-02-01"),
+                    date("2026-02-01"),
+                    Quantity::from_millis(1500)
+                ),
             ]
         );
     }

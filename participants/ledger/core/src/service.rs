@@ -468,9 +468,7 @@ impl<S: LedgerStore, C: Clock> Ledger<S, C> {
         if let Some(policy_id) = &command.policy_id {
             self.existing_policy("policy_id", policy_id).await?;
         }
-        self.store
-            .end_assignments(&command, self.clock.now())
-            .await
+        self.store.end_assignments(&command, self.clock.now()).await
     }
 
     pub async fn reopen_assignments(&self, command: ReopenAssignments) -> Result<Vec<Assignment>> {
@@ -607,7 +605,11 @@ fn check_policy_spec(command: &CreatePolicy, violations: &mut Violations) {
         }
         _ => {}
     }
-    if spec.accrual.max_balance.is_some_and(|max| !max.is_positive()) {
+    if spec
+        .accrual
+        .max_balance
+        .is_some_and(|max| !max.is_positive())
+    {
         violations.add("policy.accrual.max_balance", "must be positive");
     }
     if !(1..=12).contains(&spec.year_start_month) {

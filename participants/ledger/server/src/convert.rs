@@ -106,7 +106,10 @@ pub fn create_policy(request: pb::CreatePolicyRequest) -> Parsed<core::CreatePol
         0 => Some(1),
         month @ 1..=12 => Some(month as u32),
         _ => {
-            v.add("policy.year_start_month", "must be a month, 1 to 12 (0 means 1)");
+            v.add(
+                "policy.year_start_month",
+                "must be a month, 1 to 12 (0 means 1)",
+            );
             None
         }
     };
@@ -612,7 +615,10 @@ pub fn freeze_accruals(request: pb::FreezeAccrualsRequest) -> Parsed<core::Freez
     finish(v, command)
 }
 
-fn freeze_target(target: Option<pb::FreezeTarget>, v: &mut Violations) -> Option<core::FreezeTarget> {
+fn freeze_target(
+    target: Option<pb::FreezeTarget>,
+    v: &mut Violations,
+) -> Option<core::FreezeTarget> {
     use pb::freeze_target::Target;
     match target.and_then(|target| target.target) {
         Some(Target::FreezeId(id)) => {

@@ -442,8 +442,8 @@ impl<S: LedgerStore, C: Clock> LedgerService for LedgerGrpc<S, C> {
         request: Request<pb::ListBalancesRequest>,
     ) -> Result<Response<pb::ListBalancesResponse>, Status> {
         principal(&request)?.check_read(&request.get_ref().employee_id, ADMIN)?;
-        let employee_id =
-            convert::employee_id("employee_id", &request.get_ref().employee_id).map_err(to_status)?;
+        let employee_id = convert::employee_id("employee_id", &request.get_ref().employee_id)
+            .map_err(to_status)?;
         respond(self.ledger.balances(employee_id).await, |balances| {
             pb::ListBalancesResponse {
                 balances: balances.into_iter().map(convert::balance).collect(),
@@ -458,7 +458,10 @@ impl<S: LedgerStore, C: Clock> LedgerService for LedgerGrpc<S, C> {
         let caller = principal(&request)?.clone();
         let command = convert::run_accruals(request.into_inner()).map_err(to_status)?;
         caller.check_act(command.request_id.as_str(), ADMIN, ActingRule::Admin)?;
-        respond(self.ledger.run_accruals(command).await, convert::accrual_run)
+        respond(
+            self.ledger.run_accruals(command).await,
+            convert::accrual_run,
+        )
     }
 
     async fn freeze_accruals(
@@ -536,11 +539,12 @@ impl<S: LedgerStore, C: Clock> LedgerService for LedgerGrpc<S, C> {
         let caller = principal(&request)?.clone();
         let command = convert::reopen_assignments(request.into_inner()).map_err(to_status)?;
         caller.check_act(command.employee_id.as_str(), ADMIN, ActingRule::Admin)?;
-        respond(self.ledger.reopen_assignments(command).await, |assignments| {
-            pb::ReopenAssignmentsResponse {
+        respond(
+            self.ledger.reopen_assignments(command).await,
+            |assignments| pb::ReopenAssignmentsResponse {
                 assignments: assignments.into_iter().map(convert::assignment).collect(),
-            }
-        })
+            },
+        )
     }
 
     async fn list_audit_events(

@@ -22,9 +22,9 @@ use crate::entities::{
     accounts, accrual_freezes, assignment_endings, assignments, balance_snapshots, entries, holds,
 };
 use crate::store::{
-    AccountKey, Resolution, Tx, append_drafts, apply_to_account, assignment_from_row,
-    fail, held_days, policy_from_row, policy_row, reject, resolve_hold,
-    snapshot_totals, sum_entries, totals_of_account,
+    AccountKey, Resolution, Tx, append_drafts, apply_to_account, assignment_from_row, fail,
+    held_days, policy_from_row, policy_row, reject, resolve_hold, snapshot_totals, sum_entries,
+    totals_of_account,
 };
 
 pub(crate) fn freeze_from_row(row: accrual_freezes::Model) -> Freeze {
@@ -56,7 +56,11 @@ async fn account_of(
 }
 
 /// Locks the account and returns it as it is now.
-async fn lock(txn: &DatabaseTransaction, employee_id: &str, policy_id: &str) -> Tx<accounts::Model> {
+async fn lock(
+    txn: &DatabaseTransaction,
+    employee_id: &str,
+    policy_id: &str,
+) -> Tx<accounts::Model> {
     let key = AccountKey {
         employee_id,
         policy_id,
@@ -83,7 +87,10 @@ pub(crate) async fn rewind_watermark(
         }
         None => {
             update
-                .col_expr(Column::AccruedThrough, Expr::value(Option::<NaiveDate>::None))
+                .col_expr(
+                    Column::AccruedThrough,
+                    Expr::value(Option::<NaiveDate>::None),
+                )
                 .exec(txn)
                 .await?
         }
@@ -91,10 +98,7 @@ pub(crate) async fn rewind_watermark(
     Ok(())
 }
 
-pub(crate) async fn account_freezes(
-    db: &impl ConnectionTrait,
-    account_id: i64,
-) -> Tx<Vec<Freeze>> {
+pub(crate) async fn account_freezes(db: &impl ConnectionTrait, account_id: i64) -> Tx<Vec<Freeze>> {
     Ok(accrual_freezes::Entity::find()
         .filter(accrual_freezes::Column::AccountId.eq(account_id))
         .order_by_asc(accrual_freezes::Column::StartDate)
@@ -136,9 +140,8 @@ pub(crate) async fn totals_as_of(
         .await?;
     // Every month with an entry has a snapshot: none at or before `as_of` means no entry is.
     match snapshot {
-        Some(snapshot) => Ok(snapshot_totals(&snapshot).plus(
-            sum_entries(db, account_id, Some(snapshot.month_start), as_of, true).await?,
-        )),
+        Some(snapshot) => Ok(snapshot_totals(&snapshot)
+            .plus(sum_entries(db, account_id, Some(snapshot.month_start), as_of, true).await?)),
         None => Ok(Totals::default()),
     }
 }
@@ -336,7 +339,10 @@ pub(crate) async fn extend_freeze(
             }));
         }
         accrual_freezes::Entity::update_many()
-            .col_expr(accrual_freezes::Column::EndDate, Expr::value(command.end_date))
+            .col_expr(
+                accrual_freezes::Column::EndDate,
+                Expr::value(command.end_date),
+            )
             .col_expr(accrual_freezes::Column::UpdatedAt, Expr::value(now))
             .filter(accrual_freezes::Column::FreezeId.eq(row.freeze_id.as_str()))
             .exec(txn)
@@ -412,10 +418,7 @@ pub(crate) async fn end_assignments(
     if let Some(policy_id) = &command.policy_id {
         pending = pending.filter(holds::Column::PolicyId.eq(policy_id.as_str()));
     }
-    let pending = pending
-        .order_by_asc(holds::Column::HoldId)
-        .all(txn)
-        .await?;
+    let pending = pending.order_by_asc(holds::Column::HoldId).all(txn).await?;
     let (mut voided, mut posted) = (Vec::new(), Vec::new());
     let request_id = command.request_id.as_str();
     for hold in pending {
@@ -542,17 +545,28 @@ pub(crate) async fn accrue_accounts(
             continue;
         };
         let account = lock(txn, &row.employee_id, &row.policy_id).await?;
-        if account.accrued_through.is_some_and(|through| through >= up_to) {
+        if account
+            .accrued_through
+            .is_some_and(|through| through >= up_to)
+        {
             continue;
         }
         if !policies.contains_key(&account.policy_id) {
-            let policy = policy_from_row(policy_row(txn, &account.policy_id).await?).map_err(fail)?;
+            let policy =
+                policy_from_row(policy_row(txn, &account.policy_id).await?).map_err(fail)?;
             policies.insert(account.policy_id.clone(), policy);
         }
         let policy = &policies[&account.policy_id];
-        let assignments = account_assignments(txn, &account.employee_id, &account.policy_id).await?;
+        let assignments =
+            account_assignments(txn, &account.employee_id, &account.policy_id).await?;
         let freezes = account_freezes(txn, account.account_id).await?;
-        let (events, through) = due(policy, &assignments, &freezes, account.accrued_through, up_to);
+        let (events, through) = due(
+            policy,
+            &assignments,
+            &freezes,
+            account.accrued_through,
+            up_to,
+        );
         let appended = apply_due(txn, &account, policy, &events, request_id, now).await?;
         accounts::Entity::update_many()
             .col_expr(accounts::Column::AccruedThrough, Expr::value(through))
@@ -582,10 +596,14 @@ async fn apply_due(
     request_id: &str,
     now: DateTime<Utc>,
 ) -> Tx<Vec<Entry>> {
-    let Some(earliest) = events.iter().map(|event| match event {
-        Due::YearEnd { year, .. } => year.start,
-        Due::Accrual { period, .. } => period.start,
-    }).min() else {
+    let Some(earliest) = events
+        .iter()
+        .map(|event| match event {
+            Due::YearEnd { year, .. } => year.start,
+            Due::Accrual { period, .. } => period.start,
+        })
+        .min()
+    else {
         return Ok(Vec::new());
     };
     let done: HashSet<(String, NaiveDate)> = entries::Entity::find()
@@ -641,7 +659,9 @@ async fn apply_due(
                     hold_id: None,
                     reverses_entry_id: None,
                     period: Some(year),
-                    reason: format!("balance above the carry-over cap of {cap} expired at the year end"),
+                    reason: format!(
+                        "balance above the carry-over cap of {cap} expired at the year end"
+                    ),
                     reference: String::new(),
                 }
             }
@@ -706,8 +726,8 @@ pub(crate) async fn employee_freezes(
     employee_id: &str,
     policy_id: Option<&PolicyId>,
 ) -> std::result::Result<Vec<Freeze>, sea_orm::DbErr> {
-    let mut query = accrual_freezes::Entity::find()
-        .filter(accrual_freezes::Column::EmployeeId.eq(employee_id));
+    let mut query =
+        accrual_freezes::Entity::find().filter(accrual_freezes::Column::EmployeeId.eq(employee_id));
     if let Some(policy_id) = policy_id {
         query = query.filter(accrual_freezes::Column::PolicyId.eq(policy_id.as_str()));
     }

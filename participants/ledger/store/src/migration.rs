@@ -465,7 +465,9 @@ impl MigrationTrait for AccrualSchema {
             ),
             (
                 Policies::Table.into_iden(),
-                integer(AccrualColumns::YearStartMonth).default(1).to_owned(),
+                integer(AccrualColumns::YearStartMonth)
+                    .default(1)
+                    .to_owned(),
             ),
             (
                 Entries::Table.into_iden(),

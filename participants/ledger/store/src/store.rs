@@ -8,8 +8,8 @@ use hrmesh_ledger_core::{
     Assignment, CreatePolicy, EndAssignments, EndedAssignments, Entry, EntryDraft, EntryFilter,
     EntryKind, ExtendFreeze, Freeze, FreezeAccruals, HeldDay, Hold, HoldPlan, HoldState,
     LedgerError, LedgerStore, Period, Policy, PolicyId, PolicySpec, PostHold, Quantity, RecordKind,
-    Rejection, ReopenAssignments, ResourceType, Result, ReverseEntry, RunAccruals, Totals, Unit,
-    UnfreezeAccruals, VoidHold, check_record_of, reopen_watermark,
+    Rejection, ReopenAssignments, ResourceType, Result, ReverseEntry, RunAccruals, Totals,
+    UnfreezeAccruals, Unit, VoidHold, check_record_of, reopen_watermark,
 };
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -1190,7 +1190,11 @@ impl LedgerStore for SeaLedgerStore {
         .await
     }
 
-    async fn extend_freeze(&self, command: &ExtendFreeze, now: DateTime<Utc>) -> Result<Vec<Freeze>> {
+    async fn extend_freeze(
+        &self,
+        command: &ExtendFreeze,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Freeze>> {
         let owned = command.clone();
         self.once(
             command.request_id.as_str(),
