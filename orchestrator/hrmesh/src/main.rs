@@ -286,7 +286,9 @@ enum Service {
     ///
     /// Configuration is read from built-in defaults, then --config (TOML), then environment
     /// variables HRMESH_LEDGER_<FIELD> (listen, data_dir, database_url, cors_allowed_origins,
-    /// hold_sweep_interval_secs, accrual_run_interval_secs), then these flags. Without a database URL the ledger keeps a SQLite
+    /// hold_sweep_interval_secs, accrual_run_interval_secs, notification_url; the [identity] table
+    /// signs the expiry notices, e.g. HRMESH_LEDGER_IDENTITY__HS256_KEY_FILE), then these flags. With
+    /// a notification URL, an employee whose hold expires undecided is told (time_off.expired). Without a database URL the ledger keeps a SQLite
     /// file at <data-dir>/ledger.sqlite. Health (grpc.health.v1) and reflection are served on the same
     /// port, as is grpc-web.
     Ledger(LedgerArgs),
@@ -365,6 +367,10 @@ struct LedgerArgs {
     /// (default 3600; the first run is at start, catching up what was missed; 0 turns it off).
     #[arg(long, value_name = "SECS")]
     accrual_run_interval: Option<u64>,
+    /// The notification service employees are told through when their time-off hold expires
+    /// (http://host:port); none tells nobody.
+    #[arg(long, value_name = "URL")]
+    notification_url: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -462,6 +468,9 @@ impl LedgerArgs {
         }
         if let Some(secs) = self.accrual_run_interval {
             config.accrual_run_interval_secs = secs;
+        }
+        if let Some(url) = self.notification_url {
+            config.notification_url = Some(url);
         }
         Ok(config)
     }
@@ -605,11 +614,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
             notification_config.common.auth.hs256_key_file = Some(key.clone());
             performance_config.common.auth.hs256_key_file = Some(key.clone());
             performance_config.identity.hs256_key_file = Some(key.clone());
+            ledger_config.identity.hs256_key_file = Some(key.clone());
             orchestrator_config.common.auth.hs256_key_file = Some(key.clone());
             orchestrator_config.identity.hs256_key_file = Some(key.clone());
-            let ledger = LedgerServer::start(&ledger_config).await?;
             let mut notification = NotificationServer::start(&notification_config).await?;
             performance_config.notification_url = Some(notification.server().uri());
+            ledger_config.notification_url = Some(notification.server().uri());
+            let ledger = LedgerServer::start(&ledger_config).await?;
             let performance = PerformanceServer::start(&performance_config).await?;
             orchestrator_config.ledger_url = ledger.server.uri();
             orchestrator_config.performance_url = performance.server.uri();

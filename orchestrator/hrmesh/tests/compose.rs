@@ -193,7 +193,10 @@ fn load<T: Serialize + DeserializeOwned + Default>(
 fn configured(kind: &str, env: &BTreeMap<String, String>) -> (CommonConfig, Vec<String>) {
     let prefix = format!("HRMESH_{}_", kind.to_uppercase());
     match kind {
-        "ledger" => (load::<LedgerConfig>(&prefix, env).common, Vec::new()),
+        "ledger" => {
+            let config = load::<LedgerConfig>(&prefix, env);
+            (config.common, config.notification_url.into_iter().collect())
+        }
         "notification" => {
             let config = load::<NotificationConfig>(&prefix, env);
             (config.common, config.mongodb_url.into_iter().collect())
@@ -487,7 +490,10 @@ fn named_volumes(compose: &Compose, service: &str) -> Vec<(String, PathBuf)> {
 fn key_files(kind: &str, env: &BTreeMap<String, String>) -> Vec<PathBuf> {
     let prefix = format!("HRMESH_{}_", kind.to_uppercase());
     let (common, identity) = match kind {
-        "ledger" => (load::<LedgerConfig>(&prefix, env).common, None),
+        "ledger" => {
+            let config = load::<LedgerConfig>(&prefix, env);
+            (config.common, Some(config.identity))
+        }
         "notification" => (load::<NotificationConfig>(&prefix, env).common, None),
         "performance" => {
             let config = load::<PerformanceConfig>(&prefix, env);

@@ -148,6 +148,16 @@ pub trait LedgerStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<AccrualRun>> + Send;
 
+    /// Up to `limit` expired holds whose employee has not been told yet, oldest expiry first.
+    fn expired_holds_untold(&self, limit: u32) -> impl Future<Output = Result<Vec<Hold>>> + Send;
+
+    /// Records that the employee was told their hold expired.
+    fn mark_expiry_told(
+        &self,
+        hold_id: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
+
     /// The current totals of each account of the employee, by policy id.
     fn balances(
         &self,
@@ -368,6 +378,15 @@ impl<S: LedgerStore, C: Clock> Ledger<S, C> {
         self.store.expire_due_holds(self.clock.now(), limit).await
     }
 
+    /// Expired holds whose employee is still to be told.
+    pub async fn expired_holds_untold(&self, limit: u32) -> Result<Vec<Hold>> {
+        self.store.expired_holds_untold(limit).await
+    }
+
+    pub async fn mark_expiry_told(&self, hold_id: &str) -> Result<()> {
+        self.store.mark_expiry_told(hold_id, self.clock.now()).await
+    }
+
     pub async fn reverse_entry(&self, command: ReverseEntry) -> Result<Entry> {
         if command.entry_id <= 0 {
             return Err(LedgerError::invalid(
@@ -435,8 +454,12 @@ impl<S: LedgerStore, C: Clock> Ledger<S, C> {
         if command.reason.trim().is_empty() {
             violations.add("reason", "is required");
         }
-        self.existing_policy("policy_id", &command.policy_id)
-            .await?;
+        if self.store.policy(&command.policy_id).await?.is_none() {
+            violations.add(
+                "policy_id",
+                format!("policy {} does not exist", command.policy_id),
+            );
+        }
         violations.finish(()).map_err(LedgerError::Invalid)?;
         let freeze_id = uuid::Uuid::now_v7().to_string();
         self.store

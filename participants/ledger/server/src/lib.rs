@@ -6,13 +6,16 @@
 //! core, convert the answer. Only this crate knows both tonic and the ledger.
 
 mod convert;
+mod notices;
+
+pub use notices::{ExpiryNotices, NoticeRun};
 
 use std::time::Duration;
 
 use anyhow::Context;
 use hrmesh_domain::{Clock, EmployeeId, SystemClock, Violations};
 use hrmesh_kit::audit::{self, AuditLog, AuditSource};
-use hrmesh_kit::auth::{ActingRule, ActorType, Principal, principal};
+use hrmesh_kit::auth::{ActingRule, ActorType, IdentityConfig, Principal, TokenSource, principal};
 use hrmesh_kit::config::CommonConfig;
 use hrmesh_kit::server::{RunningServer, ServeSpec};
 use hrmesh_kit::status;
@@ -40,6 +43,11 @@ pub struct LedgerConfig {
     /// the first run is at start, so a run missed while the service was down is caught up then.
     /// 0 turns the worker off (RunAccruals still works).
     pub accrual_run_interval_secs: u64,
+    /// The notification service employees are told through when their hold expires
+    /// (http://host:port); none tells nobody.
+    pub notification_url: Option<String>,
+    /// How those notifications are signed (the `[identity]` table).
+    pub identity: IdentityConfig,
 }
 
 impl Default for LedgerConfig {
@@ -48,6 +56,8 @@ impl Default for LedgerConfig {
             common: CommonConfig::new("ledger", DEFAULT_PORT),
             hold_sweep_interval_secs: 60,
             accrual_run_interval_secs: 3600,
+            notification_url: None,
+            identity: IdentityConfig::new("hrmesh-ledger", &["hrmesh-notification"]),
         }
     }
 }
@@ -593,9 +603,19 @@ impl LedgerServer {
         )
         .await?;
         let ledger = Ledger::new(store, clock.clone());
+        let notices = match &config.notification_url {
+            Some(url) => {
+                let token = TokenSource::identity(&config.identity, &["notification.create"])
+                    .await
+                    .context("the ledger's identity")?;
+                Some(ExpiryNotices::new(url, config, token)?)
+            }
+            None => None,
+        };
         let sweeper = tokio::spawn(sweep_expired_holds(
             ledger.clone(),
             Duration::from_secs(config.hold_sweep_interval_secs.max(1)),
+            notices,
         ));
         let accruer = (config.accrual_run_interval_secs > 0).then(|| {
             tokio::spawn(run_accruals_periodically(
@@ -640,21 +660,42 @@ impl LedgerServer {
     }
 }
 
-async fn sweep_expired_holds<S: LedgerStore, C: Clock>(ledger: Ledger<S, C>, every: Duration) {
+async fn sweep_expired_holds<S: LedgerStore, C: Clock>(
+    ledger: Ledger<S, C>,
+    every: Duration,
+    notices: Option<ExpiryNotices>,
+) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        // Drain what is due in bounded batches; a failure waits for the next tick.
-        loop {
-            match ledger.expire_due_holds(SWEEP_BATCH_MAX).await {
-                Ok(expired) if expired > 0 => tracing::info!(expired, "expired undecided holds"),
-                Ok(_) => break,
-                Err(err) => {
-                    tracing::warn!(%err, "expiring holds failed; retrying at the next tick");
-                    break;
-                }
+        sweep_once(&ledger, notices.as_ref()).await;
+    }
+}
+
+/// Expires what is due, then tells the employees of expired holds not told yet.
+async fn sweep_once<S: LedgerStore, C: Clock>(
+    ledger: &Ledger<S, C>,
+    notices: Option<&ExpiryNotices>,
+) {
+    // Drain what is due in bounded batches; a failure waits for the next tick.
+    loop {
+        match ledger.expire_due_holds(SWEEP_BATCH_MAX).await {
+            Ok(expired) if expired > 0 => tracing::info!(expired, "expired undecided holds"),
+            Ok(_) => break,
+            Err(err) => {
+                tracing::warn!(%err, "expiring holds failed; retrying at the next tick");
+                break;
             }
+        }
+    }
+    if let Some(notices) = notices {
+        match notices.run_once(ledger).await {
+            Ok(run) if run.sent + run.failed > 0 => {
+                tracing::info!(sent = run.sent, failed = run.failed, "hold expiry notices")
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(%err, "expiry notices failed; retrying at the next tick"),
         }
     }
 }

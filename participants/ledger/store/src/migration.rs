@@ -591,11 +591,19 @@ impl MigrationTrait for AccrualSchema {
 
         // Assignments stay immutable except for their end.
         let connection = manager.get_connection();
+        // Holds that expired before employees were told are not announced long after the fact.
+        connection
+            .execute_unprepared(
+                "UPDATE holds SET expiry_notified_at = resolved_at WHERE state = 'expired'",
+            )
+            .await?;
         match manager.get_database_backend() {
             DbBackend::Postgres => {
                 connection
                     .execute_unprepared(
-                        "DROP TRIGGER assignments_append_only ON assignments;
+                        // "carry_over_expiry" is longer than the kinds before it.
+                        "ALTER TABLE entries ALTER COLUMN kind TYPE varchar(32);
+                         DROP TRIGGER assignments_append_only ON assignments;
                          CREATE TRIGGER assignments_no_delete BEFORE DELETE ON assignments
                            FOR EACH ROW EXECUTE FUNCTION hrmesh_refuse_change();
                          CREATE FUNCTION hrmesh_assignment_end_only() RETURNS trigger

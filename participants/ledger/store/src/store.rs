@@ -1313,6 +1313,36 @@ impl LedgerStore for SeaLedgerStore {
         .await
     }
 
+    async fn expired_holds_untold(&self, limit: u32) -> Result<Vec<Hold>> {
+        let rows = holds::Entity::find()
+            .filter(holds::Column::State.eq(HoldState::Expired.as_str()))
+            .filter(holds::Column::ExpiryNotifiedAt.is_null())
+            .order_by_asc(holds::Column::ExpiresAt)
+            .limit(u64::from(limit))
+            .all(&self.db)
+            .await
+            .map_err(storage_error)?;
+        let mut found = Vec::with_capacity(rows.len());
+        for row in rows {
+            let days = held_days(&self.db, &row.hold_id)
+                .await
+                .map_err(storage_error)?;
+            found.push(hold_from_rows(row, days)?);
+        }
+        Ok(found)
+    }
+
+    async fn mark_expiry_told(&self, hold_id: &str, now: DateTime<Utc>) -> Result<()> {
+        holds::Entity::update_many()
+            .col_expr(holds::Column::ExpiryNotifiedAt, Expr::value(now))
+            .filter(holds::Column::HoldId.eq(hold_id))
+            .filter(holds::Column::ExpiryNotifiedAt.is_null())
+            .exec(&self.db)
+            .await
+            .map_err(storage_error)?;
+        Ok(())
+    }
+
     async fn balances(&self, employee_id: &EmployeeId) -> Result<Vec<(PolicyId, Totals)>> {
         let accounts = accounts::Entity::find()
             .filter(accounts::Column::EmployeeId.eq(employee_id.as_str()))

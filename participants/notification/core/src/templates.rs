@@ -39,6 +39,12 @@ pub const TEMPLATES: &[Template] = &[
         body: "Your request for {start_date} to {end_date} was {decision}.",
     },
     Template {
+        id: "time_off.expired",
+        category: "time_off",
+        subject: "Your time-off request expired",
+        body: "Your request for {days} day(s) from {start_date} to {end_date} expired before anyone decided it; the days are free again.",
+    },
+    Template {
         id: "pip.initiated",
         category: "performance",
         subject: "A performance improvement plan was opened",
