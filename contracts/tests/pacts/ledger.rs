@@ -348,17 +348,16 @@ pub fn contract() -> Contract {
     c.interaction(
         "assign the leave policies at onboarding",
         &[POLICY_PTO],
-        "AssignPolicy",
+        "AssignPolicies",
         json_pattern!({
-            "requestId": term!(
-                format!("^saga:[0-9a-f-]{{36}}:0:do/0$"),
-                format!("{}/0", key(0, "do"))
-            ),
+            "requestId": key_pattern(0, "do"),
             "employeeId": like!("e-7"),
-            "policyId": like!("pto"),
+            "policyIds": ["pto"],
             "effectiveFrom": term!(DATE, "2026-12-01"),
         }),
-        Reply::Ok(json_pattern!({"assignmentId": term!(UUID, ASSIGNMENT)})),
+        Reply::Ok(json_pattern!({
+            "assignments": [{"assignmentId": term!(UUID, ASSIGNMENT), "policyId": like!("pto")}],
+        })),
         Drive::new(
             onboard_employee(),
             0,
@@ -728,9 +727,11 @@ impl Provider for RealLedger {
                 set_up(&ledger, &state.name, &mut values).await?;
             }
         }
-        let mut config = LedgerConfig::default();
-        // Accruals run when a test asks (RunAccruals), not on the wall clock.
-        config.accrual_run_interval_secs = 0;
+        let mut config = LedgerConfig {
+            // Accruals run when a test asks (RunAccruals), not on the wall clock.
+            accrual_run_interval_secs: 0,
+            ..LedgerConfig::default()
+        };
         config.common.listen = ([127, 0, 0, 1], 0).into();
         hrmesh_kit::testing::secure(&mut config.common);
         let server = LedgerServer::start_with(store, SystemClock, &config).await?;

@@ -130,8 +130,8 @@ async fn a_wrong_error_reason_fails() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_value_fails() {
     let report = verify_ledger(Some(Arc::new(|method, _code, body| {
-        if method.ends_with("/AssignPolicy") {
-            body["assignmentId"] = Value::from("assignment-7");
+        if method.ends_with("/AssignPolicies") {
+            body["assignments"][0]["assignmentId"] = Value::from("assignment-7");
         }
     })))
     .await;

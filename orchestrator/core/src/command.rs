@@ -221,7 +221,7 @@ pub enum ParticipantCommand {
         reason: String,
         undo: bool,
     },
-    /// Several assignments from one day, one call each (request ids `<key>/<n>`).
+    /// Several assignments from one day, all or none.
     AssignPolicies {
         employee_id: EmployeeId,
         policy_ids: Vec<PolicyId>,
@@ -376,7 +376,7 @@ impl CommandKind {
             CommandKind::HoldDays => (Ledger, "HoldDays"),
             CommandKind::PostHold => (Ledger, "PostHold"),
             CommandKind::VoidHold => (Ledger, "VoidHold"),
-            CommandKind::AssignPolicies => (Ledger, "AssignPolicy"),
+            CommandKind::AssignPolicies => (Ledger, "AssignPolicies"),
             CommandKind::RecordPipOutcome => (Performance, "RecordPipOutcome"),
             CommandKind::FreezeAccruals => (Ledger, "FreezeAccruals"),
             CommandKind::UnfreezeAccruals => (Ledger, "UnfreezeAccruals"),

@@ -126,48 +126,113 @@ fn the_bonus_follows_the_rating() {
 
 #[test]
 fn offboarding_settles_only_a_positive_balance() {
+    let policy = |id: &str| PolicyId::parse("p", id, &mut Violations::default()).expect("p");
     let input = SagaInput::OffboardEmployee(OffboardEmployee {
         employee_id: employee("e-1"),
         last_day: date("2026-12-31"),
-        policy_id: PolicyId::parse("p", "pto", &mut Violations::default()).expect("p"),
         settlement: Settlement::Payout,
         hr_recipient_id: employee("hr-1"),
         reason: String::new(),
     });
-    let with = |available: i64| {
+    let with = |available: &[(&str, i64)]| {
         vec![
             Some(StepOutput::RecordsClosed { records: 1 }),
-            Some(StepOutput::Balance {
-                available: Quantity::from_millis(available),
+            Some(StepOutput::AssignmentsEnded {
+                assignments: 2,
+                voided_hold_ids: Vec::new(),
+                posted_hold_ids: Vec::new(),
+            }),
+            Some(StepOutput::Balances {
+                available: available
+                    .iter()
+                    .map(|(id, millis)| (policy(id), Quantity::from_millis(*millis)))
+                    .collect(),
             }),
         ]
     };
-    let outputs = with(10_500);
-    let Plan::Call(ParticipantCommand::AppendEntry(entry)) =
-        input.plan(2, Direction::Forward, &ctx(&outputs))
+    // One batch: an adjustment of -available for each policy with something left, none for the
+    // policies with nothing or less than nothing.
+    let outputs = with(&[
+        ("pto", 10_500),
+        ("sick", 0),
+        ("bonus", -2_000),
+        ("extra", 1_250),
+    ]);
+    let Plan::Call(ParticipantCommand::AppendEntries(entries)) =
+        input.plan(3, Direction::Forward, &ctx(&outputs))
     else {
         panic!("settles");
     };
-    assert_eq!(entry.amount, Quantity::from_millis(-10_500));
-    assert_eq!(entry.reason, "offboarding payout");
-    for nothing in [0, -2_000] {
-        let outputs = with(nothing);
-        assert!(matches!(
-            input.plan(2, Direction::Forward, &ctx(&outputs)),
-            Plan::Done(StepOutput::Entry { entry_id: None, .. })
-        ));
+    let settled: Vec<(String, Quantity)> = entries
+        .iter()
+        .map(|entry| (entry.policy_id.to_string(), entry.amount))
+        .collect();
+    assert_eq!(
+        settled,
+        vec![
+            ("pto".to_owned(), Quantity::from_millis(-10_500)),
+            ("extra".to_owned(), Quantity::from_millis(-1_250)),
+        ]
+    );
+    for entry in &entries {
+        assert_eq!(entry.reason, "offboarding payout");
+        assert_eq!(entry.effective_date, date("2026-12-31"));
+        assert_eq!(entry.employee_id.as_str(), "e-1");
+        assert_eq!(entry.reference, SAGA);
     }
-    let mut settled = with(10_500);
-    settled.push(Some(StepOutput::Entry {
-        entry_id: Some(3),
-        amount: Quantity::from_millis(-10_500),
+    for nothing in [
+        &[("pto", 0)][..],
+        &[("pto", -2_000), ("sick", 0)][..],
+        &[][..],
+    ] {
+        let outputs = with(nothing);
+        assert_eq!(
+            input.plan(3, Direction::Forward, &ctx(&outputs)),
+            Plan::Done(StepOutput::Entries {
+                entries: Vec::new()
+            })
+        );
+    }
+    // The undo of the settlement reverses exactly the entries it appended; reading has no undo.
+    let mut settled = with(&[("pto", 10_500), ("extra", 1_250)]);
+    settled.push(Some(StepOutput::Entries {
+        entries: vec![
+            hrmesh_saga_core::output::AppendedEntry {
+                entry_id: 3,
+                policy_id: policy("pto"),
+                amount: Quantity::from_millis(-10_500),
+            },
+            hrmesh_saga_core::output::AppendedEntry {
+                entry_id: 4,
+                policy_id: policy("extra"),
+                amount: Quantity::from_millis(-1_250),
+            },
+        ],
     }));
-    let Plan::Call(ParticipantCommand::Notify { payload, .. }) =
-        input.plan(4, Direction::Forward, &ctx(&settled))
+    let Plan::Call(ParticipantCommand::ReverseEntries { entry_ids, .. }) =
+        input.plan(3, Direction::Compensate, &ctx(&settled))
     else {
-        panic!("notifies HR");
+        panic!("reverses");
     };
-    assert!(payload.contains(&("settlement", "10.5 day(s) paid out".to_owned())));
+    assert_eq!(entry_ids, vec![3, 4]);
+    assert_eq!(
+        input.plan(2, Direction::Compensate, &ctx(&settled)),
+        Plan::Done(StepOutput::Nothing)
+    );
+    for step in [4, 5] {
+        let Plan::Call(ParticipantCommand::Notify { payload, .. }) =
+            input.plan(step, Direction::Forward, &ctx(&settled))
+        else {
+            panic!("notifies");
+        };
+        assert!(
+            payload.contains(&(
+                "settlement",
+                "pto: 10.5 day(s) paid out; extra: 1.25 day(s) paid out".to_owned()
+            )),
+            "{payload:?}"
+        );
+    }
 }
 
 #[test]
@@ -175,9 +240,8 @@ fn starter_goal_weights_add_up_to_one_hundred() {
     let input = OnboardEmployee {
         employee_id: employee("e-7"),
         manager_id: employee("m-1"),
-        policy_id: PolicyId::parse("p", "pto", &mut Violations::default()).expect("p"),
+        policy_ids: vec![PolicyId::parse("p", "pto", &mut Violations::default()).expect("p")],
         start_date: date("2026-12-01"),
-        first_accrual: None,
         probation_review_due_date: date("2027-03-01"),
         starter_goals: vec!["a".into(), "b".into(), "c".into()],
     };

@@ -104,6 +104,7 @@ async fn seed(
                 accrual: Some(lpb::AccrualRule {
                     frequency: lpb::AccrualFrequency::Monthly as i32,
                     amount: "1".into(),
+                    max_balance: String::new(),
                 }),
                 ..Default::default()
             }),
@@ -182,9 +183,11 @@ async fn a_killed_orchestrator_is_replaced_and_every_saga_finishes_once(backend:
         TestDatabase::new(backend).await,
         TestDatabase::new(backend).await,
     ];
-    let mut ledger_config = LedgerConfig::default();
-    // Accruals run when a test asks (RunAccruals), not on the wall clock.
-    ledger_config.accrual_run_interval_secs = 0;
+    let mut ledger_config = LedgerConfig {
+        // Accruals run when a test asks (RunAccruals), not on the wall clock.
+        accrual_run_interval_secs: 0,
+        ..Default::default()
+    };
     hrmesh_kit::testing::secure(&mut ledger_config.common);
     ledger_config.common.listen = "127.0.0.1:0".parse().expect("addr");
     ledger_config.common.database_url = Some(dbs[0].url.clone());
@@ -413,6 +416,10 @@ impl Participant {
             .stdout(Stdio::piped());
         if self.service == "notification" {
             command.env("HRMESH_NOTIFICATION_WORKER_ENABLED", "false");
+        }
+        if self.service == "ledger" {
+            // Accruals run when a test asks (RunAccruals), not on the wall clock.
+            command.env("HRMESH_LEDGER_ACCRUAL_RUN_INTERVAL_SECS", "0");
         }
         let mut child = command.spawn().expect("start a participant");
         let stdout = child.stdout.take().expect("stdout");

@@ -57,9 +57,11 @@ async fn mesh(backend: Backend) -> (Mesh, Clients) {
         TestDatabase::new(backend).await,
         TestDatabase::new(backend).await,
     ];
-    let mut ledger_config = LedgerConfig::default();
-    // Accruals run when a test asks (RunAccruals), not on the wall clock.
-    ledger_config.accrual_run_interval_secs = 0;
+    let mut ledger_config = LedgerConfig {
+        // Accruals run when a test asks (RunAccruals), not on the wall clock.
+        accrual_run_interval_secs: 0,
+        ..LedgerConfig::default()
+    };
     hrmesh_kit::testing::secure(&mut ledger_config.common);
     ledger_config.common.listen = zero();
     ledger_config.common.database_url = Some(dbs[0].url.clone());
@@ -135,6 +137,7 @@ async fn seed(c: &mut Clients, prefix: &str, count: usize) -> Vec<(String, Strin
                 accrual: Some(lpb::AccrualRule {
                     frequency: lpb::AccrualFrequency::Monthly as i32,
                     amount: "1.75".into(),
+                    max_balance: String::new(),
                 }),
                 ..Default::default()
             }),

@@ -560,36 +560,27 @@ impl ParticipantPort for Participants {
                 employee_id,
                 policy_ids,
                 effective_from,
-            } => {
-                let mut assignment_ids = Vec::with_capacity(policy_ids.len());
-                for (n, policy_id) in policy_ids.iter().enumerate() {
-                    let assigned = rpc!(
-                        p.ledger_calls,
-                        p.ledger,
-                        assign_policy,
-                        "AssignPolicy",
-                        call,
-                        lpb::AssignPolicyRequest {
-                            request_id: format!("{key}/{n}"),
-                            employee_id: employee_id.to_string(),
-                            policy_id: policy_id.to_string(),
-                            effective_from: convert::date_text(*effective_from),
-                            effective_to: String::new(),
-                        },
-                        |assignment| Ok(StepOutput::PolicyAssigned {
-                            assignment_id: assignment.assignment_id,
-                        })
-                    );
-                    match assigned {
-                        Ok(StepOutput::PolicyAssigned { assignment_id }) => {
-                            assignment_ids.push(assignment_id)
-                        }
-                        Ok(_) => {}
-                        Err(error) => return outcome(Err(error)),
-                    }
-                }
-                Ok(StepOutput::PoliciesAssigned { assignment_ids })
-            }
+            } => rpc!(
+                p.ledger_calls,
+                p.ledger,
+                assign_policies,
+                "AssignPolicies",
+                call,
+                lpb::AssignPoliciesRequest {
+                    request_id: key,
+                    employee_id: employee_id.to_string(),
+                    policy_ids: policy_ids.iter().map(ToString::to_string).collect(),
+                    effective_from: convert::date_text(*effective_from),
+                    effective_to: String::new(),
+                },
+                |reply| Ok(StepOutput::PoliciesAssigned {
+                    assignment_ids: reply
+                        .assignments
+                        .into_iter()
+                        .map(|a| a.assignment_id)
+                        .collect(),
+                })
+            ),
             C::RecordPipOutcome {
                 pip_id,
                 employee_id,

@@ -224,6 +224,32 @@ where
     result
 }
 
+/// The recorded outcome of `request_id`, if it has one: what [`execute`] would replay. For work
+/// too long for one transaction that is safe to repeat, which checks first and records last.
+pub async fn recorded<T, E>(
+    db: &DatabaseConnection,
+    request_id: &str,
+    operation: &str,
+    request: &impl Serialize,
+) -> Result<Option<T>, InboxError<E>>
+where
+    T: DeserializeOwned,
+    E: DeserializeOwned,
+{
+    let request_json = serde_json::to_string(request)
+        .map_err(|err| InboxError::Corrupt(format!("cannot encode request: {err}")))?;
+    let exists = entity::Entity::find_by_id(request_id.to_owned())
+        .one(db)
+        .await?
+        .is_some_and(|entry| entry.outcome.is_some());
+    if !exists {
+        return Ok(None);
+    }
+    replay(db, request_id, operation, &request_json)
+        .await
+        .map(Some)
+}
+
 fn encode<E>(value: &impl Serialize) -> Result<String, InboxError<E>> {
     serde_json::to_string(value)
         .map_err(|err| InboxError::Corrupt(format!("cannot encode outcome: {err}")))

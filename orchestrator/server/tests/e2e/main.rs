@@ -2,7 +2,9 @@
 //! database, on SQLite and on PostgreSQL; and the executor over fake ports.
 
 mod executor;
+mod hr_sagas;
 mod legacy;
+mod lossy_ledger;
 mod mesh;
 mod outages;
 mod ownership;

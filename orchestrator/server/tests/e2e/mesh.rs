@@ -131,9 +131,11 @@ impl Mesh {
                 .unwrap_or_default()
         };
         let client_tls = tls("test-client");
-        let mut ledger_config = LedgerConfig::default();
-        // Accruals run when a test asks (RunAccruals), not on the wall clock.
-        ledger_config.accrual_run_interval_secs = 0;
+        let mut ledger_config = LedgerConfig {
+            // Accruals run when a test asks (RunAccruals), not on the wall clock.
+            accrual_run_interval_secs: 0,
+            ..Default::default()
+        };
         hrmesh_kit::testing::secure(&mut ledger_config.common);
         ledger_config.common.tls = tls("ledger");
         ledger_config.common.listen = localhost_zero();
@@ -270,6 +272,7 @@ impl Mesh {
                     accrual: Some(lpb::AccrualRule {
                         frequency: lpb::AccrualFrequency::Monthly as i32,
                         amount: "1.75".into(),
+                        max_balance: String::new(),
                     }),
                     allow_negative: false,
                     ..Default::default()

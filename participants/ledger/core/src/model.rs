@@ -431,6 +431,17 @@ pub struct AssignPolicy {
     pub effective_to: Option<NaiveDate>,
 }
 
+/// Several policies assigned to one employee over one range, all or none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssignPolicies {
+    pub request_id: RequestId,
+    pub employee_id: EmployeeId,
+    /// Distinct, in the order the answer lists the assignments.
+    pub policy_ids: Vec<PolicyId>,
+    pub effective_from: NaiveDate,
+    pub effective_to: Option<NaiveDate>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NewEntryKind {
     Accrual,

@@ -6,10 +6,11 @@ use hrmesh_domain::{Clock, EmployeeId, Violations};
 
 use crate::plan::{AccountPlan, EntryDraft, HoldPlan, expand_hold_days};
 use crate::{
-    AccrualRun, AppendEntries, AssignPolicy, Assignment, Balance, CreatePolicy, EndAssignments,
-    EndedAssignments, Entry, EntryFilter, ExtendFreeze, Freeze, FreezeAccruals, FreezeTarget, Hold,
-    HoldDays, LedgerError, NewEntryKind, Page, Policy, PolicyId, PostHold, Quantity,
-    ReopenAssignments, Result, ReverseEntry, RunAccruals, Totals, UnfreezeAccruals, VoidHold,
+    AccrualRun, AppendEntries, AssignPolicies, AssignPolicy, Assignment, Balance, CreatePolicy,
+    EndAssignments, EndedAssignments, Entry, EntryFilter, ExtendFreeze, Freeze, FreezeAccruals,
+    FreezeTarget, Hold, HoldDays, LedgerError, NewEntryKind, Page, Policy, PolicyId, PostHold,
+    Quantity, ReopenAssignments, Result, ReverseEntry, RunAccruals, Totals, UnfreezeAccruals,
+    VoidHold,
 };
 
 /// Entries one AppendEntries request may carry.
@@ -18,6 +19,8 @@ pub const BATCH_ENTRIES_MAX: usize = 1000;
 pub const HOLD_TIMEOUT_DEFAULT_SECS: i64 = 14 * 24 * 3600;
 pub const HOLD_TIMEOUT_MIN_SECS: i64 = 60;
 pub const HOLD_TIMEOUT_MAX_SECS: i64 = 90 * 24 * 3600;
+/// Policies one AssignPolicies request assigns at most.
+pub const POLICIES_PER_REQUEST_MAX: usize = 20;
 /// The longest freeze, in days (a PIP runs at most a year; extensions included).
 pub const FREEZE_SPAN_DAYS_MAX: i64 = 2 * 366;
 /// How far past today an accrual run may accrue (a year's advance at most).
@@ -42,6 +45,15 @@ pub trait LedgerStore: Send + Sync + 'static {
         assignment_id: String,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Assignment>> + Send;
+
+    /// Assigns every policy of the command (given in its order) in one transaction: all or none.
+    fn assign_policies(
+        &self,
+        command: &AssignPolicies,
+        policies: &[Policy],
+        assignment_ids: Vec<String>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<Assignment>>> + Send;
 
     /// An employee's assignments ordered by id, optionally of one policy, after `after_id`.
     fn assignments(
@@ -223,6 +235,42 @@ impl<S: LedgerStore, C: Clock> Ledger<S, C> {
             .await
     }
 
+    pub async fn assign_policies(&self, command: AssignPolicies) -> Result<Vec<Assignment>> {
+        let mut violations = Violations::default();
+        if command.policy_ids.is_empty() || command.policy_ids.len() > POLICIES_PER_REQUEST_MAX {
+            violations.add(
+                "policy_ids",
+                format!("must name 1 to {POLICIES_PER_REQUEST_MAX} policies"),
+            );
+        }
+        if command
+            .effective_to
+            .is_some_and(|to| to < command.effective_from)
+        {
+            violations.add("effective_to", "must not be before effective_from");
+        }
+        let mut policies = Vec::with_capacity(command.policy_ids.len());
+        for (index, policy_id) in command.policy_ids.iter().enumerate() {
+            let field = format!("policy_ids[{index}]");
+            if command.policy_ids[..index].contains(policy_id) {
+                violations.add(field, "is listed twice");
+                continue;
+            }
+            match self.store.policy(policy_id).await? {
+                Some(policy) => policies.push(policy),
+                None => violations.add(field, format!("policy {policy_id} does not exist")),
+            }
+        }
+        violations.finish(()).map_err(LedgerError::Invalid)?;
+        let ids = policies
+            .iter()
+            .map(|_| uuid::Uuid::now_v7().to_string())
+            .collect();
+        self.store
+            .assign_policies(&command, &policies, ids, self.clock.now())
+            .await
+    }
+
     pub async fn list_assignments(
         &self,
         employee_id: &EmployeeId,
@@ -283,15 +331,23 @@ impl<S: LedgerStore, C: Clock> Ledger<S, C> {
                     .await?;
                 assignments.insert(key.clone(), found);
             }
-            let covered = assignments
-                .get(&key)
-                .is_some_and(|found| found.iter().any(|a| a.covers(entry.effective_date)));
+            // An accrual is earned under an assignment on its day; an adjustment (a correction,
+            // a settlement) needs only an assignment that started by its day: the leftover of an
+            // assignment that ended is still settled after it.
+            let found = assignments.get(&key).map(Vec::as_slice).unwrap_or_default();
+            let day = entry.effective_date;
+            let (covered, rule) = match entry.kind {
+                NewEntryKind::Accrual => (found.iter().any(|a| a.covers(day)), "on"),
+                NewEntryKind::Adjustment => {
+                    (found.iter().any(|a| a.effective_from <= day), "starting by")
+                }
+            };
             if !covered {
                 violations.add(
                     field("employee_id"),
                     format!(
-                        "employee {} has no assignment of policy {} on {}",
-                        entry.employee_id, entry.policy_id, entry.effective_date
+                        "employee {} has no assignment of policy {} {rule} {day}",
+                        entry.employee_id, entry.policy_id
                     ),
                 );
                 continue;

@@ -56,6 +56,7 @@ async fn setup(client: &mut LedgerServiceClient<MeshChannel>, employees: &[Strin
                 accrual: Some(AccrualRule {
                     frequency: AccrualFrequency::None as i32,
                     amount: String::new(),
+                    max_balance: String::new(),
                 }),
                 // Appends of any sign must not be refused while seeding long histories.
                 allow_negative: true,
@@ -92,9 +93,11 @@ fn accrual(employee: &str, amount: &str, date: chrono::NaiveDate) -> NewEntry {
 async fn bench_backend(backend: Backend) -> Vec<(String, String)> {
     let db = TestDatabase::new(backend).await;
     let store = SeaLedgerStore::open(&db.url).await.expect("store");
-    let mut config = LedgerConfig::default();
-    // Accruals run when a test asks (RunAccruals), not on the wall clock.
-    config.accrual_run_interval_secs = 0;
+    let mut config = LedgerConfig {
+        // Accruals run when a test asks (RunAccruals), not on the wall clock.
+        accrual_run_interval_secs: 0,
+        ..LedgerConfig::default()
+    };
     hrmesh_kit::testing::secure(&mut config.common);
     config.common.listen = "127.0.0.1:0".parse().expect("addr");
     config.hold_sweep_interval_secs = 3600;

@@ -203,6 +203,30 @@ pub fn assign_policy(request: pb::AssignPolicyRequest) -> Parsed<core::AssignPol
     finish(v, command)
 }
 
+pub fn assign_policies(request: pb::AssignPoliciesRequest) -> Parsed<core::AssignPolicies> {
+    let mut v = Violations::default();
+    let request_id = RequestId::parse("request_id", &request.request_id, &mut v);
+    let employee_id = EmployeeId::parse("employee_id", &request.employee_id, &mut v);
+    let policy_ids: Vec<PolicyId> = request
+        .policy_ids
+        .iter()
+        .enumerate()
+        .filter_map(|(n, id)| PolicyId::parse(&format!("policy_ids[{n}]"), id, &mut v))
+        .collect();
+    let from = parse_date("effective_from", &request.effective_from, &mut v);
+    let to = parse_optional_date("effective_to", &request.effective_to, &mut v);
+    let command = (|| {
+        Some(core::AssignPolicies {
+            request_id: request_id?,
+            employee_id: employee_id?,
+            policy_ids,
+            effective_from: from?,
+            effective_to: to?,
+        })
+    })();
+    finish(v, command)
+}
+
 pub fn assignment(assignment: core::Assignment) -> pb::Assignment {
     pb::Assignment {
         assignment_id: assignment.id,

@@ -205,6 +205,7 @@ pub const PERMISSIONS: &[(&str, &str)] = &[
     ("/hrmesh.ledger.v1.LedgerService/GetPolicy", READ),
     ("/hrmesh.ledger.v1.LedgerService/AssignPolicy", ADMIN),
     ("/hrmesh.ledger.v1.LedgerService/ListAssignments", READ),
+    ("/hrmesh.ledger.v1.LedgerService/AssignPolicies", ADMIN),
     ("/hrmesh.ledger.v1.LedgerService/AppendEntries", CREATE),
     ("/hrmesh.ledger.v1.LedgerService/HoldDays", CREATE),
     ("/hrmesh.ledger.v1.LedgerService/PostHold", UPDATE),
@@ -311,6 +312,18 @@ impl<S: LedgerStore, C: Clock> LedgerService for LedgerGrpc<S, C> {
             self.ledger.assign_policy(command).await,
             convert::assignment,
         )
+    }
+
+    async fn assign_policies(
+        &self,
+        request: Request<pb::AssignPoliciesRequest>,
+    ) -> Result<Response<pb::AssignPoliciesResponse>, Status> {
+        let command = convert::assign_policies(request.into_inner()).map_err(to_status)?;
+        respond(self.ledger.assign_policies(command).await, |assignments| {
+            pb::AssignPoliciesResponse {
+                assignments: assignments.into_iter().map(convert::assignment).collect(),
+            }
+        })
     }
 
     async fn list_assignments(

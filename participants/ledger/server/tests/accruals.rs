@@ -35,8 +35,11 @@ impl Harness {
     async fn start(backend: Backend, accrual_run_interval_secs: u64) -> Self {
         let db = TestDatabase::new(backend).await;
         let store = SeaLedgerStore::open(&db.url).await.expect("open store");
-        let mut config = LedgerConfig::default();
-        config.accrual_run_interval_secs = accrual_run_interval_secs;
+        let mut config = LedgerConfig {
+            // The worker runs only where a test says (0: off; RunAccruals still works).
+            accrual_run_interval_secs,
+            ..LedgerConfig::default()
+        };
         hrmesh_kit::testing::secure(&mut config.common);
         config.common.listen = "127.0.0.1:0".parse().expect("addr");
         let server = LedgerServer::start_with(store, clock(), &config)
@@ -680,8 +683,11 @@ async fn the_worker_catches_up_at_start(backend: Backend) {
     {
         // A ledger that ran no accruals (its worker off), like one that was down.
         let store = SeaLedgerStore::open(&db.url).await.expect("open store");
-        let mut config = LedgerConfig::default();
-        config.accrual_run_interval_secs = 0;
+        let mut config = LedgerConfig {
+            // Accruals run when a test asks (RunAccruals), not on the wall clock.
+            accrual_run_interval_secs: 0,
+            ..LedgerConfig::default()
+        };
         hrmesh_kit::testing::secure(&mut config.common);
         config.common.listen = "127.0.0.1:0".parse().expect("addr");
         let server = LedgerServer::start_with(store, clock(), &config)
@@ -706,8 +712,11 @@ async fn the_worker_catches_up_at_start(backend: Backend) {
         server.stop().await.expect("stop");
     }
     let store = SeaLedgerStore::open(&db.url).await.expect("reopen store");
-    let mut config = LedgerConfig::default();
-    config.accrual_run_interval_secs = 3600;
+    let mut config = LedgerConfig {
+        // Accruals run when a test asks (RunAccruals), not on the wall clock.
+        accrual_run_interval_secs: 3600,
+        ..LedgerConfig::default()
+    };
     hrmesh_kit::testing::secure(&mut config.common);
     config.common.listen = "127.0.0.1:0".parse().expect("addr");
     let server = LedgerServer::start_with(store, clock(), &config)

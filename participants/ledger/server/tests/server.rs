@@ -29,9 +29,11 @@ impl Harness {
                 .single()
                 .expect("time"),
         );
-        let mut config = LedgerConfig::default();
-        // Accruals run when a test asks (RunAccruals), not on the wall clock.
-        config.accrual_run_interval_secs = 0;
+        let mut config = LedgerConfig {
+            // Accruals run when a test asks (RunAccruals), not on the wall clock.
+            accrual_run_interval_secs: 0,
+            ..LedgerConfig::default()
+        };
         hrmesh_kit::testing::secure(&mut config.common);
         config.common.listen = "127.0.0.1:0".parse().expect("addr");
         config.common.cors_allowed_origins = vec!["https://hr.example.test".into()];
@@ -106,6 +108,7 @@ fn create_policy_request(request_id: &str, policy_id: &str) -> CreatePolicyReque
             accrual: Some(AccrualRule {
                 frequency: AccrualFrequency::Monthly as i32,
                 amount: "1.75".into(),
+                max_balance: String::new(),
             }),
             allow_negative: false,
             carry_over_cap: "5".into(),

@@ -246,7 +246,8 @@ async fn targets(
             accrual_freezes::Entity::find()
                 .filter(Column::EmployeeId.eq(employee))
                 .filter(Column::Reference.eq(reference.as_str()))
-                .order_by_asc(Column::AccountId)
+                // One employee's accounts, locked in policy order as everywhere.
+                .order_by_asc(Column::PolicyId)
                 .all(txn)
                 .await?
         }
@@ -418,7 +419,12 @@ pub(crate) async fn end_assignments(
     if let Some(policy_id) = &command.policy_id {
         pending = pending.filter(holds::Column::PolicyId.eq(policy_id.as_str()));
     }
-    let pending = pending.order_by_asc(holds::Column::HoldId).all(txn).await?;
+    // In policy order: accounts are locked in (employee, policy) order everywhere.
+    let pending = pending
+        .order_by_asc(holds::Column::PolicyId)
+        .order_by_asc(holds::Column::HoldId)
+        .all(txn)
+        .await?;
     let (mut voided, mut posted) = (Vec::new(), Vec::new());
     let request_id = command.request_id.as_str();
     for hold in pending {
@@ -465,17 +471,27 @@ pub(crate) async fn reopen_assignments(
 ) -> Tx<Vec<Assignment>> {
     let endings = assignment_endings::Entity::find()
         .filter(assignment_endings::Column::RequestId.eq(command.ended_by_request_id.as_str()))
-        .order_by_asc(assignment_endings::Column::AssignmentId)
         .all(txn)
         .await?;
-    let mut reopened = Vec::with_capacity(endings.len());
+    let mut ended = Vec::with_capacity(endings.len());
     for ending in endings {
-        let Some(row) = assignments::Entity::find_by_id(ending.assignment_id.clone())
+        if let Some(row) = assignments::Entity::find_by_id(ending.assignment_id.clone())
             .one(txn)
             .await?
-        else {
-            continue;
-        };
+        {
+            ended.push((ending, row));
+        }
+    }
+    // Accounts locked in (employee, policy) order, as everywhere.
+    ended.sort_by(|(_, a), (_, b)| {
+        (&a.employee_id, &a.policy_id, &a.effective_from).cmp(&(
+            &b.employee_id,
+            &b.policy_id,
+            &b.effective_from,
+        ))
+    });
+    let mut reopened = Vec::with_capacity(ended.len());
+    for (ending, row) in ended {
         check_record_of(
             RecordKind::Assignment,
             &row.assignment_id,
@@ -527,7 +543,7 @@ pub(crate) async fn reopen_assignments(
 
 /// Brings each account up to `up_to`: every due accrual and carry-over expiry, in date order,
 /// each once (the unique index on the entry's period backs the watermark up), then the
-/// watermark. Accounts in ascending id order, so concurrent runs lock them in the same order.
+/// watermark.
 pub(crate) async fn accrue_accounts(
     txn: &DatabaseTransaction,
     account_ids: &[i64],
@@ -538,12 +554,14 @@ pub(crate) async fn accrue_accounts(
 ) -> Tx<AccrualRun> {
     let mut run = AccrualRun::default();
     let mut policies: HashMap<String, Policy> = HashMap::new();
-    let mut ids = account_ids.to_vec();
-    ids.sort_unstable();
-    for account_id in ids {
-        let Some(row) = accounts::Entity::find_by_id(account_id).one(txn).await? else {
-            continue;
-        };
+    // Locked in (employee, policy) order, as every other request locks accounts, so a run and a
+    // batch or an offboarding cannot deadlock.
+    let mut rows = accounts::Entity::find()
+        .filter(accounts::Column::AccountId.is_in(account_ids.iter().copied()))
+        .all(txn)
+        .await?;
+    rows.sort_by(|a, b| (&a.employee_id, &a.policy_id).cmp(&(&b.employee_id, &b.policy_id)));
+    for row in rows {
         let account = lock(txn, &row.employee_id, &row.policy_id).await?;
         if account
             .accrued_through

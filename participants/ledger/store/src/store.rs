@@ -4,12 +4,12 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use hrmesh_domain::EmployeeId;
 use hrmesh_kit::inbox::{self, InboxError, TxError, Work};
 use hrmesh_ledger_core::{
-    AccountPlan, AccrualFrequency, AccrualRule, AccrualRun, AppendEntries, AssignPolicy,
-    Assignment, CreatePolicy, EndAssignments, EndedAssignments, Entry, EntryDraft, EntryFilter,
-    EntryKind, ExtendFreeze, Freeze, FreezeAccruals, HeldDay, Hold, HoldPlan, HoldState,
-    LedgerError, LedgerStore, Period, Policy, PolicyId, PolicySpec, PostHold, Quantity, RecordKind,
-    Rejection, ReopenAssignments, ResourceType, Result, ReverseEntry, RunAccruals, Totals,
-    UnfreezeAccruals, Unit, VoidHold, check_record_of, reopen_watermark,
+    AccountPlan, AccrualFrequency, AccrualRule, AccrualRun, AppendEntries, AssignPolicies,
+    AssignPolicy, Assignment, CreatePolicy, EndAssignments, EndedAssignments, Entry, EntryDraft,
+    EntryFilter, EntryKind, ExtendFreeze, Freeze, FreezeAccruals, HeldDay, Hold, HoldPlan,
+    HoldState, LedgerError, LedgerStore, Period, Policy, PolicyId, PolicySpec, PostHold, Quantity,
+    RecordKind, Rejection, ReopenAssignments, ResourceType, Result, ReverseEntry, RunAccruals,
+    Totals, UnfreezeAccruals, Unit, VoidHold, check_record_of, reopen_watermark,
 };
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -634,6 +634,71 @@ pub(crate) async fn resolve_hold(
     hold_from_rows(resolved, days).map_err(fail)
 }
 
+/// Assigns `policy` to the assignment's employee in the request's transaction: opens the account
+/// if it is the first assignment, refuses one overlapping another of the same policy (the account
+/// is locked first, so two cannot both pass), and rewinds the accrual watermark to its start.
+async fn assign_one(
+    txn: &DatabaseTransaction,
+    assignment: &Assignment,
+    policy: &Policy,
+    request_id: &str,
+) -> Tx<()> {
+    let employee_id = assignment.employee_id.as_str();
+    let policy_id = assignment.policy_id.as_str();
+    accounts::Entity::insert(accounts::ActiveModel {
+        account_id: sea_orm::ActiveValue::NotSet,
+        employee_id: Set(employee_id.to_owned()),
+        policy_id: Set(policy_id.to_owned()),
+        resource_type: Set(policy.spec.resource_type.as_str().to_owned()),
+        accrued: Set(0),
+        consumed: Set(0),
+        pending: Set(0),
+        adjustments: Set(0),
+        version: Set(0),
+        accrued_through: Set(None),
+    })
+    .on_conflict_do_nothing_on([accounts::Column::EmployeeId, accounts::Column::PolicyId])
+    .exec(txn)
+    .await?;
+    let key = AccountKey {
+        employee_id,
+        policy_id,
+    };
+    let account = apply_to_account(txn, &key, Totals::default(), true).await?;
+    let existing = assignments::Entity::find()
+        .filter(assignments::Column::EmployeeId.eq(employee_id))
+        .filter(assignments::Column::PolicyId.eq(policy_id))
+        .all(txn)
+        .await?;
+    if let Some(overlapping) = existing
+        .into_iter()
+        .map(assignment_from_row)
+        .find(|other| other.overlaps(assignment.effective_from, assignment.effective_to))
+    {
+        return Err(reject(Rejection::AssignmentOverlaps {
+            assignment_id: overlapping.id,
+        }));
+    }
+    assignments::Entity::insert(assignments::ActiveModel {
+        assignment_id: Set(assignment.id.clone()),
+        employee_id: Set(employee_id.to_owned()),
+        policy_id: Set(policy_id.to_owned()),
+        effective_from: Set(assignment.effective_from),
+        effective_to: Set(assignment.effective_to),
+        request_id: Set(request_id.to_owned()),
+        created_at: Set(assignment.created_at),
+    })
+    .exec_without_returning(txn)
+    .await?;
+    // Periods from its start are accrued by the next run, however far back.
+    accrual::rewind_watermark(
+        txn,
+        account.account_id,
+        reopen_watermark(policy, assignment.effective_from),
+    )
+    .await
+}
+
 impl LedgerStore for SeaLedgerStore {
     async fn create_policy(&self, command: &CreatePolicy, now: DateTime<Utc>) -> Result<Policy> {
         let policy = Policy {
@@ -704,7 +769,6 @@ impl LedgerStore for SeaLedgerStore {
             effective_to: command.effective_to,
             created_at: now,
         };
-        let resource_type = policy.spec.resource_type.as_str().to_owned();
         let request_id = command.request_id.as_str().to_owned();
         let policy = policy.clone();
         self.once(
@@ -713,65 +777,53 @@ impl LedgerStore for SeaLedgerStore {
             command,
             move |txn| {
                 Box::pin(async move {
-                    let employee_id = assignment.employee_id.as_str();
-                    let policy_id = assignment.policy_id.as_str();
-                    accounts::Entity::insert(accounts::ActiveModel {
-                        account_id: sea_orm::ActiveValue::NotSet,
-                        employee_id: Set(employee_id.to_owned()),
-                        policy_id: Set(policy_id.to_owned()),
-                        resource_type: Set(resource_type.clone()),
-                        accrued: Set(0),
-                        consumed: Set(0),
-                        pending: Set(0),
-                        adjustments: Set(0),
-                        version: Set(0),
-                        accrued_through: Set(None),
-                    })
-                    .on_conflict_do_nothing_on([
-                        accounts::Column::EmployeeId,
-                        accounts::Column::PolicyId,
-                    ])
-                    .exec(txn)
-                    .await?;
-                    // Lock the account so two overlapping assignments cannot both pass the check.
-                    let key = AccountKey {
-                        employee_id,
-                        policy_id,
-                    };
-                    let account = apply_to_account(txn, &key, Totals::default(), true).await?;
-                    let existing = assignments::Entity::find()
-                        .filter(assignments::Column::EmployeeId.eq(employee_id))
-                        .filter(assignments::Column::PolicyId.eq(policy_id))
-                        .all(txn)
-                        .await?;
-                    if let Some(overlapping) =
-                        existing.into_iter().map(assignment_from_row).find(|other| {
-                            other.overlaps(assignment.effective_from, assignment.effective_to)
-                        })
-                    {
-                        return Err(reject(Rejection::AssignmentOverlaps {
-                            assignment_id: overlapping.id,
-                        }));
-                    }
-                    assignments::Entity::insert(assignments::ActiveModel {
-                        assignment_id: Set(assignment.id.clone()),
-                        employee_id: Set(employee_id.to_owned()),
-                        policy_id: Set(policy_id.to_owned()),
-                        effective_from: Set(assignment.effective_from),
-                        effective_to: Set(assignment.effective_to),
-                        request_id: Set(request_id),
-                        created_at: Set(now),
-                    })
-                    .exec_without_returning(txn)
-                    .await?;
-                    // Periods from its start are accrued by the next run, however far back.
-                    accrual::rewind_watermark(
-                        txn,
-                        account.account_id,
-                        reopen_watermark(&policy, assignment.effective_from),
-                    )
-                    .await?;
+                    assign_one(txn, &assignment, &policy, &request_id).await?;
                     Ok(assignment)
+                })
+            },
+        )
+        .await
+    }
+
+    async fn assign_policies(
+        &self,
+        command: &AssignPolicies,
+        policies: &[Policy],
+        assignment_ids: Vec<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Assignment>> {
+        let assignments: Vec<(Assignment, Policy)> = policies
+            .iter()
+            .zip(assignment_ids)
+            .map(|(policy, id)| {
+                (
+                    Assignment {
+                        id,
+                        employee_id: command.employee_id.clone(),
+                        policy_id: policy.id.clone(),
+                        effective_from: command.effective_from,
+                        effective_to: command.effective_to,
+                        created_at: now,
+                    },
+                    policy.clone(),
+                )
+            })
+            .collect();
+        let request_id = command.request_id.as_str().to_owned();
+        self.once(
+            command.request_id.as_str(),
+            "ledger.AssignPolicies",
+            command,
+            move |txn| {
+                Box::pin(async move {
+                    // Accounts in policy order, so concurrent requests lock them alike.
+                    let mut order: Vec<usize> = (0..assignments.len()).collect();
+                    order.sort_by(|a, b| assignments[*a].1.id.cmp(&assignments[*b].1.id));
+                    for index in order {
+                        let (assignment, policy) = &assignments[index];
+                        assign_one(txn, assignment, policy, &request_id).await?;
+                    }
+                    Ok(assignments.into_iter().map(|(a, _)| a).collect())
                 })
             },
         )
@@ -1275,7 +1327,20 @@ impl LedgerStore for SeaLedgerStore {
         }
         // Everyone: bounded batches, one transaction each, so a long run neither holds the write
         // lock for long nor loses more than a batch when interrupted. Re-running is safe (the
-        // watermarks and the unique period index), so the answer is recorded after the work.
+        // watermarks and the unique period index), so a request id already answered is replayed
+        // (or refused, for another request) before any work, and the answer is recorded after it.
+        match inbox::recorded::<AccrualRun, LedgerError>(
+            &self.db,
+            command.request_id.as_str(),
+            "ledger.RunAccruals",
+            command,
+        )
+        .await
+        {
+            Ok(Some(answer)) => return Ok(answer),
+            Ok(None) => {}
+            Err(err) => return Err(inbox_error(err, command.request_id.as_str())),
+        }
         let mut run = AccrualRun::default();
         let mut after_id = 0;
         loop {

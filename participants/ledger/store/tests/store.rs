@@ -52,11 +52,13 @@ fn spec(allow_negative: bool) -> PolicySpec {
         accrual: AccrualRule {
             frequency: AccrualFrequency::Monthly,
             amount: Quantity::from_millis(1750),
+            max_balance: None,
         },
         allow_negative,
         carry_over_cap: Some(days(5)),
         full_day: days(1),
         count_weekends: false,
+        year_start_month: 1,
     }
 }
 

@@ -1048,6 +1048,7 @@ async fn pips_record_check_ins_and_outcomes(backend: Backend) {
             notes: "Progress, not there yet".into(),
             new_end_date: "2026-06-30".into(),
             additional_check_in_dates: vec!["2026-06-15".into()],
+            employee_id: String::new(),
         })
         .await
         .expect("extend")
@@ -1072,6 +1073,19 @@ async fn pips_record_check_ins_and_outcomes(backend: Backend) {
         .expect_err("an extension must move the end date forward");
     assert_eq!(violated_fields(&bad_extension), vec!["new_end_date"]);
 
+    // A request naming another employee than the PIP's changes nothing.
+    let not_theirs = h
+        .client
+        .record_pip_outcome(RecordPipOutcomeRequest {
+            request_id: "succeed-other".into(),
+            pip_id: pip.pip_id.clone(),
+            outcome: PipOutcome::Successful as i32,
+            employee_id: format!("{}-other", pip.employee_id),
+            ..Default::default()
+        })
+        .await
+        .expect_err("another employee's PIP");
+    assert_eq!(not_theirs.code(), Code::PermissionDenied, "{not_theirs:?}");
     let done = h
         .client
         .record_pip_outcome(RecordPipOutcomeRequest {
@@ -1079,6 +1093,7 @@ async fn pips_record_check_ins_and_outcomes(backend: Backend) {
             pip_id: pip.pip_id.clone(),
             outcome: PipOutcome::Successful as i32,
             notes: "Met every objective".into(),
+            employee_id: pip.employee_id.clone(),
             ..Default::default()
         })
         .await
