@@ -659,10 +659,14 @@ pub struct EndedAssignments {
     pub assignments: Vec<Assignment>,
     pub voided_hold_ids: Vec<String>,
     pub posted_hold_ids: Vec<String>,
+    /// Adjustments taking back what accruals made in advance granted for days after the end.
+    #[serde(default)]
+    pub withdrawn: Vec<Entry>,
 }
 
-/// Restores the ends [`EndAssignments`] request `ended_by_request_id` changed (a saga's undo).
-/// Voided and posted holds stay as they are: a hold resolves once.
+/// Restores the ends [`EndAssignments`] request `ended_by_request_id` changed (a saga's undo), and
+/// reverses the accruals it withdrew. Voided and posted holds stay as they are: a hold resolves
+/// once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReopenAssignments {
     pub request_id: RequestId,

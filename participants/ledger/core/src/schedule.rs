@@ -7,7 +7,9 @@
 //!   the account is assigned (and not frozen) every day of it, otherwise the amount times the
 //!   days assigned and not frozen over the period's days, rounded down to the thousandth. So the
 //!   first period is prorated from the assignment's start, a period is prorated to an end known
-//!   when it accrues, and nothing accrues for days after an assignment ends.
+//!   when it accrues, and nothing accrues for days after an assignment ends: ending an assignment
+//!   inside a period that accrued already takes back the days after the end
+//!   ([`excess_accrual`]; the ledger appends it as a withdrawal adjustment).
 //! - A period accrues at most once. A period that accrued nothing (frozen throughout) accrues
 //!   when a lift of the freeze reopens it; one that accrued partly keeps what it accrued.
 //! - With a maximum balance, an accrual stops at it: the last one is cut to what fits.
@@ -161,7 +163,6 @@ pub fn due(
     }
     let spec = &policy.spec;
     let assigned = |day: NaiveDate| assignments.iter().any(|a| a.covers(day));
-    let frozen = |day: NaiveDate| freezes.iter().any(|f| f.covers(day));
     let mut events = Vec::new();
 
     if let Some(cap) = spec.carry_over_cap {
@@ -178,20 +179,7 @@ pub fn due(
     let frequency = spec.accrual.frequency;
     let mut period = period_containing(frequency, spec.year_start_month, from);
     while let Some(current) = period.filter(|p| p.start <= up_to) {
-        let mut first_assigned = None;
-        let mut accruing_days = 0i64;
-        for day in current
-            .start
-            .iter_days()
-            .take_while(|day| *day <= current.end)
-        {
-            if assigned(day) {
-                first_assigned.get_or_insert(day);
-                if !frozen(day) {
-                    accruing_days += 1;
-                }
-            }
-        }
+        let (first_assigned, accruing_days) = coverage(current, assignments, freezes);
         if let Some(on) = first_assigned.filter(|on| from <= *on && *on <= up_to)
             && accruing_days > 0
         {
@@ -214,6 +202,54 @@ pub fn due(
         return (events, last_day);
     }
     (events, up_to)
+}
+
+/// The first assigned day of `period`, and how many of its days are assigned and not frozen.
+fn coverage(
+    period: Period,
+    assignments: &[Assignment],
+    freezes: &[Freeze],
+) -> (Option<NaiveDate>, i64) {
+    let mut first_assigned = None;
+    let mut accruing_days = 0i64;
+    for day in period
+        .start
+        .iter_days()
+        .take_while(|day| *day <= period.end)
+    {
+        if assignments.iter().any(|a| a.covers(day)) {
+            first_assigned.get_or_insert(day);
+            if !freezes.iter().any(|f| f.covers(day)) {
+                accruing_days += 1;
+            }
+        }
+    }
+    (first_assigned, accruing_days)
+}
+
+/// What `period` accrues by the rule given the assignments and freezes as they are now.
+pub fn entitled(
+    policy: &Policy,
+    period: Period,
+    assignments: &[Assignment],
+    freezes: &[Freeze],
+) -> Quantity {
+    let (_, accruing_days) = coverage(period, assignments, freezes);
+    prorate(policy.spec.accrual.amount, accruing_days, period.days())
+}
+
+/// What of an accrual of `granted` (less `withdrawn` already) for `period` exceeds what the period
+/// is entitled to now that an assignment ended earlier: the share to withdraw, if any. Accruals
+/// are made in advance, so ending an assignment inside an accrued period takes back the days after
+/// its end; never more than is left of the accrual.
+pub fn excess_accrual(
+    granted: Quantity,
+    withdrawn: Quantity,
+    entitled: Quantity,
+) -> Option<Quantity> {
+    let left = granted - withdrawn;
+    let excess = left - entitled.min(left);
+    excess.is_positive().then_some(excess)
 }
 
 /// `amount` for `days` of a period of `period_days`, rounded down to the thousandth.
@@ -488,6 +524,29 @@ mod tests {
         assert!(events.len() <= EVENTS_PER_ACCOUNT_MAX);
         assert!(through < date("2026-01-01"));
         assert!(events.iter().all(|event| event.day() <= through));
+    }
+
+    #[test]
+    fn an_earlier_end_takes_back_the_days_after_it() {
+        let policy = policy(AccrualFrequency::Annual, 12, None);
+        let year = Period {
+            start: date("2026-01-01"),
+            end: date("2026-12-31"),
+        };
+        let ended = [assigned("2026-01-01", Some("2026-03-31"))];
+        let entitled = entitled(&policy, year, &ended, &[]);
+        // 90 of 365 days.
+        assert_eq!(entitled, prorate(Quantity::from_units(12), 90, 365));
+        let units = Quantity::from_units;
+        assert_eq!(
+            excess_accrual(units(12), Quantity::ZERO, entitled),
+            Some(units(12) - entitled)
+        );
+        assert_eq!(
+            excess_accrual(units(12), units(12) - entitled, entitled),
+            None
+        );
+        assert_eq!(excess_accrual(units(2), Quantity::ZERO, units(3)), None);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Ledger benchmark over the real gRPC server (loopback, TCP_NODELAY) on SQLite and PostgreSQL.
 //!
-//! Reports append throughput, balance-read latency at 10, 1,000 and 100,000 entries of history, and
-//! hold throughput under 8 concurrent clients. Run it with `bash loadtest/ledger-bench.sh`, which
+//! Reports append throughput, balance-read latency at 10, 1,000 and 100,000 entries of history,
+//! hold throughput under 8 concurrent clients, and one accrual run over 10,000 assignments. Run it with `bash loadtest/ledger-bench.sh`, which
 //! starts a throwaway PostgreSQL (fsync on) and sets HRMESH_TEST_POSTGRES_URL; without that variable
 //! only SQLite is measured.
 
@@ -26,6 +26,8 @@ const APPEND_BATCH_SIZE: usize = 100;
 const SINGLE_APPENDS: usize = 2_000;
 const HOLD_CLIENTS: usize = 8;
 const HOLDS_PER_CLIENT: usize = 250;
+/// Assignments one measured accrual run brings up to date.
+const ACCRUAL_ASSIGNMENTS: usize = 10_000;
 
 struct Latencies(Vec<Duration>);
 
@@ -303,7 +305,84 @@ async fn bench_backend(backend: Backend) -> Vec<(String, String)> {
             ms(latencies.percentile(0.99))
         ),
     ));
+    rows.extend(accrual_runs(&mut c).await);
     server.stop().await.expect("stop");
+    rows
+}
+
+/// One accrual run over [`ACCRUAL_ASSIGNMENTS`] assignments of a monthly policy: the first period
+/// of each, then the next month's run, then a run with nothing due.
+async fn accrual_runs(c: &mut LedgerServiceClient<MeshChannel>) -> Vec<(String, String)> {
+    c.create_policy(CreatePolicyRequest {
+        request_id: "bench/accrual-policy".into(),
+        policy_id: "accrual-bench".into(),
+        policy: Some(Policy {
+            resource_type: "bench".into(),
+            unit: Unit::Days as i32,
+            accrual: Some(AccrualRule {
+                frequency: AccrualFrequency::Monthly as i32,
+                amount: "1.75".into(),
+                max_balance: String::new(),
+            }),
+            ..Default::default()
+        }),
+    })
+    .await
+    .expect("accrual policy");
+    for i in 0..ACCRUAL_ASSIGNMENTS {
+        c.assign_policy(AssignPolicyRequest {
+            request_id: format!("bench/accrual-assign/{i}"),
+            employee_id: format!("accrue-{i}"),
+            policy_id: "accrual-bench".into(),
+            effective_from: "2026-01-01".into(),
+            effective_to: String::new(),
+        })
+        .await
+        .expect("assign");
+    }
+    let mut rows = Vec::new();
+    for (label, request_id, up_to) in [
+        ("first period", "bench/run-1", "2026-01-01"),
+        ("next month", "bench/run-2", "2026-02-01"),
+    ] {
+        let started = Instant::now();
+        let run = c
+            .run_accruals(RunAccrualsRequest {
+                request_id: request_id.into(),
+                up_to_date: up_to.into(),
+                employee_id: String::new(),
+                policy_id: "accrual-bench".into(),
+            })
+            .await
+            .expect("run")
+            .into_inner();
+        let elapsed = started.elapsed();
+        assert_eq!(run.accrual_entries, ACCRUAL_ASSIGNMENTS as i64, "{run:?}");
+        rows.push((
+            format!("accrual run over {ACCRUAL_ASSIGNMENTS} assignments, {label} (entries/s)"),
+            format!(
+                "{:.0} ({})",
+                run.accrual_entries as f64 / elapsed.as_secs_f64(),
+                ms(elapsed)
+            ),
+        ));
+    }
+    let started = Instant::now();
+    let idle = c
+        .run_accruals(RunAccrualsRequest {
+            request_id: "bench/run-3".into(),
+            up_to_date: "2026-02-01".into(),
+            employee_id: String::new(),
+            policy_id: "accrual-bench".into(),
+        })
+        .await
+        .expect("idle run")
+        .into_inner();
+    assert_eq!(idle.accrual_entries, 0);
+    rows.push((
+        format!("accrual run over {ACCRUAL_ASSIGNMENTS} assignments, nothing due"),
+        ms(started.elapsed()),
+    ));
     rows
 }
 

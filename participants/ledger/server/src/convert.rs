@@ -735,6 +735,7 @@ pub fn ended_assignments(ended: core::EndedAssignments) -> pb::EndAssignmentsRes
         assignments: ended.assignments.into_iter().map(assignment).collect(),
         voided_hold_ids: ended.voided_hold_ids,
         posted_hold_ids: ended.posted_hold_ids,
+        withdrawn_accruals: ended.withdrawn.into_iter().map(entry).collect(),
     }
 }
 

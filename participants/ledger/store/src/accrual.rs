@@ -9,8 +9,8 @@ use hrmesh_domain::EmployeeId;
 use hrmesh_ledger_core::{
     AccrualRun, Assignment, Due, EndAssignments, EndedAssignments, Entry, EntryDraft, EntryKind,
     ExtendFreeze, FREEZE_SPAN_DAYS_MAX, Freeze, FreezeAccruals, FreezeTarget, HoldState,
-    LedgerError, Policy, PolicyId, Quantity, RecordKind, Rejection, ReopenAssignments, Totals,
-    capped, check_record_of, due, expiring, reopen_watermark,
+    LedgerError, Period, Policy, PolicyId, Quantity, RecordKind, Rejection, ReopenAssignments,
+    Totals, capped, check_record_of, due, entitled, excess_accrual, expiring, reopen_watermark,
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -22,9 +22,9 @@ use crate::entities::{
     accounts, accrual_freezes, assignment_endings, assignments, balance_snapshots, entries, holds,
 };
 use crate::store::{
-    AccountKey, Resolution, Tx, append_drafts, apply_to_account, assignment_from_row, fail,
-    held_days, policy_from_row, policy_row, reject, resolve_hold, snapshot_totals, sum_entries,
-    totals_of_account,
+    AccountKey, Resolution, Tx, append_drafts, apply_to_account, assignment_from_row,
+    entry_from_row, fail, held_days, policy_from_row, policy_row, reject, resolve_hold,
+    snapshot_totals, sum_entries, totals_of_account,
 };
 
 pub(crate) fn freeze_from_row(row: accrual_freezes::Model) -> Freeze {
@@ -411,6 +411,21 @@ pub(crate) async fn end_assignments(
             ..row
         }));
     }
+    // Accruals are made in advance: the days after the end that accrued already go back.
+    let mut withdrawn = Vec::new();
+    for policy_id in &policies {
+        withdrawn.extend(
+            withdraw_accruals_after(
+                txn,
+                employee_id,
+                policy_id,
+                end,
+                command.request_id.as_str(),
+                now,
+            )
+            .await?,
+        );
+    }
 
     // The pending holds: those with a day after the end are voided, the others posted if asked.
     let mut pending = holds::Entity::find()
@@ -462,12 +477,167 @@ pub(crate) async fn end_assignments(
         assignments: ended,
         voided_hold_ids: voided,
         posted_hold_ids: posted,
+        withdrawn,
     })
+}
+
+/// The reference of the adjustment that withdraws part of the accrual entry `entry_id`.
+fn withdrawal_reference(entry_id: i64) -> String {
+    format!("{WITHDRAWAL_PREFIX}{entry_id}")
+}
+
+const WITHDRAWAL_PREFIX: &str = "withdrawn-accrual:";
+
+/// Appends, for each scheduled accrual of the account whose period runs past `end`, an adjustment
+/// taking back what it granted beyond what the period is entitled to now (the account is locked).
+async fn withdraw_accruals_after(
+    txn: &DatabaseTransaction,
+    employee_id: &str,
+    policy_id: &str,
+    end: NaiveDate,
+    request_id: &str,
+    now: DateTime<Utc>,
+) -> Tx<Vec<Entry>> {
+    use entries::Column;
+    let Some(account) = account_of(txn, employee_id, policy_id).await? else {
+        return Ok(Vec::new());
+    };
+    let accruals = entries::Entity::find()
+        .filter(Column::AccountId.eq(account.account_id))
+        .filter(Column::Kind.eq(EntryKind::Accrual.as_str()))
+        .filter(Column::PeriodEnd.gt(end))
+        .order_by_asc(Column::EntryId)
+        .all(txn)
+        .await?;
+    if accruals.is_empty() {
+        return Ok(Vec::new());
+    }
+    let policy = policy_from_row(policy_row(txn, policy_id).await?).map_err(fail)?;
+    let assignments = account_assignments(txn, employee_id, policy_id).await?;
+    let freezes = account_freezes(txn, account.account_id).await?;
+    let key = AccountKey {
+        employee_id,
+        policy_id,
+    };
+    let mut appended = Vec::new();
+    for accrual in accruals {
+        let (Some(start), Some(period_end)) = (accrual.period_start, accrual.period_end) else {
+            continue;
+        };
+        // A reversed accrual granted nothing; what was withdrawn before (a later end) counts.
+        let reversed = entries::Entity::find()
+            .filter(Column::ReversesEntryId.eq(accrual.entry_id))
+            .one(txn)
+            .await?
+            .is_some();
+        if reversed {
+            continue;
+        }
+        let mut withdrawn = Quantity::ZERO;
+        for earlier in entries::Entity::find()
+            .filter(Column::AccountId.eq(account.account_id))
+            .filter(Column::Kind.eq(EntryKind::Adjustment.as_str()))
+            .filter(Column::Reference.eq(withdrawal_reference(accrual.entry_id)))
+            .all(txn)
+            .await?
+        {
+            let undone = entries::Entity::find()
+                .filter(Column::ReversesEntryId.eq(earlier.entry_id))
+                .one(txn)
+                .await?
+                .is_some();
+            if !undone {
+                withdrawn = withdrawn - Quantity::from_millis(earlier.amount);
+            }
+        }
+        let period = Period {
+            start,
+            end: period_end,
+        };
+        let now_entitled = entitled(&policy, period, &assignments, &freezes);
+        let Some(excess) = excess_accrual(
+            Quantity::from_millis(accrual.amount),
+            withdrawn,
+            now_entitled,
+        ) else {
+            continue;
+        };
+        let amount = Quantity::ZERO - excess;
+        let draft = EntryDraft {
+            kind: EntryKind::Adjustment,
+            amount,
+            deltas: Totals::of_entry(EntryKind::Adjustment, amount),
+            // Dated like the accrual, so every balance as of a date is as if it had been
+            // prorated to the end from the start.
+            effective_date: accrual.effective_date,
+            hold_id: None,
+            reverses_entry_id: None,
+            period: None,
+            reason: format!(
+                "accrual for {} to {} beyond the assignment's end on {end} withdrawn",
+                period.start, period.end
+            ),
+            reference: withdrawal_reference(accrual.entry_id),
+        };
+        let updated = apply_to_account(txn, &key, draft.deltas, true).await?;
+        appended.extend(append_drafts(txn, &updated, &[&draft], request_id, now).await?);
+    }
+    Ok(appended)
+}
+
+/// Reverses the withdrawals `ended_by_request_id` appended (a reopening's part).
+async fn reverse_withdrawals(
+    txn: &DatabaseTransaction,
+    account: &accounts::Model,
+    ended_by_request_id: &str,
+    request_id: &str,
+    now: DateTime<Utc>,
+) -> Tx<()> {
+    use entries::Column;
+    let withdrawals = entries::Entity::find()
+        .filter(Column::AccountId.eq(account.account_id))
+        .filter(Column::Kind.eq(EntryKind::Adjustment.as_str()))
+        .filter(Column::RequestId.eq(ended_by_request_id))
+        .filter(Column::Reference.starts_with(WITHDRAWAL_PREFIX))
+        .order_by_asc(Column::EntryId)
+        .all(txn)
+        .await?;
+    let key = AccountKey {
+        employee_id: &account.employee_id,
+        policy_id: &account.policy_id,
+    };
+    for withdrawal in withdrawals {
+        let reversed = entries::Entity::find()
+            .filter(Column::ReversesEntryId.eq(withdrawal.entry_id))
+            .one(txn)
+            .await?
+            .is_some();
+        if reversed {
+            continue;
+        }
+        let original = entry_from_row(withdrawal).map_err(fail)?;
+        let deltas = original.deltas.negated();
+        let draft = EntryDraft {
+            kind: EntryKind::Reversal,
+            amount: -original.amount,
+            deltas,
+            effective_date: original.effective_date,
+            hold_id: None,
+            reverses_entry_id: Some(original.id),
+            period: None,
+            reason: "assignment reopened".to_owned(),
+            reference: original.reference.clone(),
+        };
+        let updated = apply_to_account(txn, &key, deltas, true).await?;
+        append_drafts(txn, &updated, &[&draft], request_id, now).await?;
+    }
+    Ok(())
 }
 
 pub(crate) async fn reopen_assignments(
     txn: &DatabaseTransaction,
     command: &ReopenAssignments,
+    now: DateTime<Utc>,
 ) -> Tx<Vec<Assignment>> {
     let endings = assignment_endings::Entity::find()
         .filter(assignment_endings::Column::RequestId.eq(command.ended_by_request_id.as_str()))
@@ -532,6 +702,14 @@ pub(crate) async fn reopen_assignments(
             txn,
             account.account_id,
             reopen_watermark(&policy, after_end),
+        )
+        .await?;
+        reverse_withdrawals(
+            txn,
+            &account,
+            &command.ended_by_request_id,
+            command.request_id.as_str(),
+            now,
         )
         .await?;
         reopened.push(restored);

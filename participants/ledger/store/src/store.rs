@@ -1285,14 +1285,14 @@ impl LedgerStore for SeaLedgerStore {
     async fn reopen_assignments(
         &self,
         command: &ReopenAssignments,
-        _now: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> Result<Vec<Assignment>> {
         let owned = command.clone();
         self.once(
             command.request_id.as_str(),
             "ledger.ReopenAssignments",
             command,
-            move |txn| Box::pin(async move { accrual::reopen_assignments(txn, &owned).await }),
+            move |txn| Box::pin(async move { accrual::reopen_assignments(txn, &owned, now).await }),
         )
         .await
     }

@@ -1866,7 +1866,72 @@ fn accrual_histories_keep_balances_consistent_on_postgres() {
     accrual_histories_keep_balances_consistent(Backend::Postgres);
 }
 
+/// Accruals are made in advance: ending an assignment inside an accrued period takes back the days
+/// after the end, and reopening it gives them back.
+async fn ending_inside_an_accrued_period_withdraws_the_days_after_it(backend: Backend) {
+    let fixture = Fixture::with(
+        backend,
+        "2026-01-01",
+        spec(AccrualFrequency::Annual, days(12), None, None, true),
+        &["e-1"],
+    )
+    .await;
+    fixture.run(everyone("run-1", "2026-01-01")).await;
+    assert_eq!(fixture.totals("e-1", None).await.balance(), days(12));
+    let ended = fixture
+        .ledger
+        .end_assignments(end_command("end-1", "e-1", "2026-03-31", false))
+        .await
+        .expect("end");
+    // Entitled to 90 of 2026's 365 days: 2.958 (12 x 90 / 365, rounded down).
+    let entitled = prorate(days(12), 90, 365);
+    assert_eq!(entitled, millis(2958));
+    assert_eq!(ended.withdrawn.len(), 1);
+    assert_eq!(ended.withdrawn[0].amount, entitled - days(12));
+    assert_eq!(ended.withdrawn[0].kind, EntryKind::Adjustment);
+    assert_eq!(fixture.totals("e-1", None).await.balance(), entitled);
+    assert_eq!(
+        fixture.totals("e-1", Some("2026-01-01")).await.balance(),
+        entitled,
+        "as if it had been prorated from the start"
+    );
+    // An earlier end again withdraws only the difference; a later one nothing.
+    let earlier = fixture
+        .ledger
+        .end_assignments(end_command("end-2", "e-1", "2026-01-31", false))
+        .await
+        .expect("an earlier end");
+    assert_eq!(earlier.withdrawn.len(), 1);
+    assert_eq!(
+        fixture.totals("e-1", None).await.balance(),
+        prorate(days(12), 31, 365)
+    );
+    fixture
+        .ledger
+        .reopen_assignments(ReopenAssignments {
+            request_id: rid("reopen-2"),
+            ended_by_request_id: "end-2".into(),
+            employee_id: employee("e-1"),
+        })
+        .await
+        .expect("reopen the earlier end");
+    assert_eq!(fixture.totals("e-1", None).await.balance(), entitled);
+    fixture
+        .ledger
+        .reopen_assignments(ReopenAssignments {
+            request_id: rid("reopen-1"),
+            ended_by_request_id: "end-1".into(),
+            employee_id: employee("e-1"),
+        })
+        .await
+        .expect("reopen");
+    assert_eq!(fixture.totals("e-1", None).await.balance(), days(12));
+    let run = fixture.run(everyone("run-2", "2026-06-01")).await;
+    assert_eq!(run.accruals, 0, "the year accrued once");
+}
+
 hrmesh_kit::test_on_every_backend!(
+    ending_inside_an_accrued_period_withdraws_the_days_after_it,
     two_concurrent_runs_accrue_each_period_exactly_once,
     a_run_after_a_gap_catches_up_every_period_once,
     the_first_and_last_periods_are_prorated_by_assigned_days,
