@@ -2,6 +2,7 @@
 //! database, on SQLite and on PostgreSQL; and the executor over fake ports.
 
 mod executor;
+mod expiry;
 mod hr_sagas;
 mod legacy;
 mod lossy_ledger;
