@@ -23,6 +23,8 @@ pub const E7_ASSIGNED_PTO: &str = "employee e-7 is assigned pto from 2026-12-01"
 pub const E1_HAS_SAGA_FREEZE: &str = "employee e-1 has a pto freeze created by a saga's step";
 /// `[pipId]`
 pub const E1_HAS_PIP_FREEZE: &str = "employee e-1 has a pto freeze for a PIP";
+pub const E1_PTO_FROZEN_IN_NOVEMBER: &str =
+    "employee e-1's pto accruals are frozen in November 2026";
 pub const E1_ASSIGNMENTS_ENDED: &str =
     "the assignments of employee e-1 were ended by a saga's step";
 

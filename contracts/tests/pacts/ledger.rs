@@ -58,6 +58,23 @@ pub fn contract() -> Contract {
         ),
     );
     c.interaction(
+        "append bonus days while the employee's accruals are frozen",
+        &[E1_PTO_FROZEN_IN_NOVEMBER],
+        "AppendEntries",
+        json_pattern!({
+            "requestId": key_pattern(1, "do"),
+            "entries": [entry(
+                "ENTRY_KIND_ACCRUAL",
+                term!(DECIMAL, "2").into(),
+                "2026-11-20",
+                &format!("bonus for review {REVIEW}"),
+            )],
+        }),
+        Reply::Error("FAILED_PRECONDITION", error_info("ACCRUALS_FROZEN")),
+        // No bonus is due during a PIP: the saga goes on without it.
+        Drive::new(complete_review(), 1, Forward, Expect::Done(&[])),
+    );
+    c.interaction(
         "append the settlements of every balance at offboarding",
         &[E1_HAS_10_DAYS],
         "AppendEntries",
@@ -685,6 +702,20 @@ async fn set_up(
         E1_HAS_PIP_FREEZE => {
             freeze_e1(ledger, "state/freeze", PIP).await?;
             values.insert("pipId".into(), json!(PIP));
+        }
+        E1_PTO_FROZEN_IN_NOVEMBER => {
+            assign_e1(ledger).await?;
+            ledger
+                .freeze_accruals(FreezeAccruals {
+                    request_id: rid("state/freeze-november"),
+                    employee_id: employee("e-1"),
+                    policy_id: pto(),
+                    start_date: date("2026-11-01"),
+                    end_date: date("2026-11-30"),
+                    reason: "performance improvement plan".into(),
+                    reference: PIP.into(),
+                })
+                .await?;
         }
         E1_ASSIGNMENTS_ENDED => {
             assign_e1(ledger).await?;

@@ -425,9 +425,14 @@ impl ParticipantCommand {
     }
 
     /// Whether `rejection` means the command's aim is met anyway: an undo that finds its effect
-    /// gone already (an entry reversed by hand, a hold that expired or was voided).
+    /// gone already (an entry reversed by hand, a hold that expired or was voided), or a grant the
+    /// ledger refuses because the employee's accruals are frozen (a PIP): no bonus is due then, and
+    /// the saga goes on without it.
     pub fn rejection_is_done(&self, rejection: &Rejection) -> bool {
         match self {
+            ParticipantCommand::AppendEntry(entry) if entry.kind == EntryKind::Accrual => {
+                rejection.reason == "ACCRUALS_FROZEN"
+            }
             ParticipantCommand::ReverseEntry { .. } | ParticipantCommand::ReverseEntries { .. } => {
                 rejection.reason == "ENTRY_ALREADY_REVERSED"
             }

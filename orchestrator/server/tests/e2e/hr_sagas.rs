@@ -1265,7 +1265,56 @@ async fn a_refused_policy_assigns_none_of_them(backend: Backend) {
     mesh.stop().await;
 }
 
+/// A review completed while a PIP freezes the bonus policy completes without the bonus: the
+/// refused grant is no bonus due, not a reason to reopen the review.
+async fn a_review_completed_during_a_pip_grants_no_bonus(backend: Backend) {
+    let mut mesh = Mesh::start(backend).await;
+    mesh.pto("e-4", "10").await;
+    let today = chrono::Utc::now().date_naive();
+    let plan = mesh
+        .run_saga(
+            "pip-before-review",
+            initiate_pip(
+                "e-4",
+                "m-1",
+                today,
+                today + days(60),
+                today + days(14),
+                "pto",
+            ),
+        )
+        .await
+        .expect("pip");
+    assert_eq!(plan.state, SagaState::Completed as i32, "{plan:?}");
+    let review_id = mesh.review_by("e-4", "m-1").await;
+    let saga = mesh
+        .run_saga(
+            "review-during-pip",
+            complete_review(&review_id, "e-4", ppb::Rating::Outstanding, "pto"),
+        )
+        .await
+        .expect("review");
+    assert_eq!(saga.state, SagaState::Completed as i32, "{saga:?}");
+    assert_eq!(
+        saga.steps[1]
+            .output
+            .get("entry_id")
+            .map(String::as_str)
+            .unwrap_or_default(),
+        "",
+        "no bonus entry: {:?}",
+        saga.steps[1]
+    );
+    assert_eq!(mesh.balance("e-4").await.balance, "10", "no bonus days");
+    assert_eq!(
+        mesh.review_state(&review_id).await.state,
+        ppb::ReviewState::Completed as i32
+    );
+    mesh.stop().await;
+}
+
 hrmesh_kit::test_on_every_backend!(
+    a_review_completed_during_a_pip_grants_no_bonus,
     initiate_pip_freezes_the_bonus_accrual_over_the_plan,
     a_refused_freeze_cancels_the_plan,
     a_freeze_whose_answer_was_lost_is_undone_with_the_plan,
