@@ -235,4 +235,99 @@ async fn sagas_logged_by_version_1_resume_with_their_meaning(backend: Backend) {
     mesh.stop().await;
 }
 
-hrmesh_kit::test_on_every_backend!(sagas_logged_by_version_1_resume_with_their_meaning);
+/// Writes a saga as version 2 logged it (the core's JSON start), held by a replica whose lease
+/// ran out.
+async fn write_v2(url: &str, id: &str, saga_type: &str, employee_id: &str, start_json: &str) {
+    let db = Database::connect(url).await.expect("the saga log");
+    let long_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+    let mut insert = Query::insert();
+    insert
+        .into_table(Alias::new("sagas"))
+        .columns(
+            [
+                "id",
+                "saga_type",
+                "state",
+                "employee_id",
+                "lock_mode",
+                "request_id",
+                "input",
+                "reason",
+                "events",
+                "owner",
+                "lease_until",
+                "created_at",
+                "updated_at",
+                "log_version",
+            ]
+            .map(Alias::new),
+        )
+        .values_panic([
+            id.into(),
+            saga_type.into(),
+            "running".into(),
+            employee_id.into(),
+            "exclusive".into(),
+            format!("v2-{id}").into(),
+            start_json.as_bytes().to_vec().into(),
+            "".into(),
+            0i64.into(),
+            "old-replica".into(),
+            long_ago.into(),
+            long_ago.into(),
+            long_ago.into(),
+            2i32.into(),
+        ]);
+    db.execute(&insert).await.expect("a version 2 saga");
+}
+
+/// initiate-pip, offboard-employee and onboard-employee have other steps since log version 3: a
+/// saga of theirs logged by version 2 is not resumed on the new steps (its step numbers mean the
+/// old ones) but made stuck, saying why, with nothing called; its start still reads.
+async fn sagas_whose_steps_changed_since_version_2_are_stuck_not_resumed(backend: Backend) {
+    let mut mesh = Mesh::start(backend).await;
+    mesh.pto("e-1", "10").await;
+    let review_id = mesh.review_in_manager_review("e-1").await;
+    let offboarding = "0193a000-0000-7000-8000-000000000021";
+    write_v2(
+        &mesh.dbs[3].url,
+        offboarding,
+        "offboard-employee",
+        "e-1",
+        r#"{"actor":"hr-admin","input":{"offboard_employee":{"employee_id":"e-1","last_day":"2026-12-31","policy_id":"pto","settlement":"Payout","hr_recipient_id":"hr-1","reason":"v2"}}}"#,
+    )
+    .await;
+    let onboarding = "0193a000-0000-7000-8000-000000000022";
+    write_v2(
+        &mesh.dbs[3].url,
+        onboarding,
+        "onboard-employee",
+        "e-5",
+        r#"{"actor":"hr-admin","input":{"onboard_employee":{"employee_id":"e-5","manager_id":"m-1","policy_id":"pto","start_date":"2026-12-01","first_accrual":"1.5","probation_review_due_date":"2027-03-01","starter_goals":[]}}}"#,
+    )
+    .await;
+    let resumed = mesh.orchestrator.engine().recover().await.expect("recover");
+    assert_eq!(resumed, 2);
+    for id in [offboarding, onboarding] {
+        let saga = mesh.settled(id).await;
+        assert_eq!(saga.state, SagaState::Stuck as i32, "{saga:?}");
+        assert!(saga.reason.contains("earlier steps"), "{}", saga.reason);
+    }
+    let onboard = mesh.get(onboarding).await;
+    match onboard.start.and_then(|s| s.input) {
+        Some(Input::OnboardEmployee(input)) => assert_eq!(input.policy_ids, vec!["pto"]),
+        other => panic!("the version 2 start reads: {other:?}"),
+    }
+    assert_eq!(
+        mesh.review_state(&review_id).await.state,
+        ppb::ReviewState::ManagerReview as i32,
+        "nothing was closed"
+    );
+    assert!(mesh.inbox("hr-1").await.is_empty(), "nobody was told");
+    mesh.stop().await;
+}
+
+hrmesh_kit::test_on_every_backend!(
+    sagas_logged_by_version_1_resume_with_their_meaning,
+    sagas_whose_steps_changed_since_version_2_are_stuck_not_resumed,
+);
