@@ -80,6 +80,20 @@ pub fn pip_outcome_pb(outcome: PipOutcome) -> ppb::PipOutcome {
     }
 }
 
+/// Days ahead of today a start or last day may be: the ledger accrues at most that far ahead, and a
+/// step after the pivot must not be refused for it.
+const DAYS_AHEAD_MAX: i64 = 366;
+
+fn within_a_year(field: &str, day: Option<NaiveDate>, v: &mut Violations) {
+    let latest = chrono::Utc::now().date_naive() + chrono::Duration::days(DAYS_AHEAD_MAX);
+    if day.is_some_and(|day| day > latest) {
+        v.add(
+            field,
+            format!("must be at most {DAYS_AHEAD_MAX} days after today"),
+        );
+    }
+}
+
 fn optional_policy_id(field: &str, value: &str, v: &mut Violations) -> Option<PolicyId> {
     (!value.is_empty())
         .then(|| PolicyId::parse(field, value, v))
@@ -269,6 +283,7 @@ fn parse_input(input: &Input, v: &mut Violations) -> Option<SagaInput> {
         }
         Input::OffboardEmployee(i) => {
             let last_day = parse_date("offboard_employee.last_day", &i.last_day, v);
+            within_a_year("offboard_employee.last_day", last_day, v);
             let settlement = match pb::Settlement::try_from(i.settlement) {
                 Ok(pb::Settlement::Payout) => Some(Settlement::Payout),
                 Ok(pb::Settlement::Forfeit) => Some(Settlement::Forfeit),
@@ -319,6 +334,7 @@ fn parse_input(input: &Input, v: &mut Violations) -> Option<SagaInput> {
                 );
             }
             let start = parse_date("onboard_employee.start_date", &i.start_date, v);
+            within_a_year("onboard_employee.start_date", start, v);
             let due = parse_date(
                 "onboard_employee.probation_review_due_date",
                 &i.probation_review_due_date,

@@ -1,6 +1,7 @@
 //! conclude-pip: record the PIP's outcome in performance (the pivot), then — retried within their
-//! budget — lift the freeze of the employee's bonus accrual from the day the saga ran (an extended
-//! PIP extends the freeze to its new end instead), and tell the employee and the manager.
+//! budget — lift the freeze of the employee's bonus accrual from the day the saga was started
+//! (an extended PIP extends the freeze to its new end instead), and tell the employee and the
+//! manager.
 
 use chrono::NaiveDate;
 use hrmesh_domain::EmployeeId;

@@ -25,8 +25,8 @@ pub use hrmesh_domain::Quantity;
 pub use model::*;
 pub use plan::{AccountPlan, EntryDraft, HoldPlan, expand_hold_days};
 pub use schedule::{
-    BIWEEKLY_ANCHOR, Due, EVENTS_PER_ACCOUNT_MAX, Period, capped, due, entitled, excess_accrual,
-    expiring, period_containing, policy_year, prorate, reopen_watermark,
+    BIWEEKLY_ANCHOR, Due, EVENTS_PER_ACCOUNT_MAX, Period, capped, due, entitled, expiring,
+    period_containing, policy_year, prorate, reopen_watermark, withdrawal_for_end,
 };
 pub use service::{
     ACCRUAL_RUN_AHEAD_DAYS_MAX, FREEZE_SPAN_DAYS_MAX, HOLD_TIMEOUT_DEFAULT_SECS, Ledger,

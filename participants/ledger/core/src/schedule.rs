@@ -9,9 +9,11 @@
 //!   first period is prorated from the assignment's start, a period is prorated to an end known
 //!   when it accrues, and nothing accrues for days after an assignment ends: ending an assignment
 //!   inside a period that accrued already takes back the days after the end
-//!   ([`excess_accrual`]; the ledger appends it as a withdrawal adjustment).
-//! - A period accrues at most once. A period that accrued nothing (frozen throughout) accrues
-//!   when a lift of the freeze reopens it; one that accrued partly keeps what it accrued.
+//!   ([`withdrawal_for_end`]; the ledger appends it as a withdrawal adjustment).
+//! - A period accrues at most once. A period looked at again — a freeze lifted, an assignment
+//!   from inside it (a rehire) — accrues when it accrued nothing, and when it accrued less than it
+//!   is entitled to now is topped up with an adjustment referencing its accrual. A freeze made
+//!   after a period accrued in advance takes nothing back.
 //! - With a maximum balance, an accrual stops at it: the last one is cut to what fits.
 //! - At the end of a policy year the balance above the carry-over cap, as of the year's last day,
 //!   expires through one CARRY_OVER_EXPIRY entry, when the account is assigned on that day. It is
@@ -143,14 +145,26 @@ impl Due {
 /// The events due for one account after `after` (its watermark; none: from the start of its
 /// first assignment) up to and including `up_to`, in the order to apply them, and the day the
 /// account is then brought up to (earlier than `up_to` when the backlog exceeds
-/// [`EVENTS_PER_ACCOUNT_MAX`]).
+/// [`EVENTS_PER_ACCOUNT_MAX`], or, for a policy with a carry-over cap, at the end of the policy
+/// year `today` is in: a year end is applied only once it has passed).
 pub fn due(
     policy: &Policy,
     assignments: &[Assignment],
     freezes: &[Freeze],
     after: Option<NaiveDate>,
     up_to: NaiveDate,
+    today: NaiveDate,
 ) -> (Vec<Due>, NaiveDate) {
+    // A year's expiry needs the year to be over: a run ahead of time (a backfill up to a later
+    // day, onboarding's first accrual of a future start) stops the day before it, so the next run
+    // applies it, and what follows it, once the year has ended.
+    let up_to = match policy.spec.carry_over_cap {
+        Some(_) => {
+            let next_year_end = policy_year(policy.spec.year_start_month, today).end;
+            up_to.min(next_year_end)
+        }
+        None => up_to,
+    };
     let Some(first_start) = assignments.iter().map(|a| a.effective_from).min() else {
         return (Vec::new(), up_to);
     };
@@ -238,18 +252,23 @@ pub fn entitled(
     prorate(policy.spec.accrual.amount, accruing_days, period.days())
 }
 
-/// What of an accrual of `granted` (less `withdrawn` already) for `period` exceeds what the period
-/// is entitled to now that an assignment ended earlier: the share to withdraw, if any. Accruals
-/// are made in advance, so ending an assignment inside an accrued period takes back the days after
-/// its end; never more than is left of the accrual.
-pub fn excess_accrual(
-    granted: Quantity,
-    withdrawn: Quantity,
-    entitled: Quantity,
+/// What to take back of an accrual for `period`, of which `left` still stands, when an end moves
+/// the account's assignments from `before` to `after`: the days after the new end, as the rule
+/// values them under the freezes of now (so a freeze changes nothing of it), and never more than
+/// is left. Accruals are made in advance, so ending an assignment inside an accrued period takes
+/// back its days after the end.
+pub fn withdrawal_for_end(
+    policy: &Policy,
+    period: Period,
+    before: &[Assignment],
+    after: &[Assignment],
+    freezes: &[Freeze],
+    left: Quantity,
 ) -> Option<Quantity> {
-    let left = granted - withdrawn;
-    let excess = left - entitled.min(left);
-    excess.is_positive().then_some(excess)
+    let days_after_end =
+        entitled(policy, period, before, freezes) - entitled(policy, period, after, freezes);
+    let withdrawn = days_after_end.min(left);
+    withdrawn.is_positive().then_some(withdrawn)
 }
 
 /// `amount` for `days` of a period of `period_days`, rounded down to the thousandth.
@@ -402,6 +421,7 @@ mod tests {
             &[],
             None,
             date("2026-03-05"),
+            date("2026-03-05"),
         );
         assert_eq!(through, date("2026-03-05"));
         assert_eq!(
@@ -435,6 +455,7 @@ mod tests {
             &[],
             None,
             date("2026-06-30"),
+            date("2026-06-30"),
         );
         assert_eq!(
             accruals(&events),
@@ -461,6 +482,7 @@ mod tests {
             &[],
             Some(date("2026-01-31")),
             date("2026-03-01"),
+            date("2026-03-01"),
         );
         let starts: Vec<_> = accruals(&events).into_iter().map(|(s, _, _)| s).collect();
         assert_eq!(
@@ -477,6 +499,7 @@ mod tests {
             &[frozen("2026-02-01", "2026-03-15")],
             None,
             date("2026-04-01"),
+            date("2026-04-01"),
         );
         let got = accruals(&events);
         assert_eq!(got.len(), 3, "February is frozen throughout: {got:?}");
@@ -491,6 +514,7 @@ mod tests {
             &[lifted],
             None,
             date("2026-04-01"),
+            date("2026-04-01"),
         );
         assert_eq!(accruals(&events).len(), 4, "a freeze lifted from its start");
     }
@@ -502,6 +526,7 @@ mod tests {
             &[assigned("2025-01-01", None)],
             &[],
             Some(date("2025-06-30")),
+            date("2026-01-01"),
             date("2026-01-01"),
         );
         assert_eq!(events.len(), 2, "{events:?}");
@@ -520,6 +545,7 @@ mod tests {
             &[],
             None,
             date("2026-01-01"),
+            date("2026-01-01"),
         );
         assert!(events.len() <= EVENTS_PER_ACCOUNT_MAX);
         assert!(through < date("2026-01-01"));
@@ -533,20 +559,33 @@ mod tests {
             start: date("2026-01-01"),
             end: date("2026-12-31"),
         };
+        let open = [assigned("2026-01-01", None)];
         let ended = [assigned("2026-01-01", Some("2026-03-31"))];
-        let entitled = entitled(&policy, year, &ended, &[]);
-        // 90 of 365 days.
-        assert_eq!(entitled, prorate(Quantity::from_units(12), 90, 365));
         let units = Quantity::from_units;
+        // 275 of 365 days come back.
+        let back = units(12) - prorate(units(12), 90, 365);
         assert_eq!(
-            excess_accrual(units(12), Quantity::ZERO, entitled),
-            Some(units(12) - entitled)
+            withdrawal_for_end(&policy, year, &open, &ended, &[], units(12)),
+            Some(back)
+        );
+        // A freeze over days the employee keeps takes nothing more from a leaver: the same 275
+        // days come back (up to the rounding of each share to the thousandth).
+        let freeze = [frozen("2026-02-01", "2026-02-28")];
+        let with_freeze = withdrawal_for_end(&policy, year, &open, &ended, &freeze, units(12))
+            .expect("a withdrawal");
+        assert!(
+            (with_freeze - back).millis().abs() <= 1,
+            "{with_freeze} against {back}"
+        );
+        // Never more than is left; nothing when the end moves later.
+        assert_eq!(
+            withdrawal_for_end(&policy, year, &open, &ended, &[], units(1)),
+            Some(units(1))
         );
         assert_eq!(
-            excess_accrual(units(12), units(12) - entitled, entitled),
+            withdrawal_for_end(&policy, year, &ended, &open, &[], units(12)),
             None
         );
-        assert_eq!(excess_accrual(units(2), Quantity::ZERO, units(3)), None);
     }
 
     #[test]

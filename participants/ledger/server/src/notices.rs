@@ -2,8 +2,10 @@
 //! `time_off.expired` notification through the notification service.
 //!
 //! Nothing is lost and nothing doubled: a hold is marked told only after the notification service
-//! took the notification, and the notification's request id is derived from the hold, so a send
-//! repeated after a crash, a failure or by another replica is a replay of the first.
+//! took the notification (or refused it for good, which is logged as an error), and the
+//! notification's request id is derived from the hold, so a send repeated after a crash, an
+//! outage or by another replica is a replay of the first. An outage ends the round: the rest wait
+//! for the next sweep rather than each for its own timeout.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -26,7 +28,8 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NoticeRun {
     pub sent: u32,
-    /// Not taken by the notification service; tried again at the next sweep.
+    /// Not taken by the notification service: tried again at the next sweep when it was away,
+    /// logged and given up when it refused the notice for good.
     pub failed: u32,
 }
 
@@ -70,6 +73,18 @@ fn notice(hold: &Hold) -> npb::SendRequest {
     }
 }
 
+fn is_outage(code: Code) -> bool {
+    matches!(
+        code,
+        Code::Unavailable
+            | Code::DeadlineExceeded
+            | Code::ResourceExhausted
+            | Code::Aborted
+            | Code::Cancelled
+            | Code::Unknown
+    )
+}
+
 impl ExpiryNotices {
     /// Notices sent through the notification service at `url` (connected lazily, so it may start
     /// later), signed with `token`.
@@ -94,16 +109,23 @@ impl ExpiryNotices {
         for hold in ledger.expired_holds_untold(NOTICES_PER_SWEEP_MAX).await? {
             match self.client.clone().send(notice(&hold)).await {
                 // Taken, or taken before under the same key with other content.
-                Ok(_) => {}
-                Err(status) if status.code() == Code::AlreadyExists => {}
-                Err(status) => {
-                    tracing::warn!(hold_id = %hold.id, code = ?status.code(), message = status.message(), "expiry notice not sent");
+                Ok(_) => run.sent += 1,
+                Err(status) if status.code() == Code::AlreadyExists => run.sent += 1,
+                // The service is away or slow: the rest wait for the next sweep, which then does
+                // not wait for each of them in turn.
+                Err(status) if is_outage(status.code()) => {
+                    tracing::warn!(hold_id = %hold.id, code = ?status.code(), message = status.message(), "expiry notices wait for the notification service");
                     run.failed += 1;
-                    continue;
+                    break;
+                }
+                // Refused for good (a bug or a misconfiguration): asking again cannot help, and
+                // would keep every later notice waiting behind it.
+                Err(status) => {
+                    tracing::error!(hold_id = %hold.id, code = ?status.code(), message = status.message(), "expiry notice refused; not retried");
+                    run.failed += 1;
                 }
             }
             ledger.mark_expiry_told(&hold.id).await?;
-            run.sent += 1;
         }
         Ok(run)
     }

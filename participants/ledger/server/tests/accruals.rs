@@ -18,6 +18,7 @@ use tonic_types::StatusExt;
 
 struct Harness {
     client: LedgerServiceClient<MeshChannel>,
+    clock: ManualClock,
     server: LedgerServer,
     _db: TestDatabase,
 }
@@ -42,13 +43,15 @@ impl Harness {
         };
         hrmesh_kit::testing::secure(&mut config.common);
         config.common.listen = "127.0.0.1:0".parse().expect("addr");
-        let server = LedgerServer::start_with(store, clock(), &config)
+        let clock = clock();
+        let server = LedgerServer::start_with(store, clock.clone(), &config)
             .await
             .expect("start server");
         let client =
             LedgerServiceClient::new(hrmesh_kit::testing::admin_channel(&server.server.uri()));
         Harness {
             client,
+            clock,
             server,
             _db: db,
         }
@@ -250,6 +253,15 @@ async fn the_year_end_expires_what_exceeds_the_cap(backend: Backend) {
         .run_accruals(run_request("run-1", "2026-12-31", ""))
         .await
         .expect("the year");
+    // Not before the year is over.
+    let early = h
+        .client
+        .run_accruals(run_request("run-early", "2027-01-01", ""))
+        .await
+        .expect("ahead of time")
+        .into_inner();
+    assert_eq!((early.expiry_entries, early.accrual_entries), (0, 0));
+    h.clock.advance(chrono::Duration::days(306));
     let run = h
         .client
         .run_accruals(run_request("run-2", "2027-01-01", ""))

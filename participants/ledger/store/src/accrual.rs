@@ -1,16 +1,18 @@
 //! Accrual runs, freezes and the ends of assignments. Every function takes the request's
 //! transaction and locks each account it changes first (the zero-delta update of
-//! [`apply_to_account`]), in account order, so concurrent runs and requests serialise per account.
+//! [`apply_to_account`]), in (employee, policy) order like every request, so concurrent runs and
+//! requests serialise per account and cannot deadlock.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use hrmesh_domain::EmployeeId;
+use hrmesh_kit::inbox::TxError;
 use hrmesh_ledger_core::{
     AccrualRun, Assignment, Due, EndAssignments, EndedAssignments, Entry, EntryDraft, EntryKind,
     ExtendFreeze, FREEZE_SPAN_DAYS_MAX, Freeze, FreezeAccruals, FreezeTarget, HoldState,
     LedgerError, Period, Policy, PolicyId, Quantity, RecordKind, Rejection, ReopenAssignments,
-    Totals, capped, check_record_of, due, entitled, excess_accrual, expiring, reopen_watermark,
+    Totals, capped, check_record_of, due, expiring, reopen_watermark, withdrawal_for_end,
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -264,6 +266,18 @@ async fn targets(
     Ok(rows)
 }
 
+/// The freeze as it is now that its account is locked: a concurrent change is seen, not
+/// overwritten.
+async fn reread_freeze(
+    txn: &DatabaseTransaction,
+    row: accrual_freezes::Model,
+) -> Tx<accrual_freezes::Model> {
+    Ok(accrual_freezes::Entity::find_by_id(row.freeze_id.clone())
+        .one(txn)
+        .await?
+        .unwrap_or(row))
+}
+
 pub(crate) async fn unfreeze_accruals(
     txn: &DatabaseTransaction,
     target: &FreezeTarget,
@@ -274,6 +288,7 @@ pub(crate) async fn unfreeze_accruals(
     let mut lifted = Vec::new();
     for row in targets(txn, target, expected).await? {
         let account = lock(txn, &row.employee_id, &row.policy_id).await?;
+        let row = reread_freeze(txn, row).await?;
         let from = from_date.map_or(row.start_date, |day| day.max(row.start_date));
         let earlier_than_before = row.lifted_from.is_none_or(|current| from < current);
         if from > row.end_date || !earlier_than_before {
@@ -306,6 +321,7 @@ pub(crate) async fn extend_freeze(
     let mut extended = Vec::new();
     for row in targets(txn, &command.target, command.expected_employee.as_ref()).await? {
         let account = lock(txn, &row.employee_id, &row.policy_id).await?;
+        let row = reread_freeze(txn, row).await?;
         if row.lifted_from.is_some() {
             return Err(reject(Rejection::FreezeNotExtendable {
                 freeze_id: row.freeze_id,
@@ -364,19 +380,27 @@ pub(crate) async fn end_assignments(
     command: &EndAssignments,
     now: DateTime<Utc>,
 ) -> Tx<EndedAssignments> {
-    use assignments::Column;
     let employee_id = command.employee_id.as_str();
     let end = command.end_date;
-    let mut query = assignments::Entity::find().filter(Column::EmployeeId.eq(employee_id));
-    if let Some(policy_id) = &command.policy_id {
-        query = query.filter(Column::PolicyId.eq(policy_id.as_str()));
+    // Every account this request may change, locked first and in policy order (as every request
+    // locks accounts): the assignments' and the pending holds'. What is decided below is read
+    // after the locks, so a concurrent end or decision is seen, not overwritten.
+    let mut policies: BTreeSet<String> = assignments_of(txn, command)
+        .await?
+        .into_iter()
+        .map(|row| row.policy_id)
+        .collect();
+    policies.extend(
+        pending_holds(txn, command)
+            .await?
+            .into_iter()
+            .map(|h| h.policy_id),
+    );
+    for policy_id in &policies {
+        lock(txn, employee_id, policy_id).await?;
     }
-    let rows = query
-        .order_by_asc(Column::PolicyId)
-        .order_by_asc(Column::EffectiveFrom)
-        .all(txn)
-        .await?;
-    let to_end: Vec<assignments::Model> = rows
+    let to_end: Vec<assignments::Model> = assignments_of(txn, command)
+        .await?
         .into_iter()
         .filter(|row| row.effective_to.is_none_or(|to| to > end))
         .collect();
@@ -386,16 +410,17 @@ pub(crate) async fn end_assignments(
             effective_from: later.effective_from,
         }));
     }
-    let policies: std::collections::BTreeSet<String> =
-        to_end.iter().map(|row| row.policy_id.clone()).collect();
-    for policy_id in &policies {
-        lock(txn, employee_id, policy_id).await?;
+    let ending: BTreeSet<String> = to_end.iter().map(|row| row.policy_id.clone()).collect();
+    // What each account's accruals are entitled to before the end moves.
+    let mut before = Vec::with_capacity(ending.len());
+    for policy_id in &ending {
+        before.push(account_assignments(txn, employee_id, policy_id).await?);
     }
     let mut ended = Vec::with_capacity(to_end.len());
     for row in to_end {
         assignments::Entity::update_many()
-            .col_expr(Column::EffectiveTo, Expr::value(end))
-            .filter(Column::AssignmentId.eq(row.assignment_id.as_str()))
+            .col_expr(assignments::Column::EffectiveTo, Expr::value(end))
+            .filter(assignments::Column::AssignmentId.eq(row.assignment_id.as_str()))
             .exec(txn)
             .await?;
         assignment_endings::Entity::insert(assignment_endings::ActiveModel {
@@ -411,38 +436,23 @@ pub(crate) async fn end_assignments(
             ..row
         }));
     }
-    // Accruals are made in advance: the days after the end that accrued already go back.
+    let request_id = command.request_id.as_str();
     let mut withdrawn = Vec::new();
-    for policy_id in &policies {
-        withdrawn.extend(
-            withdraw_accruals_after(
-                txn,
-                employee_id,
-                policy_id,
-                end,
-                command.request_id.as_str(),
-                now,
-            )
-            .await?,
-        );
+    for (policy_id, before) in ending.iter().zip(before) {
+        let Some(account) = account_of(txn, employee_id, policy_id).await? else {
+            continue;
+        };
+        // Accruals are made in advance: the days after the end that accrued already go back.
+        withdrawn
+            .extend(withdraw_accruals_after(txn, &account, &before, end, request_id, now).await?);
+        // And every period up to the end is accrued now, prorated to it, so what is settled
+        // after the end is all there will be.
+        accrue_accounts(txn, &[account.account_id], end, request_id, now, false).await?;
     }
 
     // The pending holds: those with a day after the end are voided, the others posted if asked.
-    let mut pending = holds::Entity::find()
-        .filter(holds::Column::EmployeeId.eq(employee_id))
-        .filter(holds::Column::State.eq(HoldState::Pending.as_str()));
-    if let Some(policy_id) = &command.policy_id {
-        pending = pending.filter(holds::Column::PolicyId.eq(policy_id.as_str()));
-    }
-    // In policy order: accounts are locked in (employee, policy) order everywhere.
-    let pending = pending
-        .order_by_asc(holds::Column::PolicyId)
-        .order_by_asc(holds::Column::HoldId)
-        .all(txn)
-        .await?;
     let (mut voided, mut posted) = (Vec::new(), Vec::new());
-    let request_id = command.request_id.as_str();
-    for hold in pending {
+    for hold in pending_holds(txn, command).await? {
         let days = held_days(txn, &hold.hold_id).await?;
         let after_end = days.iter().any(|day| day.effective_date > end);
         let target = if hold.expires_at <= now {
@@ -466,7 +476,14 @@ pub(crate) async fn end_assignments(
             request_id,
             reason: &reason,
         };
-        resolve_hold(txn, &hold.hold_id, &resolution, now).await?;
+        match resolve_hold(txn, &hold.hold_id, &resolution, now).await {
+            Ok(_) => {}
+            // Decided meanwhile (before this request locked its account): nothing to do.
+            Err(TxError::Domain(LedgerError::Rejected(Rejection::HoldAlreadyResolved {
+                ..
+            }))) => continue,
+            Err(err) => return Err(err),
+        }
         match target {
             HoldState::Voided => voided.push(hold.hold_id),
             HoldState::Posted => posted.push(hold.hold_id),
@@ -481,6 +498,42 @@ pub(crate) async fn end_assignments(
     })
 }
 
+/// The employee's assignments the command names (of its policy, or all), by policy and start.
+async fn assignments_of(
+    txn: &DatabaseTransaction,
+    command: &EndAssignments,
+) -> Tx<Vec<assignments::Model>> {
+    use assignments::Column;
+    let mut query =
+        assignments::Entity::find().filter(Column::EmployeeId.eq(command.employee_id.as_str()));
+    if let Some(policy_id) = &command.policy_id {
+        query = query.filter(Column::PolicyId.eq(policy_id.as_str()));
+    }
+    Ok(query
+        .order_by_asc(Column::PolicyId)
+        .order_by_asc(Column::EffectiveFrom)
+        .all(txn)
+        .await?)
+}
+
+/// The employee's pending holds the command concerns, in policy order.
+async fn pending_holds(
+    txn: &DatabaseTransaction,
+    command: &EndAssignments,
+) -> Tx<Vec<holds::Model>> {
+    let mut pending = holds::Entity::find()
+        .filter(holds::Column::EmployeeId.eq(command.employee_id.as_str()))
+        .filter(holds::Column::State.eq(HoldState::Pending.as_str()));
+    if let Some(policy_id) = &command.policy_id {
+        pending = pending.filter(holds::Column::PolicyId.eq(policy_id.as_str()));
+    }
+    Ok(pending
+        .order_by_asc(holds::Column::PolicyId)
+        .order_by_asc(holds::Column::HoldId)
+        .all(txn)
+        .await?)
+}
+
 /// The reference of the adjustment that withdraws part of the accrual entry `entry_id`.
 fn withdrawal_reference(entry_id: i64) -> String {
     format!("{WITHDRAWAL_PREFIX}{entry_id}")
@@ -489,19 +542,19 @@ fn withdrawal_reference(entry_id: i64) -> String {
 const WITHDRAWAL_PREFIX: &str = "withdrawn-accrual:";
 
 /// Appends, for each scheduled accrual of the account whose period runs past `end`, an adjustment
-/// taking back what it granted beyond what the period is entitled to now (the account is locked).
+/// taking back the days after the end: what the period was entitled to under the assignments
+/// `before` the end moved, less what it is entitled to now, both under the freezes of now (so a
+/// freeze changes nothing of it), and never more than is left of the accrual. The account is
+/// locked.
 async fn withdraw_accruals_after(
     txn: &DatabaseTransaction,
-    employee_id: &str,
-    policy_id: &str,
+    account: &accounts::Model,
+    before: &[Assignment],
     end: NaiveDate,
     request_id: &str,
     now: DateTime<Utc>,
 ) -> Tx<Vec<Entry>> {
     use entries::Column;
-    let Some(account) = account_of(txn, employee_id, policy_id).await? else {
-        return Ok(Vec::new());
-    };
     let accruals = entries::Entity::find()
         .filter(Column::AccountId.eq(account.account_id))
         .filter(Column::Kind.eq(EntryKind::Accrual.as_str()))
@@ -512,8 +565,9 @@ async fn withdraw_accruals_after(
     if accruals.is_empty() {
         return Ok(Vec::new());
     }
+    let (employee_id, policy_id) = (account.employee_id.as_str(), account.policy_id.as_str());
     let policy = policy_from_row(policy_row(txn, policy_id).await?).map_err(fail)?;
-    let assignments = account_assignments(txn, employee_id, policy_id).await?;
+    let after = account_assignments(txn, employee_id, policy_id).await?;
     let freezes = account_freezes(txn, account.account_id).await?;
     let key = AccountKey {
         employee_id,
@@ -524,42 +578,18 @@ async fn withdraw_accruals_after(
         let (Some(start), Some(period_end)) = (accrual.period_start, accrual.period_end) else {
             continue;
         };
-        // A reversed accrual granted nothing; what was withdrawn before (a later end) counts.
-        let reversed = entries::Entity::find()
-            .filter(Column::ReversesEntryId.eq(accrual.entry_id))
-            .one(txn)
-            .await?
-            .is_some();
-        if reversed {
+        if is_reversed(txn, accrual.entry_id).await? {
             continue;
-        }
-        let mut withdrawn = Quantity::ZERO;
-        for earlier in entries::Entity::find()
-            .filter(Column::AccountId.eq(account.account_id))
-            .filter(Column::Kind.eq(EntryKind::Adjustment.as_str()))
-            .filter(Column::Reference.eq(withdrawal_reference(accrual.entry_id)))
-            .all(txn)
-            .await?
-        {
-            let undone = entries::Entity::find()
-                .filter(Column::ReversesEntryId.eq(earlier.entry_id))
-                .one(txn)
-                .await?
-                .is_some();
-            if !undone {
-                withdrawn = withdrawn - Quantity::from_millis(earlier.amount);
-            }
         }
         let period = Period {
             start,
             end: period_end,
         };
-        let now_entitled = entitled(&policy, period, &assignments, &freezes);
-        let Some(excess) = excess_accrual(
-            Quantity::from_millis(accrual.amount),
-            withdrawn,
-            now_entitled,
-        ) else {
+        let left = Quantity::from_millis(accrual.amount)
+            - withdrawn_from(txn, account.account_id, accrual.entry_id).await?
+            + topped_up(txn, account.account_id, accrual.entry_id).await?;
+        let Some(excess) = withdrawal_for_end(&policy, period, before, &after, &freezes, left)
+        else {
             continue;
         };
         let amount = Quantity::ZERO - excess;
@@ -583,6 +613,32 @@ async fn withdraw_accruals_after(
         appended.extend(append_drafts(txn, &updated, &[&draft], request_id, now).await?);
     }
     Ok(appended)
+}
+
+async fn is_reversed(txn: &DatabaseTransaction, entry_id: i64) -> Tx<bool> {
+    Ok(entries::Entity::find()
+        .filter(entries::Column::ReversesEntryId.eq(entry_id))
+        .one(txn)
+        .await?
+        .is_some())
+}
+
+/// What earlier ends withdrew from the accrual `entry_id` and still stands (not reversed).
+async fn withdrawn_from(txn: &DatabaseTransaction, account_id: i64, entry_id: i64) -> Tx<Quantity> {
+    use entries::Column;
+    let mut withdrawn = Quantity::ZERO;
+    for earlier in entries::Entity::find()
+        .filter(Column::AccountId.eq(account_id))
+        .filter(Column::Kind.eq(EntryKind::Adjustment.as_str()))
+        .filter(Column::Reference.eq(withdrawal_reference(entry_id)))
+        .all(txn)
+        .await?
+    {
+        if !is_reversed(txn, earlier.entry_id).await? {
+            withdrawn = withdrawn - Quantity::from_millis(earlier.amount);
+        }
+    }
+    Ok(withdrawn)
 }
 
 /// Reverses the withdrawals `ended_by_request_id` appended (a reopening's part).
@@ -670,6 +726,11 @@ pub(crate) async fn reopen_assignments(
         )
         .map_err(fail)?;
         let account = lock(txn, &row.employee_id, &row.policy_id).await?;
+        // As it is now that its account is locked: a concurrent end is seen, not overwritten.
+        let row = assignments::Entity::find_by_id(row.assignment_id.clone())
+            .one(txn)
+            .await?
+            .unwrap_or(row);
         if row.effective_to != Some(ending.ended_to) {
             // Changed again since: that later change stands.
             reopened.push(assignment_from_row(row));
@@ -762,6 +823,7 @@ pub(crate) async fn accrue_accounts(
             &freezes,
             account.accrued_through,
             up_to,
+            now.date_naive(),
         );
         let appended = apply_due(txn, &account, policy, &events, request_id, now).await?;
         accounts::Entity::update_many()
@@ -802,13 +864,21 @@ async fn apply_due(
     else {
         return Ok(Vec::new());
     };
-    let done: HashSet<(String, NaiveDate)> = entries::Entity::find()
+    let rows = entries::Entity::find()
         .filter(entries::Column::AccountId.eq(account.account_id))
         .filter(entries::Column::PeriodStart.gte(earliest))
         .all(txn)
-        .await?
-        .into_iter()
-        .filter_map(|row| Some((row.kind, row.period_start?)))
+        .await?;
+    let done: HashSet<(String, NaiveDate)> = rows
+        .iter()
+        .filter_map(|row| Some((row.kind.clone(), row.period_start?)))
+        .collect();
+    // The accruals of these periods: a period looked at again (an assignment from inside it, a
+    // lifted freeze) is topped up to what it is entitled to now.
+    let accrued: HashMap<NaiveDate, &entries::Model> = rows
+        .iter()
+        .filter(|row| row.kind == EntryKind::Accrual.as_str())
+        .filter_map(|row| Some((row.period_start?, row)))
         .collect();
     let key = AccountKey {
         employee_id: &account.employee_id,
@@ -819,7 +889,16 @@ async fn apply_due(
     for event in events {
         let draft = match *event {
             Due::Accrual { period, on, amount } => {
-                if done.contains(&(EntryKind::Accrual.as_str().to_owned(), period.start)) {
+                if let Some(accrual) = accrued.get(&period.start) {
+                    let Some(draft) =
+                        top_up(txn, account, policy, accrual, period, on, amount, balance).await?
+                    else {
+                        continue;
+                    };
+                    let updated = apply_to_account(txn, &key, draft.deltas, true).await?;
+                    balance = totals_of_account(&updated).balance();
+                    appended
+                        .extend(append_drafts(txn, &updated, &[&draft], request_id, now).await?);
                     continue;
                 }
                 let amount = capped(amount, balance, policy.spec.accrual.max_balance);
@@ -843,7 +922,9 @@ async fn apply_due(
                     continue;
                 }
                 let at_year_end = totals_as_of(txn, account.account_id, year.end).await?;
-                let Some(excess) = expiring(at_year_end.balance(), cap) else {
+                // Pending days of the old year count as taken: one posted later books its
+                // consumption there, and one voided leaves the employee over the cap, not under.
+                let Some(excess) = expiring(at_year_end.available(), cap) else {
                     continue;
                 };
                 let amount = Quantity::ZERO - excess;
@@ -868,6 +949,71 @@ async fn apply_due(
         appended.extend(append_drafts(txn, &updated, &[&draft], request_id, now).await?);
     }
     Ok(appended)
+}
+
+/// The adjustment that brings the period of `accrual` up to `entitled` (under the maximum
+/// balance), when what stands of it (granted, less withdrawals, plus top-ups) is less: a second
+/// assignment inside an accrued period, or a lifted freeze, is owed its days. Nothing for an
+/// accrual that was reversed (by hand: a decision that stands) or that stands at its due already.
+#[allow(clippy::too_many_arguments)]
+async fn top_up(
+    txn: &DatabaseTransaction,
+    account: &accounts::Model,
+    policy: &Policy,
+    accrual: &entries::Model,
+    period: Period,
+    on: NaiveDate,
+    entitled: Quantity,
+    balance: Quantity,
+) -> Tx<Option<EntryDraft>> {
+    if is_reversed(txn, accrual.entry_id).await? {
+        return Ok(None);
+    }
+    let standing = Quantity::from_millis(accrual.amount)
+        - withdrawn_from(txn, account.account_id, accrual.entry_id).await?
+        + topped_up(txn, account.account_id, accrual.entry_id).await?;
+    let missing = entitled - standing;
+    if !missing.is_positive() {
+        return Ok(None);
+    }
+    let amount = capped(missing, balance, policy.spec.accrual.max_balance);
+    if !amount.is_positive() {
+        return Ok(None);
+    }
+    Ok(Some(EntryDraft {
+        kind: EntryKind::Adjustment,
+        amount,
+        deltas: Totals::of_entry(EntryKind::Adjustment, amount),
+        effective_date: on,
+        hold_id: None,
+        reverses_entry_id: None,
+        period: None,
+        reason: format!(
+            "accrual for {} to {} topped up to its due",
+            period.start, period.end
+        ),
+        reference: format!("{TOP_UP_PREFIX}{}", accrual.entry_id),
+    }))
+}
+
+const TOP_UP_PREFIX: &str = "accrual-top-up:";
+
+/// What top-ups added to the accrual `entry_id` and still stands.
+async fn topped_up(txn: &DatabaseTransaction, account_id: i64, entry_id: i64) -> Tx<Quantity> {
+    use entries::Column;
+    let mut added = Quantity::ZERO;
+    for top_up in entries::Entity::find()
+        .filter(Column::AccountId.eq(account_id))
+        .filter(Column::Kind.eq(EntryKind::Adjustment.as_str()))
+        .filter(Column::Reference.eq(format!("{TOP_UP_PREFIX}{entry_id}")))
+        .all(txn)
+        .await?
+    {
+        if !is_reversed(txn, top_up.entry_id).await? {
+            added = added + Quantity::from_millis(top_up.amount);
+        }
+    }
+    Ok(added)
 }
 
 /// The accounts of an employee (optionally of one policy), by id.

@@ -589,14 +589,24 @@ impl MigrationTrait for AccrualSchema {
             )
             .await?;
 
-        // Assignments stay immutable except for their end.
         let connection = manager.get_connection();
+        // Accounts that exist already accrue from the upgrade on: their earlier periods were
+        // handled by whoever appended accruals before the ledger ran them (a manual first accrual,
+        // a payroll import), and are not accrued a second time.
+        let today = match manager.get_database_backend() {
+            DbBackend::Postgres => "CURRENT_DATE",
+            _ => "date('now')",
+        };
+        connection
+            .execute_unprepared(&format!("UPDATE accounts SET accrued_through = {today}"))
+            .await?;
         // Holds that expired before employees were told are not announced long after the fact.
         connection
             .execute_unprepared(
                 "UPDATE holds SET expiry_notified_at = resolved_at WHERE state = 'expired'",
             )
             .await?;
+        // Assignments stay immutable except for their end.
         match manager.get_database_backend() {
             DbBackend::Postgres => {
                 connection

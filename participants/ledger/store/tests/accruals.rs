@@ -643,6 +643,10 @@ async fn the_balance_above_the_carry_over_cap_expires_once_at_the_year_end(backe
         .await
         .expect("adjust");
 
+    // The year's expiry waits for the year to be over.
+    let early = fixture.run(everyone("run-early", "2027-01-01")).await;
+    assert_eq!((early.accruals, early.expiries), (0, 0), "{early:?}");
+    fixture.clock.advance(chrono::Duration::days(31));
     let new_year = fixture.run(everyone("run-2", "2027-01-01")).await;
     assert_eq!(
         (new_year.accounts, new_year.accruals, new_year.expiries),
@@ -1816,8 +1820,9 @@ async fn check_accrual_history(backend: Backend, rules: Rules, ops: Vec<Op>) {
                     "{entry:?}"
                 );
                 let cap = days(rules.carry_over_cap.expect("expiries need a cap"));
-                // What was on the account as of the year end when the expiry was appended.
-                let at_year_end = scan(Some(year.end), Some(entry.id)).balance();
+                // What was available as of the year end when the expiry was appended (pending
+                // days of the year count as taken).
+                let at_year_end = scan(Some(year.end), Some(entry.id)).available();
                 assert_eq!(
                     entry.amount,
                     cap - at_year_end,
@@ -1930,7 +1935,45 @@ async fn ending_inside_an_accrued_period_withdraws_the_days_after_it(backend: Ba
     assert_eq!(run.accruals, 0, "the year accrued once");
 }
 
+/// Assigned again inside a period that accrued already (a rehire): the period is topped up to what
+/// both assignments are entitled to, once.
+async fn a_second_assignment_inside_an_accrued_period_is_topped_up(backend: Backend) {
+    let fixture = Fixture::with(
+        backend,
+        "2026-01-01",
+        spec(AccrualFrequency::Annual, days(20), None, None, true),
+        &["e-1"],
+    )
+    .await;
+    fixture.run(everyone("run-1", "2026-01-01")).await;
+    fixture
+        .ledger
+        .end_assignments(end_command("end-1", "e-1", "2026-03-31", false))
+        .await
+        .expect("end");
+    assert_eq!(
+        fixture.totals("e-1", None).await.balance(),
+        prorate(days(20), 90, 365)
+    );
+    fixture.assign("e-1", POLICY, "2026-09-01", None).await;
+    let run = fixture.run(everyone("run-2", "2026-09-01")).await;
+    assert_eq!(run.accruals, 1, "the top-up: {run:?}");
+    // January to March and September to December: 90 + 122 days.
+    assert_eq!(
+        fixture.totals("e-1", None).await.balance(),
+        prorate(days(20), 212, 365)
+    );
+    let again = fixture.run(everyone("run-3", "2026-10-01")).await;
+    assert_eq!(again.accruals, 0);
+    assert_eq!(
+        fixture.entries("e-1", &[EntryKind::Accrual]).await.len(),
+        1,
+        "one accrual for the year"
+    );
+}
+
 hrmesh_kit::test_on_every_backend!(
+    a_second_assignment_inside_an_accrued_period_is_topped_up,
     ending_inside_an_accrued_period_withdraws_the_days_after_it,
     two_concurrent_runs_accrue_each_period_exactly_once,
     a_run_after_a_gap_catches_up_every_period_once,
@@ -2056,8 +2099,13 @@ async fn a_run_and_a_request_over_the_same_accounts_do_not_deadlock(contender: C
         run.is_ok() && request.is_ok(),
         "{contender:?}: run {run:?}, request {request:?}"
     );
-    // Both of e-z's accounts, January to March.
-    assert_eq!(fixture.accruals("e-z").await.len(), 6);
+    // Both of e-z's accounts, January to March; ending them on 2026-12-31 first accrues every
+    // period up to that day.
+    let expected = match contender {
+        Contender::Batch => 6,
+        Contender::End => 24,
+    };
+    assert_eq!(fixture.accruals("e-z").await.len(), expected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
