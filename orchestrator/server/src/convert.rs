@@ -284,6 +284,14 @@ fn parse_input(input: &Input, v: &mut Violations) -> Option<SagaInput> {
         Input::OffboardEmployee(i) => {
             let last_day = parse_date("offboard_employee.last_day", &i.last_day, v);
             within_a_year("offboard_employee.last_day", last_day, v);
+            // A caller meaning one policy must not have every policy settled in its stead.
+            #[allow(deprecated)]
+            if !i.policy_id.is_empty() {
+                v.add(
+                    "offboard_employee.policy_id",
+                    "is no longer taken (must be empty): every policy assigned is settled",
+                );
+            }
             let settlement = match pb::Settlement::try_from(i.settlement) {
                 Ok(pb::Settlement::Payout) => Some(Settlement::Payout),
                 Ok(pb::Settlement::Forfeit) => Some(Settlement::Forfeit),

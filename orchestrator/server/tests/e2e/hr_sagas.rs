@@ -1389,6 +1389,29 @@ async fn onboarding_refuses_a_first_accrual_and_repeated_policies() {
             .collect();
         assert_eq!(fields, vec![field.to_owned()], "{case}");
     }
+    // Offboarding settles every policy: one named by an old caller is refused, not ignored.
+    #[allow(deprecated)]
+    let one_policy = OffboardEmployeeInput {
+        policy_id: "pto".into(),
+        ..match offboard("e-1", "2026-06-30") {
+            Input::OffboardEmployee(input) => input,
+            _ => unreachable!("an offboarding"),
+        }
+    };
+    let status = mesh
+        .run_saga("bad-offboard", Input::OffboardEmployee(one_policy))
+        .await
+        .expect_err("a policy named");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    let details = status.get_error_details();
+    let fields: Vec<String> = details
+        .bad_request()
+        .expect("BadRequest")
+        .field_violations
+        .iter()
+        .map(|v| v.field.clone())
+        .collect();
+    assert_eq!(fields, vec!["offboard_employee.policy_id".to_owned()]);
     let listed = mesh
         .saga
         .list_sagas(ListSagasRequest::default())

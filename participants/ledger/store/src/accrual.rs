@@ -445,9 +445,9 @@ pub(crate) async fn end_assignments(
         // Accruals are made in advance: the days after the end that accrued already go back.
         withdrawn
             .extend(withdraw_accruals_after(txn, &account, &before, end, request_id, now).await?);
-        // And every period up to the end is accrued now, prorated to it, so what is settled
-        // after the end is all there will be.
-        accrue_accounts(txn, &[account.account_id], end, request_id, now, false).await?;
+        // And the periods from tomorrow up to the end day accrue now, prorated to it, so what is
+        // settled after the end is all there will be (the past ones are the worker's).
+        accrue_ahead(txn, &account, end, request_id, now).await?;
     }
 
     // The pending holds: those with a day after the end are voided, the others posted if asked.
@@ -843,6 +843,30 @@ pub(crate) async fn accrue_accounts(
         }
     }
     Ok(run)
+}
+
+/// Accrues the account's periods whose first assigned day falls after today and on or before
+/// `end`, leaving its watermark alone: the worker, reaching them later, finds them accrued. The
+/// account is locked.
+async fn accrue_ahead(
+    txn: &DatabaseTransaction,
+    account: &accounts::Model,
+    end: NaiveDate,
+    request_id: &str,
+    now: DateTime<Utc>,
+) -> Tx<()> {
+    let today = now.date_naive();
+    if end <= today {
+        return Ok(());
+    }
+    let policy = policy_from_row(policy_row(txn, &account.policy_id).await?).map_err(fail)?;
+    let assignments = account_assignments(txn, &account.employee_id, &account.policy_id).await?;
+    let freezes = account_freezes(txn, account.account_id).await?;
+    let (events, _) = due(&policy, &assignments, &freezes, Some(today), end, today);
+    // The account as it is now (a withdrawal may have moved its balance).
+    let current = lock(txn, &account.employee_id, &account.policy_id).await?;
+    apply_due(txn, &current, &policy, &events, request_id, now).await?;
+    Ok(())
 }
 
 /// Appends the entries `events` call for, skipping periods that have theirs already.
