@@ -282,7 +282,10 @@ enum Service {
     /// assigned and not frozen; at most once per employee, policy and period; up to an optional
     /// maximum balance) and its carry-over cap (the balance above it expires at the policy year's
     /// end) up to today, at start and then every --accrual-run-interval seconds; RunAccruals does the
-    /// same up to any day, for backfills.
+    /// same up to any day, for backfills. FreezeAccruals freezes an employee's accruals under a
+    /// policy over a date range (frozen days accrue nothing; accrual grants inside it are refused
+    /// with ACCRUALS_FROZEN); EndAssignments ends assignments, voiding later holds and withdrawing
+    /// what accrued in advance for days after the end.
     ///
     /// Configuration is read from built-in defaults, then --config (TOML), then environment
     /// variables HRMESH_LEDGER_<FIELD> (listen, data_dir, database_url, cors_allowed_origins,
