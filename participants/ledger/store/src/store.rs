@@ -550,6 +550,14 @@ pub(crate) async fn resolve_hold(
         expected_employee,
     )
     .map_err(fail)?;
+    // The account before the hold row, as every request locks (an offboarding locks the accounts,
+    // then resolves their holds), so a decision and an offboarding cannot deadlock. A decision
+    // made meanwhile is caught by the conditional state change below.
+    let account_key = AccountKey {
+        employee_id: &hold.employee_id,
+        policy_id: &hold.policy_id,
+    };
+    apply_to_account(txn, &account_key, Totals::default(), true).await?;
     let state = HoldState::from_str_opt(&hold.state)
         .ok_or_else(|| fail(corrupt("hold state", &hold.state)))?;
     if state != HoldState::Pending {

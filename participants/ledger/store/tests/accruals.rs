@@ -2117,3 +2117,59 @@ async fn a_run_and_a_batch_over_the_same_accounts_do_not_deadlock_on_postgres() 
 async fn a_run_and_an_ending_over_the_same_accounts_do_not_deadlock_on_postgres() {
     a_run_and_a_request_over_the_same_accounts_do_not_deadlock(Contender::End).await;
 }
+
+/// A decision on a hold and an offboarding of its employee lock the account before the hold row,
+/// both. The interleaving is forced: another session holds the account; the offboarding queues
+/// for it first, then the decision. A decision that took the hold row before queueing for the
+/// account would, once the blocker lets go, hold the row the offboarding needs while waiting for
+/// the account the offboarding has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_and_an_ending_of_the_same_hold_do_not_deadlock_on_postgres() {
+    let fixture = Fixture::with(Backend::Postgres, "2026-03-01", monthly(days(2)), &["e-1"]).await;
+    fixture.run(everyone("run-1", "2026-03-01")).await;
+    let hold = fixture
+        .hold("hold-1", "e-1", "2026-03-09", "2026-03-10")
+        .await
+        .expect("hold");
+    let deciding = fixture.second_worker().await;
+    let ending = fixture.second_worker().await;
+    let db = fixture.ledger.store().connection();
+    let blocker = db.begin().await.expect("begin");
+    blocker
+        .execute_unprepared(&format!(
+            "UPDATE accounts SET version = version WHERE employee_id = 'e-1' AND policy_id = '{POLICY}'"
+        ))
+        .await
+        .expect("lock the account");
+    let end = tokio::spawn(async move {
+        ending
+            .end_assignments(end_command("end-1", "e-1", "2026-03-31", true))
+            .await
+    });
+    until_waiting_for_locks(db, 1).await;
+    let hold_id = hold.id.clone();
+    let post = tokio::spawn(async move {
+        deciding
+            .post_hold(PostHold {
+                request_id: rid("post-1"),
+                hold_id,
+                expected_employee: None,
+            })
+            .await
+    });
+    until_waiting_for_locks(db, 2).await;
+    blocker.commit().await.expect("release the account");
+    let end = end.await.expect("end task");
+    let post = post.await.expect("post task");
+    assert!(end.is_ok(), "end: {end:?}");
+    // The offboarding posted the hold first; the decision finds it decided.
+    let ended = end.expect("ended");
+    assert_eq!(ended.posted_hold_ids, vec![hold.id.clone()]);
+    assert!(
+        matches!(
+            post,
+            Err(LedgerError::Rejected(Rejection::HoldAlreadyResolved { .. }))
+        ),
+        "post: {post:?}"
+    );
+}
