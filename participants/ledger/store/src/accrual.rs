@@ -26,7 +26,7 @@ use crate::entities::{
 use crate::store::{
     AccountKey, Resolution, Tx, append_drafts, apply_to_account, assignment_from_row,
     entry_from_row, fail, held_days, policy_from_row, policy_row, reject, resolve_hold,
-    snapshot_totals, sum_entries, totals_of_account,
+    reversal_draft, snapshot_totals, sum_entries, totals_of_account,
 };
 
 pub(crate) fn freeze_from_row(row: accrual_freezes::Model) -> Freeze {
@@ -585,9 +585,7 @@ async fn withdraw_accruals_after(
             start,
             end: period_end,
         };
-        let left = Quantity::from_millis(accrual.amount)
-            - withdrawn_from(txn, account.account_id, accrual.entry_id).await?
-            + topped_up(txn, account.account_id, accrual.entry_id).await?;
+        let left = standing_accrual(txn, &accrual).await?;
         let Some(excess) = withdrawal_for_end(&policy, period, before, &after, &freezes, left)
         else {
             continue;
@@ -623,22 +621,35 @@ async fn is_reversed(txn: &DatabaseTransaction, entry_id: i64) -> Tx<bool> {
         .is_some())
 }
 
-/// What earlier ends withdrew from the accrual `entry_id` and still stands (not reversed).
-async fn withdrawn_from(txn: &DatabaseTransaction, account_id: i64, entry_id: i64) -> Tx<Quantity> {
+/// The signed sum of the account's adjustments under `reference` that still stand (not reversed):
+/// the withdrawals from an accrual (negative) or its top-ups (positive).
+async fn standing_adjustments(
+    txn: &DatabaseTransaction,
+    account_id: i64,
+    reference: &str,
+) -> Tx<Quantity> {
     use entries::Column;
-    let mut withdrawn = Quantity::ZERO;
-    for earlier in entries::Entity::find()
+    let mut sum = Quantity::ZERO;
+    for adjustment in entries::Entity::find()
         .filter(Column::AccountId.eq(account_id))
         .filter(Column::Kind.eq(EntryKind::Adjustment.as_str()))
-        .filter(Column::Reference.eq(withdrawal_reference(entry_id)))
+        .filter(Column::Reference.eq(reference))
         .all(txn)
         .await?
     {
-        if !is_reversed(txn, earlier.entry_id).await? {
-            withdrawn = withdrawn - Quantity::from_millis(earlier.amount);
+        if !is_reversed(txn, adjustment.entry_id).await? {
+            sum = sum + Quantity::from_millis(adjustment.amount);
         }
     }
-    Ok(withdrawn)
+    Ok(sum)
+}
+
+/// What stands of the accrual `entry_id`: its amount, less what ends withdrew, plus top-ups.
+async fn standing_accrual(txn: &DatabaseTransaction, accrual: &entries::Model) -> Tx<Quantity> {
+    let account_id = accrual.account_id;
+    Ok(Quantity::from_millis(accrual.amount)
+        + standing_adjustments(txn, account_id, &withdrawal_reference(accrual.entry_id)).await?
+        + standing_adjustments(txn, account_id, &top_up_reference(accrual.entry_id)).await?)
 }
 
 /// Reverses the withdrawals `ended_by_request_id` appended (a reopening's part).
@@ -663,28 +674,12 @@ async fn reverse_withdrawals(
         policy_id: &account.policy_id,
     };
     for withdrawal in withdrawals {
-        let reversed = entries::Entity::find()
-            .filter(Column::ReversesEntryId.eq(withdrawal.entry_id))
-            .one(txn)
-            .await?
-            .is_some();
-        if reversed {
+        if is_reversed(txn, withdrawal.entry_id).await? {
             continue;
         }
         let original = entry_from_row(withdrawal).map_err(fail)?;
-        let deltas = original.deltas.negated();
-        let draft = EntryDraft {
-            kind: EntryKind::Reversal,
-            amount: -original.amount,
-            deltas,
-            effective_date: original.effective_date,
-            hold_id: None,
-            reverses_entry_id: Some(original.id),
-            period: None,
-            reason: "assignment reopened".to_owned(),
-            reference: original.reference.clone(),
-        };
-        let updated = apply_to_account(txn, &key, deltas, true).await?;
+        let draft = reversal_draft(&original, "assignment reopened");
+        let updated = apply_to_account(txn, &key, draft.deltas, true).await?;
         append_drafts(txn, &updated, &[&draft], request_id, now).await?;
     }
     Ok(())
@@ -915,7 +910,7 @@ async fn apply_due(
             Due::Accrual { period, on, amount } => {
                 if let Some(accrual) = accrued.get(&period.start) {
                     let Some(draft) =
-                        top_up(txn, account, policy, accrual, period, on, amount, balance).await?
+                        top_up(txn, policy, accrual, period, on, amount, balance).await?
                     else {
                         continue;
                     };
@@ -979,10 +974,8 @@ async fn apply_due(
 /// balance), when what stands of it (granted, less withdrawals, plus top-ups) is less: a second
 /// assignment inside an accrued period, or a lifted freeze, is owed its days. Nothing for an
 /// accrual that was reversed (by hand: a decision that stands) or that stands at its due already.
-#[allow(clippy::too_many_arguments)]
 async fn top_up(
     txn: &DatabaseTransaction,
-    account: &accounts::Model,
     policy: &Policy,
     accrual: &entries::Model,
     period: Period,
@@ -993,10 +986,7 @@ async fn top_up(
     if is_reversed(txn, accrual.entry_id).await? {
         return Ok(None);
     }
-    let standing = Quantity::from_millis(accrual.amount)
-        - withdrawn_from(txn, account.account_id, accrual.entry_id).await?
-        + topped_up(txn, account.account_id, accrual.entry_id).await?;
-    let missing = entitled - standing;
+    let missing = entitled - standing_accrual(txn, accrual).await?;
     if !missing.is_positive() {
         return Ok(None);
     }
@@ -1016,28 +1006,15 @@ async fn top_up(
             "accrual for {} to {} topped up to its due",
             period.start, period.end
         ),
-        reference: format!("{TOP_UP_PREFIX}{}", accrual.entry_id),
+        reference: top_up_reference(accrual.entry_id),
     }))
 }
 
 const TOP_UP_PREFIX: &str = "accrual-top-up:";
 
-/// What top-ups added to the accrual `entry_id` and still stands.
-async fn topped_up(txn: &DatabaseTransaction, account_id: i64, entry_id: i64) -> Tx<Quantity> {
-    use entries::Column;
-    let mut added = Quantity::ZERO;
-    for top_up in entries::Entity::find()
-        .filter(Column::AccountId.eq(account_id))
-        .filter(Column::Kind.eq(EntryKind::Adjustment.as_str()))
-        .filter(Column::Reference.eq(format!("{TOP_UP_PREFIX}{entry_id}")))
-        .all(txn)
-        .await?
-    {
-        if !is_reversed(txn, top_up.entry_id).await? {
-            added = added + Quantity::from_millis(top_up.amount);
-        }
-    }
-    Ok(added)
+/// The reference of the adjustment that tops up the accrual entry `entry_id`.
+fn top_up_reference(entry_id: i64) -> String {
+    format!("{TOP_UP_PREFIX}{entry_id}")
 }
 
 /// The accounts of an employee (optionally of one policy), by id.

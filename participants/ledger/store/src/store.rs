@@ -642,6 +642,22 @@ pub(crate) async fn resolve_hold(
     hold_from_rows(resolved, days).map_err(fail)
 }
 
+/// The entry that reverses `original`: the opposite amount and deltas, dated like the original so
+/// every balance as of any date is as if the original had never been appended.
+pub(crate) fn reversal_draft(original: &Entry, reason: &str) -> EntryDraft {
+    EntryDraft {
+        kind: EntryKind::Reversal,
+        amount: -original.amount,
+        deltas: original.deltas.negated(),
+        effective_date: original.effective_date,
+        hold_id: None,
+        reverses_entry_id: Some(original.id),
+        period: None,
+        reason: reason.to_owned(),
+        reference: original.reference.clone(),
+    }
+}
+
 /// Assigns `policy` to the assignment's employee in the request's transaction: opens the account
 /// if it is the first assignment, refuses one overlapping another of the same policy (the account
 /// is locked first, so two cannot both pass), and rewinds the accrual watermark to its start.
@@ -1154,19 +1170,7 @@ impl LedgerStore for SeaLedgerStore {
                     }
                     let account =
                         apply_to_account(txn, &key, deltas, policy.allow_negative).await?;
-                    let draft = EntryDraft {
-                        kind: EntryKind::Reversal,
-                        amount: -original.amount,
-                        deltas,
-                        // Dated like the original, so every balance as of any date is as if the
-                        // original had never been appended.
-                        effective_date: original.effective_date,
-                        hold_id: None,
-                        reverses_entry_id: Some(original.id),
-                        period: None,
-                        reason: command.reason.clone(),
-                        reference: original.reference.clone(),
-                    };
+                    let draft = reversal_draft(&original, &command.reason);
                     let mut appended =
                         append_drafts(txn, &account, &[&draft], command.request_id.as_str(), now)
                             .await?;
