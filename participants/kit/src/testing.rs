@@ -95,6 +95,13 @@ macro_rules! test_on_every_backend {
     };
 }
 
+/// Whether `text` names `id` as a word of its own: a random record id that happens to contain
+/// the characters of an employee id (`…-a01e-1…` holds `e-1`) does not count.
+pub fn names(text: &str, id: &str) -> bool {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_'))
+        .any(|word| word == id)
+}
+
 /// The HS256 key every server and token of this test process shares, in a temporary directory
 /// kept until the process ends.
 pub fn dev_key_file() -> &'static std::path::Path {

@@ -1681,7 +1681,8 @@ fn assert_record_of_another(status: &Status, record: &str, record_id: &str) {
         (record, record_id)
     );
     assert!(
-        !status.message().contains("e-1") && !metadata.values().any(|value| value == "e-1"),
+        !hrmesh_kit::testing::names(status.message(), "e-1")
+            && !metadata.values().any(|value| value == "e-1"),
         "the owner is never named: {status:?}"
     );
 }
