@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use anyhow::{Context, anyhow};
-use hrmesh_kit::client::MeshChannel;
+use hrmesh_mesh::client::MeshChannel;
 use prost::Message;
 use prost_reflect::{
     DescriptorPool, DeserializeOptions, DynamicMessage, MessageDescriptor, MethodDescriptor,
@@ -63,7 +63,7 @@ pub fn from_json(descriptor: MessageDescriptor, json: &Value) -> anyhow::Result<
     .with_context(|| format!("{json} is not a valid {name}"))
 }
 
-pub use hrmesh_kit::status::code_name;
+pub use hrmesh_mesh::status::code_name;
 
 /// The code with the canonical name `name`.
 pub fn code_from_name(name: &str) -> Option<Code> {

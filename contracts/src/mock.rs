@@ -19,9 +19,9 @@ use tonic::service::Routes;
 use crate::grpc::{
     DynamicCodec, METHOD_KEY, STATUS_KEY, code_from_name, error_status, from_json, method, to_json,
 };
-use hrmesh_kit::auth::Verifier;
-use hrmesh_kit::mesh::{MeshLayer, Policy};
-use hrmesh_kit::server::{RunningServer, ServeSpec};
+use hrmesh_mesh::auth::Verifier;
+use hrmesh_mesh::mesh::{MeshLayer, Policy};
+use hrmesh_mesh::server::{RunningServer, ServeSpec};
 
 /// Changes a response before it is sent: `(method, grpc-status, body)`. Negative controls use it
 /// to play a provider that broke its contract.
@@ -58,7 +58,7 @@ impl MockProvider {
     /// token it would refuse, before looking at the contract.
     pub async fn start(
         service: &'static str,
-        auth: &hrmesh_kit::auth::AuthConfig,
+        auth: &hrmesh_mesh::auth::AuthConfig,
         permissions: &'static [(&'static str, &'static str)],
     ) -> anyhow::Result<Self> {
         let state = Arc::new(Mutex::new(State::default()));
@@ -87,7 +87,7 @@ impl MockProvider {
                 None,
             )),
             dependencies: Vec::new(),
-            tls: hrmesh_kit::tls::TlsConfig::default(),
+            tls: hrmesh_mesh::tls::TlsConfig::default(),
         };
         let server = RunningServer::start(([127, 0, 0, 1], 0).into(), spec).await?;
         Ok(Self { server, state })

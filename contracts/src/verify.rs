@@ -7,7 +7,7 @@ use std::future::Future;
 use std::path::Path;
 
 use anyhow::{Context, anyhow};
-use hrmesh_kit::client::MeshChannel;
+use hrmesh_mesh::client::MeshChannel;
 use pact_matching::Mismatch;
 use pact_models::generators::GeneratorTestMode;
 use pact_models::v4::sync_message::SynchronousMessage;

@@ -251,7 +251,7 @@ impl Contract {
             &mock.uri(),
             &mock.uri(),
             &no_retries(),
-            &hrmesh_kit::tls::TlsConfig::default(),
+            &hrmesh_mesh::tls::TlsConfig::default(),
             crate::orchestrator_identity(),
         )
         .expect("clients");

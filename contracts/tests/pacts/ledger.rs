@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use hrmesh_contracts::states::*;
 use hrmesh_contracts::verify::{Provider, Started, verify};
 use hrmesh_domain::{EmployeeId, RequestId, SystemClock, Violations};
-use hrmesh_kit::testing::{Backend, TestDatabase};
 use hrmesh_ledger_core::*;
 use hrmesh_ledger_server::{LedgerConfig, LedgerServer};
 use hrmesh_ledger_store::SeaLedgerStore;
+use hrmesh_mesh::testing::{Backend, TestDatabase};
 use hrmesh_saga_core::Direction::{Compensate, Forward};
 use pact_consumer::prelude::*;
 use pact_models::v4::sync_message::SynchronousMessage;
@@ -764,7 +764,7 @@ impl Provider for RealLedger {
             ..LedgerConfig::default()
         };
         config.common.listen = ([127, 0, 0, 1], 0).into();
-        hrmesh_kit::testing::secure(&mut config.common);
+        hrmesh_mesh::testing::secure(&mut config.common);
         let server = LedgerServer::start_with(store, SystemClock, &config).await?;
         let channel = crate::connect(&server.server.uri()).await?;
         Ok(Started {
@@ -799,7 +799,7 @@ async fn provider(backend: Backend) {
     assert!(report.passed(), "{report}");
 }
 
-hrmesh_kit::test_on_every_backend!(provider);
+hrmesh_mesh::test_on_every_backend!(provider);
 
 /// Without its provider states the real ledger cannot honour the pact: the check can fail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,21 +10,21 @@ mod performance;
 
 /// A channel to a server that is already listening, calling with the orchestrator's identity:
 /// a system actor with exactly the permissions the orchestrator's own tokens carry.
-pub async fn connect(uri: &str) -> anyhow::Result<hrmesh_kit::client::MeshChannel> {
+pub async fn connect(uri: &str) -> anyhow::Result<hrmesh_mesh::client::MeshChannel> {
     let channel = tonic::transport::Endpoint::from_shared(uri.to_owned())?
         .connect()
         .await?;
-    Ok(hrmesh_kit::client::MeshChannel::new(
+    Ok(hrmesh_mesh::client::MeshChannel::new(
         channel,
         Some(orchestrator_identity()),
     ))
 }
 
 /// The orchestrator's token, as its identity would mint it.
-pub fn orchestrator_identity() -> hrmesh_kit::auth::TokenSource {
-    hrmesh_kit::testing::mint(&hrmesh_kit::testing::claims(
+pub fn orchestrator_identity() -> hrmesh_mesh::auth::TokenSource {
+    hrmesh_mesh::testing::mint(&hrmesh_mesh::testing::claims(
         "hrmesh-orchestrator",
-        hrmesh_kit::auth::ActorType::System,
+        hrmesh_mesh::auth::ActorType::System,
         hrmesh_orchestrator_server::adapter::IDENTITY_PERMISSIONS,
     ))
 }
@@ -34,7 +34,7 @@ pub fn orchestrator_identity() -> hrmesh_kit::auth::TokenSource {
 pub fn participant_auth(
     service: &str,
 ) -> (
-    hrmesh_kit::auth::AuthConfig,
+    hrmesh_mesh::auth::AuthConfig,
     &'static [(&'static str, &'static str)],
 ) {
     let (short, permissions) = match service {
@@ -47,8 +47,8 @@ pub fn participant_auth(
         }
         other => panic!("no participant serves {other}"),
     };
-    let mut common = hrmesh_kit::config::CommonConfig::new(short, 0);
-    hrmesh_kit::testing::secure(&mut common);
+    let mut common = hrmesh_mesh::config::CommonConfig::new(short, 0);
+    hrmesh_mesh::testing::secure(&mut common);
     (common.auth, permissions)
 }
 

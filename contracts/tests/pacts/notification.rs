@@ -2,7 +2,7 @@
 //! the real server on each of its stores.
 
 use hrmesh_contracts::verify::{Provider, Started, verify};
-use hrmesh_kit::testing::{Backend, TestDatabase};
+use hrmesh_mesh::testing::{Backend, TestDatabase};
 use hrmesh_notification_server::{NotificationConfig, NotificationServer, RunningNotification};
 use hrmesh_saga_core::Direction::Forward;
 use pact_consumer::prelude::*;
@@ -198,7 +198,7 @@ impl Provider for RealNotification {
         }
         let mut config = NotificationConfig::default();
         config.common.listen = ([127, 0, 0, 1], 0).into();
-        hrmesh_kit::testing::secure(&mut config.common);
+        hrmesh_mesh::testing::secure(&mut config.common);
         config.worker_enabled = false;
         let db = match self.store {
             Store::Sql(backend) => {
@@ -239,7 +239,7 @@ async fn provider(backend: Backend) {
     run_provider(Store::Sql(backend)).await;
 }
 
-hrmesh_kit::test_on_every_backend!(provider);
+hrmesh_mesh::test_on_every_backend!(provider);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provider_on_mongodb() {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use hrmesh_contracts::states::*;
 use hrmesh_contracts::verify::{Provider, Started, verify};
 use hrmesh_domain::{EmployeeId, RequestId, SystemClock, Violations};
-use hrmesh_kit::testing::{Backend, TestDatabase};
+use hrmesh_mesh::testing::{Backend, TestDatabase};
 use hrmesh_performance_core::*;
 use hrmesh_performance_server::{PerformanceConfig, PerformanceServer};
 use hrmesh_performance_store::SeaPerformanceStore;
@@ -492,7 +492,7 @@ impl Provider for RealPerformance {
         }
         let mut config = PerformanceConfig::default();
         config.common.listen = ([127, 0, 0, 1], 0).into();
-        hrmesh_kit::testing::secure(&mut config.common);
+        hrmesh_mesh::testing::secure(&mut config.common);
         let server = PerformanceServer::start_with(store, SystemClock, &config).await?;
         let channel = crate::connect(&server.server.uri()).await?;
         Ok(Started {
@@ -521,4 +521,4 @@ async fn provider(backend: Backend) {
     assert!(report.passed(), "{report}");
 }
 
-hrmesh_kit::test_on_every_backend!(provider);
+hrmesh_mesh::test_on_every_backend!(provider);

@@ -8,13 +8,13 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use hrmesh_kit::auth::{ALL_PERMISSIONS, ActorType, Claims, Minter, SERVICES};
-use hrmesh_kit::config::audience;
-use hrmesh_kit::server::RunningServer;
-use hrmesh_kit::telemetry::{self, LogFormat, TelemetryConfig};
-use hrmesh_kit::tls::TlsConfig;
-use hrmesh_kit::tls::dev::{CA_FILE as DEV_CA_FILE, DevPki};
 use hrmesh_ledger_server::{LedgerConfig, LedgerServer};
+use hrmesh_mesh::auth::{ALL_PERMISSIONS, ActorType, Claims, Minter, SERVICES};
+use hrmesh_mesh::config::audience;
+use hrmesh_mesh::server::RunningServer;
+use hrmesh_mesh::telemetry::{self, LogFormat, TelemetryConfig};
+use hrmesh_mesh::tls::TlsConfig;
+use hrmesh_mesh::tls::dev::{CA_FILE as DEV_CA_FILE, DevPki};
 use hrmesh_notification_server::{NotificationConfig, NotificationServer, RunningNotification};
 use hrmesh_orchestrator_server::{OrchestratorConfig, OrchestratorServer};
 use hrmesh_performance_server::{PerformanceConfig, PerformanceServer};
@@ -100,7 +100,7 @@ struct KeygenArgs {
 fn keygen(args: KeygenArgs) -> anyhow::Result<()> {
     let key = args.out_dir.join("dev-hs256.key");
     let existed = key.exists();
-    hrmesh_kit::auth::ensure_dev_key(&key)?;
+    hrmesh_mesh::auth::ensure_dev_key(&key)?;
     println!(
         "{} {}",
         if existed { "kept" } else { "wrote" },
@@ -143,7 +143,7 @@ struct TokenArgs {
     /// The services the token is good for (repeatable; default: all four).
     #[arg(long = "audience", value_name = "AUDIENCE")]
     audiences: Vec<String>,
-    #[arg(long, default_value = hrmesh_kit::auth::DEFAULT_ISSUER)]
+    #[arg(long, default_value = hrmesh_mesh::auth::DEFAULT_ISSUER)]
     issuer: String,
     /// Seconds until the token expires.
     #[arg(long, default_value_t = 3600)]
@@ -172,7 +172,7 @@ async fn token(args: TokenArgs) -> anyhow::Result<()> {
     } else {
         args.audiences
     };
-    let now = hrmesh_kit::auth::now_secs();
+    let now = hrmesh_mesh::auth::now_secs();
     let jwt = minter.mint(&Claims {
         iss: args.issuer,
         sub: args.subject,
@@ -441,7 +441,7 @@ const UP_TLS_NAMES: [&str; 5] = [
 
 impl CommonArgs {
     /// Flags win over the file and the environment.
-    fn apply(self, config: &mut hrmesh_kit::config::CommonConfig) {
+    fn apply(self, config: &mut hrmesh_mesh::config::CommonConfig) {
         if let Some(listen) = self.listen {
             config.listen = listen;
         }
@@ -459,7 +459,7 @@ impl CommonArgs {
 
 impl LedgerArgs {
     fn into_config(self) -> anyhow::Result<LedgerConfig> {
-        let mut config = hrmesh_kit::config::load(
+        let mut config = hrmesh_mesh::config::load(
             LedgerConfig::default(),
             self.common.config.as_deref(),
             "HRMESH_LEDGER_",
@@ -481,7 +481,7 @@ impl LedgerArgs {
 
 impl NotificationArgs {
     fn into_config(self) -> anyhow::Result<NotificationConfig> {
-        let mut config = hrmesh_kit::config::load(
+        let mut config = hrmesh_mesh::config::load(
             NotificationConfig::default(),
             self.common.config.as_deref(),
             "HRMESH_NOTIFICATION_",
@@ -497,7 +497,7 @@ impl NotificationArgs {
 
 impl PerformanceArgs {
     fn into_config(self) -> anyhow::Result<PerformanceConfig> {
-        let mut config = hrmesh_kit::config::load(
+        let mut config = hrmesh_mesh::config::load(
             PerformanceConfig::default(),
             self.common.config.as_deref(),
             "HRMESH_PERFORMANCE_",
@@ -516,7 +516,7 @@ impl PerformanceArgs {
 
 impl OrchestratorArgs {
     fn into_config(self) -> anyhow::Result<OrchestratorConfig> {
-        let mut config = hrmesh_kit::config::load(
+        let mut config = hrmesh_mesh::config::load(
             OrchestratorConfig::default(),
             self.common.config.as_deref(),
             "HRMESH_ORCHESTRATOR_",
@@ -592,7 +592,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Up(args) => {
             // Development only: one generated HS256 key signs and verifies every token.
             let key = args.data_dir.join("dev-hs256.key");
-            hrmesh_kit::auth::ensure_dev_key(&key)?;
+            hrmesh_mesh::auth::ensure_dev_key(&key)?;
             let mut ledger_config = LedgerConfig::default();
             ledger_config.common.data_dir = args.data_dir.clone();
             let mut notification_config = NotificationConfig::default();
@@ -731,7 +731,7 @@ async fn run_until_shutdown(mut services: Vec<Running>) -> anyhow::Result<()> {
         Box::pin(async move { (name, service.server().task().await) })
     }));
     tokio::select! {
-        () = hrmesh_kit::server::shutdown_signal() => {
+        () = hrmesh_mesh::server::shutdown_signal() => {
             tracing::info!("shutting down");
         }
         ((name, result), _, _) = ended_on_its_own => {

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
-use hrmesh_kit::auth::TokenSource;
-use hrmesh_kit::client::MeshChannel;
+use hrmesh_mesh::auth::TokenSource;
+use hrmesh_mesh::client::MeshChannel;
 use hrmesh_proto::common::DateRange;
 use hrmesh_proto::orchestrator::saga_service_client::SagaServiceClient;
 use hrmesh_proto::orchestrator::start_saga_request::Input;

@@ -59,7 +59,7 @@ async fn serve_ledger_listens_where_told_and_stops_cleanly_on_sigterm() {
     let mut child = hrmesh()
         .env(
             "HRMESH_LEDGER_AUTH__HS256_KEY_FILE",
-            hrmesh_kit::testing::dev_key_file(),
+            hrmesh_mesh::testing::dev_key_file(),
         )
         .args(["serve", "ledger", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir.path())
@@ -161,7 +161,7 @@ fn a_server_with_half_a_tls_key_pair_refuses_to_start_and_says_why() {
     let output = hrmesh()
         .env(
             "HRMESH_LEDGER_AUTH__HS256_KEY_FILE",
-            hrmesh_kit::testing::dev_key_file(),
+            hrmesh_mesh::testing::dev_key_file(),
         )
         .env(
             "HRMESH_LEDGER_TLS__CERT_FILE",

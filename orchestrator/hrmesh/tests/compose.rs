@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use hrmesh_kit::config::CommonConfig;
 use hrmesh_ledger_server::LedgerConfig;
+use hrmesh_mesh::config::CommonConfig;
 use hrmesh_notification_server::NotificationConfig;
 use hrmesh_orchestrator_server::OrchestratorConfig;
 use hrmesh_performance_server::PerformanceConfig;
@@ -180,7 +180,7 @@ fn load<T: Serialize + DeserializeOwned + Default>(
             jail.set_env(key, value);
         }
         loaded = Some(
-            hrmesh_kit::config::load(T::default(), None, prefix)
+            hrmesh_mesh::config::load(T::default(), None, prefix)
                 .map_err(|e| figment::Error::from(format!("{e:#}")))?,
         );
         Ok(())

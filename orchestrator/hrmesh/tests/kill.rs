@@ -6,8 +6,8 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use hrmesh_kit::testing::{Backend, TestDatabase};
 use hrmesh_ledger_server::{LedgerConfig, LedgerServer};
+use hrmesh_mesh::testing::{Backend, TestDatabase};
 use hrmesh_notification_server::{NotificationConfig, NotificationServer};
 use hrmesh_performance_server::{PerformanceConfig, PerformanceServer};
 use hrmesh_proto::ledger as lpb;
@@ -41,11 +41,11 @@ fn orchestrator(database_url: &str, participants: [&str; 3], replica: &str) -> O
         .env("NO_COLOR", "1")
         .env(
             "HRMESH_ORCHESTRATOR_AUTH__HS256_KEY_FILE",
-            hrmesh_kit::testing::dev_key_file(),
+            hrmesh_mesh::testing::dev_key_file(),
         )
         .env(
             "HRMESH_ORCHESTRATOR_IDENTITY__HS256_KEY_FILE",
-            hrmesh_kit::testing::dev_key_file(),
+            hrmesh_mesh::testing::dev_key_file(),
         )
         .env("HRMESH_ORCHESTRATOR_ROUND_BACKOFF_MS", "20")
         .env("HRMESH_ORCHESTRATOR_ROUND_BACKOFF_MAX_MS", "200")
@@ -89,8 +89,8 @@ fn free_port() -> u16 {
 /// Policy `pto`, and `employees` employees e-0… assigned to it (with `days` accrued, if any), each
 /// with an annual review by m-1 waiting for the manager. Answers the review ids.
 async fn seed(
-    ledger: &mut LedgerServiceClient<hrmesh_kit::client::MeshChannel>,
-    performance: &mut PerformanceServiceClient<hrmesh_kit::client::MeshChannel>,
+    ledger: &mut LedgerServiceClient<hrmesh_mesh::client::MeshChannel>,
+    performance: &mut PerformanceServiceClient<hrmesh_mesh::client::MeshChannel>,
     employees: usize,
     days: Option<&str>,
 ) -> Vec<String> {
@@ -188,13 +188,13 @@ async fn a_killed_orchestrator_is_replaced_and_every_saga_finishes_once(backend:
         accrual_run_interval_secs: 0,
         ..Default::default()
     };
-    hrmesh_kit::testing::secure(&mut ledger_config.common);
+    hrmesh_mesh::testing::secure(&mut ledger_config.common);
     ledger_config.common.listen = "127.0.0.1:0".parse().expect("addr");
     ledger_config.common.database_url = Some(dbs[0].url.clone());
     let ledger_server = LedgerServer::start(&ledger_config).await.expect("ledger");
     let mut performance_config = PerformanceConfig::default();
-    hrmesh_kit::testing::secure(&mut performance_config.common);
-    hrmesh_kit::testing::sign(&mut performance_config.identity);
+    hrmesh_mesh::testing::secure(&mut performance_config.common);
+    hrmesh_mesh::testing::sign(&mut performance_config.identity);
     performance_config.common.listen = "127.0.0.1:0".parse().expect("addr");
     performance_config.common.database_url = Some(dbs[1].url.clone());
     let performance_server = PerformanceServer::start(&performance_config)
@@ -204,17 +204,17 @@ async fn a_killed_orchestrator_is_replaced_and_every_saga_finishes_once(backend:
     let notification_port = free_port();
     let notification_url = format!("http://127.0.0.1:{notification_port}");
     let mut notification_config = NotificationConfig::default();
-    hrmesh_kit::testing::secure(&mut notification_config.common);
+    hrmesh_mesh::testing::secure(&mut notification_config.common);
     notification_config.common.listen = format!("127.0.0.1:{notification_port}")
         .parse()
         .expect("addr");
     notification_config.common.database_url = Some(dbs[2].url.clone());
     notification_config.worker_enabled = false;
 
-    let mut ledger = LedgerServiceClient::new(hrmesh_kit::testing::admin_channel(
+    let mut ledger = LedgerServiceClient::new(hrmesh_mesh::testing::admin_channel(
         &ledger_server.server.uri(),
     ));
-    let mut performance = PerformanceServiceClient::new(hrmesh_kit::testing::admin_channel(
+    let mut performance = PerformanceServiceClient::new(hrmesh_mesh::testing::admin_channel(
         &performance_server.server.uri(),
     ));
     let reviews = seed(&mut ledger, &mut performance, SAGAS, None).await;
@@ -230,7 +230,7 @@ async fn a_killed_orchestrator_is_replaced_and_every_saga_finishes_once(backend:
         participants[2].as_str(),
     ];
     let mut first = orchestrator(&dbs[3].url, participant_urls, "replica-1");
-    let mut sagas = SagaServiceClient::new(hrmesh_kit::testing::admin_channel(&first.url.clone()));
+    let mut sagas = SagaServiceClient::new(hrmesh_mesh::testing::admin_channel(&first.url.clone()));
     let mut ids = Vec::new();
     for (n, review_id) in reviews.iter().enumerate() {
         let saga = sagas
@@ -277,7 +277,8 @@ async fn a_killed_orchestrator_is_replaced_and_every_saga_finishes_once(backend:
         .await
         .expect("notification");
     let mut second = orchestrator(&dbs[3].url, participant_urls, "replica-2");
-    let mut sagas = SagaServiceClient::new(hrmesh_kit::testing::admin_channel(&second.url.clone()));
+    let mut sagas =
+        SagaServiceClient::new(hrmesh_mesh::testing::admin_channel(&second.url.clone()));
     for id in &ids {
         let mut updates = sagas
             .watch_saga(opb::WatchSagaRequest {
@@ -298,7 +299,7 @@ async fn a_killed_orchestrator_is_replaced_and_every_saga_finishes_once(backend:
     }
 
     let mut notifications =
-        NotificationServiceClient::new(hrmesh_kit::testing::admin_channel(&notification_url));
+        NotificationServiceClient::new(hrmesh_mesh::testing::admin_channel(&notification_url));
     for (n, review_id) in reviews.iter().enumerate() {
         let employee = format!("e-{n}");
         let entries = ledger
@@ -362,7 +363,7 @@ async fn a_killed_orchestrator_is_replaced_and_every_saga_finishes_once(backend:
     performance_server.stop().await.expect("stop performance");
 }
 
-hrmesh_kit::test_on_every_backend!(a_killed_orchestrator_is_replaced_and_every_saga_finishes_once);
+hrmesh_mesh::test_on_every_backend!(a_killed_orchestrator_is_replaced_and_every_saga_finishes_once);
 
 /// A participant process of `hrmesh serve <service>` on a fixed port, so that it can be killed and
 /// started again where the orchestrator looks for it.
@@ -404,11 +405,11 @@ impl Participant {
             .env("NO_COLOR", "1")
             .env(
                 format!("{prefix}AUTH__HS256_KEY_FILE"),
-                hrmesh_kit::testing::dev_key_file(),
+                hrmesh_mesh::testing::dev_key_file(),
             )
             .env(
                 format!("{prefix}IDENTITY__HS256_KEY_FILE"),
-                hrmesh_kit::testing::dev_key_file(),
+                hrmesh_mesh::testing::dev_key_file(),
             )
             .args(["serve", self.service])
             .args(["--listen", &format!("127.0.0.1:{}", self.port)])
@@ -463,7 +464,7 @@ const WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Waits until `count` sagas in `ids` have logged anything.
 async fn until_under_way(
-    sagas: &mut SagaServiceClient<hrmesh_kit::client::MeshChannel>,
+    sagas: &mut SagaServiceClient<hrmesh_mesh::client::MeshChannel>,
     ids: &[String],
     count: usize,
 ) {
@@ -492,7 +493,7 @@ async fn until_under_way(
 
 /// Waits until one of the sagas `ids` has logged a failed round.
 async fn until_a_round_failed(
-    sagas: &mut SagaServiceClient<hrmesh_kit::client::MeshChannel>,
+    sagas: &mut SagaServiceClient<hrmesh_mesh::client::MeshChannel>,
     ids: &[String],
 ) {
     tokio::time::timeout(WAIT_MAX, async {
@@ -527,8 +528,8 @@ async fn participants_killed_and_restarted_mid_saga_roll_back_nothing(backend: B
     let mut performance_process = Participant::start("performance", &dbs[1].url);
     let mut notification_process = Participant::start("notification", &dbs[2].url);
     let mut ledger =
-        LedgerServiceClient::new(hrmesh_kit::testing::admin_channel(&ledger_process.url()));
-    let mut performance = PerformanceServiceClient::new(hrmesh_kit::testing::admin_channel(
+        LedgerServiceClient::new(hrmesh_mesh::testing::admin_channel(&ledger_process.url()));
+    let mut performance = PerformanceServiceClient::new(hrmesh_mesh::testing::admin_channel(
         &performance_process.url(),
     ));
     let reviews = seed(&mut ledger, &mut performance, EMPLOYEES, Some("10")).await;
@@ -543,7 +544,7 @@ async fn participants_killed_and_restarted_mid_saga_roll_back_nothing(backend: B
         [urls[0].as_str(), urls[1].as_str(), urls[2].as_str()],
         "replica-1",
     );
-    let mut sagas = SagaServiceClient::new(hrmesh_kit::testing::admin_channel(
+    let mut sagas = SagaServiceClient::new(hrmesh_mesh::testing::admin_channel(
         &orchestrator_process.url.clone(),
     ));
     let mut ids = Vec::new();
@@ -631,7 +632,7 @@ async fn participants_killed_and_restarted_mid_saga_roll_back_nothing(backend: B
     );
     println!("{failed_rounds} failed rounds were retried");
 
-    let mut notifications = NotificationServiceClient::new(hrmesh_kit::testing::admin_channel(
+    let mut notifications = NotificationServiceClient::new(hrmesh_mesh::testing::admin_channel(
         &notification_process.url(),
     ));
     for (n, review_id) in reviews.iter().enumerate() {
@@ -723,7 +724,7 @@ async fn participants_killed_and_restarted_mid_saga_roll_back_nothing(backend: B
 
 mod restarted_participants {
     use super::participants_killed_and_restarted_mid_saga_roll_back_nothing;
-    hrmesh_kit::test_on_every_backend!(
+    hrmesh_mesh::test_on_every_backend!(
         participants_killed_and_restarted_mid_saga_roll_back_nothing
     );
 }

@@ -10,9 +10,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use hrmesh_kit::client::MeshChannel;
-use hrmesh_kit::testing::{Backend, TestDatabase};
 use hrmesh_ledger_server::{LedgerConfig, LedgerServer};
+use hrmesh_mesh::client::MeshChannel;
+use hrmesh_mesh::testing::{Backend, TestDatabase};
 use hrmesh_notification_server::{NotificationConfig, NotificationServer, RunningNotification};
 use hrmesh_orchestrator_server::{OrchestratorConfig, OrchestratorServer};
 use hrmesh_performance_server::{PerformanceConfig, PerformanceServer};
@@ -62,28 +62,28 @@ async fn mesh(backend: Backend) -> (Mesh, Clients) {
         accrual_run_interval_secs: 0,
         ..LedgerConfig::default()
     };
-    hrmesh_kit::testing::secure(&mut ledger_config.common);
+    hrmesh_mesh::testing::secure(&mut ledger_config.common);
     ledger_config.common.listen = zero();
     ledger_config.common.database_url = Some(dbs[0].url.clone());
     let ledger = LedgerServer::start(&ledger_config).await.expect("ledger");
     let mut performance_config = PerformanceConfig::default();
-    hrmesh_kit::testing::secure(&mut performance_config.common);
-    hrmesh_kit::testing::sign(&mut performance_config.identity);
+    hrmesh_mesh::testing::secure(&mut performance_config.common);
+    hrmesh_mesh::testing::sign(&mut performance_config.identity);
     performance_config.common.listen = zero();
     performance_config.common.database_url = Some(dbs[1].url.clone());
     let performance = PerformanceServer::start(&performance_config)
         .await
         .expect("performance");
     let mut notification_config = NotificationConfig::default();
-    hrmesh_kit::testing::secure(&mut notification_config.common);
+    hrmesh_mesh::testing::secure(&mut notification_config.common);
     notification_config.common.listen = zero();
     notification_config.common.database_url = Some(dbs[2].url.clone());
     let mut notification = NotificationServer::start(&notification_config)
         .await
         .expect("notification");
     let mut config = OrchestratorConfig::default();
-    hrmesh_kit::testing::secure(&mut config.common);
-    hrmesh_kit::testing::sign(&mut config.identity);
+    hrmesh_mesh::testing::secure(&mut config.common);
+    hrmesh_mesh::testing::sign(&mut config.identity);
     config.common.listen = zero();
     config.common.database_url = Some(dbs[3].url.clone());
     config.ledger_url = ledger.server.uri();
@@ -94,14 +94,14 @@ async fn mesh(backend: Backend) -> (Mesh, Clients) {
         .await
         .expect("orchestrator");
     let clients = Clients {
-        ledger: LedgerServiceClient::new(hrmesh_kit::testing::admin_channel(&ledger.server.uri())),
-        performance: PerformanceServiceClient::new(hrmesh_kit::testing::admin_channel(
+        ledger: LedgerServiceClient::new(hrmesh_mesh::testing::admin_channel(&ledger.server.uri())),
+        performance: PerformanceServiceClient::new(hrmesh_mesh::testing::admin_channel(
             &performance.server.uri(),
         )),
-        notification: NotificationServiceClient::new(hrmesh_kit::testing::admin_channel(
+        notification: NotificationServiceClient::new(hrmesh_mesh::testing::admin_channel(
             &notification.server().uri(),
         )),
-        saga: SagaServiceClient::new(hrmesh_kit::testing::admin_channel(
+        saga: SagaServiceClient::new(hrmesh_mesh::testing::admin_channel(
             &orchestrator.server.uri(),
         )),
     };
@@ -435,7 +435,7 @@ fn main() {
         .expect("runtime");
     runtime.block_on(async {
         bench(Backend::Sqlite).await;
-        if std::env::var_os(hrmesh_kit::testing::POSTGRES_URL_VAR).is_some() {
+        if std::env::var_os(hrmesh_mesh::testing::POSTGRES_URL_VAR).is_some() {
             bench(Backend::Postgres).await;
         } else {
             println!(

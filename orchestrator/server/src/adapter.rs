@@ -8,9 +8,9 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::NaiveDate;
 use hrmesh_domain::{Quantity, Violations};
-use hrmesh_kit::auth::TokenSource;
-use hrmesh_kit::client::MeshChannel;
-use hrmesh_kit::tls::TlsConfig;
+use hrmesh_mesh::auth::TokenSource;
+use hrmesh_mesh::client::MeshChannel;
+use hrmesh_mesh::tls::TlsConfig;
 use hrmesh_proto::ledger as lpb;
 use hrmesh_proto::ledger::ledger_service_client::LedgerServiceClient;
 use hrmesh_proto::notification as npb;
@@ -125,7 +125,7 @@ fn outcome(result: Result<StepOutput, CallError>) -> CallOutcome {
             // The step's own key with another request: not the participant's answer to this
             // call but a sign that the call changed under its key. Taking it as a "no" could
             // undo nothing or report a pivot that landed as refused, so a person looks.
-            if refused.reason == hrmesh_kit::status::IDEMPOTENCY_KEY_REUSED {
+            if refused.reason == hrmesh_mesh::status::IDEMPOTENCY_KEY_REUSED {
                 return CallOutcome::Fault(format!(
                     "the participant holds another request under this step's key: {}",
                     refused.message
@@ -857,12 +857,12 @@ mod tests {
 
     #[test]
     fn a_reused_step_key_is_a_fault_not_a_business_answer() {
-        let reused = hrmesh_kit::status::idempotency_key_reused("saga:s:0:do");
+        let reused = hrmesh_mesh::status::idempotency_key_reused("saga:s:0:do");
         assert!(matches!(
             outcome(Err(CallError::Rejected(reused))),
             CallOutcome::Fault(_)
         ));
-        let no = hrmesh_kit::status::with_reason(
+        let no = hrmesh_mesh::status::with_reason(
             tonic::Code::FailedPrecondition,
             "HOLD_EXPIRED",
             "expired",

@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hrmesh_domain::{RequestId, Violations, page_size, parse_issued_id};
-use hrmesh_kit::audit::{self, AuditLog};
-use hrmesh_kit::auth::{ActingRule, principal};
-use hrmesh_kit::status;
+use hrmesh_mesh::auth::{ActingRule, principal};
+use hrmesh_mesh::status;
 use hrmesh_proto::orchestrator as pb;
 use hrmesh_saga_core::codec::{self, SagaStart};
 use hrmesh_saga_core::sagas::Starter;
 use hrmesh_saga_core::{Direction, Event, SagaState, SagaType, StepKind};
 use hrmesh_saga_store::{Created, ListFilter, LogError, NewSaga};
+use hrmesh_storage::audit::AuditLog;
 use tokio::time::Instant;
 use tokio_stream::Stream;
 use tonic::{Code, Request, Response, Status};
@@ -648,7 +648,7 @@ impl pb::saga_service_server::SagaService for SagaGrpc {
         &self,
         request: Request<hrmesh_proto::common::ListAuditEventsRequest>,
     ) -> Result<Response<hrmesh_proto::common::ListAuditEventsResponse>, Status> {
-        audit::list_rpc(&self.audit, request.into_inner())
+        hrmesh_mesh::audit::list_rpc(&self.audit, request.into_inner())
             .await
             .map(Response::new)
     }

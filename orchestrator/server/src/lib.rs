@@ -18,13 +18,13 @@ pub mod writer;
 use std::time::Duration;
 
 use anyhow::Context;
-use hrmesh_kit::audit::AuditSource;
-use hrmesh_kit::auth::{IdentityConfig, TokenSource};
-use hrmesh_kit::config::CommonConfig;
-use hrmesh_kit::server::{RunningServer, ServeSpec};
+use hrmesh_mesh::auth::{IdentityConfig, TokenSource};
+use hrmesh_mesh::config::CommonConfig;
+use hrmesh_mesh::server::{RunningServer, ServeSpec};
 use hrmesh_proto::orchestrator::saga_service_server::SagaServiceServer;
 use hrmesh_saga_core::{Budget, Policy};
 use hrmesh_saga_store::SagaLog;
+use hrmesh_storage::audit::AuditSource;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
@@ -131,13 +131,13 @@ impl OrchestratorServer {
     /// Opens the saga log, resumes the sagas left to this replica and serves.
     pub async fn start(config: &OrchestratorConfig) -> anyhow::Result<Self> {
         let url = config.database_url();
-        let log = SagaLog::open(&url)
-            .await
-            .with_context(|| format!("opening the saga log {}", hrmesh_kit::db::redact(&url)))?;
+        let log = SagaLog::open(&url).await.with_context(|| {
+            format!("opening the saga log {}", hrmesh_storage::db::redact(&url))
+        })?;
         let token = TokenSource::identity(&config.identity, adapter::IDENTITY_PERMISSIONS)
             .await
             .context("the orchestrator's identity")?;
-        let (mesh, audit) = hrmesh_kit::mesh::layer(
+        let (mesh, audit) = hrmesh_mesh::mesh::layer(
             "orchestrator",
             grpc::PERMISSIONS,
             &config.common.auth,

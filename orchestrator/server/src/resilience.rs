@@ -200,7 +200,7 @@ impl Resilient {
                     "hrmesh_participant_rpc_duration_seconds",
                     "participant" => name,
                     "rpc" => rpc,
-                    "code" => hrmesh_kit::status::code_name(code),
+                    "code" => hrmesh_mesh::status::code_name(code),
                 )
                 .record(started.elapsed().as_secs_f64());
                 result
@@ -326,12 +326,12 @@ pub fn request<T>(message: T, timeout: Option<Duration>, on_behalf_of: &str) -> 
         request.set_timeout(timeout);
     }
     let carried = !on_behalf_of.is_empty()
-        && on_behalf_of.len() <= hrmesh_kit::mesh::ON_BEHALF_OF_LEN_MAX
+        && on_behalf_of.len() <= hrmesh_mesh::mesh::ON_BEHALF_OF_LEN_MAX
         && on_behalf_of.bytes().all(|b| b.is_ascii_graphic());
     if carried && let Ok(value) = tonic::metadata::MetadataValue::try_from(on_behalf_of) {
         request
             .metadata_mut()
-            .insert(hrmesh_kit::mesh::ON_BEHALF_OF_HEADER, value);
+            .insert(hrmesh_mesh::mesh::ON_BEHALF_OF_HEADER, value);
     }
     request
 }

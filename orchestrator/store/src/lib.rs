@@ -57,7 +57,7 @@ pub enum LogError {
 impl LogError {
     /// Whether retrying may succeed (storage busy or unreachable).
     pub fn is_transient(&self) -> bool {
-        matches!(self, LogError::Db(err) if hrmesh_kit::db::is_transient(err))
+        matches!(self, LogError::Db(err) if hrmesh_storage::db::is_transient(err))
     }
 }
 
@@ -352,7 +352,7 @@ pub struct SagaLog {
 impl SagaLog {
     /// Connects to `url` and brings the schema up to date.
     pub async fn open(url: &str) -> Result<Self, DbErr> {
-        let db = hrmesh_kit::db::connect(url).await?;
+        let db = hrmesh_storage::db::connect(url).await?;
         Migrator::up(&db, None).await?;
         Ok(Self { db })
     }
@@ -378,7 +378,7 @@ impl SagaLog {
         creates: &[NewSaga],
         appends: &[Append],
     ) -> Result<(Vec<Result<Created>>, Vec<Result<()>>)> {
-        let txn = hrmesh_kit::inbox::begin_write(&self.db).await?;
+        let txn = hrmesh_storage::inbox::begin_write(&self.db).await?;
         let mut appended = Vec::with_capacity(appends.len());
         for append in appends {
             appended.push(apply_append(&txn, append).await?);
@@ -537,8 +537,8 @@ impl SagaLog {
     }
 }
 
-impl hrmesh_kit::audit::AuditSource for SagaLog {
-    fn audit_store(&self) -> std::sync::Arc<dyn hrmesh_kit::audit::AuditStore> {
-        std::sync::Arc::new(hrmesh_kit::audit::SqlAudit::new(self.db.clone()))
+impl hrmesh_storage::audit::AuditSource for SagaLog {
+    fn audit_store(&self) -> std::sync::Arc<dyn hrmesh_storage::audit::AuditStore> {
+        std::sync::Arc::new(hrmesh_storage::audit::SqlAudit::new(self.db.clone()))
     }
 }

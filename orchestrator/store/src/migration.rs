@@ -9,9 +9,9 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(SagaLogSchema),
-            Box::new(hrmesh_kit::audit::Migration),
-            Box::new(hrmesh_kit::audit::OutcomeMigration),
-            Box::new(hrmesh_kit::audit::OnBehalfOfMigration),
+            Box::new(hrmesh_storage::audit::Migration),
+            Box::new(hrmesh_storage::audit::OutcomeMigration),
+            Box::new(hrmesh_storage::audit::OnBehalfOfMigration),
             Box::new(LogVersion),
         ]
     }

@@ -1,9 +1,9 @@
 //! The saga log on SQLite and PostgreSQL: creation, the semantic lock, fenced appends, leases.
 
 use chrono::{Duration, TimeZone, Utc};
-use hrmesh_kit::testing::{Backend, TestDatabase};
 use hrmesh_saga_core::{Event, LockMode, SagaState, StepOutput};
 use hrmesh_saga_store::{Append, Created, Fence, ListFilter, LogError, NewSaga, SagaLog};
+use hrmesh_storage::testing::{Backend, TestDatabase};
 
 fn t0() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 4, 1, 12, 0, 0)
@@ -250,7 +250,7 @@ async fn expired_leases_are_taken_over_by_exactly_one_replica(backend: Backend) 
     assert_eq!(by_employee.len(), 1);
 }
 
-hrmesh_kit::test_on_every_backend!(
+hrmesh_storage::test_on_every_backend!(
     a_start_is_created_once_per_request_id,
     offboarding_excludes_every_other_saga_of_the_employee,
     appends_are_fenced_by_owner_and_length,

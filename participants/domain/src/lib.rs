@@ -4,6 +4,7 @@
 //! This crate must stay free of transport and storage types (no tonic, prost, sea-orm, mongodb):
 //! cores depend on it, and cores know nothing of how they are reached or stored.
 
+pub mod acting;
 mod clock;
 mod ids;
 mod quantity;

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use hrmesh_domain::ManualClock;
-use hrmesh_kit::testing::{self, Backend, TestDatabase};
 use hrmesh_ledger_server::{LedgerConfig, LedgerServer};
 use hrmesh_ledger_store::SeaLedgerStore;
+use hrmesh_mesh::testing::{self, Backend, TestDatabase};
 use hrmesh_notification_server::{NotificationConfig, NotificationServer};
 use hrmesh_proto::common::DateRange;
 use hrmesh_proto::ledger as lpb;
@@ -197,4 +197,4 @@ async fn expired_holds_are_announced_once(backend: Backend) {
     notification.stop().await.expect("stop notification");
 }
 
-hrmesh_kit::test_on_every_backend!(expired_holds_are_announced_once);
+hrmesh_mesh::test_on_every_backend!(expired_holds_are_announced_once);

@@ -1313,7 +1313,7 @@ async fn a_review_completed_during_a_pip_grants_no_bonus(backend: Backend) {
     mesh.stop().await;
 }
 
-hrmesh_kit::test_on_every_backend!(
+hrmesh_mesh::test_on_every_backend!(
     a_review_completed_during_a_pip_grants_no_bonus,
     initiate_pip_freezes_the_bonus_accrual_over_the_plan,
     a_refused_freeze_cancels_the_plan,

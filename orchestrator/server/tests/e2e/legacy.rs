@@ -327,7 +327,7 @@ async fn sagas_whose_steps_changed_since_version_2_are_stuck_not_resumed(backend
     mesh.stop().await;
 }
 
-hrmesh_kit::test_on_every_backend!(
+hrmesh_mesh::test_on_every_backend!(
     sagas_logged_by_version_1_resume_with_their_meaning,
     sagas_whose_steps_changed_since_version_2_are_stuck_not_resumed,
 );

@@ -5,13 +5,13 @@
 
 pub use std::time::Duration;
 
-pub use hrmesh_kit::auth::{ALL_PERMISSIONS, ActorType, Claims, TokenSource};
-pub use hrmesh_kit::client::MeshChannel;
-pub use hrmesh_kit::testing;
-pub use hrmesh_kit::testing::{Backend, TestDatabase};
-pub use hrmesh_kit::tls::TlsConfig;
-pub use hrmesh_kit::tls::dev::DevPki;
 pub use hrmesh_ledger_server::{LedgerConfig, LedgerServer};
+pub use hrmesh_mesh::auth::{ALL_PERMISSIONS, ActorType, Claims, TokenSource};
+pub use hrmesh_mesh::client::MeshChannel;
+pub use hrmesh_mesh::testing;
+pub use hrmesh_mesh::testing::{Backend, TestDatabase};
+pub use hrmesh_mesh::tls::TlsConfig;
+pub use hrmesh_mesh::tls::dev::DevPki;
 pub use hrmesh_notification_server::{NotificationConfig, NotificationServer, RunningNotification};
 pub use hrmesh_orchestrator_server::resilience::ResilienceConfig;
 pub use hrmesh_orchestrator_server::{OrchestratorConfig, OrchestratorServer};
@@ -136,14 +136,14 @@ impl Mesh {
             accrual_run_interval_secs: 0,
             ..Default::default()
         };
-        hrmesh_kit::testing::secure(&mut ledger_config.common);
+        hrmesh_mesh::testing::secure(&mut ledger_config.common);
         ledger_config.common.tls = tls("ledger");
         ledger_config.common.listen = localhost_zero();
         ledger_config.common.database_url = Some(dbs[0].url.clone());
         let ledger_server = LedgerServer::start(&ledger_config).await.expect("ledger");
         let mut performance_config = PerformanceConfig::default();
-        hrmesh_kit::testing::secure(&mut performance_config.common);
-        hrmesh_kit::testing::sign(&mut performance_config.identity);
+        hrmesh_mesh::testing::secure(&mut performance_config.common);
+        hrmesh_mesh::testing::sign(&mut performance_config.identity);
         performance_config.common.tls = tls("performance");
         performance_config.common.listen = localhost_zero();
         performance_config.common.database_url = Some(dbs[1].url.clone());
@@ -152,7 +152,7 @@ impl Mesh {
             .expect("performance");
         let notification_port = free_port();
         let mut notification_config = NotificationConfig::default();
-        hrmesh_kit::testing::secure(&mut notification_config.common);
+        hrmesh_mesh::testing::secure(&mut notification_config.common);
         notification_config.common.tls = tls("notification");
         notification_config.common.listen = format!("127.0.0.1:{notification_port}")
             .parse()
@@ -169,8 +169,8 @@ impl Mesh {
             None
         };
         let mut config = OrchestratorConfig::default();
-        hrmesh_kit::testing::secure(&mut config.common);
-        hrmesh_kit::testing::sign(&mut config.identity);
+        hrmesh_mesh::testing::secure(&mut config.common);
+        hrmesh_mesh::testing::sign(&mut config.identity);
         config.common.tls = tls("orchestrator");
         config.common.listen = localhost_zero();
         config.common.database_url = Some(dbs[3].url.clone());

@@ -181,7 +181,7 @@ async fn a_retriable_step_past_its_bound_is_stuck_until_an_operator_retries(back
     mesh.stop().await;
 }
 
-hrmesh_kit::test_on_every_backend!(
+hrmesh_mesh::test_on_every_backend!(
     the_forward_budget_exhausted_compensates_with_the_reason,
     an_outage_shorter_than_the_budget_changes_nothing,
     a_retriable_step_past_its_bound_is_stuck_until_an_operator_retries,

@@ -156,7 +156,7 @@ async fn another_employees_hold_is_refused_at_decide_time_off(backend: Backend) 
     mesh.stop().await;
 }
 
-hrmesh_kit::test_on_every_backend!(
+hrmesh_mesh::test_on_every_backend!(
     another_employees_review_is_refused_at_complete_review,
     another_employees_hold_is_refused_at_decide_time_off,
 );

@@ -587,7 +587,7 @@ async fn bad_starts_name_the_fields(backend: Backend) {
     mesh.stop().await;
 }
 
-hrmesh_kit::test_on_every_backend!(
+hrmesh_mesh::test_on_every_backend!(
     complete_review_completes_once,
     every_saga_runs_to_completion,
     a_rejection_compensates_exactly_the_completed_steps,
@@ -972,7 +972,7 @@ async fn the_whole_mesh_runs_over_mutual_tls() {
 
 /// A channel to `url` calling with `token` (none sends no authorization metadata).
 fn channel_as(url: &str, token: Option<TokenSource>) -> MeshChannel {
-    MeshChannel::lazy(url, &hrmesh_kit::tls::TlsConfig::default(), token).expect("a valid URL")
+    MeshChannel::lazy(url, &hrmesh_mesh::tls::TlsConfig::default(), token).expect("a valid URL")
 }
 
 fn token_with(edit: impl FnOnce(&mut Claims)) -> Option<TokenSource> {
@@ -1124,7 +1124,7 @@ fn assert_refused(result: Result<(), Status>, code: Code, reason: &str, case: &s
 
 async fn every_service_refuses_bad_callers_and_writes_nothing(backend: Backend) {
     let mut mesh = Mesh::start(backend).await;
-    let now = hrmesh_kit::auth::now_secs();
+    let now = hrmesh_mesh::auth::now_secs();
     let services = [
         ("ledger", mesh.ledger_server.server.uri(), "ledger"),
         (
@@ -1404,7 +1404,7 @@ async fn one_saga_is_one_trace_and_the_metrics_move() {
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
     let provider =
-        hrmesh_kit::telemetry::otlp_provider(&format!("http://{collector_addr}"), "hrmesh-test")
+        hrmesh_mesh::telemetry::otlp_provider(&format!("http://{collector_addr}"), "hrmesh-test")
             .expect("exporter");
     tracing::subscriber::set_global_default(
         tracing_subscriber::registry()
@@ -1415,7 +1415,7 @@ async fn one_saga_is_one_trace_and_the_metrics_move() {
     .expect("the only subscriber of this test process");
     let metrics_addr: std::net::SocketAddr =
         format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-    hrmesh_kit::telemetry::install_prometheus(Some(metrics_addr)).expect("metrics");
+    hrmesh_mesh::telemetry::install_prometheus(Some(metrics_addr)).expect("metrics");
 
     let mut mesh = Mesh::start(Backend::Sqlite).await;
     mesh.pto("e-1", "10").await;

@@ -8,10 +8,10 @@
 use std::time::{Duration, Instant};
 
 use hrmesh_domain::SystemClock;
-use hrmesh_kit::client::MeshChannel;
-use hrmesh_kit::testing::{Backend, TestDatabase};
 use hrmesh_ledger_server::{LedgerConfig, LedgerServer};
 use hrmesh_ledger_store::SeaLedgerStore;
+use hrmesh_mesh::client::MeshChannel;
+use hrmesh_mesh::testing::{Backend, TestDatabase};
 use hrmesh_proto::common::DateRange;
 use hrmesh_proto::ledger::ledger_service_client::LedgerServiceClient;
 use hrmesh_proto::ledger::*;
@@ -44,7 +44,7 @@ fn ms(duration: Duration) -> String {
 }
 
 async fn client(server: &LedgerServer) -> LedgerServiceClient<MeshChannel> {
-    LedgerServiceClient::new(hrmesh_kit::testing::admin_channel(&server.server.uri()))
+    LedgerServiceClient::new(hrmesh_mesh::testing::admin_channel(&server.server.uri()))
 }
 
 async fn setup(client: &mut LedgerServiceClient<MeshChannel>, employees: &[String]) {
@@ -100,7 +100,7 @@ async fn bench_backend(backend: Backend) -> Vec<(String, String)> {
         accrual_run_interval_secs: 0,
         ..LedgerConfig::default()
     };
-    hrmesh_kit::testing::secure(&mut config.common);
+    hrmesh_mesh::testing::secure(&mut config.common);
     config.common.listen = "127.0.0.1:0".parse().expect("addr");
     config.hold_sweep_interval_secs = 3600;
     let server = LedgerServer::start_with(store, SystemClock, &config)
@@ -265,7 +265,7 @@ async fn bench_backend(backend: Backend) -> Vec<(String, String)> {
             let employees: Vec<String> = hold_employees[k * 10..(k + 1) * 10].to_vec();
             let weekdays = weekdays.clone();
             tokio::spawn(async move {
-                let mut c = LedgerServiceClient::new(hrmesh_kit::testing::admin_channel(&uri));
+                let mut c = LedgerServiceClient::new(hrmesh_mesh::testing::admin_channel(&uri));
                 let mut latencies = Vec::with_capacity(HOLDS_PER_CLIENT);
                 for i in 0..HOLDS_PER_CLIENT {
                     let day = weekdays[i / employees.len()].to_string();
@@ -394,12 +394,12 @@ fn main() {
         .build()
         .expect("runtime");
     let mut backends = vec![("SQLite", Backend::Sqlite)];
-    if std::env::var(hrmesh_kit::testing::POSTGRES_URL_VAR).is_ok() {
+    if std::env::var(hrmesh_mesh::testing::POSTGRES_URL_VAR).is_ok() {
         backends.push(("PostgreSQL", Backend::Postgres));
     } else {
         eprintln!(
             "{} is not set: measuring SQLite only",
-            hrmesh_kit::testing::POSTGRES_URL_VAR
+            hrmesh_mesh::testing::POSTGRES_URL_VAR
         );
     }
     for (name, backend) in backends {

@@ -14,15 +14,15 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hrmesh_domain::{Clock, EmployeeId, SystemClock, Violations};
-use hrmesh_kit::audit::{self, AuditLog, AuditSource};
-use hrmesh_kit::auth::{ActingRule, ActorType, IdentityConfig, Principal, TokenSource, principal};
-use hrmesh_kit::config::CommonConfig;
-use hrmesh_kit::server::{RunningServer, ServeSpec};
-use hrmesh_kit::status;
 use hrmesh_ledger_core::{Ledger, LedgerError, LedgerStore, Rejection};
 use hrmesh_ledger_store::SeaLedgerStore;
+use hrmesh_mesh::auth::{ActingRule, ActorType, IdentityConfig, Principal, TokenSource, principal};
+use hrmesh_mesh::config::CommonConfig;
+use hrmesh_mesh::server::{RunningServer, ServeSpec};
+use hrmesh_mesh::status;
 use hrmesh_proto::ledger as pb;
 use hrmesh_proto::ledger::ledger_service_server::{LedgerService, LedgerServiceServer};
+use hrmesh_storage::audit::{AuditLog, AuditSource};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tonic::{Code, Request, Response, Status};
@@ -574,7 +574,7 @@ impl<S: LedgerStore, C: Clock> LedgerService for LedgerGrpc<S, C> {
         &self,
         request: Request<hrmesh_proto::common::ListAuditEventsRequest>,
     ) -> Result<Response<hrmesh_proto::common::ListAuditEventsResponse>, Status> {
-        audit::list_rpc(&self.audit, request.into_inner())
+        hrmesh_mesh::audit::list_rpc(&self.audit, request.into_inner())
             .await
             .map(Response::new)
     }
@@ -596,7 +596,7 @@ impl LedgerServer {
             .with_context(|| {
                 format!(
                     "opening the ledger database {}",
-                    hrmesh_kit::db::redact(&config.database_url())
+                    hrmesh_storage::db::redact(&config.database_url())
                 )
             })?;
         Self::start_with(store, SystemClock, config).await
@@ -608,7 +608,7 @@ impl LedgerServer {
         clock: C,
         config: &LedgerConfig,
     ) -> anyhow::Result<Self> {
-        let (mesh, audit) = hrmesh_kit::mesh::layer(
+        let (mesh, audit) = hrmesh_mesh::mesh::layer(
             "ledger",
             PERMISSIONS,
             &config.common.auth,

@@ -11,9 +11,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use hrmesh_domain::Clock;
-use hrmesh_kit::auth::TokenSource;
-use hrmesh_kit::client::MeshChannel;
 use hrmesh_ledger_core::{Hold, Ledger, LedgerError, LedgerStore};
+use hrmesh_mesh::auth::TokenSource;
+use hrmesh_mesh::client::MeshChannel;
 use hrmesh_proto::notification as npb;
 use hrmesh_proto::notification::notification_service_client::NotificationServiceClient;
 use tonic::Code;

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use hrmesh_domain::ManualClock;
-use hrmesh_kit::auth::ActorType;
-use hrmesh_kit::client::MeshChannel;
-use hrmesh_kit::testing::{Backend, TestDatabase};
 use hrmesh_ledger_server::{LedgerConfig, LedgerServer};
 use hrmesh_ledger_store::SeaLedgerStore;
+use hrmesh_mesh::auth::ActorType;
+use hrmesh_mesh::client::MeshChannel;
+use hrmesh_mesh::testing::{Backend, TestDatabase};
 use hrmesh_proto::common::DateRange;
 use hrmesh_proto::ledger::ledger_service_client::LedgerServiceClient;
 use hrmesh_proto::ledger::*;
@@ -41,14 +41,14 @@ impl Harness {
             accrual_run_interval_secs,
             ..LedgerConfig::default()
         };
-        hrmesh_kit::testing::secure(&mut config.common);
+        hrmesh_mesh::testing::secure(&mut config.common);
         config.common.listen = "127.0.0.1:0".parse().expect("addr");
         let clock = clock();
         let server = LedgerServer::start_with(store, clock.clone(), &config)
             .await
             .expect("start server");
         let client =
-            LedgerServiceClient::new(hrmesh_kit::testing::admin_channel(&server.server.uri()));
+            LedgerServiceClient::new(hrmesh_mesh::testing::admin_channel(&server.server.uri()));
         Harness {
             client,
             clock,
@@ -104,11 +104,11 @@ impl Harness {
     }
 
     fn client_as(&self, subject: &str, actor: ActorType, permissions: &[&str]) -> Client {
-        let claims = hrmesh_kit::testing::claims(subject, actor, permissions);
+        let claims = hrmesh_mesh::testing::claims(subject, actor, permissions);
         let channel = MeshChannel::lazy(
             &self.server.server.uri(),
-            &hrmesh_kit::tls::TlsConfig::default(),
-            Some(hrmesh_kit::testing::mint(&claims)),
+            &hrmesh_mesh::tls::TlsConfig::default(),
+            Some(hrmesh_mesh::testing::mint(&claims)),
         )
         .expect("a channel");
         LedgerServiceClient::new(channel)
@@ -700,13 +700,13 @@ async fn the_worker_catches_up_at_start(backend: Backend) {
             accrual_run_interval_secs: 0,
             ..LedgerConfig::default()
         };
-        hrmesh_kit::testing::secure(&mut config.common);
+        hrmesh_mesh::testing::secure(&mut config.common);
         config.common.listen = "127.0.0.1:0".parse().expect("addr");
         let server = LedgerServer::start_with(store, clock(), &config)
             .await
             .expect("start");
         let mut client =
-            LedgerServiceClient::new(hrmesh_kit::testing::admin_channel(&server.server.uri()));
+            LedgerServiceClient::new(hrmesh_mesh::testing::admin_channel(&server.server.uri()));
         client
             .create_policy(policy_request("policy-1", "pto", "2", ""))
             .await
@@ -729,13 +729,13 @@ async fn the_worker_catches_up_at_start(backend: Backend) {
         accrual_run_interval_secs: 3600,
         ..LedgerConfig::default()
     };
-    hrmesh_kit::testing::secure(&mut config.common);
+    hrmesh_mesh::testing::secure(&mut config.common);
     config.common.listen = "127.0.0.1:0".parse().expect("addr");
     let server = LedgerServer::start_with(store, clock(), &config)
         .await
         .expect("restart with the worker");
     let mut client =
-        LedgerServiceClient::new(hrmesh_kit::testing::admin_channel(&server.server.uri()));
+        LedgerServiceClient::new(hrmesh_mesh::testing::admin_channel(&server.server.uri()));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let accrued = loop {
         let balance = client
@@ -759,7 +759,7 @@ async fn the_worker_catches_up_at_start(backend: Backend) {
     server.stop().await.expect("stop");
 }
 
-hrmesh_kit::test_on_every_backend!(
+hrmesh_mesh::test_on_every_backend!(
     accruals_run_once_per_period_and_name_it,
     the_year_end_expires_what_exceeds_the_cap,
     a_freeze_stops_accruals_and_refuses_grants_until_lifted,

@@ -2,11 +2,11 @@
 
 use chrono::{TimeZone, Utc};
 use hrmesh_domain::ManualClock;
-use hrmesh_kit::auth::ActorType;
-use hrmesh_kit::client::MeshChannel;
-use hrmesh_kit::testing::{Backend, TestDatabase};
 use hrmesh_ledger_server::{LedgerConfig, LedgerServer};
 use hrmesh_ledger_store::SeaLedgerStore;
+use hrmesh_mesh::auth::ActorType;
+use hrmesh_mesh::client::MeshChannel;
+use hrmesh_mesh::testing::{Backend, TestDatabase};
 use hrmesh_proto::common::DateRange;
 use hrmesh_proto::ledger::ledger_service_client::LedgerServiceClient;
 use hrmesh_proto::ledger::*;
@@ -34,14 +34,14 @@ impl Harness {
             accrual_run_interval_secs: 0,
             ..LedgerConfig::default()
         };
-        hrmesh_kit::testing::secure(&mut config.common);
+        hrmesh_mesh::testing::secure(&mut config.common);
         config.common.listen = "127.0.0.1:0".parse().expect("addr");
         config.common.cors_allowed_origins = vec!["https://hr.example.test".into()];
         let server = LedgerServer::start_with(store, clock.clone(), &config)
             .await
             .expect("start server");
         let client =
-            LedgerServiceClient::new(hrmesh_kit::testing::admin_channel(&server.server.uri()));
+            LedgerServiceClient::new(hrmesh_mesh::testing::admin_channel(&server.server.uri()));
         Harness {
             client,
             clock,
@@ -802,12 +802,12 @@ fn client_as(
     permissions: &[&str],
     manages: &[&str],
 ) -> LedgerServiceClient<MeshChannel> {
-    let mut claims = hrmesh_kit::testing::claims(subject, actor, permissions);
+    let mut claims = hrmesh_mesh::testing::claims(subject, actor, permissions);
     claims.manages = manages.iter().map(|id| (*id).to_owned()).collect();
     let channel = MeshChannel::lazy(
         &h.server.server.uri(),
-        &hrmesh_kit::tls::TlsConfig::default(),
-        Some(hrmesh_kit::testing::mint(&claims)),
+        &hrmesh_mesh::tls::TlsConfig::default(),
+        Some(hrmesh_mesh::testing::mint(&claims)),
     )
     .expect("a channel");
     LedgerServiceClient::new(channel)
@@ -845,7 +845,7 @@ fn assert_record_of_another(status: &Status, record: &str, record_id: &str) {
         (record, record_id)
     );
     assert!(
-        !hrmesh_kit::testing::names(status.message(), "e-1")
+        !hrmesh_mesh::testing::names(status.message(), "e-1")
             && !metadata.values().any(|value| value == "e-1"),
         "the owner is never named: {status:?}"
     );
@@ -1141,7 +1141,7 @@ async fn audit_events(h: &mut Harness, subject: &str) -> Vec<hrmesh_proto::commo
 fn on_behalf_of<T>(request: T, subject: &str) -> tonic::Request<T> {
     let mut request = tonic::Request::new(request);
     request.metadata_mut().insert(
-        hrmesh_kit::mesh::ON_BEHALF_OF_HEADER,
+        hrmesh_mesh::mesh::ON_BEHALF_OF_HEADER,
         subject.parse().expect("a metadata value"),
     );
     request
@@ -1188,7 +1188,7 @@ async fn a_service_says_whom_it_acts_for_and_nobody_else_may(backend: Backend) {
         (
             Code::PermissionDenied,
             "DELEGATION_NOT_ALLOWED",
-            hrmesh_kit::mesh::ON_BEHALF_OF_HEADER
+            hrmesh_mesh::mesh::ON_BEHALF_OF_HEADER
         )
     );
     assert_eq!(h.entry_count("e-1").await, entries_before, "no hold");
@@ -1205,7 +1205,7 @@ async fn a_service_says_whom_it_acts_for_and_nobody_else_may(backend: Backend) {
         .expect_err("a malformed subject");
     assert_eq!(
         violated_fields(&malformed),
-        vec![hrmesh_kit::mesh::ON_BEHALF_OF_HEADER.to_owned()]
+        vec![hrmesh_mesh::mesh::ON_BEHALF_OF_HEADER.to_owned()]
     );
     assert_eq!(h.entry_count("e-1").await, entries_before);
     assert_eq!(hold.state, HoldState::Pending as i32);
@@ -1240,7 +1240,7 @@ async fn health_and_reflection_answer(backend: Backend) {
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
     // Health is open to probes; reflection needs a valid token.
     let mut reflection =
-        ServerReflectionClient::new(hrmesh_kit::testing::admin_channel(&h.server.server.uri()));
+        ServerReflectionClient::new(hrmesh_mesh::testing::admin_channel(&h.server.server.uri()));
     let request = ServerReflectionRequest {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),
@@ -1272,7 +1272,7 @@ async fn browsers_reach_the_ledger_over_grpc_web(backend: Backend) {
     let body = prost::Message::encode_to_vec(&GetPolicyRequest {
         policy_id: "pto-standard".into(),
     });
-    let bearer = hrmesh_kit::testing::admin_token()
+    let bearer = hrmesh_mesh::testing::admin_token()
         .bearer()
         .expect("a token");
     let reply = tokio::task::spawn_blocking(move || {
@@ -1316,7 +1316,7 @@ async fn browsers_reach_the_ledger_over_grpc_web(backend: Backend) {
         .expect("plain gRPC still works");
 }
 
-hrmesh_kit::test_on_every_backend!(
+hrmesh_mesh::test_on_every_backend!(
     every_rpc_answers_over_grpc,
     bad_input_names_every_offending_field_and_writes_nothing,
     rejections_carry_their_reason_and_facts,

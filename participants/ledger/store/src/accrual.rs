@@ -7,13 +7,13 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use hrmesh_domain::EmployeeId;
-use hrmesh_kit::inbox::TxError;
 use hrmesh_ledger_core::{
     AccrualRun, Assignment, Due, EndAssignments, EndedAssignments, Entry, EntryDraft, EntryKind,
     ExtendFreeze, FREEZE_SPAN_DAYS_MAX, Freeze, FreezeAccruals, FreezeTarget, HoldState,
     LedgerError, Period, Policy, PolicyId, Quantity, RecordKind, Rejection, ReopenAssignments,
     Totals, capped, check_record_of, due, expiring, reopen_watermark, withdrawal_for_end,
 };
+use hrmesh_storage::inbox::TxError;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,

@@ -2,7 +2,6 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use hrmesh_domain::EmployeeId;
-use hrmesh_kit::inbox::{self, InboxError, TxError, Work};
 use hrmesh_ledger_core::{
     AccountPlan, AccrualFrequency, AccrualRule, AccrualRun, AppendEntries, AssignPolicies,
     AssignPolicy, Assignment, CreatePolicy, EndAssignments, EndedAssignments, Entry, EntryDraft,
@@ -11,6 +10,7 @@ use hrmesh_ledger_core::{
     RecordKind, Rejection, ReopenAssignments, ResourceType, Result, ReverseEntry, RunAccruals,
     Totals, UnfreezeAccruals, Unit, VoidHold, check_record_of, reopen_watermark,
 };
+use hrmesh_storage::inbox::{self, InboxError, TxError, Work};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
@@ -35,7 +35,7 @@ pub(crate) fn fail(error: LedgerError) -> TxError<LedgerError> {
 }
 
 pub(crate) fn storage_error(err: DbErr) -> LedgerError {
-    if hrmesh_kit::db::is_transient(&err) {
+    if hrmesh_storage::db::is_transient(&err) {
         LedgerError::Unavailable(err.to_string())
     } else {
         LedgerError::Internal(err.to_string())
@@ -65,7 +65,7 @@ pub struct SeaLedgerStore {
 impl SeaLedgerStore {
     /// Connects to `url` and brings the schema up to date.
     pub async fn open(url: &str) -> std::result::Result<Self, DbErr> {
-        let db = hrmesh_kit::db::connect(url).await?;
+        let db = hrmesh_storage::db::connect(url).await?;
         Migrator::up(&db, None).await?;
         Ok(Self { db })
     }
@@ -1474,8 +1474,8 @@ impl LedgerStore for SeaLedgerStore {
     }
 }
 
-impl hrmesh_kit::audit::AuditSource for SeaLedgerStore {
-    fn audit_store(&self) -> std::sync::Arc<dyn hrmesh_kit::audit::AuditStore> {
-        std::sync::Arc::new(hrmesh_kit::audit::SqlAudit::new(self.db.clone()))
+impl hrmesh_storage::audit::AuditSource for SeaLedgerStore {
+    fn audit_store(&self) -> std::sync::Arc<dyn hrmesh_storage::audit::AuditStore> {
+        std::sync::Arc::new(hrmesh_storage::audit::SqlAudit::new(self.db.clone()))
     }
 }

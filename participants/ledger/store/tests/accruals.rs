@@ -6,9 +6,9 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use hrmesh_domain::{EmployeeId, ManualClock, RequestId, Violations};
-use hrmesh_kit::testing::{Backend, TestDatabase};
 use hrmesh_ledger_core::*;
 use hrmesh_ledger_store::SeaLedgerStore;
+use hrmesh_storage::testing::{Backend, TestDatabase};
 use sea_orm::{ConnectionTrait, TransactionTrait};
 
 type TestLedger = Ledger<SeaLedgerStore, ManualClock>;
@@ -1972,7 +1972,7 @@ async fn a_second_assignment_inside_an_accrued_period_is_topped_up(backend: Back
     );
 }
 
-hrmesh_kit::test_on_every_backend!(
+hrmesh_storage::test_on_every_backend!(
     a_second_assignment_inside_an_accrued_period_is_topped_up,
     ending_inside_an_accrued_period_withdraws_the_days_after_it,
     two_concurrent_runs_accrue_each_period_exactly_once,

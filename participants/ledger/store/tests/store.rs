@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use hrmesh_domain::{EmployeeId, ManualClock, RequestId, Violations};
-use hrmesh_kit::testing::{Backend, TestDatabase};
 use hrmesh_ledger_core::*;
 use hrmesh_ledger_store::SeaLedgerStore;
+use hrmesh_storage::testing::{Backend, TestDatabase};
 use sea_orm::ConnectionTrait;
 
 type TestLedger = Ledger<SeaLedgerStore, ManualClock>;
@@ -1137,7 +1137,7 @@ fn balances_agree_however_computed_on_postgres() {
     balances_agree_however_computed(Backend::Postgres);
 }
 
-hrmesh_kit::test_on_every_backend!(
+hrmesh_storage::test_on_every_backend!(
     the_database_refuses_to_update_or_delete_entries,
     a_repeated_request_returns_the_original_result_and_writes_once,
     a_request_id_reused_for_another_request_is_refused_and_writes_nothing,

@@ -53,7 +53,7 @@ pub struct Channels {
 
 impl Channels {
     pub fn new(smtp: Option<&SmtpConfig>, webhook: Option<&WebhookConfig>) -> anyhow::Result<Self> {
-        hrmesh_kit::tls::install_crypto_provider();
+        hrmesh_mesh::tls::install_crypto_provider();
         let smtp = match smtp {
             None => None,
             Some(config) => {

@@ -11,11 +11,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hrmesh_domain::{Clock, EmployeeId, SystemClock, Violations};
-use hrmesh_kit::audit::{self, AuditLog, AuditSource};
-use hrmesh_kit::auth::principal;
-use hrmesh_kit::config::CommonConfig;
-use hrmesh_kit::server::{RunningServer, ServeSpec};
-use hrmesh_kit::status;
+use hrmesh_mesh::auth::principal;
+use hrmesh_mesh::config::CommonConfig;
+use hrmesh_mesh::server::{RunningServer, ServeSpec};
+use hrmesh_mesh::status;
 use hrmesh_notification_core::{
     MarkRead, NotificationError, NotificationStore, Notifier, Redrive, Retract, RetryPolicy,
 };
@@ -24,6 +23,7 @@ use hrmesh_proto::notification as pb;
 use hrmesh_proto::notification::notification_service_server::{
     NotificationService, NotificationServiceServer,
 };
+use hrmesh_storage::audit::{AuditLog, AuditSource};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -357,7 +357,7 @@ impl<S: NotificationStore, C: Clock> NotificationService for NotificationGrpc<S,
         &self,
         request: Request<hrmesh_proto::common::ListAuditEventsRequest>,
     ) -> Result<Response<hrmesh_proto::common::ListAuditEventsResponse>, Status> {
-        audit::list_rpc(&self.audit, request.into_inner())
+        hrmesh_mesh::audit::list_rpc(&self.audit, request.into_inner())
             .await
             .map(Response::new)
     }
@@ -424,7 +424,7 @@ impl<S: NotificationStore + AuditSource + Clone, C: Clock + Clone> NotificationS
         channels: Channels,
         config: &NotificationConfig,
     ) -> anyhow::Result<Self> {
-        let (mesh, audit) = hrmesh_kit::mesh::layer(
+        let (mesh, audit) = hrmesh_mesh::mesh::layer(
             "notification",
             PERMISSIONS,
             &config.common.auth,

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use hrmesh_domain::ManualClock;
-use hrmesh_kit::client::MeshChannel;
-use hrmesh_kit::testing::TestDatabase;
+use hrmesh_mesh::client::MeshChannel;
+use hrmesh_mesh::testing::TestDatabase;
 use hrmesh_notification_core::{NotificationStore, RetryPolicy};
 use hrmesh_notification_server::{
     Channels, NotificationConfig, NotificationServer, SmtpConfig, SmtpSecurity, WebhookConfig,
@@ -168,9 +168,9 @@ impl Harness {
         );
         let config = NotificationConfig {
             common: {
-                let mut c = hrmesh_kit::config::CommonConfig::new("notification", 0);
+                let mut c = hrmesh_mesh::config::CommonConfig::new("notification", 0);
                 c.listen = "127.0.0.1:0".parse().expect("addr");
-                hrmesh_kit::testing::secure(&mut c);
+                hrmesh_mesh::testing::secure(&mut c);
                 c
             },
             smtp: Some(SmtpConfig {
@@ -224,7 +224,7 @@ impl Harness {
                 (addr, round_of(server), None)
             }
         };
-        let client = NotificationServiceClient::new(hrmesh_kit::testing::admin_channel(&addr));
+        let client = NotificationServiceClient::new(hrmesh_mesh::testing::admin_channel(&addr));
         Harness {
             client,
             clock,
@@ -250,7 +250,7 @@ impl Harness {
     }
 }
 
-fn round_of<S: NotificationStore + hrmesh_kit::audit::AuditSource + Clone>(
+fn round_of<S: NotificationStore + hrmesh_storage::audit::AuditSource + Clone>(
     server: Arc<NotificationServer<S, ManualClock>>,
 ) -> Round {
     Box::new(move || {

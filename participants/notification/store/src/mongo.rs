@@ -230,8 +230,8 @@ impl NotificationStore for MongoNotificationStore {
     }
 }
 
-impl hrmesh_kit::audit::AuditSource for MongoNotificationStore {
-    fn audit_store(&self) -> std::sync::Arc<dyn hrmesh_kit::audit::AuditStore> {
+impl hrmesh_storage::audit::AuditSource for MongoNotificationStore {
+    fn audit_store(&self) -> std::sync::Arc<dyn hrmesh_storage::audit::AuditStore> {
         std::sync::Arc::new(MongoAudit {
             events: self.audit.clone(),
             counters: self.counters.clone(),
@@ -265,8 +265,8 @@ struct MongoAudit {
 }
 
 #[async_trait::async_trait]
-impl hrmesh_kit::audit::AuditStore for MongoAudit {
-    async fn append(&self, events: &[hrmesh_kit::audit::AuditEvent]) -> anyhow::Result<()> {
+impl hrmesh_storage::audit::AuditStore for MongoAudit {
+    async fn append(&self, events: &[hrmesh_storage::audit::AuditEvent]) -> anyhow::Result<()> {
         let count = i64::try_from(events.len())?;
         let counter = self
             .counters
@@ -312,8 +312,8 @@ impl hrmesh_kit::audit::AuditStore for MongoAudit {
 
     async fn list(
         &self,
-        query: &hrmesh_kit::audit::AuditQuery,
-    ) -> anyhow::Result<Vec<(i64, hrmesh_kit::audit::AuditEvent)>> {
+        query: &hrmesh_storage::audit::AuditQuery,
+    ) -> anyhow::Result<Vec<(i64, hrmesh_storage::audit::AuditEvent)>> {
         let mut filter = doc! {};
         if let Some(subject) = &query.subject {
             filter.insert("subject", subject);
@@ -339,7 +339,7 @@ impl hrmesh_kit::audit::AuditStore for MongoAudit {
                 let optional = |key: &str| document.get_str(key).ok().map(str::to_owned);
                 Ok((
                     whole_number(&document, "seq")?,
-                    hrmesh_kit::audit::AuditEvent {
+                    hrmesh_storage::audit::AuditEvent {
                         id: optional("event_id").unwrap_or_default(),
                         at: chrono::DateTime::from_timestamp_millis(
                             document.get_datetime("at")?.timestamp_millis(),

@@ -62,9 +62,9 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(NotificationSchema),
-            Box::new(hrmesh_kit::audit::Migration),
-            Box::new(hrmesh_kit::audit::OutcomeMigration),
-            Box::new(hrmesh_kit::audit::OnBehalfOfMigration),
+            Box::new(hrmesh_storage::audit::Migration),
+            Box::new(hrmesh_storage::audit::OutcomeMigration),
+            Box::new(hrmesh_storage::audit::OnBehalfOfMigration),
         ]
     }
 }
@@ -160,7 +160,7 @@ pub struct SqlNotificationStore {
 }
 
 fn storage(err: DbErr) -> NotificationError {
-    if hrmesh_kit::db::is_transient(&err) {
+    if hrmesh_storage::db::is_transient(&err) {
         NotificationError::Unavailable(err.to_string())
     } else {
         NotificationError::Internal(err.to_string())
@@ -190,7 +190,7 @@ fn decode(row: notifications::Model) -> Result<Notification> {
 impl SqlNotificationStore {
     /// Connects to `url` and brings the schema up to date.
     pub async fn open(url: &str) -> std::result::Result<Self, DbErr> {
-        let db = hrmesh_kit::db::connect(url).await?;
+        let db = hrmesh_storage::db::connect(url).await?;
         Migrator::up(&db, None).await?;
         Ok(Self { db })
     }
@@ -329,8 +329,8 @@ impl NotificationStore for SqlNotificationStore {
     }
 }
 
-impl hrmesh_kit::audit::AuditSource for SqlNotificationStore {
-    fn audit_store(&self) -> std::sync::Arc<dyn hrmesh_kit::audit::AuditStore> {
-        std::sync::Arc::new(hrmesh_kit::audit::SqlAudit::new(self.db.clone()))
+impl hrmesh_storage::audit::AuditSource for SqlNotificationStore {
+    fn audit_store(&self) -> std::sync::Arc<dyn hrmesh_storage::audit::AuditStore> {
+        std::sync::Arc::new(hrmesh_storage::audit::SqlAudit::new(self.db.clone()))
     }
 }

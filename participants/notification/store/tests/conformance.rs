@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use hrmesh_domain::{EmployeeId, Violations};
-use hrmesh_kit::testing::TestDatabase;
 use hrmesh_notification_core::*;
 use hrmesh_notification_store::{MongoNotificationStore, SqlNotificationStore};
+use hrmesh_storage::testing::TestDatabase;
 
 const MONGODB_URL_VAR: &str = "HRMESH_TEST_MONGODB_URL";
 
@@ -364,9 +364,9 @@ async fn preferences_are_replaced_whole(store: impl NotificationStore) {
 /// numbers, outcomes written afterwards by event id, listed newest first, filtered and paged; a
 /// service's event keeps the end user it acted for.
 async fn the_audit_trail_appends_settles_and_pages(
-    store: impl NotificationStore + hrmesh_kit::audit::AuditSource,
+    store: impl NotificationStore + hrmesh_storage::audit::AuditSource,
 ) {
-    use hrmesh_kit::audit::{AuditEvent, AuditQuery};
+    use hrmesh_storage::audit::{AuditEvent, AuditQuery};
     let audit = store.audit_store();
     let event = |n: usize, subject: &str| AuditEvent {
         id: format!("event-{n}"),

@@ -12,17 +12,17 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hrmesh_domain::{Clock, SystemClock};
-use hrmesh_kit::audit::{self, AuditLog, AuditSource};
-use hrmesh_kit::auth::{ActingRule, ActorType, IdentityConfig, Principal, TokenSource, principal};
-use hrmesh_kit::config::CommonConfig;
-use hrmesh_kit::server::{RunningServer, ServeSpec};
-use hrmesh_kit::status;
+use hrmesh_mesh::auth::{ActingRule, ActorType, IdentityConfig, Principal, TokenSource, principal};
+use hrmesh_mesh::config::CommonConfig;
+use hrmesh_mesh::server::{RunningServer, ServeSpec};
+use hrmesh_mesh::status;
 use hrmesh_performance_core::{Performance, PerformanceError, PerformanceStore, Rejection};
 use hrmesh_performance_store::SeaPerformanceStore;
 use hrmesh_proto::performance as pb;
 use hrmesh_proto::performance::performance_service_server::{
     PerformanceService, PerformanceServiceServer,
 };
+use hrmesh_storage::audit::{AuditLog, AuditSource};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tonic::{Code, Request, Response, Status};
@@ -740,7 +740,7 @@ impl<S: PerformanceStore, C: Clock> PerformanceService for PerformanceGrpc<S, C>
         &self,
         request: Request<hrmesh_proto::common::ListAuditEventsRequest>,
     ) -> Result<Response<hrmesh_proto::common::ListAuditEventsResponse>, Status> {
-        audit::list_rpc(&self.audit, request.into_inner())
+        hrmesh_mesh::audit::list_rpc(&self.audit, request.into_inner())
             .await
             .map(Response::new)
     }
@@ -760,7 +760,7 @@ impl PerformanceServer<SeaPerformanceStore, SystemClock> {
         let store = SeaPerformanceStore::open(&url).await.with_context(|| {
             format!(
                 "opening the performance database {}",
-                hrmesh_kit::db::redact(&url)
+                hrmesh_storage::db::redact(&url)
             )
         })?;
         Self::start_with(store, SystemClock, config).await
@@ -774,7 +774,7 @@ impl<S: PerformanceStore + AuditSource + Clone, C: Clock + Clone> PerformanceSer
         clock: C,
         config: &PerformanceConfig,
     ) -> anyhow::Result<Self> {
-        let (mesh, audit) = hrmesh_kit::mesh::layer(
+        let (mesh, audit) = hrmesh_mesh::mesh::layer(
             "performance",
             PERMISSIONS,
             &config.common.auth,

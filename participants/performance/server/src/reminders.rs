@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use chrono::{Days, NaiveDate};
 use hrmesh_domain::Clock;
-use hrmesh_kit::auth::TokenSource;
-use hrmesh_kit::client::MeshChannel;
+use hrmesh_mesh::auth::TokenSource;
+use hrmesh_mesh::client::MeshChannel;
 use hrmesh_performance_core::{
     Performance, PerformanceError, PerformanceStore, Pip, Review, ReviewState,
 };

@@ -4,8 +4,8 @@
 
 use chrono::{TimeZone, Utc};
 use hrmesh_domain::ManualClock;
-use hrmesh_kit::client::MeshChannel;
-use hrmesh_kit::testing::{Backend, TestDatabase};
+use hrmesh_mesh::client::MeshChannel;
+use hrmesh_mesh::testing::{Backend, TestDatabase};
 use hrmesh_notification_server::{NotificationConfig, NotificationServer};
 use hrmesh_performance_server::{PerformanceConfig, PerformanceServer, ReminderRun};
 use hrmesh_performance_store::SeaPerformanceStore;
@@ -19,8 +19,8 @@ type Replica = PerformanceServer<SeaPerformanceStore, ManualClock>;
 async fn replica(url: &str, clock: &ManualClock, notification_url: &str) -> Replica {
     let store = SeaPerformanceStore::open(url).await.expect("open store");
     let mut config = PerformanceConfig::default();
-    hrmesh_kit::testing::secure(&mut config.common);
-    hrmesh_kit::testing::sign(&mut config.identity);
+    hrmesh_mesh::testing::secure(&mut config.common);
+    hrmesh_mesh::testing::sign(&mut config.identity);
     config.common.listen = "127.0.0.1:0".parse().expect("addr");
     config.notification_url = Some(notification_url.to_owned());
     config.reminder_interval_secs = 0;
@@ -72,7 +72,7 @@ async fn reminders_go_out_once_per_item_and_period_across_replicas(backend: Back
     let performance_db = TestDatabase::new(backend).await;
     let notification_db = TestDatabase::new(backend).await;
     let mut notification_config = NotificationConfig::default();
-    hrmesh_kit::testing::secure(&mut notification_config.common);
+    hrmesh_mesh::testing::secure(&mut notification_config.common);
     notification_config.common.listen = "127.0.0.1:0".parse().expect("addr");
     notification_config.common.database_url = Some(notification_db.url.clone());
     notification_config.worker_enabled = false;
@@ -80,7 +80,7 @@ async fn reminders_go_out_once_per_item_and_period_across_replicas(backend: Back
         .await
         .expect("notification service");
     let notification_url = notification.server().uri();
-    let mut notifications = NotificationServiceClient::new(hrmesh_kit::testing::admin_channel(
+    let mut notifications = NotificationServiceClient::new(hrmesh_mesh::testing::admin_channel(
         &notification_url.clone(),
     ));
 
@@ -92,7 +92,7 @@ async fn reminders_go_out_once_per_item_and_period_across_replicas(backend: Back
     let a = replica(&performance_db.url, &clock, &notification_url).await;
     let b = replica(&performance_db.url, &clock, &notification_url).await;
     let mut client =
-        PerformanceServiceClient::new(hrmesh_kit::testing::admin_channel(&a.server.uri()));
+        PerformanceServiceClient::new(hrmesh_mesh::testing::admin_channel(&a.server.uri()));
 
     // Due in 3 days, the employee's turn: e-1 is reminded.
     let soon = client
@@ -201,4 +201,4 @@ async fn reminders_go_out_once_per_item_and_period_across_replicas(backend: Back
     notification.stop().await.expect("stop notification");
 }
 
-hrmesh_kit::test_on_every_backend!(reminders_go_out_once_per_item_and_period_across_replicas);
+hrmesh_mesh::test_on_every_backend!(reminders_go_out_once_per_item_and_period_across_replicas);

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use chrono::{TimeZone, Utc};
 use hrmesh_domain::ManualClock;
-use hrmesh_kit::client::MeshChannel;
-use hrmesh_kit::testing::{Backend, TestDatabase};
+use hrmesh_mesh::client::MeshChannel;
+use hrmesh_mesh::testing::{Backend, TestDatabase};
 use hrmesh_performance_server::{PerformanceConfig, PerformanceServer};
 use hrmesh_performance_store::SeaPerformanceStore;
 use hrmesh_proto::performance::performance_service_client::PerformanceServiceClient;
@@ -26,8 +26,8 @@ struct Harness {
 
 fn test_config() -> PerformanceConfig {
     let mut config = PerformanceConfig::default();
-    hrmesh_kit::testing::secure(&mut config.common);
-    hrmesh_kit::testing::sign(&mut config.identity);
+    hrmesh_mesh::testing::secure(&mut config.common);
+    hrmesh_mesh::testing::sign(&mut config.identity);
     config.common.listen = "127.0.0.1:0".parse().expect("addr");
     config.reminder_interval_secs = 0;
     config
@@ -51,7 +51,7 @@ impl Harness {
         let server = PerformanceServer::start_with(store, clock.clone(), &test_config())
             .await
             .expect("start server");
-        let client = Client::new(hrmesh_kit::testing::admin_channel(&server.server.uri()));
+        let client = Client::new(hrmesh_mesh::testing::admin_channel(&server.server.uri()));
         Harness {
             client,
             clock,
@@ -1650,9 +1650,9 @@ async fn bad_input_names_every_offending_field_and_writes_nothing(backend: Backe
 /// A client calling as a service (the orchestrator's identity): it acts for anyone, so only the
 /// expected employee stands between a request and another employee's record.
 fn service_client(h: &Harness) -> Client {
-    let claims = hrmesh_kit::testing::claims(
+    let claims = hrmesh_mesh::testing::claims(
         "hrmesh-orchestrator",
-        hrmesh_kit::auth::ActorType::System,
+        hrmesh_mesh::auth::ActorType::System,
         &[
             "performance.update",
             "performance.admin",
@@ -1661,8 +1661,8 @@ fn service_client(h: &Harness) -> Client {
     );
     let channel = MeshChannel::lazy(
         &h.server.server.uri(),
-        &hrmesh_kit::tls::TlsConfig::default(),
-        Some(hrmesh_kit::testing::mint(&claims)),
+        &hrmesh_mesh::tls::TlsConfig::default(),
+        Some(hrmesh_mesh::testing::mint(&claims)),
     )
     .expect("a channel");
     Client::new(channel)
@@ -1681,7 +1681,7 @@ fn assert_record_of_another(status: &Status, record: &str, record_id: &str) {
         (record, record_id)
     );
     assert!(
-        !hrmesh_kit::testing::names(status.message(), "e-1")
+        !hrmesh_mesh::testing::names(status.message(), "e-1")
             && !metadata.values().any(|value| value == "e-1"),
         "the owner is never named: {status:?}"
     );
@@ -1942,7 +1942,7 @@ async fn health_reports_the_service_serving(backend: Backend) {
     h.server.stop().await.expect("stop");
 }
 
-hrmesh_kit::test_on_every_backend!(
+hrmesh_mesh::test_on_every_backend!(
     reviews_move_through_every_state,
     every_illegal_review_transition_is_refused_naming_the_state,
     undo_steps_succeed_without_effect_when_the_forward_step_never_happened,

@@ -8,11 +8,11 @@ pub struct Migrator;
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
-            Box::new(hrmesh_kit::inbox::Migration),
+            Box::new(hrmesh_storage::inbox::Migration),
             Box::new(PerformanceSchema),
-            Box::new(hrmesh_kit::audit::Migration),
-            Box::new(hrmesh_kit::audit::OutcomeMigration),
-            Box::new(hrmesh_kit::audit::OnBehalfOfMigration),
+            Box::new(hrmesh_storage::audit::Migration),
+            Box::new(hrmesh_storage::audit::OutcomeMigration),
+            Box::new(hrmesh_storage::audit::OnBehalfOfMigration),
         ]
     }
 }

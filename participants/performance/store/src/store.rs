@@ -1,7 +1,6 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use hrmesh_kit::inbox::{self, InboxError, TxError, Work};
 use hrmesh_performance_core::{
     CancelPipOpenedBy, CloseEmployeeRecords, ClosedRecord, Closure, CreateGoal, CreateReview,
     FEEDBACK_PER_EMPLOYEE, Feedback, FeedbackFilter, FeedbackRequest, FeedbackRequestFilter,
@@ -11,6 +10,7 @@ use hrmesh_performance_core::{
     Review, ReviewFilter, ReviewState, UpdateGoal, UpdatePip, UpdateReview,
     answer_feedback_request, check_goal_weights, check_review_of,
 };
+use hrmesh_storage::inbox::{self, InboxError, TxError, Work};
 use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
@@ -33,7 +33,7 @@ fn fail(error: impl Into<PerformanceError>) -> TxError<PerformanceError> {
 }
 
 fn storage_error(err: DbErr) -> PerformanceError {
-    if hrmesh_kit::db::is_transient(&err) {
+    if hrmesh_storage::db::is_transient(&err) {
         PerformanceError::Unavailable(err.to_string())
     } else {
         PerformanceError::Internal(err.to_string())
@@ -79,7 +79,7 @@ pub struct SeaPerformanceStore {
 impl SeaPerformanceStore {
     /// Connects to `url` and brings the schema up to date.
     pub async fn open(url: &str) -> std::result::Result<Self, DbErr> {
-        let db = hrmesh_kit::db::connect(url).await?;
+        let db = hrmesh_storage::db::connect(url).await?;
         Migrator::up(&db, None).await?;
         Ok(Self { db })
     }
@@ -977,8 +977,8 @@ async fn reopen_records(
     Ok(Some(closure))
 }
 
-impl hrmesh_kit::audit::AuditSource for SeaPerformanceStore {
-    fn audit_store(&self) -> std::sync::Arc<dyn hrmesh_kit::audit::AuditStore> {
-        std::sync::Arc::new(hrmesh_kit::audit::SqlAudit::new(self.db.clone()))
+impl hrmesh_storage::audit::AuditSource for SeaPerformanceStore {
+    fn audit_store(&self) -> std::sync::Arc<dyn hrmesh_storage::audit::AuditStore> {
+        std::sync::Arc::new(hrmesh_storage::audit::SqlAudit::new(self.db.clone()))
     }
 }

@@ -46,7 +46,9 @@ impl CommonConfig {
     pub fn database_url(&self, file_stem: &str) -> String {
         match &self.database_url {
             Some(url) => url.clone(),
-            None => crate::db::sqlite_url(&self.data_dir.join(format!("{file_stem}.sqlite"))),
+            None => {
+                hrmesh_storage::db::sqlite_url(&self.data_dir.join(format!("{file_stem}.sqlite")))
+            }
         }
     }
 }

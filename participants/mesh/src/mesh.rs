@@ -25,9 +25,9 @@ use tonic::Code;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::audit::{AuditEvent, AuditLog};
 use crate::auth::{ActorType, Principal, Verifier};
 use crate::status;
+use hrmesh_storage::audit::{AuditEvent, AuditLog};
 
 /// The metadata key a request id travels in.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -106,7 +106,7 @@ pub async fn layer(
     service: &'static str,
     permissions: &[(&'static str, &'static str)],
     auth: &crate::auth::AuthConfig,
-    audit: Arc<dyn crate::audit::AuditStore>,
+    audit: Arc<dyn hrmesh_storage::audit::AuditStore>,
 ) -> anyhow::Result<(MeshLayer, AuditLog)> {
     let verifier = Verifier::from_config(auth).await?;
     let audit = AuditLog::start(audit);

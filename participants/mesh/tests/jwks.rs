@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use hrmesh_kit::auth::{
+use hrmesh_mesh::auth::{
     ActorType, AuthConfig, AuthError, Claims, IdentityConfig, Minter, TokenSource, Verifier,
     now_secs,
 };

@@ -1,0 +1,14 @@
+//! Storage plumbing every hrmesh store shares, written once: database connections (SQLite with
+//! WAL, PostgreSQL) and the classification of their errors, the participants' idempotency inbox,
+//! and the audit trail's store and group-committing writer, each with its migrations.
+//!
+//! Stores depend on this crate and on their core; it knows sea-orm and nothing of gRPC (no tonic,
+//! no prost), so a store cannot reach the transport either. `cargo tree` in the test command checks
+//! it. No ledger, performance or notification types live here.
+
+pub mod audit;
+pub mod db;
+pub mod inbox;
+
+#[cfg(feature = "testing")]
+pub mod testing;
