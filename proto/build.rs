@@ -1,7 +1,7 @@
 //! Compiles `proto/hrmesh/**.proto` with protox (no system `protoc`), generates tonic 0.14 code and
 //! writes the descriptor set that servers embed for reflection.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 const PROTOS: &[&str] = &[
     "hrmesh/common/v1/common.proto",
@@ -12,8 +12,10 @@ const PROTOS: &[&str] = &[
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let descriptors = protox::compile(PROTOS, [root])?;
+    // Read at run time: a build script binary reused from another checkout of the workspace (a
+    // shared target directory) must compile this checkout's files, not the other's.
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
+    let descriptors = protox::compile(PROTOS, [&root])?;
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(
         out_dir.join("hrmesh_descriptor.bin"),

@@ -379,7 +379,7 @@ fn check(expect: &Expect, outcome: &CallOutcome) -> Option<String> {
             let facts = output.facts();
             (facts != wanted).then(|| format!("the step's output is {facts:?}, not {wanted:?}"))
         }
-        (Expect::Rejected(reason), CallOutcome::Rejected(rejection)) => (rejection.reason
+        (Expect::Rejected(reason), CallOutcome::Rejected(rejection)) => (rejection.reason_name
             != *reason)
             .then(|| format!("rejected with \"{rejection}\", not for {reason}")),
         (_, other) => Some(format!("the step came to {other:?}")),

@@ -431,16 +431,18 @@ impl ParticipantCommand {
     pub fn rejection_is_done(&self, rejection: &Rejection) -> bool {
         match self {
             ParticipantCommand::AppendEntry(entry) if entry.kind == EntryKind::Accrual => {
-                rejection.reason == "ACCRUALS_FROZEN"
+                rejection.reason == Reason::AccrualsFrozen
             }
             ParticipantCommand::ReverseEntry { .. } | ParticipantCommand::ReverseEntries { .. } => {
-                rejection.reason == "ENTRY_ALREADY_REVERSED"
+                rejection.reason == Reason::EntryAlreadyReversed
             }
-            ParticipantCommand::VoidHold { undo: true, .. } => {
-                rejection.reason == "HOLD_EXPIRED"
-                    || (rejection.reason == "HOLD_ALREADY_RESOLVED"
-                        && rejection.metadata.get("state").map(String::as_str) != Some("posted"))
-            }
+            ParticipantCommand::VoidHold { undo: true, .. } => match rejection.reason {
+                Reason::HoldExpired => true,
+                Reason::HoldAlreadyResolved => {
+                    rejection.metadata.get("state").map(String::as_str) != Some("posted")
+                }
+                _ => false,
+            },
             _ => false,
         }
     }
@@ -451,15 +453,36 @@ impl ParticipantCommand {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
     pub code: String,
-    pub reason: String,
+    /// What the sagas read.
+    pub reason: Reason,
+    /// The reason as the participant named it, for people.
+    pub reason_name: String,
     pub message: String,
     pub metadata: BTreeMap<String, String>,
 }
 
 impl std::fmt::Display for Rejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.code, self.reason, self.message)
+        write!(f, "{} {}: {}", self.code, self.reason_name, self.message)
     }
+}
+
+/// A refusal's ErrorInfo reason, as the adapter read it from the participants' proto reason
+/// enums. The sagas act on the named ones and on no other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// The ledger: an accrual grant dated inside a freeze of the employee's accruals.
+    AccrualsFrozen,
+    /// The ledger: the entry was reversed already.
+    EntryAlreadyReversed,
+    /// The ledger: the hold expired before it was decided.
+    HoldExpired,
+    /// The ledger: the hold was posted or voided already (the `state` fact says which).
+    HoldAlreadyResolved,
+    /// Common to every service: the request id names another request.
+    IdempotencyKeyReused,
+    /// Any other reason, or none.
+    Other,
 }
 
 /// How one command call ended.

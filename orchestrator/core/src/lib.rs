@@ -37,7 +37,7 @@ pub mod ids;
 pub mod output;
 pub mod sagas;
 
-pub use command::{CallOutcome, CommandKind, Participant, ParticipantCommand, Rejection};
+pub use command::{CallOutcome, CommandKind, Participant, ParticipantCommand, Reason, Rejection};
 pub use decide::{
     Budget, Decision, Event, Failure, FailureKind, Outcome, Policy, SagaState, decide, stuck_at,
     summarize,

@@ -20,7 +20,7 @@ use hrmesh_proto::performance::performance_service_client::PerformanceServiceCli
 use hrmesh_saga_core::command::{EntryKind, FreezeTarget, NewEntry, RecipientKind};
 use hrmesh_saga_core::ids::PolicyId;
 use hrmesh_saga_core::output::AppendedEntry;
-use hrmesh_saga_core::{CallOutcome, ParticipantCommand, Rejection, StepOutput};
+use hrmesh_saga_core::{CallOutcome, ParticipantCommand, Reason, Rejection, StepOutput};
 use tonic::Status;
 use tonic::transport::Channel;
 use tonic_types::StatusExt;
@@ -125,7 +125,7 @@ fn outcome(result: Result<StepOutput, CallError>) -> CallOutcome {
             // The step's own key with another request: not the participant's answer to this
             // call but a sign that the call changed under its key. Taking it as a "no" could
             // undo nothing or report a pivot that landed as refused, so a person looks.
-            if refused.reason == hrmesh_mesh::status::IDEMPOTENCY_KEY_REUSED {
+            if refused.reason == Reason::IdempotencyKeyReused {
                 return CallOutcome::Fault(format!(
                     "the participant holds another request under this step's key: {}",
                     refused.message
@@ -141,13 +141,32 @@ fn outcome(result: Result<StepOutput, CallError>) -> CallOutcome {
 /// A refusal's code, ErrorInfo reason, message and facts.
 pub fn rejection(status: &Status) -> Rejection {
     let info = status.get_error_details().error_info().cloned();
+    let reason_name = info.as_ref().map(|i| i.reason.clone()).unwrap_or_default();
     Rejection {
         code: format!("{:?}", status.code()),
-        reason: info.as_ref().map(|i| i.reason.clone()).unwrap_or_default(),
+        reason: reason(&reason_name),
+        reason_name,
         message: status.message().to_owned(),
         metadata: info
             .map(|i| i.metadata.into_iter().collect())
             .unwrap_or_default(),
+    }
+}
+
+/// The reason the sagas act on, read through the proto enums that name it (the ledger's and the
+/// common ones); any other name is [`Reason::Other`].
+fn reason(name: &str) -> Reason {
+    use hrmesh_proto::common::ErrorReason;
+    use lpb::LedgerErrorReason as Ledger;
+    if ErrorReason::from_str_name(name) == Some(ErrorReason::IdempotencyKeyReused) {
+        return Reason::IdempotencyKeyReused;
+    }
+    match Ledger::from_str_name(name) {
+        Some(Ledger::AccrualsFrozen) => Reason::AccrualsFrozen,
+        Some(Ledger::EntryAlreadyReversed) => Reason::EntryAlreadyReversed,
+        Some(Ledger::HoldExpired) => Reason::HoldExpired,
+        Some(Ledger::HoldAlreadyResolved) => Reason::HoldAlreadyResolved,
+        _ => Reason::Other,
     }
 }
 
@@ -790,7 +809,7 @@ impl ParticipantPort for Participants {
                         match outcome(Err(error)) {
                             // Reversed already (by hand): that one is done.
                             CallOutcome::Rejected(rejection)
-                                if rejection.reason == "ENTRY_ALREADY_REVERSED" => {}
+                                if rejection.reason == Reason::EntryAlreadyReversed => {}
                             other => return other,
                         }
                     }
@@ -864,14 +883,15 @@ mod tests {
         ));
         let no = hrmesh_mesh::status::with_reason(
             tonic::Code::FailedPrecondition,
-            "HOLD_EXPIRED",
+            lpb::LedgerErrorReason::HoldExpired.as_str_name(),
             "expired",
             [("hold_id", "h".to_owned())],
         );
         let CallOutcome::Rejected(rejection) = outcome(Err(CallError::Rejected(no))) else {
             panic!("a business answer");
         };
-        assert_eq!(rejection.reason, "HOLD_EXPIRED");
+        assert_eq!(rejection.reason, Reason::HoldExpired);
+        assert_eq!(rejection.reason_name, "HOLD_EXPIRED");
         assert_eq!(rejection.code, "FailedPrecondition");
         assert_eq!(rejection.metadata["hold_id"], "h");
     }

@@ -1,16 +1,19 @@
-//! Building blocks every hrmesh core shares: field violations for bad input, the clock port, and the
-//! identifier and date rules that every service applies the same way.
+//! Building blocks every hrmesh core shares: field violations for bad input, the error model, the
+//! clock port, the HR authorisation policy, and the identifier and date rules that every service
+//! applies the same way.
 //!
 //! This crate must stay free of transport and storage types (no tonic, prost, sea-orm, mongodb):
 //! cores depend on it, and cores know nothing of how they are reached or stored.
 
 pub mod acting;
 mod clock;
+pub mod error;
 mod ids;
 mod quantity;
 mod violations;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{ErrorKind, Fault, ServiceError};
 pub use ids::{EmployeeId, RequestId};
 pub use quantity::Quantity;
 pub use violations::{FieldViolation, Violations};

@@ -1,8 +1,10 @@
-//! Rich gRPC statuses (google.rpc details) built the same way by every service.
+//! Rich gRPC statuses (google.rpc details) built the same way by every service, and the one
+//! mapping of the domain's [`ServiceError`] to them ([`to_status`]).
 
 use std::collections::HashMap;
 
-use hrmesh_domain::FieldViolation;
+use hrmesh_domain::{FieldViolation, ServiceError};
+use hrmesh_proto::common::ErrorReason;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -50,14 +52,58 @@ pub fn with_reason(
     )
 }
 
-/// The ErrorInfo reason of [`idempotency_key_reused`].
-pub const IDEMPOTENCY_KEY_REUSED: &str = "IDEMPOTENCY_KEY_REUSED";
+/// How a service's business refusal travels: its code, its ErrorInfo reason (a name from the
+/// service's proto reason enum, `as_str_name()`) and its facts. The message is the refusal's own
+/// text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub code: Code,
+    pub reason: &'static str,
+    pub metadata: Vec<(&'static str, String)>,
+}
+
+impl Refused {
+    /// FAILED_PRECONDITION: a business outcome a retry cannot change.
+    pub fn precondition(reason: &'static str, metadata: Vec<(&'static str, String)>) -> Self {
+        Self {
+            code: Code::FailedPrecondition,
+            reason,
+            metadata,
+        }
+    }
+}
+
+/// The status of a service error, the same for every service: INVALID_ARGUMENT with a BadRequest
+/// naming every field; the refusal as `refused` maps it; NOT_FOUND and ALREADY_EXISTS (a reused
+/// request id) with the common reasons; UNAVAILABLE and INTERNAL, whose causes are logged here and
+/// never described to the caller.
+pub fn to_status<R: std::fmt::Display>(
+    error: ServiceError<R>,
+    refused: impl FnOnce(R) -> Refused,
+) -> Status {
+    match error {
+        ServiceError::Invalid(violations) => invalid_argument(&violations),
+        ServiceError::Rejected(rejection) => {
+            let message = rejection.to_string();
+            let Refused {
+                code,
+                reason,
+                metadata,
+            } = refused(rejection);
+            with_reason(code, reason, message, metadata)
+        }
+        ServiceError::NotFound { resource, id } => not_found(&resource, &id),
+        ServiceError::IdempotencyKeyReused { request_id } => idempotency_key_reused(&request_id),
+        ServiceError::Unavailable(fault) => unavailable(&fault.report()),
+        ServiceError::Internal(fault) => internal(&fault.report()),
+    }
+}
 
 /// ALREADY_EXISTS for a request id reused with a different request.
 pub fn idempotency_key_reused(request_id: &str) -> Status {
     with_reason(
         Code::AlreadyExists,
-        IDEMPOTENCY_KEY_REUSED,
+        ErrorReason::IdempotencyKeyReused.as_str_name(),
         format!("request_id {request_id} was already used for a different request"),
         [("request_id", request_id.to_owned())],
     )
@@ -66,7 +112,7 @@ pub fn idempotency_key_reused(request_id: &str) -> Status {
 pub fn not_found(resource: &str, id: &str) -> Status {
     with_reason(
         Code::NotFound,
-        "RESOURCE_NOT_FOUND",
+        ErrorReason::ResourceNotFound.as_str_name(),
         format!("{resource} {id} not found"),
         [("resource", resource.to_owned()), ("id", id.to_owned())],
     )

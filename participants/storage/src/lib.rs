@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod db;
+pub mod error;
 pub mod inbox;
 
 #[cfg(feature = "testing")]

@@ -14,7 +14,7 @@ use hrmesh_saga_core::command::{Rating, ReviewSection};
 use hrmesh_saga_core::ids::{PolicyId, RecordId};
 use hrmesh_saga_core::sagas::CompleteReview;
 use hrmesh_saga_core::{
-    Budget, CallOutcome, CommandKind, Event, Policy, Rejection, SagaInput, SagaState, StepOutput,
+    Budget, CallOutcome, CommandKind, Event, Policy, SagaInput, SagaState, StepOutput,
 };
 use hrmesh_saga_store::{
     Append, Created, Fence, ListFilter, LogError, LoggedEvent, NewSaga, SagaRecord,
@@ -309,13 +309,11 @@ fn kinds(snapshot: &Snapshot) -> Vec<&'static str> {
         .collect()
 }
 
+/// A participant's "no" with `reason`, read as the adapter reads a real status.
 fn no(reason: &str) -> CallOutcome {
-    CallOutcome::Rejected(Rejection {
-        code: "FailedPrecondition".into(),
-        reason: reason.into(),
-        message: "no".into(),
-        metadata: BTreeMap::new(),
-    })
+    let status =
+        hrmesh_mesh::status::with_reason(tonic::Code::FailedPrecondition, reason, "no", []);
+    CallOutcome::Rejected(hrmesh_orchestrator_server::adapter::rejection(&status))
 }
 
 fn away() -> CallOutcome {

@@ -1,62 +1,14 @@
 use chrono::{DateTime, NaiveDate, Utc};
-use hrmesh_domain::FieldViolation;
+use hrmesh_domain::ServiceError;
 use serde::{Deserialize, Serialize};
 
 use crate::{EntryKind, HoldState, Quantity, RecordKind};
 
 pub type Result<T, E = LedgerError> = std::result::Result<T, E>;
 
-/// Everything a ledger operation can fail with. Three kinds matter to a caller: bad input and
-/// rejections (business outcomes, never retried), `Unavailable` (retry), `Internal` (a bug).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
-pub enum LedgerError {
-    /// The request is malformed or refers to things that do not exist; nothing was written.
-    #[error("invalid request: {}", describe(.0))]
-    Invalid(Vec<FieldViolation>),
-    /// A business rule refused the request; nothing was written. Recorded under the request id, so
-    /// a retry gets the same answer.
-    #[error(transparent)]
-    Rejected(#[from] Rejection),
-    #[error("{resource} {id} not found")]
-    NotFound { resource: String, id: String },
-    #[error("request id {request_id} was already used for a different request")]
-    IdempotencyKeyReused { request_id: String },
-    /// Storage could not be reached or a transaction lost a race it may win when retried.
-    #[error("ledger storage unavailable: {0}")]
-    Unavailable(String),
-    /// A bug or corrupt data; details stay in the logs.
-    #[error("internal ledger error: {0}")]
-    Internal(String),
-}
-
-fn describe(violations: &[FieldViolation]) -> String {
-    violations
-        .iter()
-        .map(|violation| format!("{} {}", violation.field, violation.description))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-impl LedgerError {
-    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
-        LedgerError::Invalid(vec![FieldViolation {
-            field: field.into(),
-            description: description.into(),
-        }])
-    }
-
-    pub fn not_found(resource: &str, id: impl Into<String>) -> Self {
-        LedgerError::NotFound {
-            resource: resource.to_owned(),
-            id: id.into(),
-        }
-    }
-
-    /// Whether this outcome is kept by the idempotency inbox and replayed to a retry.
-    pub fn is_recorded(&self) -> bool {
-        matches!(self, LedgerError::Rejected(_))
-    }
-}
+/// Everything a ledger operation can fail with: bad input and rejections (business outcomes,
+/// never retried), `Unavailable` (retry), `Internal` (a bug). See [`hrmesh_domain::error`].
+pub type LedgerError = ServiceError<Rejection>;
 
 /// A business rule that refused a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]

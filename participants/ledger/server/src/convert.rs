@@ -14,16 +14,6 @@ type Parsed<T> = Result<T, LedgerError>;
 const REASON_CHARS_MAX: usize = 500;
 const REFERENCE_CHARS_MAX: usize = 128;
 
-fn finish<T>(violations: Violations, value: Option<T>) -> Parsed<T> {
-    match (violations.is_empty(), value) {
-        (true, Some(value)) => Ok(value),
-        (true, None) => Err(LedgerError::Internal(
-            "a request failed to parse without a violation".into(),
-        )),
-        (false, _) => Err(LedgerError::Invalid(violations.into_vec())),
-    }
-}
-
 fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: time.timestamp(),
@@ -64,7 +54,7 @@ fn optional_quantity(
 pub fn policy_id(field: &str, text: &str) -> Parsed<PolicyId> {
     let mut violations = Violations::default();
     let id = PolicyId::parse(field, text, &mut violations);
-    finish(violations, id)
+    LedgerError::parsed(violations, id)
 }
 
 pub fn create_policy(request: pb::CreatePolicyRequest) -> Parsed<core::CreatePolicy> {
@@ -73,7 +63,7 @@ pub fn create_policy(request: pb::CreatePolicyRequest) -> Parsed<core::CreatePol
     let policy_id = PolicyId::parse("policy_id", &request.policy_id, &mut v);
     let Some(policy) = request.policy else {
         v.add("policy", "is required");
-        return finish(v, None);
+        return LedgerError::parsed(v, None);
     };
     let resource_type =
         core::ResourceType::parse("policy.resource_type", &policy.resource_type, &mut v);
@@ -145,7 +135,7 @@ pub fn create_policy(request: pb::CreatePolicyRequest) -> Parsed<core::CreatePol
             },
         })
     })();
-    finish(v, command)
+    LedgerError::parsed(v, command)
 }
 
 pub fn policy(policy: core::Policy) -> pb::Policy {
@@ -200,7 +190,7 @@ pub fn assign_policy(request: pb::AssignPolicyRequest) -> Parsed<core::AssignPol
             effective_to: effective_to?,
         })
     })();
-    finish(v, command)
+    LedgerError::parsed(v, command)
 }
 
 pub fn assign_policies(request: pb::AssignPoliciesRequest) -> Parsed<core::AssignPolicies> {
@@ -224,7 +214,7 @@ pub fn assign_policies(request: pb::AssignPoliciesRequest) -> Parsed<core::Assig
             effective_to: to?,
         })
     })();
-    finish(v, command)
+    LedgerError::parsed(v, command)
 }
 
 pub fn assignment(assignment: core::Assignment) -> pb::Assignment {
@@ -251,7 +241,7 @@ pub fn list_assignments(
     let page_size =
         hrmesh_domain::page_size(request.page_size, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, &mut v);
     let query = (|| Some((employee_id?, after?, page_size)))();
-    finish(v, query)
+    LedgerError::parsed(v, query)
 }
 
 pub fn append_entries(request: pb::AppendEntriesRequest) -> Parsed<core::AppendEntries> {
@@ -305,7 +295,7 @@ pub fn append_entries(request: pb::AppendEntriesRequest) -> Parsed<core::AppendE
         request_id,
         entries,
     });
-    finish(v, command)
+    LedgerError::parsed(v, command)
 }
 
 fn entry_kind(kind: core::EntryKind) -> pb::EntryKind {
@@ -377,7 +367,7 @@ pub fn hold_days(request: pb::HoldDaysRequest) -> Parsed<core::HoldDays> {
             reason: request.reason,
         })
     })();
-    finish(v, command)
+    LedgerError::parsed(v, command)
 }
 
 fn hold_state(state: core::HoldState) -> pb::HoldState {
@@ -440,7 +430,7 @@ pub fn post_hold(request: pb::PostHoldRequest) -> Parsed<core::PostHold> {
             expected_employee: expected_employee?,
         })
     })();
-    finish(v, command)
+    LedgerError::parsed(v, command)
 }
 
 pub fn void_hold(request: pb::VoidHoldRequest) -> Parsed<core::VoidHold> {
@@ -457,7 +447,7 @@ pub fn void_hold(request: pb::VoidHoldRequest) -> Parsed<core::VoidHold> {
             expected_employee: expected_employee?,
         })
     })();
-    finish(v, command)
+    LedgerError::parsed(v, command)
 }
 
 pub fn reverse_entry(request: pb::ReverseEntryRequest) -> Parsed<core::ReverseEntry> {
@@ -476,7 +466,7 @@ pub fn reverse_entry(request: pb::ReverseEntryRequest) -> Parsed<core::ReverseEn
             expected_employee: expected_employee?,
         })
     })();
-    finish(v, command)
+    LedgerError::parsed(v, command)
 }
 
 pub fn balance_query(
@@ -487,7 +477,7 @@ pub fn balance_query(
     let policy_id = PolicyId::parse("policy_id", &request.policy_id, &mut v);
     let as_of = parse_optional_date("as_of_date", &request.as_of_date, &mut v);
     let query = (|| Some((employee_id?, policy_id?, as_of?)))();
-    finish(v, query)
+    LedgerError::parsed(v, query)
 }
 
 pub fn balance(balance: core::Balance) -> pb::Balance {
@@ -558,7 +548,7 @@ pub fn list_entries(
             page_size,
         ))
     })();
-    finish(v, query)
+    LedgerError::parsed(v, query)
 }
 
 // ---- Accruals, freezes and the ends of assignments.
@@ -566,7 +556,7 @@ pub fn list_entries(
 pub fn employee_id(field: &str, text: &str) -> Parsed<EmployeeId> {
     let mut v = Violations::default();
     let id = EmployeeId::parse(field, text, &mut v);
-    finish(v, id)
+    LedgerError::parsed(v, id)
 }
 
 pub fn run_accruals(request: pb::RunAccrualsRequest) -> Parsed<core::RunAccruals> {
@@ -585,7 +575,7 @@ pub fn run_accruals(request: pb::RunAccrualsRequest) -> Parsed<core::RunAccruals
             },
         })
     })();
-    finish(v, command)
+    LedgerError::parsed(v, command)
 }
 
 pub fn accrual_run(run: core::AccrualRun) -> pb::RunAccrualsResponse {
@@ -636,7 +626,7 @@ pub fn freeze_accruals(request: pb::FreezeAccrualsRequest) -> Parsed<core::Freez
             reference: request.reference,
         })
     })();
-    finish(v, command)
+    LedgerError::parsed(v, command)
 }
 
 fn freeze_target(
@@ -682,7 +672,7 @@ pub fn unfreeze_accruals(request: pb::UnfreezeAccrualsRequest) -> Parsed<core::U
             reason: request.reason,
         })
     })();
-    finish(v, command)
+    LedgerError::parsed(v, command)
 }
 
 pub fn extend_freeze(request: pb::ExtendFreezeRequest) -> Parsed<core::ExtendFreeze> {
@@ -699,7 +689,7 @@ pub fn extend_freeze(request: pb::ExtendFreezeRequest) -> Parsed<core::ExtendFre
             end_date: end_date?,
         })
     })();
-    finish(v, command)
+    LedgerError::parsed(v, command)
 }
 
 pub fn list_freezes(request: &pb::ListFreezesRequest) -> Parsed<(EmployeeId, Option<PolicyId>)> {
@@ -707,7 +697,7 @@ pub fn list_freezes(request: &pb::ListFreezesRequest) -> Parsed<(EmployeeId, Opt
     let employee_id = EmployeeId::parse("employee_id", &request.employee_id, &mut v);
     let policy_id = optional_policy_id("policy_id", &request.policy_id, &mut v);
     let query = (|| Some((employee_id?, policy_id?)))();
-    finish(v, query)
+    LedgerError::parsed(v, query)
 }
 
 pub fn end_assignments(request: pb::EndAssignmentsRequest) -> Parsed<core::EndAssignments> {
@@ -727,7 +717,7 @@ pub fn end_assignments(request: pb::EndAssignmentsRequest) -> Parsed<core::EndAs
             reason: request.reason,
         })
     })();
-    finish(v, command)
+    LedgerError::parsed(v, command)
 }
 
 pub fn ended_assignments(ended: core::EndedAssignments) -> pb::EndAssignmentsResponse {
@@ -753,5 +743,5 @@ pub fn reopen_assignments(
             employee_id: employee_id?,
         })
     })();
-    finish(v, command)
+    LedgerError::parsed(v, command)
 }

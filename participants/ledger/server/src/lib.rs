@@ -19,7 +19,8 @@ use hrmesh_ledger_store::SeaLedgerStore;
 use hrmesh_mesh::auth::{ActingRule, ActorType, IdentityConfig, Principal, TokenSource, principal};
 use hrmesh_mesh::config::CommonConfig;
 use hrmesh_mesh::server::{RunningServer, ServeSpec};
-use hrmesh_mesh::status;
+use hrmesh_mesh::status::{self, Refused};
+use hrmesh_proto::common::ErrorReason;
 use hrmesh_proto::ledger as pb;
 use hrmesh_proto::ledger::ledger_service_server::{LedgerService, LedgerServiceServer};
 use hrmesh_storage::audit::{AuditLog, AuditSource};
@@ -71,53 +72,44 @@ impl LedgerConfig {
 
 /// Maps a ledger failure to its gRPC status with google.rpc details.
 pub fn to_status(error: LedgerError) -> Status {
-    match error {
-        LedgerError::Invalid(violations) => status::invalid_argument(&violations),
-        LedgerError::Rejected(rejection) => rejection_status(rejection),
-        LedgerError::NotFound { resource, id } => status::not_found(&resource, &id),
-        LedgerError::IdempotencyKeyReused { request_id } => {
-            status::idempotency_key_reused(&request_id)
-        }
-        LedgerError::Unavailable(detail) => status::unavailable(&detail),
-        LedgerError::Internal(detail) => status::internal(&detail),
-    }
+    status::to_status(error, refused)
 }
 
-fn rejection_status(rejection: Rejection) -> Status {
-    let message = rejection.to_string();
-    let (code, reason, metadata): (Code, &str, Vec<(&'static str, String)>) = match rejection {
-        Rejection::PolicyExists { policy_id } => (
-            Code::AlreadyExists,
-            "RESOURCE_ALREADY_EXISTS",
-            vec![("policy_id", policy_id)],
-        ),
+/// A rejection's code, reason (from [`pb::LedgerErrorReason`]) and facts. Every rejection is
+/// FAILED_PRECONDITION but an existing policy (ALREADY_EXISTS) and a record of another employee
+/// than the request names (PERMISSION_DENIED, never naming the owner).
+fn refused(rejection: Rejection) -> Refused {
+    use pb::LedgerErrorReason as Reason;
+    let reason = |reason: Reason, metadata| Refused::precondition(reason.as_str_name(), metadata);
+    match rejection {
+        Rejection::PolicyExists { policy_id } => Refused {
+            code: Code::AlreadyExists,
+            reason: ErrorReason::ResourceAlreadyExists.as_str_name(),
+            metadata: vec![("policy_id", policy_id)],
+        },
         Rejection::InsufficientBalance {
             available,
             requested,
-        } => (
-            Code::FailedPrecondition,
-            "INSUFFICIENT_BALANCE",
+        } => reason(
+            Reason::InsufficientBalance,
             vec![
                 ("available", available.to_string()),
                 ("requested", requested.to_string()),
             ],
         ),
-        Rejection::DayAlreadyTaken { date, hold_id } => (
-            Code::FailedPrecondition,
-            "DAY_ALREADY_TAKEN",
+        Rejection::DayAlreadyTaken { date, hold_id } => reason(
+            Reason::DayAlreadyTaken,
             vec![("date", date.to_string()), ("hold_id", hold_id)],
         ),
-        Rejection::HoldAlreadyResolved { hold_id, state } => (
-            Code::FailedPrecondition,
-            "HOLD_ALREADY_RESOLVED",
+        Rejection::HoldAlreadyResolved { hold_id, state } => reason(
+            Reason::HoldAlreadyResolved,
             vec![("hold_id", hold_id), ("state", state.as_str().to_owned())],
         ),
         Rejection::HoldExpired {
             hold_id,
             expired_at,
-        } => (
-            Code::FailedPrecondition,
-            "HOLD_EXPIRED",
+        } => reason(
+            Reason::HoldExpired,
             vec![
                 ("hold_id", hold_id),
                 ("expire_time", expired_at.to_rfc3339()),
@@ -126,25 +118,22 @@ fn rejection_status(rejection: Rejection) -> Status {
         Rejection::EntryAlreadyReversed {
             entry_id,
             reversal_entry_id,
-        } => (
-            Code::FailedPrecondition,
-            "ENTRY_ALREADY_REVERSED",
+        } => reason(
+            Reason::EntryAlreadyReversed,
             vec![
                 ("entry_id", entry_id.to_string()),
                 ("reversal_entry_id", reversal_entry_id.to_string()),
             ],
         ),
-        Rejection::EntryNotReversible { entry_id, kind } => (
-            Code::FailedPrecondition,
-            "ENTRY_NOT_REVERSIBLE",
+        Rejection::EntryNotReversible { entry_id, kind } => reason(
+            Reason::EntryNotReversible,
             vec![
                 ("entry_id", entry_id.to_string()),
                 ("kind", kind.as_str().to_owned()),
             ],
         ),
-        Rejection::AssignmentOverlaps { assignment_id } => (
-            Code::FailedPrecondition,
-            "ASSIGNMENT_OVERLAPS",
+        Rejection::AssignmentOverlaps { assignment_id } => reason(
+            Reason::AssignmentOverlaps,
             vec![("assignment_id", assignment_id)],
         ),
         Rejection::AccrualsFrozen {
@@ -152,9 +141,8 @@ fn rejection_status(rejection: Rejection) -> Status {
             reference,
             start_date,
             end_date,
-        } => (
-            Code::FailedPrecondition,
-            "ACCRUALS_FROZEN",
+        } => reason(
+            Reason::AccrualsFrozen,
             vec![
                 ("freeze_id", freeze_id),
                 ("reference", reference),
@@ -162,37 +150,32 @@ fn rejection_status(rejection: Rejection) -> Status {
                 ("end_date", end_date.to_string()),
             ],
         ),
-        Rejection::FreezeOverlaps { freeze_id } => (
-            Code::FailedPrecondition,
-            "FREEZE_OVERLAPS",
-            vec![("freeze_id", freeze_id)],
-        ),
-        Rejection::FreezeNotExtendable { freeze_id, why } => (
-            Code::FailedPrecondition,
-            "FREEZE_NOT_EXTENDABLE",
+        Rejection::FreezeOverlaps { freeze_id } => {
+            reason(Reason::FreezeOverlaps, vec![("freeze_id", freeze_id)])
+        }
+        Rejection::FreezeNotExtendable { freeze_id, why } => reason(
+            Reason::FreezeNotExtendable,
             vec![("freeze_id", freeze_id), ("why", why)],
         ),
         Rejection::AssignmentStartsLater {
             assignment_id,
             effective_from,
-        } => (
-            Code::FailedPrecondition,
-            "ASSIGNMENT_STARTS_LATER",
+        } => reason(
+            Reason::AssignmentStartsLater,
             vec![
                 ("assignment_id", assignment_id),
                 ("effective_from", effective_from.to_string()),
             ],
         ),
-        Rejection::RecordOfAnotherEmployee { record, record_id } => (
-            Code::PermissionDenied,
-            "RECORD_OF_ANOTHER_EMPLOYEE",
-            vec![
+        Rejection::RecordOfAnotherEmployee { record, record_id } => Refused {
+            code: Code::PermissionDenied,
+            reason: Reason::RecordOfAnotherEmployee.as_str_name(),
+            metadata: vec![
                 ("record", record.as_str().to_owned()),
                 ("record_id", record_id),
             ],
-        ),
-    };
-    status::with_reason(code, reason, message, metadata)
+        },
+    }
 }
 
 /// The permission each method needs (checked by the mesh layer before the handler runs). Callers

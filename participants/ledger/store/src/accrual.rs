@@ -25,8 +25,8 @@ use crate::entities::{
 };
 use crate::store::{
     AccountKey, Resolution, Tx, append_drafts, apply_to_account, assignment_from_row,
-    entry_from_row, fail, held_days, policy_from_row, policy_row, reject, resolve_hold,
-    reversal_draft, snapshot_totals, sum_entries, totals_of_account,
+    entry_from_row, fail, held_days, policy_from_row, policy_row, resolve_hold, reversal_draft,
+    snapshot_totals, sum_entries, totals_of_account,
 };
 
 pub(crate) fn freeze_from_row(row: accrual_freezes::Model) -> Freeze {
@@ -166,7 +166,7 @@ pub(crate) async fn refuse_frozen_grants(
         if let Some((start_date, end_date)) = freeze.frozen()
             && grants.iter().any(|day| freeze.covers(*day))
         {
-            return Err(reject(Rejection::AccrualsFrozen {
+            return Err(fail(Rejection::AccrualsFrozen {
                 freeze_id: freeze.id,
                 reference: freeze.reference,
                 start_date,
@@ -198,7 +198,7 @@ pub(crate) async fn freeze_accruals(
         .into_iter()
         .find(|other| other.overlaps(command.start_date, command.end_date))
     {
-        return Err(reject(Rejection::FreezeOverlaps {
+        return Err(fail(Rejection::FreezeOverlaps {
             freeze_id: other.id,
         }));
     }
@@ -323,7 +323,7 @@ pub(crate) async fn extend_freeze(
         let account = lock(txn, &row.employee_id, &row.policy_id).await?;
         let row = reread_freeze(txn, row).await?;
         if row.lifted_from.is_some() {
-            return Err(reject(Rejection::FreezeNotExtendable {
+            return Err(fail(Rejection::FreezeNotExtendable {
                 freeze_id: row.freeze_id,
                 why: "it was lifted".into(),
             }));
@@ -334,7 +334,7 @@ pub(crate) async fn extend_freeze(
             continue;
         }
         if command.end_date < row.end_date {
-            return Err(reject(Rejection::FreezeNotExtendable {
+            return Err(fail(Rejection::FreezeNotExtendable {
                 freeze_id: row.freeze_id,
                 why: format!("the new end must be after {}", row.end_date),
             }));
@@ -351,7 +351,7 @@ pub(crate) async fn extend_freeze(
             .into_iter()
             .find(|other| other.id != row.freeze_id && other.overlaps(after_end, command.end_date))
         {
-            return Err(reject(Rejection::FreezeOverlaps {
+            return Err(fail(Rejection::FreezeOverlaps {
                 freeze_id: other.id,
             }));
         }
@@ -405,7 +405,7 @@ pub(crate) async fn end_assignments(
         .filter(|row| row.effective_to.is_none_or(|to| to > end))
         .collect();
     if let Some(later) = to_end.iter().find(|row| row.effective_from > end) {
-        return Err(reject(Rejection::AssignmentStartsLater {
+        return Err(fail(Rejection::AssignmentStartsLater {
             assignment_id: later.assignment_id.clone(),
             effective_from: later.effective_from,
         }));
@@ -741,7 +741,7 @@ pub(crate) async fn reopen_assignments(
             .into_iter()
             .find(|other| other.id != restored.id && other.overlaps(after_end, ending.previous_to))
         {
-            return Err(reject(Rejection::AssignmentOverlaps {
+            return Err(fail(Rejection::AssignmentOverlaps {
                 assignment_id: other.id,
             }));
         }

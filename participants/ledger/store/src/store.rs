@@ -10,7 +10,7 @@ use hrmesh_ledger_core::{
     RecordKind, Rejection, ReopenAssignments, ResourceType, Result, ReverseEntry, RunAccruals,
     Totals, UnfreezeAccruals, Unit, VoidHold, check_record_of, reopen_watermark,
 };
-use hrmesh_storage::inbox::{self, InboxError, TxError, Work};
+use hrmesh_storage::inbox::{self, TxError, Work};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
@@ -26,32 +26,7 @@ use crate::entities::{
 
 pub(crate) type Tx<T> = std::result::Result<T, TxError<LedgerError>>;
 
-pub(crate) fn reject(rejection: Rejection) -> TxError<LedgerError> {
-    TxError::Domain(LedgerError::Rejected(rejection))
-}
-
-pub(crate) fn fail(error: LedgerError) -> TxError<LedgerError> {
-    TxError::Domain(error)
-}
-
-pub(crate) fn storage_error(err: DbErr) -> LedgerError {
-    if hrmesh_storage::db::is_transient(&err) {
-        LedgerError::Unavailable(err.to_string())
-    } else {
-        LedgerError::Internal(err.to_string())
-    }
-}
-
-fn inbox_error(err: InboxError<LedgerError>, request_id: &str) -> LedgerError {
-    match err {
-        InboxError::Domain(err) => err,
-        InboxError::KeyReused => LedgerError::IdempotencyKeyReused {
-            request_id: request_id.to_owned(),
-        },
-        InboxError::Db(err) => storage_error(err),
-        InboxError::Corrupt(detail) => LedgerError::Internal(detail),
-    }
-}
+pub(crate) use hrmesh_storage::error::{fail, from_db as storage_error, from_inbox as inbox_error};
 
 /// Accounts one accrual-run transaction brings up to date at most.
 const ACCRUAL_BATCH_ACCOUNTS: u64 = 200;
@@ -145,7 +120,7 @@ fn unit_str(unit: Unit) -> &'static str {
 }
 
 pub(crate) fn corrupt(what: &str, value: &str) -> LedgerError {
-    LedgerError::Internal(format!("stored {what} {value:?} is not recognised"))
+    LedgerError::internal(format!("stored {what} {value:?} is not recognised"))
 }
 
 pub(crate) fn policy_from_row(row: policies::Model) -> Result<Policy> {
@@ -314,13 +289,13 @@ pub(crate) async fn apply_to_account(
         .one(txn)
         .await?
         .ok_or_else(|| {
-            fail(LedgerError::Internal(format!(
+            fail(LedgerError::internal(format!(
                 "no account for employee {} and policy {}",
                 account.employee_id, account.policy_id
             )))
         })?;
     if updated.rows_affected == 0 {
-        return Err(reject(Rejection::InsufficientBalance {
+        return Err(fail(Rejection::InsufficientBalance {
             available: totals_of_account(&row).available(),
             requested: -available_change,
         }));
@@ -489,7 +464,7 @@ pub(crate) async fn policy_row(db: &impl ConnectionTrait, policy_id: &str) -> Tx
         .one(db)
         .await?
         .ok_or_else(|| {
-            fail(LedgerError::Internal(format!(
+            fail(LedgerError::internal(format!(
                 "policy {policy_id} vanished"
             )))
         })
@@ -535,8 +510,8 @@ pub(crate) async fn resolve_hold(
         reason,
     } = *resolution;
     let Some(kind) = target.resolution_kind() else {
-        return Err(fail(LedgerError::Internal(
-            "a hold cannot resolve to pending".into(),
+        return Err(fail(LedgerError::internal(
+            "a hold cannot resolve to pending",
         )));
     };
     let hold = holds::Entity::find_by_id(hold_id.to_owned())
@@ -561,14 +536,14 @@ pub(crate) async fn resolve_hold(
     let state = HoldState::from_str_opt(&hold.state)
         .ok_or_else(|| fail(corrupt("hold state", &hold.state)))?;
     if state != HoldState::Pending {
-        return Err(reject(Rejection::HoldAlreadyResolved {
+        return Err(fail(Rejection::HoldAlreadyResolved {
             hold_id: hold_id.to_owned(),
             state,
         }));
     }
     // Expiry is decided by time, not by whether the sweeper already ran.
     if target != HoldState::Expired && hold.expires_at <= now {
-        return Err(reject(Rejection::HoldExpired {
+        return Err(fail(Rejection::HoldExpired {
             hold_id: hold_id.to_owned(),
             expired_at: hold.expires_at,
         }));
@@ -587,7 +562,7 @@ pub(crate) async fn resolve_hold(
         let state = current
             .and_then(|row| HoldState::from_str_opt(&row.state))
             .unwrap_or(target);
-        return Err(reject(Rejection::HoldAlreadyResolved {
+        return Err(fail(Rejection::HoldAlreadyResolved {
             hold_id: hold_id.to_owned(),
             state,
         }));
@@ -699,7 +674,7 @@ async fn assign_one(
         .map(assignment_from_row)
         .find(|other| other.overlaps(assignment.effective_from, assignment.effective_to))
     {
-        return Err(reject(Rejection::AssignmentOverlaps {
+        return Err(fail(Rejection::AssignmentOverlaps {
             assignment_id: overlapping.id,
         }));
     }
@@ -758,7 +733,7 @@ impl LedgerStore for SeaLedgerStore {
                         .exec(txn)
                         .await?;
                     if matches!(inserted, TryInsertResult::Conflicted) {
-                        return Err(reject(Rejection::PolicyExists {
+                        return Err(fail(Rejection::PolicyExists {
                             policy_id: policy.id.as_str().to_owned(),
                         }));
                     }
@@ -914,9 +889,7 @@ impl LedgerStore for SeaLedgerStore {
                         .into_iter()
                         .collect::<Option<Vec<Entry>>>()
                         .ok_or_else(|| {
-                            fail(LedgerError::Internal(
-                                "a planned entry was not appended".into(),
-                            ))
+                            fail(LedgerError::internal("a planned entry was not appended"))
                         })
                 })
             },
@@ -967,7 +940,7 @@ impl LedgerStore for SeaLedgerStore {
                             .await?
                             .map(|claim| claim.hold_id)
                             .unwrap_or_default();
-                            return Err(reject(Rejection::DayAlreadyTaken {
+                            return Err(fail(Rejection::DayAlreadyTaken {
                                 date: day.date,
                                 hold_id: holder,
                             }));
@@ -1144,7 +1117,7 @@ impl LedgerStore for SeaLedgerStore {
                         original.kind,
                         EntryKind::Accrual | EntryKind::Adjustment | EntryKind::CarryOverExpiry
                     ) {
-                        return Err(reject(Rejection::EntryNotReversible {
+                        return Err(fail(Rejection::EntryNotReversible {
                             entry_id: original.id,
                             kind: original.kind,
                         }));
@@ -1163,7 +1136,7 @@ impl LedgerStore for SeaLedgerStore {
                         .one(txn)
                         .await?
                     {
-                        return Err(reject(Rejection::EntryAlreadyReversed {
+                        return Err(fail(Rejection::EntryAlreadyReversed {
                             entry_id: original.id,
                             reversal_entry_id: earlier.entry_id,
                         }));
@@ -1176,7 +1149,7 @@ impl LedgerStore for SeaLedgerStore {
                             .await?;
                     appended
                         .pop()
-                        .ok_or_else(|| fail(LedgerError::Internal("reversal not appended".into())))
+                        .ok_or_else(|| fail(LedgerError::internal("reversal not appended")))
                 })
             },
         )

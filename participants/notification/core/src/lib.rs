@@ -24,47 +24,24 @@ pub use rules::{QuietHours, RetryPolicy};
 pub use service::{ChannelSender, Inserted, NotificationStore, Notifier};
 pub use templates::{TEMPLATES, Template, render};
 
-use hrmesh_domain::FieldViolation;
+use hrmesh_domain::ServiceError;
 use serde::{Deserialize, Serialize};
 
 pub type Result<T, E = NotificationError> = std::result::Result<T, E>;
 
+/// Everything a notification operation can fail with. See [`hrmesh_domain::error`].
+pub type NotificationError = ServiceError<Rejection>;
+
+/// A rule that refused a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
-pub enum NotificationError {
-    #[error("invalid request: {0:?}")]
-    Invalid(Vec<FieldViolation>),
-    #[error("{resource} {id} not found")]
-    NotFound { resource: String, id: String },
-    #[error("request id {request_id} was already used for a different request")]
-    IdempotencyKeyReused { request_id: String },
-    /// A rule refused the request (the reason is a stable UPPER_SNAKE name).
-    #[error("{message}")]
-    Rejected { reason: String, message: String },
-    #[error("notification storage unavailable: {0}")]
-    Unavailable(String),
-    #[error("internal notification error: {0}")]
-    Internal(String),
-}
-
-impl NotificationError {
-    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
-        NotificationError::Invalid(vec![FieldViolation {
-            field: field.into(),
-            description: description.into(),
-        }])
-    }
-
-    pub fn not_found(id: &str) -> Self {
-        NotificationError::NotFound {
-            resource: "notification".into(),
-            id: id.to_owned(),
-        }
-    }
-
-    pub fn rejected(reason: &str, message: impl Into<String>) -> Self {
-        NotificationError::Rejected {
-            reason: reason.to_owned(),
-            message: message.into(),
-        }
-    }
+pub enum Rejection {
+    /// Marking read a notification that was never meant for the in-app inbox.
+    #[error("notification {notification_id} has no in-app delivery to read")]
+    NotInApp { notification_id: String },
+    /// Redriving a delivery that is not dead-lettered (or whose notification was retracted).
+    #[error("delivery {delivery_id} is not dead-lettered (state {state})")]
+    DeliveryNotDead { delivery_id: String, state: String },
+    /// A send asking for a channel this service has no transport for.
+    #[error("the {channel} channel is not configured on this service")]
+    ChannelNotConfigured { channel: String },
 }

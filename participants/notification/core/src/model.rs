@@ -5,7 +5,7 @@ use hrmesh_domain::{EmployeeId, RequestId};
 use serde::{Deserialize, Serialize};
 
 use crate::rules::{QuietHours, RetryPolicy};
-use crate::{NotificationError, Result};
+use crate::{NotificationError, Rejection, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Channel {
@@ -165,10 +165,7 @@ impl Notification {
         self.deliveries
             .iter_mut()
             .find(|d| d.id == delivery_id)
-            .ok_or_else(|| NotificationError::NotFound {
-                resource: "delivery".into(),
-                id: delivery_id.to_owned(),
-            })
+            .ok_or_else(|| NotificationError::not_found("delivery", delivery_id))
     }
 
     /// Leases every delivery due at `now` to `worker` until `lease_until`; returns their ids.
@@ -259,10 +256,9 @@ impl Notification {
 
     pub fn mark_read(&mut self, now: DateTime<Utc>) -> Result<()> {
         if !self.in_app() {
-            return Err(NotificationError::rejected(
-                "NOT_IN_APP",
-                format!("notification {} has no in-app delivery to read", self.id),
-            ));
+            return Err(NotificationError::Rejected(Rejection::NotInApp {
+                notification_id: self.id.clone(),
+            }));
         }
         if self.read_at.is_none() {
             self.read_at = Some(now);
@@ -275,13 +271,10 @@ impl Notification {
         let retracted = self.retracted_at.is_some();
         let delivery = self.delivery_mut(delivery_id)?;
         if retracted || delivery.state != DeliveryState::Dead {
-            return Err(NotificationError::rejected(
-                "DELIVERY_NOT_DEAD",
-                format!(
-                    "delivery {delivery_id} is not dead-lettered (state {:?})",
-                    delivery.state
-                ),
-            ));
+            return Err(NotificationError::Rejected(Rejection::DeliveryNotDead {
+                delivery_id: delivery_id.to_owned(),
+                state: format!("{:?}", delivery.state),
+            }));
         }
         delivery.state = DeliveryState::Pending;
         delivery.failures_in_round = 0;

@@ -7,8 +7,9 @@ use hrmesh_domain::{Clock, EmployeeId, Violations};
 use crate::rules::RetryPolicy;
 use crate::{
     Channel, Delivery, DeliveryState, MarkRead, Notification, NotificationError, Preferences,
-    Priority, Redrive, Result, Retract, SendCommand, render,
+    Priority, Redrive, Rejection, Result, Retract, SendCommand, render,
 };
+use hrmesh_domain::Fault;
 
 /// What inserting a notification found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,9 +150,10 @@ impl<S: NotificationStore, C: Clock, D: ChannelSender> Notifier<S, C, D> {
             .iter()
             .find(|c| !self.channels.configured(**c))
         {
-            return Err(NotificationError::rejected(
-                "CHANNEL_NOT_CONFIGURED",
-                format!("the {channel:?} channel is not configured on this service"),
+            return Err(NotificationError::Rejected(
+                Rejection::ChannelNotConfigured {
+                    channel: format!("{channel:?}"),
+                },
             ));
         }
         let (default_category, subject, body) = match (violations.is_empty(), rendered) {
@@ -200,8 +202,9 @@ impl<S: NotificationStore, C: Clock, D: ChannelSender> Notifier<S, C, D> {
                 }
             })
             .collect();
-        let fingerprint = serde_json::to_string(&command)
-            .map_err(|err| NotificationError::Internal(format!("cannot encode request: {err}")))?;
+        let fingerprint = serde_json::to_string(&command).map_err(|err| {
+            NotificationError::Internal(Fault::caused_by("encoding the request", err))
+        })?;
         let notification = Notification {
             id: uuid::Uuid::now_v7().to_string(),
             request_id: command.request_id.as_str().to_owned(),
@@ -236,7 +239,7 @@ impl<S: NotificationStore, C: Clock, D: ChannelSender> Notifier<S, C, D> {
         self.store
             .get(id)
             .await?
-            .ok_or_else(|| NotificationError::not_found(id))
+            .ok_or_else(|| NotificationError::not_found("notification", id))
     }
 
     pub async fn list_in_app(
@@ -373,9 +376,9 @@ impl<S: NotificationStore, C: Clock, D: ChannelSender> Notifier<S, C, D> {
                 return Ok(next);
             }
         }
-        Err(NotificationError::Unavailable(format!(
+        Err(NotificationError::Unavailable(Fault::new(format!(
             "notification {id} is changing too often to update"
-        )))
+        ))))
     }
 }
 

@@ -10,16 +10,6 @@ use hrmesh_proto::notification as pb;
 
 type Parsed<T> = Result<T, NotificationError>;
 
-fn finish<T>(violations: Violations, value: Option<T>) -> Parsed<T> {
-    match (violations.is_empty(), value) {
-        (true, Some(value)) => Ok(value),
-        (true, None) => Err(NotificationError::Internal(
-            "a request failed to parse without a violation".into(),
-        )),
-        (false, _) => Err(NotificationError::Invalid(violations.into_vec())),
-    }
-}
-
 fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: time.timestamp(),
@@ -75,7 +65,7 @@ pub fn issued_id(field: &str, text: &str, v: &mut Violations) -> Option<String> 
 pub fn id_only(field: &str, text: &str) -> Parsed<String> {
     let mut v = Violations::default();
     let id = issued_id(field, text, &mut v);
-    finish(v, id)
+    NotificationError::parsed(v, id)
 }
 
 pub fn send(request: pb::SendRequest) -> Parsed<core::SendCommand> {
@@ -140,7 +130,7 @@ pub fn send(request: pb::SendRequest) -> Parsed<core::SendCommand> {
             correlation_id: request.correlation_id,
         })
     })();
-    finish(v, command)
+    NotificationError::parsed(v, command)
 }
 
 pub fn notification(n: core::Notification) -> pb::Notification {
@@ -275,7 +265,7 @@ pub fn preferences(request: pb::SetPreferencesRequest) -> Parsed<(RequestId, cor
             },
         ))
     })();
-    finish(v, result)
+    NotificationError::parsed(v, result)
 }
 
 pub fn preferences_to(prefs: core::Preferences) -> pb::Preferences {

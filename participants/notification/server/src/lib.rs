@@ -14,9 +14,10 @@ use hrmesh_domain::{Clock, EmployeeId, SystemClock, Violations};
 use hrmesh_mesh::auth::principal;
 use hrmesh_mesh::config::CommonConfig;
 use hrmesh_mesh::server::{RunningServer, ServeSpec};
-use hrmesh_mesh::status;
+use hrmesh_mesh::status::{self, Refused};
 use hrmesh_notification_core::{
-    MarkRead, NotificationError, NotificationStore, Notifier, Redrive, Retract, RetryPolicy,
+    MarkRead, NotificationError, NotificationStore, Notifier, Redrive, Rejection, Retract,
+    RetryPolicy,
 };
 use hrmesh_notification_store::{MongoNotificationStore, SqlNotificationStore};
 use hrmesh_proto::notification as pb;
@@ -27,7 +28,7 @@ use hrmesh_storage::audit::{AuditLog, AuditSource};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 
 pub use channels::{Channels, SmtpConfig, SmtpSecurity, WebhookConfig, webhook_signature};
 
@@ -72,19 +73,27 @@ impl Default for NotificationConfig {
     }
 }
 
+/// Maps a notification failure to its gRPC status with google.rpc details.
 pub fn to_status(error: NotificationError) -> Status {
-    match error {
-        NotificationError::Invalid(violations) => status::invalid_argument(&violations),
-        NotificationError::NotFound { resource, id } => status::not_found(&resource, &id),
-        NotificationError::IdempotencyKeyReused { request_id } => {
-            status::idempotency_key_reused(&request_id)
+    status::to_status(error, refused)
+}
+
+/// Every refusal is FAILED_PRECONDITION, with a [`pb::NotificationErrorReason`].
+fn refused(rejection: Rejection) -> Refused {
+    use pb::NotificationErrorReason as Reason;
+    let (reason, metadata) = match rejection {
+        Rejection::NotInApp { notification_id } => {
+            (Reason::NotInApp, vec![("notification_id", notification_id)])
         }
-        NotificationError::Rejected { reason, message } => {
-            status::with_reason(Code::FailedPrecondition, &reason, message, [])
+        Rejection::DeliveryNotDead { delivery_id, state } => (
+            Reason::DeliveryNotDead,
+            vec![("delivery_id", delivery_id), ("state", state)],
+        ),
+        Rejection::ChannelNotConfigured { channel } => {
+            (Reason::ChannelNotConfigured, vec![("channel", channel)])
         }
-        NotificationError::Unavailable(detail) => status::unavailable(&detail),
-        NotificationError::Internal(detail) => status::internal(&detail),
-    }
+    };
+    Refused::precondition(reason.as_str_name(), metadata)
 }
 
 type Shared<S, C> = Arc<Notifier<S, C, Channels>>;

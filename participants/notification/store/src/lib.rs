@@ -10,8 +10,9 @@ mod sql;
 pub use mongo::MongoNotificationStore;
 pub use sql::{Migrator, SqlNotificationStore};
 
+use hrmesh_domain::Fault;
 use hrmesh_notification_core::NotificationError;
 
-fn internal(what: &str, err: impl std::fmt::Display) -> NotificationError {
-    NotificationError::Internal(format!("{what}: {err}"))
+fn internal(what: &str, err: impl std::error::Error + Send + Sync + 'static) -> NotificationError {
+    NotificationError::Internal(Fault::caused_by(what, err))
 }

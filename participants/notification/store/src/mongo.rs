@@ -1,6 +1,7 @@
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use hrmesh_domain::EmployeeId;
+use hrmesh_domain::Fault;
 use hrmesh_notification_core::{
     Inserted, Notification, NotificationError, NotificationStore, Preferences, Result,
 };
@@ -31,9 +32,9 @@ fn storage(err: mongodb::error::Error) -> NotificationError {
         ErrorKind::Io(_)
         | ErrorKind::ServerSelection { .. }
         | ErrorKind::ConnectionPoolCleared { .. } => {
-            NotificationError::Unavailable(err.to_string())
+            NotificationError::Unavailable(Fault::caused_by("MongoDB", err))
         }
-        _ => NotificationError::Internal(err.to_string()),
+        _ => NotificationError::Internal(Fault::caused_by("MongoDB", err)),
     }
 }
 
@@ -138,7 +139,9 @@ impl NotificationStore for MongoNotificationStore {
                         .find_one(doc! { "request_id": &notification.request_id })
                         .await
                         .map_err(storage)?
-                        .ok_or_else(|| internal("a conflicting request id", "vanished"))?;
+                        .ok_or_else(|| {
+                            NotificationError::internal("a conflicting request id vanished")
+                        })?;
                     Ok(Inserted::Existing(decode(existing)?))
                 }
                 _ => Err(storage(err)),

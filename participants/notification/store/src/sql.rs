@@ -159,13 +159,7 @@ pub struct SqlNotificationStore {
     db: DatabaseConnection,
 }
 
-fn storage(err: DbErr) -> NotificationError {
-    if hrmesh_storage::db::is_transient(&err) {
-        NotificationError::Unavailable(err.to_string())
-    } else {
-        NotificationError::Internal(err.to_string())
-    }
-}
+use hrmesh_storage::error::from_db as storage;
 
 fn encode(notification: &Notification) -> Result<notifications::ActiveModel> {
     Ok(notifications::ActiveModel {
@@ -230,7 +224,7 @@ impl NotificationStore for SqlNotificationStore {
             let existing = self
                 .by_request_id(&notification.request_id)
                 .await?
-                .ok_or_else(|| internal("a conflicting request id", "vanished"))?;
+                .ok_or_else(|| NotificationError::internal("a conflicting request id vanished"))?;
             return Ok(Inserted::Existing(existing));
         }
         Ok(Inserted::New(notification.clone()))

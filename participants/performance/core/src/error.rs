@@ -1,59 +1,14 @@
-use hrmesh_domain::FieldViolation;
+use hrmesh_domain::ServiceError;
 use serde::{Deserialize, Serialize};
 
 use crate::Resource;
 
 pub type Result<T, E = PerformanceError> = std::result::Result<T, E>;
 
-/// Everything a performance operation can fail with: bad input and rejections (business outcomes,
-/// never retried), `Unavailable` (retry), `Internal` (a bug).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
-pub enum PerformanceError {
-    /// The request is malformed; nothing was written.
-    #[error("invalid request: {}", describe(.0))]
-    Invalid(Vec<FieldViolation>),
-    /// A business rule refused the request; nothing was written. Recorded under the request id, so
-    /// a retry gets the same answer.
-    #[error(transparent)]
-    Rejected(#[from] Rejection),
-    #[error("{} {id} not found", .resource.as_str())]
-    NotFound { resource: Resource, id: String },
-    #[error("request id {request_id} was already used for a different request")]
-    IdempotencyKeyReused { request_id: String },
-    #[error("performance storage unavailable: {0}")]
-    Unavailable(String),
-    #[error("internal performance error: {0}")]
-    Internal(String),
-}
-
-fn describe(violations: &[FieldViolation]) -> String {
-    violations
-        .iter()
-        .map(|violation| format!("{} {}", violation.field, violation.description))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-impl PerformanceError {
-    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
-        PerformanceError::Invalid(vec![FieldViolation {
-            field: field.into(),
-            description: description.into(),
-        }])
-    }
-
-    pub fn not_found(resource: Resource, id: impl Into<String>) -> Self {
-        PerformanceError::NotFound {
-            resource,
-            id: id.into(),
-        }
-    }
-
-    /// Whether the idempotency inbox keeps this outcome and replays it to a retry.
-    pub fn is_recorded(&self) -> bool {
-        matches!(self, PerformanceError::Rejected(_))
-    }
-}
+/// Everything a performance operation can fail with: bad input and rejections (business
+/// outcomes, never retried), `Unavailable` (retry), `Internal` (a bug). See
+/// [`hrmesh_domain::error`].
+pub type PerformanceError = ServiceError<Rejection>;
 
 /// A business rule that refused a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]

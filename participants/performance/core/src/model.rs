@@ -17,6 +17,12 @@ pub enum Resource {
     Closure,
 }
 
+impl std::fmt::Display for Resource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Resource {
     pub fn as_str(self) -> &'static str {
         match self {

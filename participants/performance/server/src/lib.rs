@@ -15,7 +15,7 @@ use hrmesh_domain::{Clock, SystemClock};
 use hrmesh_mesh::auth::{ActingRule, ActorType, IdentityConfig, Principal, TokenSource, principal};
 use hrmesh_mesh::config::CommonConfig;
 use hrmesh_mesh::server::{RunningServer, ServeSpec};
-use hrmesh_mesh::status;
+use hrmesh_mesh::status::{self, Refused};
 use hrmesh_performance_core::{Performance, PerformanceError, PerformanceStore, Rejection};
 use hrmesh_performance_store::SeaPerformanceStore;
 use hrmesh_proto::performance as pb;
@@ -73,23 +73,14 @@ impl PerformanceConfig {
 
 /// The gRPC status for a performance error, with its google.rpc details.
 pub fn to_status(error: PerformanceError) -> Status {
-    match error {
-        PerformanceError::Invalid(violations) => status::invalid_argument(&violations),
-        PerformanceError::Rejected(rejection) => rejection_status(rejection),
-        PerformanceError::NotFound { resource, id } => status::not_found(resource.as_str(), &id),
-        PerformanceError::IdempotencyKeyReused { request_id } => {
-            status::idempotency_key_reused(&request_id)
-        }
-        PerformanceError::Unavailable(detail) => status::unavailable(&detail),
-        PerformanceError::Internal(detail) => status::internal(&detail),
-    }
+    status::to_status(error, refused)
 }
 
 /// Every rejection but one is FAILED_PRECONDITION: a business outcome a retry cannot change
 /// (limits too, which RESOURCE_EXHAUSTED would invite callers to retry). A record of another
-/// employee than the request names is PERMISSION_DENIED.
-fn rejection_status(rejection: Rejection) -> Status {
-    let message = rejection.to_string();
+/// employee than the request names is PERMISSION_DENIED. Reasons are
+/// [`pb::PerformanceErrorReason`]'s.
+fn refused(rejection: Rejection) -> Refused {
     let code = match rejection {
         Rejection::RecordOfAnotherEmployee { .. } => Code::PermissionDenied,
         _ => Code::FailedPrecondition,
@@ -155,7 +146,11 @@ fn rejection_status(rejection: Rejection) -> Status {
                 vec![("record", resource.as_str().to_owned()), ("record_id", id)],
             ),
         };
-    status::with_reason(code, reason.as_str_name(), message, metadata)
+    Refused {
+        code,
+        reason: reason.as_str_name(),
+        metadata,
+    }
 }
 
 /// The permission each method needs (checked by the mesh layer before the handler runs), after

@@ -1,6 +1,7 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use hrmesh_domain::Fault;
 use hrmesh_performance_core::{
     CancelPipOpenedBy, CloseEmployeeRecords, ClosedRecord, Closure, CreateGoal, CreateReview,
     FEEDBACK_PER_EMPLOYEE, Feedback, FeedbackFilter, FeedbackRequest, FeedbackRequestFilter,
@@ -10,7 +11,7 @@ use hrmesh_performance_core::{
     Review, ReviewFilter, ReviewState, UpdateGoal, UpdatePip, UpdateReview,
     answer_feedback_request, check_goal_weights, check_review_of,
 };
-use hrmesh_storage::inbox::{self, InboxError, TxError, Work};
+use hrmesh_storage::inbox::{self, TxError, Work};
 use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
@@ -28,37 +29,20 @@ use crate::entities::{
 
 type Tx<T> = std::result::Result<T, TxError<PerformanceError>>;
 
-fn fail(error: impl Into<PerformanceError>) -> TxError<PerformanceError> {
-    TxError::Domain(error.into())
-}
-
-fn storage_error(err: DbErr) -> PerformanceError {
-    if hrmesh_storage::db::is_transient(&err) {
-        PerformanceError::Unavailable(err.to_string())
-    } else {
-        PerformanceError::Internal(err.to_string())
-    }
-}
-
-fn inbox_error(err: InboxError<PerformanceError>, request_id: &str) -> PerformanceError {
-    match err {
-        InboxError::Domain(err) => err,
-        InboxError::KeyReused => PerformanceError::IdempotencyKeyReused {
-            request_id: request_id.to_owned(),
-        },
-        InboxError::Db(err) => storage_error(err),
-        InboxError::Corrupt(detail) => PerformanceError::Internal(detail),
-    }
-}
+use hrmesh_storage::error::{fail, from_db as storage_error, from_inbox as inbox_error};
 
 fn encode(value: &impl Serialize) -> Tx<String> {
-    serde_json::to_string(value)
-        .map_err(|err| fail(PerformanceError::Internal(format!("cannot encode: {err}"))))
+    serde_json::to_string(value).map_err(|err| {
+        fail(PerformanceError::Internal(Fault::caused_by(
+            "encoding a record",
+            err,
+        )))
+    })
 }
 
 fn decode<T: DeserializeOwned>(document: &str) -> Result<T> {
     serde_json::from_str(document)
-        .map_err(|err| PerformanceError::Internal(format!("corrupt stored record: {err}")))
+        .map_err(|err| PerformanceError::Internal(Fault::caused_by("reading a stored record", err)))
 }
 
 /// Locks the selected rows for the rest of the transaction on PostgreSQL. SQLite needs no row
