@@ -78,7 +78,7 @@ fn log_status(error: LogError) -> Status {
         error if error.is_transient() => status::unavailable(&error.to_string()),
         LogError::LostLease { saga_id } => status::with_reason(
             Code::Aborted,
-            "CONCURRENT_CHANGE",
+            pb::OrchestratorErrorReason::ConcurrentChange.as_str_name(),
             format!("saga {saga_id} changed meanwhile; read it and try again"),
             vec![("saga_id", saga_id)],
         ),

@@ -69,17 +69,6 @@ pub enum Refusal {
     AdminOnly,
 }
 
-impl Refusal {
-    /// The stable reason name a refusal carries on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Refusal::NotOwnRecord => "NOT_OWN_RECORD",
-            Refusal::NotManager => "NOT_MANAGER",
-            Refusal::AdminOnly => "ADMIN_ONLY",
-        }
-    }
-}
-
 /// A verified caller as the policy sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct Caller<'a> {

@@ -27,6 +27,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::auth::{ActorType, Principal, Verifier};
 use crate::status;
+use hrmesh_proto::common::ErrorReason;
 use hrmesh_storage::audit::{AuditEvent, AuditLog};
 
 /// The metadata key a request id travels in.
@@ -241,7 +242,7 @@ where
                     span.in_scope(|| tracing::error!(error = %format!("{err:#}"), "audit event not recorded; the call is not made"));
                     let status = status::with_reason(
                         Code::Unavailable,
-                        "AUDIT_UNAVAILABLE",
+                        ErrorReason::AuditUnavailable.as_str_name(),
                         "the audit trail cannot be written, so the call was not made; retry later",
                         [],
                     );
@@ -286,7 +287,7 @@ async fn check(
     if !principal.has(permission) {
         return Err(status::with_reason(
             Code::PermissionDenied,
-            "MISSING_PERMISSION",
+            ErrorReason::MissingPermission.as_str_name(),
             format!("{path} needs the {permission} permission"),
             [("permission", permission.to_owned())],
         ));
@@ -309,7 +310,7 @@ fn on_behalf_of(
     if principal.actor != ActorType::System {
         return Err(status::with_reason(
             Code::PermissionDenied,
-            "DELEGATION_NOT_ALLOWED",
+            ErrorReason::DelegationNotAllowed.as_str_name(),
             format!(
                 "only services may act on behalf of someone ({ON_BEHALF_OF_HEADER}); this {} \
                  token acts for itself",

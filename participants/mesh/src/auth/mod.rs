@@ -23,6 +23,17 @@ pub use mint::{IdentityConfig, IdentityTokens, Minter, TokenSource, now_secs};
 pub use verify::{AuthError, Verifier};
 
 use crate::status;
+use hrmesh_proto::common::ErrorReason;
+
+/// The ErrorInfo reason of a refusal by the HR policy.
+fn reason(refusal: Refusal) -> &'static str {
+    match refusal {
+        Refusal::NotOwnRecord => ErrorReason::NotOwnRecord,
+        Refusal::NotManager => ErrorReason::NotManager,
+        Refusal::AdminOnly => ErrorReason::AdminOnly,
+    }
+    .as_str_name()
+}
 
 /// How a service verifies the tokens it is called with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,7 +183,7 @@ impl Principal {
         };
         Err(status::with_reason(
             Code::PermissionDenied,
-            refusal.as_str(),
+            reason(refusal),
             message,
             std::iter::once(("permission", admin_permission.to_owned())).chain(
                 (rule != ActingRule::Admin).then(|| ("employee_id", employee_id.to_owned())),
@@ -187,7 +198,7 @@ impl Principal {
         };
         Err(status::with_reason(
             Code::PermissionDenied,
-            refusal.as_str(),
+            reason(refusal),
             format!(
                 "these records belong to another employee; reading them needs {admin_permission} \
                  or managing that employee"
@@ -203,7 +214,7 @@ pub fn principal<T>(request: &tonic::Request<T>) -> Result<&Principal, Status> {
     request.extensions().get::<Principal>().ok_or_else(|| {
         status::with_reason(
             Code::Unauthenticated,
-            "TOKEN_MISSING",
+            ErrorReason::TokenMissing.as_str_name(),
             "no verified caller",
             [],
         )

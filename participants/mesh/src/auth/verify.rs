@@ -12,6 +12,7 @@ use super::dev::read_secret;
 use super::jwks::Jwks;
 use super::{AuthConfig, Claims, Principal};
 use crate::status;
+use hrmesh_proto::common::ErrorReason;
 
 /// Why a token was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,13 +34,14 @@ pub enum AuthError {
 impl AuthError {
     fn reason(&self) -> &'static str {
         match self {
-            AuthError::Missing => "TOKEN_MISSING",
-            AuthError::Expired => "TOKEN_EXPIRED",
-            AuthError::WrongAudience { .. } => "TOKEN_WRONG_AUDIENCE",
-            AuthError::WrongIssuer { .. } => "TOKEN_WRONG_ISSUER",
-            AuthError::Invalid(_) => "TOKEN_INVALID",
-            AuthError::KeysUnavailable(_) => "SIGNING_KEYS_UNAVAILABLE",
+            AuthError::Missing => ErrorReason::TokenMissing,
+            AuthError::Expired => ErrorReason::TokenExpired,
+            AuthError::WrongAudience { .. } => ErrorReason::TokenWrongAudience,
+            AuthError::WrongIssuer { .. } => ErrorReason::TokenWrongIssuer,
+            AuthError::Invalid(_) => ErrorReason::TokenInvalid,
+            AuthError::KeysUnavailable(_) => ErrorReason::SigningKeysUnavailable,
         }
+        .as_str_name()
     }
 
     /// UNAUTHENTICATED with an ErrorInfo; UNAVAILABLE when the keys could not be fetched (the
