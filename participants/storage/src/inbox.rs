@@ -10,6 +10,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use hrmesh_domain::ServiceError;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
     QueryFilter, SqliteTransactionMode, TransactionOptions, TransactionTrait, TryInsertResult,
@@ -222,6 +223,32 @@ where
         .await?;
     txn.commit().await?;
     result
+}
+
+/// [`execute`] for a service's work: its business refusals are recorded and replayed, and every
+/// failure comes back as the service's error ([`crate::error::from_inbox`]).
+pub async fn once<T, R, F>(
+    db: &DatabaseConnection,
+    request_id: &str,
+    operation: &str,
+    request: &impl Serialize,
+    work: F,
+) -> Result<T, ServiceError<R>>
+where
+    T: Serialize + DeserializeOwned,
+    R: Serialize + DeserializeOwned,
+    F: for<'t> FnOnce(&'t DatabaseTransaction) -> Work<'t, T, ServiceError<R>>,
+{
+    execute(
+        db,
+        request_id,
+        operation,
+        request,
+        ServiceError::is_recorded,
+        work,
+    )
+    .await
+    .map_err(|err| crate::error::from_inbox(err, request_id))
 }
 
 /// The recorded outcome of `request_id`, if it has one: what [`execute`] would replay. For work

@@ -10,7 +10,7 @@ use hrmesh_ledger_core::{
     RecordKind, Rejection, ReopenAssignments, ResourceType, Result, ReverseEntry, RunAccruals,
     Totals, UnfreezeAccruals, Unit, VoidHold, check_record_of, reopen_watermark,
 };
-use hrmesh_storage::inbox::{self, TxError, Work};
+use hrmesh_storage::inbox::{self, TxError};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
@@ -49,30 +49,6 @@ impl SeaLedgerStore {
     pub fn connection(&self) -> &DatabaseConnection {
         &self.db
     }
-
-    /// Runs `work` once per request id, in one transaction with the inbox entry.
-    pub(crate) async fn once<T, F>(
-        &self,
-        request_id: &str,
-        operation: &str,
-        request: &impl serde::Serialize,
-        work: F,
-    ) -> Result<T>
-    where
-        T: serde::Serialize + serde::de::DeserializeOwned,
-        F: for<'t> FnOnce(&'t DatabaseTransaction) -> Work<'t, T, LedgerError>,
-    {
-        inbox::execute(
-            &self.db,
-            request_id,
-            operation,
-            request,
-            LedgerError::is_recorded,
-            work,
-        )
-        .await
-        .map_err(|err| inbox_error(err, request_id))
-    }
 }
 
 impl SeaLedgerStore {
@@ -95,17 +71,23 @@ impl SeaLedgerStore {
             expected_employee.cloned(),
             reason.to_owned(),
         );
-        self.once(request_id.as_str(), operation, command, move |txn| {
-            Box::pin(async move {
-                let resolution = Resolution {
-                    target,
-                    expected_employee: expected_employee.as_ref(),
-                    request_id: &request_id_owned,
-                    reason: &reason,
-                };
-                resolve_hold(txn, &hold_id, &resolution, now).await
-            })
-        })
+        inbox::once(
+            &self.db,
+            request_id.as_str(),
+            operation,
+            command,
+            move |txn| {
+                Box::pin(async move {
+                    let resolution = Resolution {
+                        target,
+                        expected_employee: expected_employee.as_ref(),
+                        request_id: &request_id_owned,
+                        reason: &reason,
+                    };
+                    resolve_hold(txn, &hold_id, &resolution, now).await
+                })
+            },
+        )
         .await
     }
 }
@@ -706,7 +688,8 @@ impl LedgerStore for SeaLedgerStore {
             created_at: now,
         };
         let request_id = command.request_id.as_str().to_owned();
-        self.once(
+        inbox::once(
+            &self.db,
             command.request_id.as_str(),
             "ledger.CreatePolicy",
             command,
@@ -770,7 +753,8 @@ impl LedgerStore for SeaLedgerStore {
         };
         let request_id = command.request_id.as_str().to_owned();
         let policy = policy.clone();
-        self.once(
+        inbox::once(
+            &self.db,
             command.request_id.as_str(),
             "ledger.AssignPolicy",
             command,
@@ -809,7 +793,8 @@ impl LedgerStore for SeaLedgerStore {
             })
             .collect();
         let request_id = command.request_id.as_str().to_owned();
-        self.once(
+        inbox::once(
+            &self.db,
             command.request_id.as_str(),
             "ledger.AssignPolicies",
             command,
@@ -862,7 +847,8 @@ impl LedgerStore for SeaLedgerStore {
         let request_id = command.request_id.as_str().to_owned();
         let count = command.entries.len();
         let accounts = accounts.to_vec();
-        self.once(
+        inbox::once(
+            &self.db,
             command.request_id.as_str(),
             "ledger.AppendEntries",
             command,
@@ -900,7 +886,8 @@ impl LedgerStore for SeaLedgerStore {
     async fn hold_days(&self, plan: &HoldPlan) -> Result<Hold> {
         let command = &plan.command;
         let plan = plan.clone();
-        self.once(
+        inbox::once(
+            &self.db,
             command.request_id.as_str(),
             "ledger.HoldDays",
             command,
@@ -1089,7 +1076,8 @@ impl LedgerStore for SeaLedgerStore {
 
     async fn reverse_entry(&self, command: &ReverseEntry, now: DateTime<Utc>) -> Result<Entry> {
         let command_owned = command.clone();
-        self.once(
+        inbox::once(
+            &self.db,
             command.request_id.as_str(),
             "ledger.ReverseEntry",
             command,
@@ -1190,7 +1178,8 @@ impl LedgerStore for SeaLedgerStore {
         now: DateTime<Utc>,
     ) -> Result<Freeze> {
         let owned = command.clone();
-        self.once(
+        inbox::once(
+            &self.db,
             command.request_id.as_str(),
             "ledger.FreezeAccruals",
             command,
@@ -1207,7 +1196,8 @@ impl LedgerStore for SeaLedgerStore {
         now: DateTime<Utc>,
     ) -> Result<Vec<Freeze>> {
         let owned = command.clone();
-        self.once(
+        inbox::once(
+            &self.db,
             command.request_id.as_str(),
             "ledger.UnfreezeAccruals",
             command,
@@ -1233,7 +1223,8 @@ impl LedgerStore for SeaLedgerStore {
         now: DateTime<Utc>,
     ) -> Result<Vec<Freeze>> {
         let owned = command.clone();
-        self.once(
+        inbox::once(
+            &self.db,
             command.request_id.as_str(),
             "ledger.ExtendFreeze",
             command,
@@ -1258,7 +1249,8 @@ impl LedgerStore for SeaLedgerStore {
         now: DateTime<Utc>,
     ) -> Result<EndedAssignments> {
         let owned = command.clone();
-        self.once(
+        inbox::once(
+            &self.db,
             command.request_id.as_str(),
             "ledger.EndAssignments",
             command,
@@ -1273,7 +1265,8 @@ impl LedgerStore for SeaLedgerStore {
         now: DateTime<Utc>,
     ) -> Result<Vec<Assignment>> {
         let owned = command.clone();
-        self.once(
+        inbox::once(
+            &self.db,
             command.request_id.as_str(),
             "ledger.ReopenAssignments",
             command,
@@ -1288,27 +1281,27 @@ impl LedgerStore for SeaLedgerStore {
         if let Some(employee_id) = command.scope.employee_id.clone() {
             // One employee: one transaction, recorded with its answer like any request.
             let policy_id = command.scope.policy_id.clone();
-            return self
-                .once(
-                    command.request_id.as_str(),
-                    "ledger.RunAccruals",
-                    command,
-                    move |txn| {
-                        Box::pin(async move {
-                            let ids: Vec<i64> = accrual::employee_accounts(
-                                txn,
-                                employee_id.as_str(),
-                                policy_id.as_ref(),
-                            )
-                            .await?
-                            .into_iter()
-                            .map(|account| account.account_id)
-                            .collect();
-                            accrual::accrue_accounts(txn, &ids, up_to, &request_id, now, true).await
-                        })
-                    },
-                )
-                .await;
+            return inbox::once(
+                &self.db,
+                command.request_id.as_str(),
+                "ledger.RunAccruals",
+                command,
+                move |txn| {
+                    Box::pin(async move {
+                        let ids: Vec<i64> = accrual::employee_accounts(
+                            txn,
+                            employee_id.as_str(),
+                            policy_id.as_ref(),
+                        )
+                        .await?
+                        .into_iter()
+                        .map(|account| account.account_id)
+                        .collect();
+                        accrual::accrue_accounts(txn, &ids, up_to, &request_id, now, true).await
+                    })
+                },
+            )
+            .await;
         }
         // Everyone: bounded batches, one transaction each, so a long run neither holds the write
         // lock for long nor loses more than a batch when interrupted. Re-running is safe (the
@@ -1354,7 +1347,8 @@ impl LedgerStore for SeaLedgerStore {
             }
             after_id = last;
         }
-        self.once(
+        inbox::once(
+            &self.db,
             command.request_id.as_str(),
             "ledger.RunAccruals",
             command,

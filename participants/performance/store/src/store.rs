@@ -11,7 +11,7 @@ use hrmesh_performance_core::{
     Review, ReviewFilter, ReviewState, UpdateGoal, UpdatePip, UpdateReview,
     answer_feedback_request, check_goal_weights, check_review_of,
 };
-use hrmesh_storage::inbox::{self, TxError, Work};
+use hrmesh_storage::inbox::{self, TxError};
 use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
@@ -29,7 +29,7 @@ use crate::entities::{
 
 type Tx<T> = std::result::Result<T, TxError<PerformanceError>>;
 
-use hrmesh_storage::error::{fail, from_db as storage_error, from_inbox as inbox_error};
+use hrmesh_storage::error::{fail, from_db as storage_error};
 
 fn encode(value: &impl Serialize) -> Tx<String> {
     serde_json::to_string(value).map_err(|err| {
@@ -71,29 +71,6 @@ impl SeaPerformanceStore {
     /// The underlying connection (for tests that look at what is stored).
     pub fn connection(&self) -> &DatabaseConnection {
         &self.db
-    }
-
-    async fn once<T, F>(
-        &self,
-        request_id: &str,
-        operation: &str,
-        request: &impl Serialize,
-        work: F,
-    ) -> Result<T>
-    where
-        T: Serialize + DeserializeOwned,
-        F: for<'t> FnOnce(&'t DatabaseTransaction) -> Work<'t, T, PerformanceError>,
-    {
-        inbox::execute(
-            &self.db,
-            request_id,
-            operation,
-            request,
-            PerformanceError::is_recorded,
-            work,
-        )
-        .await
-        .map_err(|err| inbox_error(err, request_id))
     }
 }
 
@@ -318,7 +295,8 @@ fn page_after<C: ColumnTrait>(column: C, after: Option<&str>) -> sea_orm::Condit
 
 impl PerformanceStore for SeaPerformanceStore {
     async fn create_review(&self, command: &CreateReview, review: Review) -> Result<Review> {
-        self.once(
+        inbox::once(
+            &self.db,
             command.request_id.as_str(),
             "CreateReview",
             command,
@@ -356,7 +334,8 @@ impl PerformanceStore for SeaPerformanceStore {
 
     async fn update_review(&self, command: &UpdateReview, now: DateTime<Utc>) -> Result<Review> {
         let owned = command.clone();
-        self.once(
+        inbox::once(
+            &self.db,
             command.request_id.as_str(),
             command.operation(),
             command,
@@ -406,7 +385,8 @@ impl PerformanceStore for SeaPerformanceStore {
     }
 
     async fn create_goal(&self, command: &CreateGoal, goal: Goal) -> Result<Goal> {
-        self.once(
+        inbox::once(
+            &self.db,
             command.request_id.as_str(),
             "CreateGoal",
             command,
@@ -444,7 +424,8 @@ impl PerformanceStore for SeaPerformanceStore {
 
     async fn update_goal(&self, command: &UpdateGoal, now: DateTime<Utc>) -> Result<Goal> {
         let owned = command.clone();
-        self.once(
+        inbox::once(
+            &self.db,
             command.request_id.as_str(),
             command.operation(),
             command,
@@ -486,7 +467,8 @@ impl PerformanceStore for SeaPerformanceStore {
     }
 
     async fn open_pip(&self, command: &OpenPip, pip: Pip) -> Result<Pip> {
-        self.once(
+        inbox::once(
+            &self.db,
             command.request_id.as_str(),
             "OpenPip",
             command,
@@ -512,7 +494,8 @@ impl PerformanceStore for SeaPerformanceStore {
 
     async fn update_pip(&self, command: &UpdatePip, now: DateTime<Utc>) -> Result<(Pip, bool)> {
         let owned = command.clone();
-        self.once(
+        inbox::once(
+            &self.db,
             command.request_id.as_str(),
             command.operation(),
             command,
@@ -536,7 +519,8 @@ impl PerformanceStore for SeaPerformanceStore {
         now: DateTime<Utc>,
     ) -> Result<(Option<Pip>, bool)> {
         let owned = command.clone();
-        self.once(
+        inbox::once(
+            &self.db,
             command.request_id.as_str(),
             "CancelPip",
             command,
@@ -586,7 +570,8 @@ impl PerformanceStore for SeaPerformanceStore {
         command: &RequestFeedback,
         request: FeedbackRequest,
     ) -> Result<FeedbackRequest> {
-        self.once(
+        inbox::once(
+            &self.db,
             command.request_id.as_str(),
             "RequestFeedback",
             command,
@@ -623,7 +608,8 @@ impl PerformanceStore for SeaPerformanceStore {
     }
 
     async fn give_feedback(&self, command: &GiveFeedback, entry: Feedback) -> Result<Feedback> {
-        self.once(
+        inbox::once(
+            &self.db,
             command.request_id.as_str(),
             "GiveFeedback",
             command,
@@ -682,7 +668,8 @@ impl PerformanceStore for SeaPerformanceStore {
         now: DateTime<Utc>,
     ) -> Result<Closure> {
         let owned = command.clone();
-        self.once(
+        inbox::once(
+            &self.db,
             command.request_id.as_str(),
             "CloseEmployeeRecords",
             command,
@@ -697,7 +684,8 @@ impl PerformanceStore for SeaPerformanceStore {
         now: DateTime<Utc>,
     ) -> Result<Option<Closure>> {
         let owned = command.clone();
-        self.once(
+        inbox::once(
+            &self.db,
             command.request_id.as_str(),
             "ReopenEmployeeRecords",
             command,
