@@ -3,7 +3,7 @@
 
 use hrmesh_contracts::verify::{Provider, Started, verify};
 use hrmesh_mesh::testing::{Backend, TestDatabase};
-use hrmesh_notification_server::{NotificationConfig, NotificationServer, RunningNotification};
+use hrmesh_notification_server::{NotificationConfig, NotificationServer};
 use hrmesh_saga_core::Direction::Forward;
 use pact_consumer::prelude::*;
 use pact_models::v4::sync_message::SynchronousMessage;
@@ -184,7 +184,7 @@ pub struct RealNotification {
 }
 
 impl Provider for RealNotification {
-    type Running = (RunningNotification, Option<TestDatabase>);
+    type Running = (NotificationServer, Option<TestDatabase>);
 
     async fn start(
         &self,
@@ -215,8 +215,8 @@ impl Provider for RealNotification {
                 None
             }
         };
-        let mut server = NotificationServer::start(&config).await?;
-        let channel = crate::connect(&server.server().uri()).await?;
+        let server = NotificationServer::start(&config).await?;
+        let channel = crate::connect(&server.server.uri()).await?;
         Ok(Started {
             running: (server, db),
             channel,

@@ -474,10 +474,7 @@ pub struct RealPerformance {
 }
 
 impl Provider for RealPerformance {
-    type Running = (
-        PerformanceServer<SeaPerformanceStore, SystemClock>,
-        TestDatabase,
-    );
+    type Running = (PerformanceServer, TestDatabase);
 
     async fn start(
         &self,

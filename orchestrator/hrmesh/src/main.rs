@@ -15,10 +15,9 @@ use hrmesh_mesh::server::RunningServer;
 use hrmesh_mesh::telemetry::{self, LogFormat, TelemetryConfig};
 use hrmesh_mesh::tls::TlsConfig;
 use hrmesh_mesh::tls::dev::{CA_FILE as DEV_CA_FILE, DevPki};
-use hrmesh_notification_server::{NotificationConfig, NotificationServer, RunningNotification};
+use hrmesh_notification_server::{NotificationConfig, NotificationServer};
 use hrmesh_orchestrator_server::{OrchestratorConfig, OrchestratorServer};
 use hrmesh_performance_server::{PerformanceConfig, PerformanceServer};
-use hrmesh_performance_store::SeaPerformanceStore;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -620,9 +619,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             ledger_config.identity.hs256_key_file = Some(key.clone());
             orchestrator_config.common.auth.hs256_key_file = Some(key.clone());
             orchestrator_config.identity.hs256_key_file = Some(key.clone());
-            let mut notification = NotificationServer::start(&notification_config).await?;
-            performance_config.notification_url = Some(notification.server().uri());
-            ledger_config.notification_url = Some(notification.server().uri());
+            let notification = NotificationServer::start(&notification_config).await?;
+            performance_config.notification_url = Some(notification.server.uri());
+            ledger_config.notification_url = Some(notification.server.uri());
             let ledger = LedgerServer::start(&ledger_config).await?;
             let performance = PerformanceServer::start(&performance_config).await?;
             orchestrator_config.ledger_url = ledger.server.uri();
@@ -648,7 +647,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             );
             println!(
                 "  notification  {}   hrmesh.notification.v1.NotificationService",
-                notification.server().uri()
+                notification.server.uri()
             );
             println!(
                 "Calls need a bearer token signed with the development key {} (never use it in \
@@ -685,14 +684,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
 }
 
 /// One running service of this process.
-#[expect(
-    clippy::large_enum_variant,
-    reason = "at most four, built once per process"
-)]
 enum Running {
     Ledger(LedgerServer),
-    Notification(RunningNotification),
-    Performance(PerformanceServer<SeaPerformanceStore, hrmesh_domain::SystemClock>),
+    Notification(NotificationServer),
+    Performance(PerformanceServer),
     Orchestrator(OrchestratorServer),
 }
 
@@ -709,7 +704,7 @@ impl Running {
     fn server(&mut self) -> &mut RunningServer {
         match self {
             Running::Ledger(ledger) => &mut ledger.server,
-            Running::Notification(notification) => notification.server(),
+            Running::Notification(notification) => &mut notification.server,
             Running::Performance(performance) => &mut performance.server,
             Running::Orchestrator(orchestrator) => &mut orchestrator.server,
         }

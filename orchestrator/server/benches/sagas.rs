@@ -13,10 +13,9 @@ use std::time::{Duration, Instant};
 use hrmesh_ledger_server::{LedgerConfig, LedgerServer};
 use hrmesh_mesh::client::MeshChannel;
 use hrmesh_mesh::testing::{Backend, TestDatabase};
-use hrmesh_notification_server::{NotificationConfig, NotificationServer, RunningNotification};
+use hrmesh_notification_server::{NotificationConfig, NotificationServer};
 use hrmesh_orchestrator_server::{OrchestratorConfig, OrchestratorServer};
 use hrmesh_performance_server::{PerformanceConfig, PerformanceServer};
-use hrmesh_performance_store::SeaPerformanceStore;
 use hrmesh_proto::ledger as lpb;
 use hrmesh_proto::ledger::ledger_service_client::LedgerServiceClient;
 use hrmesh_proto::notification as npb;
@@ -32,8 +31,8 @@ const PER_CLIENT: usize = 60;
 
 struct Mesh {
     ledger: LedgerServer,
-    performance: PerformanceServer<SeaPerformanceStore, hrmesh_domain::SystemClock>,
-    notification: RunningNotification,
+    performance: PerformanceServer,
+    notification: NotificationServer,
     orchestrator: OrchestratorServer,
     _dbs: Vec<TestDatabase>,
 }
@@ -78,7 +77,7 @@ async fn mesh(backend: Backend) -> (Mesh, Clients) {
     hrmesh_mesh::testing::secure(&mut notification_config.common);
     notification_config.common.listen = zero();
     notification_config.common.database_url = Some(dbs[2].url.clone());
-    let mut notification = NotificationServer::start(&notification_config)
+    let notification = NotificationServer::start(&notification_config)
         .await
         .expect("notification");
     let mut config = OrchestratorConfig::default();
@@ -88,7 +87,7 @@ async fn mesh(backend: Backend) -> (Mesh, Clients) {
     config.common.database_url = Some(dbs[3].url.clone());
     config.ledger_url = ledger.server.uri();
     config.performance_url = performance.server.uri();
-    config.notification_url = notification.server().uri();
+    config.notification_url = notification.server.uri();
     config.replica_id = Some("bench".into());
     let orchestrator = OrchestratorServer::start(&config)
         .await
@@ -99,7 +98,7 @@ async fn mesh(backend: Backend) -> (Mesh, Clients) {
             &performance.server.uri(),
         )),
         notification: NotificationServiceClient::new(hrmesh_mesh::testing::admin_channel(
-            &notification.server().uri(),
+            &notification.server.uri(),
         )),
         saga: SagaServiceClient::new(hrmesh_mesh::testing::admin_channel(
             &orchestrator.server.uri(),

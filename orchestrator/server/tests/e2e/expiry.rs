@@ -25,10 +25,10 @@ async fn expired_holds_are_announced_once(backend: Backend) {
     notification_config.common.listen = localhost_zero();
     notification_config.common.database_url = Some(notification_db.url.clone());
     notification_config.worker_enabled = false;
-    let mut notification = NotificationServer::start(&notification_config)
+    let notification = NotificationServer::start(&notification_config)
         .await
         .expect("notification");
-    let notification_uri = notification.server().uri();
+    let notification_uri = notification.server.uri();
 
     let clock = ManualClock::new(
         Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0)

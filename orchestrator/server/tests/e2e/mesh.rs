@@ -12,7 +12,7 @@ pub use hrmesh_mesh::testing;
 pub use hrmesh_mesh::testing::{Backend, TestDatabase};
 pub use hrmesh_mesh::tls::TlsConfig;
 pub use hrmesh_mesh::tls::dev::DevPki;
-pub use hrmesh_notification_server::{NotificationConfig, NotificationServer, RunningNotification};
+pub use hrmesh_notification_server::{NotificationConfig, NotificationServer};
 pub use hrmesh_orchestrator_server::resilience::ResilienceConfig;
 pub use hrmesh_orchestrator_server::{OrchestratorConfig, OrchestratorServer};
 pub use hrmesh_performance_server::{PerformanceConfig, PerformanceServer};
@@ -38,7 +38,7 @@ pub struct Mesh {
     /// How the test's clients connect: plaintext, or TLS with the test client's certificate.
     pub client_tls: TlsConfig,
     pub notification_config: NotificationConfig,
-    pub notification: Option<RunningNotification>,
+    pub notification: Option<NotificationServer>,
     pub orchestrator: OrchestratorServer,
     pub orchestrator_config: OrchestratorConfig,
     pub ledger_config: LedgerConfig,
@@ -47,7 +47,7 @@ pub struct Mesh {
     /// The ledger `bring_ledger_up` started there, on the same database.
     pub late_ledger: Option<LedgerServer>,
     pub ledger_server: LedgerServer,
-    pub performance_server: PerformanceServer<SeaPerformanceStore, hrmesh_domain::SystemClock>,
+    pub performance_server: PerformanceServer,
     pub dbs: Vec<TestDatabase>,
 }
 

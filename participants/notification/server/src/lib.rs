@@ -373,61 +373,49 @@ impl<S: NotificationStore, C: Clock> NotificationService for NotificationGrpc<S,
 }
 
 /// A running notification service: the gRPC server and the delivery worker.
-pub struct NotificationServer<S, C> {
+pub struct NotificationServer {
     pub server: RunningServer,
-    notifier: Shared<S, C>,
+    notifier: Arc<dyn DeliveryRounds>,
     worker: JoinHandle<()>,
 }
 
-impl NotificationServer<SqlNotificationStore, SystemClock> {
+/// One delivery round on demand, whatever the store and clock of the server (tests with a manual
+/// clock drive delivery by hand).
+#[tonic::async_trait]
+pub trait DeliveryRounds: Send + Sync {
+    /// Attempts the deliveries due now as `worker`, at most `limit`; the attempts made.
+    async fn deliver_due(&self, worker: &str, limit: u32) -> Result<u32, NotificationError>;
+}
+
+#[tonic::async_trait]
+impl<S: NotificationStore, C: Clock> DeliveryRounds for Notifier<S, C, Channels> {
+    async fn deliver_due(&self, worker: &str, limit: u32) -> Result<u32, NotificationError> {
+        Notifier::deliver_due(self, worker, limit).await
+    }
+}
+
+impl NotificationServer {
     /// Starts on the configured store: MongoDB when `mongodb_url` is set, SQL otherwise.
-    pub async fn start(config: &NotificationConfig) -> anyhow::Result<RunningNotification> {
+    pub async fn start(config: &NotificationConfig) -> anyhow::Result<Self> {
         let channels = Channels::new(config.smtp.as_ref(), config.webhook.as_ref())?;
-        Ok(match &config.mongodb_url {
+        match &config.mongodb_url {
             Some(url) => {
                 let store = MongoNotificationStore::open(url, &config.mongodb_database)
                     .await
                     .context("opening MongoDB")?;
-                RunningNotification::Mongo(
-                    NotificationServer::start_with(store, SystemClock, channels, config).await?,
-                )
+                Self::start_with(store, SystemClock, channels, config).await
             }
             None => {
                 let store = SqlNotificationStore::open(&config.common.database_url("notification"))
                     .await
                     .context("opening the notification database")?;
-                RunningNotification::Sql(
-                    NotificationServer::start_with(store, SystemClock, channels, config).await?,
-                )
+                Self::start_with(store, SystemClock, channels, config).await
             }
-        })
-    }
-}
-
-/// The service on whichever store it was configured with.
-pub enum RunningNotification {
-    Sql(NotificationServer<SqlNotificationStore, SystemClock>),
-    Mongo(NotificationServer<MongoNotificationStore, SystemClock>),
-}
-
-impl RunningNotification {
-    pub fn server(&mut self) -> &mut RunningServer {
-        match self {
-            RunningNotification::Sql(s) => &mut s.server,
-            RunningNotification::Mongo(s) => &mut s.server,
         }
     }
 
-    pub async fn stop(self) -> anyhow::Result<()> {
-        match self {
-            RunningNotification::Sql(s) => s.stop().await,
-            RunningNotification::Mongo(s) => s.stop().await,
-        }
-    }
-}
-
-impl<S: NotificationStore + AuditSource + Clone, C: Clock + Clone> NotificationServer<S, C> {
-    pub async fn start_with(
+    /// Serves `store` with `clock` (tests pass a manual clock) through `channels`.
+    pub async fn start_with<S: NotificationStore + AuditSource + Clone, C: Clock + Clone>(
         store: S,
         clock: C,
         channels: Channels,
@@ -481,9 +469,13 @@ impl<S: NotificationStore + AuditSource + Clone, C: Clock + Clone> NotificationS
         })
     }
 
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.server.addr
+    }
+
     /// The service's core, for driving delivery rounds directly (tests with a controlled clock).
-    pub fn notifier(&self) -> &Notifier<S, C, Channels> {
-        &self.notifier
+    pub fn notifier(&self) -> &dyn DeliveryRounds {
+        self.notifier.as_ref()
     }
 
     pub async fn stop(self) -> anyhow::Result<()> {

@@ -11,7 +11,7 @@ use chrono::{TimeZone, Utc};
 use hrmesh_domain::ManualClock;
 use hrmesh_mesh::client::MeshChannel;
 use hrmesh_mesh::testing::TestDatabase;
-use hrmesh_notification_core::{NotificationStore, RetryPolicy};
+use hrmesh_notification_core::RetryPolicy;
 use hrmesh_notification_server::{
     Channels, NotificationConfig, NotificationServer, SmtpConfig, SmtpSecurity, WebhookConfig,
     webhook_signature,
@@ -250,9 +250,7 @@ impl Harness {
     }
 }
 
-fn round_of<S: NotificationStore + hrmesh_storage::audit::AuditSource + Clone>(
-    server: Arc<NotificationServer<S, ManualClock>>,
-) -> Round {
+fn round_of(server: Arc<NotificationServer>) -> Round {
     Box::new(move || {
         let server = Arc::clone(&server);
         Box::pin(async move {

@@ -8,6 +8,7 @@
 mod convert;
 mod reminders;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -27,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tonic::{Code, Request, Response, Status};
 
-pub use reminders::{ReminderRun, Reminders};
+pub use reminders::{ReminderRun, Reminders, RunReminders};
 
 /// The port `hrmesh serve performance` listens on by default.
 pub const DEFAULT_PORT: u16 = 50053;
@@ -742,13 +743,13 @@ impl<S: PerformanceStore, C: Clock> PerformanceService for PerformanceGrpc<S, C>
 }
 
 /// A running performance service: the gRPC server and, when configured, the reminder job.
-pub struct PerformanceServer<S, C> {
+pub struct PerformanceServer {
     pub server: RunningServer,
-    reminders: Option<Reminders<S, C>>,
+    reminders: Option<Arc<dyn RunReminders>>,
     job: Option<JoinHandle<()>>,
 }
 
-impl PerformanceServer<SeaPerformanceStore, SystemClock> {
+impl PerformanceServer {
     /// Opens the configured database (migrating it) and serves on the configured address.
     pub async fn start(config: &PerformanceConfig) -> anyhow::Result<Self> {
         let url = config.database_url();
@@ -760,11 +761,9 @@ impl PerformanceServer<SeaPerformanceStore, SystemClock> {
         })?;
         Self::start_with(store, SystemClock, config).await
     }
-}
 
-impl<S: PerformanceStore + AuditSource + Clone, C: Clock + Clone> PerformanceServer<S, C> {
     /// Serves `store` with `clock` (tests pass a manual clock).
-    pub async fn start_with(
+    pub async fn start_with<S: PerformanceStore + AuditSource + Clone, C: Clock + Clone>(
         store: S,
         clock: C,
         config: &PerformanceConfig,
@@ -807,7 +806,7 @@ impl<S: PerformanceStore + AuditSource + Clone, C: Clock + Clone> PerformanceSer
         tracing::info!(addr = %server.addr, reminders = reminders.is_some(), "performance serving");
         Ok(Self {
             server,
-            reminders,
+            reminders: reminders.map(|reminders| Arc::new(reminders) as Arc<dyn RunReminders>),
             job,
         })
     }
@@ -817,8 +816,8 @@ impl<S: PerformanceStore + AuditSource + Clone, C: Clock + Clone> PerformanceSer
     }
 
     /// The reminder job, when a notification service is configured (tests run it by hand).
-    pub fn reminders(&self) -> Option<&Reminders<S, C>> {
-        self.reminders.as_ref()
+    pub fn reminders(&self) -> Option<&dyn RunReminders> {
+        self.reminders.as_deref()
     }
 
     /// Stops the reminder job and drains the server.

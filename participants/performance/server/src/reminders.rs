@@ -107,6 +107,20 @@ fn check_in_reminder(pip: &Pip, date: NaiveDate) -> Reminder {
     }
 }
 
+/// One reminder run on demand, whatever the store and clock of the server (tests with a manual
+/// clock run reminders by hand).
+#[tonic::async_trait]
+pub trait RunReminders: Send + Sync {
+    async fn run_once(&self) -> Result<ReminderRun, PerformanceError>;
+}
+
+#[tonic::async_trait]
+impl<S: PerformanceStore, C: Clock> RunReminders for Reminders<S, C> {
+    async fn run_once(&self) -> Result<ReminderRun, PerformanceError> {
+        Reminders::run_once(self).await
+    }
+}
+
 impl<S: PerformanceStore, C: Clock> Reminders<S, C> {
     /// A job sending through the notification service at `notification_url` (connected lazily, so
     /// the service may start later).

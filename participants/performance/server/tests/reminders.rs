@@ -14,7 +14,7 @@ use hrmesh_proto::notification::{ListNotificationsRequest, Notification};
 use hrmesh_proto::performance::performance_service_client::PerformanceServiceClient;
 use hrmesh_proto::performance::*;
 
-type Replica = PerformanceServer<SeaPerformanceStore, ManualClock>;
+type Replica = PerformanceServer;
 
 async fn replica(url: &str, clock: &ManualClock, notification_url: &str) -> Replica {
     let store = SeaPerformanceStore::open(url).await.expect("open store");
@@ -76,10 +76,10 @@ async fn reminders_go_out_once_per_item_and_period_across_replicas(backend: Back
     notification_config.common.listen = "127.0.0.1:0".parse().expect("addr");
     notification_config.common.database_url = Some(notification_db.url.clone());
     notification_config.worker_enabled = false;
-    let mut notification = NotificationServer::start(&notification_config)
+    let notification = NotificationServer::start(&notification_config)
         .await
         .expect("notification service");
-    let notification_url = notification.server().uri();
+    let notification_url = notification.server.uri();
     let mut notifications = NotificationServiceClient::new(hrmesh_mesh::testing::admin_channel(
         &notification_url.clone(),
     ));

@@ -20,7 +20,7 @@ type Client = PerformanceServiceClient<MeshChannel>;
 struct Harness {
     client: Client,
     clock: ManualClock,
-    server: PerformanceServer<SeaPerformanceStore, ManualClock>,
+    server: PerformanceServer,
     _db: TestDatabase,
 }
 
