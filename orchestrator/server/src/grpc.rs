@@ -648,8 +648,6 @@ impl pb::saga_service_server::SagaService for SagaGrpc {
         &self,
         request: Request<hrmesh_proto::common::ListAuditEventsRequest>,
     ) -> Result<Response<hrmesh_proto::common::ListAuditEventsResponse>, Status> {
-        hrmesh_mesh::audit::list_rpc(&self.audit, request.into_inner())
-            .await
-            .map(Response::new)
+        hrmesh_mesh::audit::list_rpc(&self.audit, request).await
     }
 }

@@ -4,9 +4,10 @@
 /// layer): the page after `page_token`, newest first.
 pub async fn list_rpc(
     log: &hrmesh_storage::audit::AuditLog,
-    request: hrmesh_proto::common::ListAuditEventsRequest,
-) -> Result<hrmesh_proto::common::ListAuditEventsResponse, tonic::Status> {
+    request: tonic::Request<hrmesh_proto::common::ListAuditEventsRequest>,
+) -> Result<tonic::Response<hrmesh_proto::common::ListAuditEventsResponse>, tonic::Status> {
     use hrmesh_proto::common as pb;
+    let request = request.into_inner();
     let mut violations = hrmesh_domain::Violations::default();
     let page_size = match request.page_size {
         0 => 50,
@@ -44,7 +45,7 @@ pub async fn list_rpc(
         Some((seq, _)) if events.len() as u64 == query.limit => seq.to_string(),
         _ => String::new(),
     };
-    Ok(pb::ListAuditEventsResponse {
+    Ok(tonic::Response::new(pb::ListAuditEventsResponse {
         events: events
             .into_iter()
             .map(|(seq, event)| pb::AuditEvent {
@@ -67,5 +68,5 @@ pub async fn list_rpc(
             })
             .collect(),
         next_page_token,
-    })
+    }))
 }

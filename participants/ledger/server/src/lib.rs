@@ -557,9 +557,7 @@ impl<S: LedgerStore, C: Clock> LedgerService for LedgerGrpc<S, C> {
         &self,
         request: Request<hrmesh_proto::common::ListAuditEventsRequest>,
     ) -> Result<Response<hrmesh_proto::common::ListAuditEventsResponse>, Status> {
-        hrmesh_mesh::audit::list_rpc(&self.audit, request.into_inner())
-            .await
-            .map(Response::new)
+        hrmesh_mesh::audit::list_rpc(&self.audit, request).await
     }
 }
 

@@ -366,9 +366,7 @@ impl<S: NotificationStore, C: Clock> NotificationService for NotificationGrpc<S,
         &self,
         request: Request<hrmesh_proto::common::ListAuditEventsRequest>,
     ) -> Result<Response<hrmesh_proto::common::ListAuditEventsResponse>, Status> {
-        hrmesh_mesh::audit::list_rpc(&self.audit, request.into_inner())
-            .await
-            .map(Response::new)
+        hrmesh_mesh::audit::list_rpc(&self.audit, request).await
     }
 }
 
