@@ -1,30 +1,14 @@
 //! The `hrmesh` binary as a user runs it: real processes, real ports, real signals.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
+use hrmesh_testkit::process::{logged_addr, wait_for_line};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 fn hrmesh() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_hrmesh"));
-    command.env_remove("RUST_LOG").env("NO_COLOR", "1");
-    command
-}
-
-/// Reads the child's stdout until a line contains `marker`; returns that line.
-fn wait_for_line(child: &mut Child, marker: &str) -> String {
-    let stdout = child.stdout.take().expect("piped stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let line = lines
-        .by_ref()
-        .map(|line| line.expect("read a line"))
-        .find(|line| line.contains(marker))
-        .unwrap_or_else(|| panic!("the process ended without printing {marker:?}"));
-    // Keep draining so the child never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    line
+    hrmesh_testkit::process::command(env!("CARGO_BIN_EXE_hrmesh"))
 }
 
 async fn serving(addr: &str, service: &str) -> bool {
@@ -67,14 +51,7 @@ async fn serve_ledger_listens_where_told_and_stops_cleanly_on_sigterm() {
         .spawn()
         .expect("start hrmesh");
     let line = wait_for_line(&mut child, "ledger serving");
-    let addr = line
-        .split("addr=")
-        .nth(1)
-        .expect("an addr field")
-        .split_whitespace()
-        .next()
-        .expect("addr")
-        .to_owned();
+    let addr = logged_addr(&line);
     assert!(serving(&addr, "hrmesh.ledger.v1.LedgerService").await);
     assert!(
         data_dir.path().join("ledger.sqlite").exists(),

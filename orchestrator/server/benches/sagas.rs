@@ -10,183 +10,29 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use hrmesh_ledger_server::{LedgerConfig, LedgerServer};
-use hrmesh_mesh::client::MeshChannel;
-use hrmesh_mesh::testing::{Backend, TestDatabase};
-use hrmesh_notification_server::{NotificationConfig, NotificationServer};
-use hrmesh_orchestrator_server::{OrchestratorConfig, OrchestratorServer};
-use hrmesh_performance_server::{PerformanceConfig, PerformanceServer};
+use hrmesh_mesh::testing::Backend;
 use hrmesh_proto::ledger as lpb;
-use hrmesh_proto::ledger::ledger_service_client::LedgerServiceClient;
 use hrmesh_proto::notification as npb;
-use hrmesh_proto::notification::notification_service_client::NotificationServiceClient;
 use hrmesh_proto::orchestrator as opb;
-use hrmesh_proto::orchestrator::saga_service_client::SagaServiceClient;
 use hrmesh_proto::performance as ppb;
-use hrmesh_proto::performance::performance_service_client::PerformanceServiceClient;
+use hrmesh_testkit::{Clients, Cohort, Mesh, Options, complete_review, sections};
 
 const SEQUENTIAL: usize = 300;
 const CLIENTS: usize = 8;
 const PER_CLIENT: usize = 60;
 
-struct Mesh {
-    ledger: LedgerServer,
-    performance: PerformanceServer,
-    notification: NotificationServer,
-    orchestrator: OrchestratorServer,
-    _dbs: Vec<TestDatabase>,
-}
-
-#[derive(Clone)]
-struct Clients {
-    ledger: LedgerServiceClient<MeshChannel>,
-    performance: PerformanceServiceClient<MeshChannel>,
-    notification: NotificationServiceClient<MeshChannel>,
-    saga: SagaServiceClient<MeshChannel>,
-}
-
-fn zero() -> std::net::SocketAddr {
-    "127.0.0.1:0".parse().expect("addr")
-}
-
-async fn mesh(backend: Backend) -> (Mesh, Clients) {
-    let dbs = vec![
-        TestDatabase::new(backend).await,
-        TestDatabase::new(backend).await,
-        TestDatabase::new(backend).await,
-        TestDatabase::new(backend).await,
-    ];
-    let mut ledger_config = LedgerConfig {
-        // Accruals run when a test asks (RunAccruals), not on the wall clock.
-        accrual_run_interval_secs: 0,
-        ..LedgerConfig::default()
-    };
-    hrmesh_mesh::testing::secure(&mut ledger_config.common);
-    ledger_config.common.listen = zero();
-    ledger_config.common.database_url = Some(dbs[0].url.clone());
-    let ledger = LedgerServer::start(&ledger_config).await.expect("ledger");
-    let mut performance_config = PerformanceConfig::default();
-    hrmesh_mesh::testing::secure(&mut performance_config.common);
-    hrmesh_mesh::testing::sign(&mut performance_config.identity);
-    performance_config.common.listen = zero();
-    performance_config.common.database_url = Some(dbs[1].url.clone());
-    let performance = PerformanceServer::start(&performance_config)
-        .await
-        .expect("performance");
-    let mut notification_config = NotificationConfig::default();
-    hrmesh_mesh::testing::secure(&mut notification_config.common);
-    notification_config.common.listen = zero();
-    notification_config.common.database_url = Some(dbs[2].url.clone());
-    let notification = NotificationServer::start(&notification_config)
-        .await
-        .expect("notification");
-    let mut config = OrchestratorConfig::default();
-    hrmesh_mesh::testing::secure(&mut config.common);
-    hrmesh_mesh::testing::sign(&mut config.identity);
-    config.common.listen = zero();
-    config.common.database_url = Some(dbs[3].url.clone());
-    config.ledger_url = ledger.server.uri();
-    config.performance_url = performance.server.uri();
-    config.notification_url = notification.server.uri();
-    config.replica_id = Some("bench".into());
-    let orchestrator = OrchestratorServer::start(&config)
-        .await
-        .expect("orchestrator");
-    let clients = Clients {
-        ledger: LedgerServiceClient::new(hrmesh_mesh::testing::admin_channel(&ledger.server.uri())),
-        performance: PerformanceServiceClient::new(hrmesh_mesh::testing::admin_channel(
-            &performance.server.uri(),
-        )),
-        notification: NotificationServiceClient::new(hrmesh_mesh::testing::admin_channel(
-            &notification.server.uri(),
-        )),
-        saga: SagaServiceClient::new(hrmesh_mesh::testing::admin_channel(
-            &orchestrator.server.uri(),
-        )),
-    };
-    (
-        Mesh {
-            ledger,
-            performance,
-            notification,
-            orchestrator,
-            _dbs: dbs,
-        },
-        clients,
-    )
-}
-
-fn sections() -> Vec<ppb::ReviewSection> {
-    vec![ppb::ReviewSection {
-        title: "Summary".into(),
-        body: "A strong year.".into(),
-    }]
-}
-
-/// Employees with the bonus policy and a review waiting for the manager.
+/// Employees `{prefix}-0`… with the bonus policy and a review by `m-{prefix}` waiting for the
+/// manager.
 async fn seed(c: &mut Clients, prefix: &str, count: usize) -> Vec<(String, String)> {
-    let _ = c
-        .ledger
-        .create_policy(lpb::CreatePolicyRequest {
-            request_id: "bench-policy".into(),
-            policy_id: "pto".into(),
-            policy: Some(lpb::Policy {
-                resource_type: "pto".into(),
-                unit: lpb::Unit::Days as i32,
-                accrual: Some(lpb::AccrualRule {
-                    frequency: lpb::AccrualFrequency::Monthly as i32,
-                    amount: "1.75".into(),
-                    max_balance: String::new(),
-                }),
-                ..Default::default()
-            }),
-        })
-        .await;
-    let mut out = Vec::new();
-    for n in 0..count {
-        let employee = format!("{prefix}-{n}");
-        c.ledger
-            .assign_policy(lpb::AssignPolicyRequest {
-                request_id: format!("assign-{employee}"),
-                employee_id: employee.clone(),
-                policy_id: "pto".into(),
-                effective_from: "2020-01-01".into(),
-                effective_to: String::new(),
-            })
-            .await
-            .expect("assign");
-        let review = c
-            .performance
-            .create_review(ppb::CreateReviewRequest {
-                request_id: format!("review-{employee}"),
-                employee_id: employee.clone(),
-                manager_id: format!("m-{prefix}"),
-                cycle: ppb::ReviewCycle::Annual as i32,
-                period_start: "2026-01-01".into(),
-                period_end: "2026-12-31".into(),
-                due_date: "2027-01-31".into(),
-            })
-            .await
-            .expect("review")
-            .into_inner();
-        c.performance
-            .open_self_assessment(ppb::OpenSelfAssessmentRequest {
-                request_id: format!("open-{employee}"),
-                review_id: review.review_id.clone(),
-            })
-            .await
-            .expect("open");
-        c.performance
-            .submit_self_assessment(ppb::SubmitSelfAssessmentRequest {
-                request_id: format!("self-{employee}"),
-                review_id: review.review_id.clone(),
-                sections: sections(),
-            })
-            .await
-            .expect("self");
-        out.push((employee, review.review_id));
+    Cohort {
+        prefix,
+        count,
+        manager: &format!("m-{prefix}"),
+        monthly: "1.75",
+        days: None,
     }
-    out
+    .seed(&mut c.ledger, &mut c.performance)
+    .await
 }
 
 fn send(
@@ -280,14 +126,11 @@ async fn saga(c: &mut Clients, employee: &str, review_id: &str) {
         .start_saga(opb::StartSagaRequest {
             request_id: format!("saga-{review_id}"),
             wait: true,
-            input: Some(opb::start_saga_request::Input::CompleteReview(
-                opb::CompleteReviewInput {
-                    review_id: review_id.into(),
-                    employee_id: employee.into(),
-                    rating: ppb::Rating::Outstanding as i32,
-                    sections: sections(),
-                    bonus_policy_id: "pto".into(),
-                },
+            input: Some(complete_review(
+                review_id,
+                employee,
+                ppb::Rating::Outstanding,
+                "pto",
             )),
         })
         .await
@@ -367,7 +210,8 @@ where
 }
 
 async fn bench(backend: Backend) {
-    let (mesh, mut clients) = mesh(backend).await;
+    let mesh = Mesh::start_with(backend, Options::bench()).await;
+    let mut clients = mesh.clients();
     let warm = seed(&mut clients, "warm", 20).await;
     for (e, r) in &warm[..10] {
         direct(&mut clients.clone(), e, r).await;
@@ -421,10 +265,7 @@ async fn bench(backend: Backend) {
             ms(s.p99) / ms(d.p99)
         );
     }
-    mesh.orchestrator.stop().await.expect("stop");
-    mesh.notification.stop().await.expect("stop");
-    mesh.ledger.stop().await.expect("stop");
-    mesh.performance.stop().await.expect("stop");
+    mesh.stop().await;
 }
 
 fn main() {

@@ -269,56 +269,8 @@ fn offboard(employee: &str, last_day: &str) -> Input {
     })
 }
 
-async fn start(mesh: &mut Mesh, request_id: &str, input: Input) -> Saga {
-    mesh.saga
-        .start_saga(StartSagaRequest {
-            request_id: request_id.into(),
-            wait: false,
-            input: Some(input),
-        })
-        .await
-        .expect("start")
-        .into_inner()
-}
-
-/// Follows the saga until an event of `kind` is logged.
-async fn until_logged(mesh: &mut Mesh, saga_id: &str, kind: &str) {
-    let mut updates = mesh
-        .saga
-        .watch_saga(WatchSagaRequest {
-            saga_id: saga_id.into(),
-        })
-        .await
-        .expect("watch")
-        .into_inner();
-    while let Some(update) = updates.message().await.expect("update") {
-        if update.event.is_some_and(|event| event.kind == kind) {
-            return;
-        }
-    }
-    panic!("the saga settled without a {kind} event");
-}
-
-/// A saga client calling as manager `subject` of `manages`.
-fn manager_sagas(mesh: &Mesh, subject: &str, manages: &[&str]) -> SagaServiceClient<MeshChannel> {
-    let mut claims = testing::claims(subject, ActorType::Manager, &["saga.create", "saga.read"]);
-    claims.manages = manages.iter().map(|e| (*e).to_owned()).collect();
-    SagaServiceClient::new(
-        MeshChannel::lazy(
-            &mesh.orchestrator.server.uri(),
-            &mesh.client_tls,
-            Some(testing::mint(&claims)),
-        )
-        .expect("channel"),
-    )
-}
-
 fn step_names(saga: &Saga) -> Vec<&str> {
     saga.steps.iter().map(|step| step.name.as_str()).collect()
-}
-
-fn kinds(saga: &Saga) -> Vec<&str> {
-    saga.history.iter().map(|e| e.kind.as_str()).collect()
 }
 
 // ---- initiate-pip
@@ -463,20 +415,20 @@ async fn a_freeze_whose_answer_was_lost_is_undone_with_the_plan(backend: Backend
     let (mut mesh, faults) = mesh_with_lossy_ledger(backend).await;
     mesh.pto("e-7", "10").await;
     faults.lose_answers_of("freeze_accruals");
-    let saga = start(
-        &mut mesh,
-        "pip-lost-freeze",
-        initiate_pip(
-            "e-7",
-            "m-1",
-            date("2026-03-01"),
-            date("2026-05-31"),
-            date("2026-03-15"),
-            "pto",
-        ),
-    )
-    .await;
-    until_logged(&mut mesh, &saga.saga_id, "abandoned").await;
+    let saga = mesh
+        .start_saga(
+            "pip-lost-freeze",
+            initiate_pip(
+                "e-7",
+                "m-1",
+                date("2026-03-01"),
+                date("2026-05-31"),
+                date("2026-03-15"),
+                "pto",
+            ),
+        )
+        .await;
+    mesh.until_logged(&saga.saga_id, "abandoned").await;
     faults.heal();
     let done = mesh.settled(&saga.saga_id).await;
     assert_eq!(done.state, SagaState::Compensated as i32, "{done:?}");
@@ -703,7 +655,7 @@ async fn conclude_pip_of_another_employees_plan_changes_nothing(backend: Backend
     let pip_id = theirs.steps[0].output["pip_id"].clone();
     let freezes_before = freezes(&mut mesh, "e-8").await;
 
-    let mut m2 = manager_sagas(&mesh, "m-2", &["e-9"]);
+    let mut m2 = mesh.manager_sagas("m-2", &["e-9"]);
     for (request_id, outcome, new_end) in [
         ("steal-success", ppb::PipOutcome::Successful, None),
         (
@@ -905,8 +857,10 @@ async fn offboarding_undone_after_the_settlement_restores_all_but_the_holds(back
         .expect("goal")
         .into_inner();
     faults.lose_answers_of("append_entries");
-    let saga = start(&mut mesh, "offboard-lost", offboard("e-6", "2026-06-30")).await;
-    until_logged(&mut mesh, &saga.saga_id, "abandoned").await;
+    let saga = mesh
+        .start_saga("offboard-lost", offboard("e-6", "2026-06-30"))
+        .await;
+    mesh.until_logged(&saga.saga_id, "abandoned").await;
     faults.heal();
     let done = mesh.settled(&saga.saga_id).await;
     assert_eq!(done.state, SagaState::Compensated as i32, "{done:?}");

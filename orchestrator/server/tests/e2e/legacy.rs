@@ -206,7 +206,7 @@ async fn sagas_logged_by_version_1_resume_with_their_meaning(backend: Backend) {
 
     let done = mesh.settled(compensating).await;
     assert_eq!(done.state, SagaState::Compensated as i32, "{done:?}");
-    let kinds: Vec<&str> = done.history.iter().map(|e| e.kind.as_str()).collect();
+    let kinds = kinds(&done);
     assert_eq!(
         kinds,
         vec!["succeeded", "abandoned", "compensated", "compensated"],

@@ -143,20 +143,12 @@ fn serve(ledger_url: &str, faults: Faults) -> String {
 pub async fn mesh_with_lossy_ledger(backend: Backend) -> (Mesh, Faults) {
     let faults = Faults::default();
     let proxied = faults.clone();
-    let mesh = Mesh::start_tuned(
-        backend,
-        Options {
-            notification_up: true,
-            ledger_down: false,
-            tls: None,
-        },
-        move |config| {
-            config.ledger_url = serve(&config.ledger_url, proxied);
-            config.forward_rounds = 3;
-            config.compensation_rounds = 1_000;
-            config.resilience.breaker_min_calls = 1_000;
-        },
-    )
+    let mesh = Mesh::start_tuned(backend, Options::default(), move |config| {
+        config.ledger_url = serve(&config.ledger_url, proxied);
+        config.forward_rounds = 3;
+        config.compensation_rounds = 1_000;
+        config.resilience.breaker_min_calls = 1_000;
+    })
     .await;
     (mesh, faults)
 }

@@ -4,57 +4,12 @@
 
 use super::*;
 
-/// Follows the saga until an event of `kind` is logged.
-async fn until_logged(mesh: &mut Mesh, saga_id: &str, kind: &str) {
-    let mut updates = mesh
-        .saga
-        .watch_saga(WatchSagaRequest {
-            saga_id: saga_id.into(),
-        })
-        .await
-        .expect("watch")
-        .into_inner();
-    while let Some(update) = updates.message().await.expect("update") {
-        if update.event.is_some_and(|event| event.kind == kind) {
-            return;
-        }
-    }
-    panic!("the saga settled without a {kind} event");
-}
-
-async fn start(mesh: &mut Mesh, request_id: &str, input: Input) -> Saga {
-    mesh.saga
-        .start_saga(StartSagaRequest {
-            request_id: request_id.into(),
-            wait: false,
-            input: Some(input),
-        })
-        .await
-        .expect("start")
-        .into_inner()
-}
-
-fn time_off(employee: &str) -> Input {
-    Input::RequestTimeOff(RequestTimeOffInput {
-        employee_id: employee.into(),
-        manager_id: "m-1".into(),
-        policy_id: "pto".into(),
-        dates: Some(DateRange {
-            start_date: "2026-08-03".into(),
-            end_date: "2026-08-04".into(),
-        }),
-        half_days: vec![],
-        reason: String::new(),
-    })
-}
-
 async fn the_forward_budget_exhausted_compensates_with_the_reason(backend: Backend) {
     let mut mesh = Mesh::start_tuned(
         backend,
         Options {
-            notification_up: true,
             ledger_down: true,
-            tls: None,
+            ..Options::default()
         },
         |config| {
             config.forward_rounds = 3;
@@ -63,16 +18,21 @@ async fn the_forward_budget_exhausted_compensates_with_the_reason(backend: Backe
     )
     .await;
     mesh.pto("e-1", "10").await;
-    let saga = start(&mut mesh, "hold-while-down", time_off("e-1")).await;
+    let saga = mesh
+        .start_saga(
+            "hold-while-down",
+            time_off("e-1", "m-1", "2026-08-03", "2026-08-04"),
+        )
+        .await;
     // The ledger stays away past the budget: the saga gives up going forward...
-    until_logged(&mut mesh, &saga.saga_id, "abandoned").await;
+    mesh.until_logged(&saga.saga_id, "abandoned").await;
     // ...and compensates once the ledger answers: the hold it may have made is re-driven (it
     // applies now, under the same key) and voided.
     mesh.bring_ledger_up().await;
     let done = mesh.settled(&saga.saga_id).await;
     assert_eq!(done.state, SagaState::Compensated as i32, "{done:?}");
     assert!(done.reason.contains("retry budget"), "{}", done.reason);
-    let kinds: Vec<&str> = done.history.iter().map(|e| e.kind.as_str()).collect();
+    let kinds = kinds(&done);
     assert_eq!(
         kinds.iter().filter(|k| **k == "failed").count(),
         3,
@@ -95,16 +55,20 @@ async fn an_outage_shorter_than_the_budget_changes_nothing(backend: Backend) {
     let mut mesh = Mesh::start_tuned(
         backend,
         Options {
-            notification_up: true,
             ledger_down: true,
-            tls: None,
+            ..Options::default()
         },
         |config| config.forward_rounds = 1_000,
     )
     .await;
     mesh.pto("e-1", "10").await;
-    let saga = start(&mut mesh, "hold-through-outage", time_off("e-1")).await;
-    until_logged(&mut mesh, &saga.saga_id, "failed").await;
+    let saga = mesh
+        .start_saga(
+            "hold-through-outage",
+            time_off("e-1", "m-1", "2026-08-03", "2026-08-04"),
+        )
+        .await;
+    mesh.until_logged(&saga.saga_id, "failed").await;
     mesh.bring_ledger_up().await;
     let done = mesh.settled(&saga.saga_id).await;
     assert_eq!(done.state, SagaState::Completed as i32, "{done:?}");
@@ -122,8 +86,7 @@ async fn a_retriable_step_past_its_bound_is_stuck_until_an_operator_retries(back
         backend,
         Options {
             notification_up: false,
-            ledger_down: false,
-            tls: None,
+            ..Options::default()
         },
         |config| {
             config.after_pivot_rounds = 3;

@@ -4,20 +4,6 @@
 
 use super::*;
 
-/// A saga client calling as manager `subject` of `manages`.
-fn manager_sagas(mesh: &Mesh, subject: &str, manages: &[&str]) -> SagaServiceClient<MeshChannel> {
-    let mut claims = testing::claims(subject, ActorType::Manager, &["saga.create", "saga.read"]);
-    claims.manages = manages.iter().map(|e| (*e).to_owned()).collect();
-    SagaServiceClient::new(
-        MeshChannel::lazy(
-            &mesh.orchestrator.server.uri(),
-            &mesh.client_tls,
-            Some(testing::mint(&claims)),
-        )
-        .expect("channel"),
-    )
-}
-
 async fn run_as(
     client: &mut SagaServiceClient<MeshChannel>,
     request_id: &str,
@@ -50,7 +36,7 @@ async fn another_employees_review_is_refused_at_complete_review(backend: Backend
     mesh.pto("e-1", "10").await;
     mesh.pto("e-2", "10").await;
     let theirs = mesh.review_by("e-2", "m-2").await;
-    let mut m1 = manager_sagas(&mesh, "m-1", &["e-1"]);
+    let mut m1 = mesh.manager_sagas("m-1", &["e-1"]);
     let saga = run_as(
         &mut m1,
         "steal-review",
@@ -71,8 +57,7 @@ async fn another_employees_review_is_refused_at_complete_review(backend: Backend
     assert!(mesh.inbox("e-1").await.is_empty() && mesh.inbox("e-2").await.is_empty());
 
     // The participant's trail names the real actor behind the orchestrator's call.
-    let trail =
-        super::sagas::audit_trail("performance", &mesh.performance_server.server.uri()).await;
+    let trail = audit_trail("performance", &mesh.performance_server.server.uri()).await;
     let finalize = trail
         .iter()
         .find(|e| e.method.ends_with("/FinalizeReview"))
@@ -100,17 +85,7 @@ async fn another_employees_hold_is_refused_at_decide_time_off(backend: Backend) 
     let requested = mesh
         .run_saga(
             "e-2-asks",
-            Input::RequestTimeOff(RequestTimeOffInput {
-                employee_id: "e-2".into(),
-                manager_id: "m-2".into(),
-                policy_id: "pto".into(),
-                dates: Some(DateRange {
-                    start_date: "2026-08-03".into(),
-                    end_date: "2026-08-04".into(),
-                }),
-                half_days: vec![],
-                reason: String::new(),
-            }),
+            time_off("e-2", "m-2", "2026-08-03", "2026-08-04"),
         )
         .await
         .expect("request");
@@ -120,7 +95,7 @@ async fn another_employees_hold_is_refused_at_decide_time_off(backend: Backend) 
         "{requested:?}"
     );
     let their_hold = requested.steps[0].output["hold_id"].clone();
-    let mut m1 = manager_sagas(&mesh, "m-1", &["e-1"]);
+    let mut m1 = mesh.manager_sagas("m-1", &["e-1"]);
     for (request_id, approve) in [("void-theirs", false), ("post-theirs", true)] {
         let saga = run_as(
             &mut m1,

@@ -313,7 +313,7 @@ async fn a_rejection_compensates_exactly_the_completed_steps(backend: Backend) {
             StepStatus::Pending
         ]
     );
-    let kinds: Vec<&str> = saga.history.iter().map(|e| e.kind.as_str()).collect();
+    let kinds = kinds(&saga);
     assert_eq!(kinds, vec!["succeeded", "rejected", "compensated"]);
     let review = mesh.review_state(&review_id).await;
     assert_eq!(review.state, ppb::ReviewState::ManagerReview as i32);
@@ -323,20 +323,7 @@ async fn a_rejection_compensates_exactly_the_completed_steps(backend: Backend) {
 
     // A pivot refused: approving a hold that was voided.
     let requested = mesh
-        .run_saga(
-            "hold",
-            Input::RequestTimeOff(RequestTimeOffInput {
-                employee_id: "e-1".into(),
-                manager_id: "m-1".into(),
-                policy_id: "pto".into(),
-                dates: Some(DateRange {
-                    start_date: "2026-08-03".into(),
-                    end_date: "2026-08-03".into(),
-                }),
-                half_days: vec![],
-                reason: String::new(),
-            }),
-        )
+        .run_saga("hold", time_off("e-1", "m-1", "2026-08-03", "2026-08-03"))
         .await
         .expect("request");
     let hold_id = requested.steps[0].output["hold_id"].clone();
@@ -372,17 +359,7 @@ async fn a_rejection_compensates_exactly_the_completed_steps(backend: Backend) {
     let too_many = mesh
         .run_saga(
             "too-many",
-            Input::RequestTimeOff(RequestTimeOffInput {
-                employee_id: "e-1".into(),
-                manager_id: "m-2".into(),
-                policy_id: "pto".into(),
-                dates: Some(DateRange {
-                    start_date: "2026-09-01".into(),
-                    end_date: "2026-09-30".into(),
-                }),
-                half_days: vec![],
-                reason: String::new(),
-            }),
+            time_off("e-1", "m-2", "2026-09-01", "2026-09-30"),
         )
         .await
         .expect("request");
@@ -402,9 +379,8 @@ async fn a_participant_down_trips_the_breaker_and_the_saga_is_stuck_not_half_don
     let mut mesh = Mesh::start_with(
         backend,
         Options {
-            notification_up: true,
             ledger_down: true,
-            tls: None,
+            ..Options::default()
         },
     )
     .await;
@@ -498,8 +474,7 @@ async fn past_the_deadline_the_saga_goes_on_and_completes(backend: Backend) {
         backend,
         Options {
             notification_up: false,
-            ledger_down: false,
-            tls: None,
+            ..Options::default()
         },
     )
     .await;
@@ -609,19 +584,6 @@ async fn who_may_start_a_saga_about_whom() {
         claims.manages = manages.iter().map(|id| (*id).to_owned()).collect();
         SagaServiceClient::new(channel_as(&url, Some(testing::mint(&claims))))
     };
-    let time_off = |employee: &str| {
-        Input::RequestTimeOff(RequestTimeOffInput {
-            employee_id: employee.into(),
-            manager_id: "m-1".into(),
-            policy_id: "pto".into(),
-            dates: Some(DateRange {
-                start_date: "2026-09-07".into(),
-                end_date: "2026-09-07".into(),
-            }),
-            half_days: vec![],
-            reason: String::new(),
-        })
-    };
     let onboard = Input::OnboardEmployee(OnboardEmployeeInput {
         employee_id: "e-9".into(),
         manager_id: "m-1".into(),
@@ -641,7 +603,7 @@ async fn who_may_start_a_saga_about_whom() {
         (
             "an employee asks time off for a colleague",
             caller("e-2", ActorType::Employee, &[]),
-            start("s-1", time_off("e-1")),
+            start("s-1", time_off("e-1", "m-1", "2026-09-07", "2026-09-07")),
             Some("NOT_OWN_RECORD"),
         ),
         (
@@ -671,13 +633,13 @@ async fn who_may_start_a_saga_about_whom() {
         (
             "an employee asks time off for themselves",
             caller("e-1", ActorType::Employee, &[]),
-            start("s-5", time_off("e-1")),
+            start("s-5", time_off("e-1", "m-1", "2026-09-07", "2026-09-07")),
             None,
         ),
         (
             "a manager asks time off for their report",
             caller("m-1", ActorType::Manager, &["e-2"]),
-            start("s-6", time_off("e-2")),
+            start("s-6", time_off("e-2", "m-1", "2026-09-07", "2026-09-07")),
             None,
         ),
         (
@@ -877,9 +839,8 @@ async fn the_whole_mesh_runs_over_mutual_tls() {
     let mut mesh = Mesh::start_with(
         Backend::Sqlite,
         Options {
-            notification_up: true,
-            ledger_down: false,
             tls: Some(pki.clone()),
+            ..Options::default()
         },
     )
     .await;
@@ -1070,45 +1031,6 @@ async fn read_e1(service: &str, channel: MeshChannel) -> Result<(), Status> {
             .await
             .map(drop),
     }
-}
-
-/// The service's audit trail, read by an admin.
-pub async fn audit_trail(service: &str, url: &str) -> Vec<hrmesh_proto::common::AuditEvent> {
-    audit_trail_over(service, testing::admin_channel(url)).await
-}
-
-/// The service's audit trail, read by an admin over `channel`.
-pub async fn audit_trail_over(
-    service: &str,
-    channel: MeshChannel,
-) -> Vec<hrmesh_proto::common::AuditEvent> {
-    let request = hrmesh_proto::common::ListAuditEventsRequest::default();
-    let reply = match service {
-        "ledger" => {
-            LedgerServiceClient::new(channel)
-                .list_audit_events(request)
-                .await
-        }
-        "performance" => {
-            PerformanceServiceClient::new(channel)
-                .list_audit_events(request)
-                .await
-        }
-        "notification" => {
-            NotificationServiceClient::new(channel)
-                .list_audit_events(request)
-                .await
-        }
-        _ => {
-            SagaServiceClient::new(channel)
-                .list_audit_events(request)
-                .await
-        }
-    };
-    reply
-        .expect("an admin lists the audit trail")
-        .into_inner()
-        .events
 }
 
 fn assert_refused(result: Result<(), Status>, code: Code, reason: &str, case: &str) {

@@ -1,0 +1,34 @@
+//! The whole mesh for the end-to-end tests, the saga benchmark and the `hrmesh` binary's tests.
+//!
+//! - [`Mesh`]: the orchestrator and the real participants in one process, each server on its own
+//!   port with its own real database (SQLite or PostgreSQL), started as [`Options`] say (TLS, a
+//!   participant that starts down, the tests' or the deployed retry settings). [`Participants`]
+//!   is the same mesh without the orchestrator, for a test that runs the orchestrator elsewhere.
+//! - [`seed`]: what the sagas need to exist first (policy `pto` and its assignments, reviews
+//!   waiting for the manager) and the saga inputs the tests start.
+//! - [`read`]: what the sagas did, read back from each service, and the assertions on it.
+//! - [`process`]: the `hrmesh` binary as a child process (its command and what it logs).
+//!
+//! Only ever a dev-dependency: it starts servers on loopback with test keys.
+
+pub mod mesh;
+pub mod process;
+pub mod read;
+pub mod seed;
+
+pub use mesh::{Clients, Mesh, Options, PKI_NAMES, Participants, Profile, fast_resilience};
+pub use read::{audit_trail, audit_trail_over, kinds, reason_of, statuses};
+pub use seed::{Cohort, complete_review, sections, time_off};
+
+/// Loopback on a port the OS picks when the server binds it.
+pub fn localhost_zero() -> std::net::SocketAddr {
+    "127.0.0.1:0".parse().expect("addr")
+}
+
+/// A free port for a server that starts later in the test (a participant that "comes back").
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
