@@ -14,7 +14,6 @@ use hrmesh_proto::orchestrator::{GetSagaRequest, Saga, StepStatus, WatchSagaRequ
 use hrmesh_proto::performance as ppb;
 use hrmesh_proto::performance::performance_service_client::PerformanceServiceClient;
 use tonic::Status;
-use tonic_types::StatusExt;
 
 /// The employee's ledger entries (up to 500).
 pub async fn entries(
@@ -117,9 +116,8 @@ pub fn kinds(saga: &Saga) -> Vec<&str> {
 
 /// The reason and metadata of the status's `google.rpc.ErrorInfo`.
 pub fn reason_of(status: &Status) -> (String, HashMap<String, String>) {
-    let details = status.get_error_details();
-    let info = details.error_info().expect("ErrorInfo");
-    (info.reason.clone(), info.metadata.clone())
+    let (_, reason, metadata) = testing::reason_of(status);
+    (reason, metadata)
 }
 
 /// The service's audit trail, read by an admin.

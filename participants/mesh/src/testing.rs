@@ -4,6 +4,60 @@
 
 pub use hrmesh_storage::testing::*;
 
+/// The fields a status's google.rpc.BadRequest names; panics unless it is INVALID_ARGUMENT with
+/// one.
+pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    status
+        .get_error_details()
+        .bad_request()
+        .expect("a google.rpc.BadRequest")
+        .field_violations
+        .iter()
+        .map(|violation| violation.field.clone())
+        .collect()
+}
+
+/// A status's code and its google.rpc.ErrorInfo's reason and facts; panics unless it has one in
+/// the hrmesh domain.
+pub fn reason_of(
+    status: &tonic::Status,
+) -> (
+    tonic::Code,
+    String,
+    std::collections::HashMap<String, String>,
+) {
+    use tonic_types::StatusExt;
+    let details = status.get_error_details();
+    let info = details.error_info().expect("a google.rpc.ErrorInfo");
+    assert_eq!(info.domain, crate::status::ERROR_DOMAIN, "{status:?}");
+    (status.code(), info.reason.clone(), info.metadata.clone())
+}
+
+/// PERMISSION_DENIED, RECORD_OF_ANOTHER_EMPLOYEE, naming the record and never its `owner`.
+pub fn assert_record_of_another(
+    status: &tonic::Status,
+    record: &str,
+    record_id: &str,
+    owner: &str,
+) {
+    let (code, reason, metadata) = reason_of(status);
+    assert_eq!(
+        (code, reason.as_str()),
+        (tonic::Code::PermissionDenied, "RECORD_OF_ANOTHER_EMPLOYEE"),
+        "{status:?}"
+    );
+    assert_eq!(
+        (metadata["record"].as_str(), metadata["record_id"].as_str()),
+        (record, record_id)
+    );
+    assert!(
+        !names(status.message(), owner) && !metadata.values().any(|value| value == owner),
+        "the owner is never named: {status:?}"
+    );
+}
+
 /// Whether `text` names `id` as a word of its own: a random record id that happens to contain
 /// the characters of an employee id (`…-a01e-1…` holds `e-1`) does not count.
 pub fn names(text: &str, id: &str) -> bool {

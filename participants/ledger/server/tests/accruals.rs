@@ -1,6 +1,7 @@
 //! Accrual runs, carry-over, freezes and the ends of assignments over gRPC: the ledger server on
 //! port 0 with a real database and a manual clock, driven by the generated client.
 
+use hrmesh_mesh::testing::{reason_of, violated_fields};
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
@@ -14,7 +15,6 @@ use hrmesh_proto::common::DateRange;
 use hrmesh_proto::ledger::ledger_service_client::LedgerServiceClient;
 use hrmesh_proto::ledger::*;
 use tonic::{Code, Status};
-use tonic_types::StatusExt;
 
 struct Harness {
     client: LedgerServiceClient<MeshChannel>,
@@ -161,24 +161,6 @@ fn freeze_request(request_id: &str, from: &str, to: &str) -> FreezeAccrualsReque
         reason: "performance improvement plan".into(),
         reference: "pip-1".into(),
     }
-}
-
-fn violated_fields(status: &Status) -> Vec<String> {
-    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    status
-        .get_error_details()
-        .bad_request()
-        .expect("a google.rpc.BadRequest")
-        .field_violations
-        .iter()
-        .map(|v| v.field.clone())
-        .collect()
-}
-
-fn reason_of(status: &Status) -> (Code, String, std::collections::HashMap<String, String>) {
-    let details = status.get_error_details();
-    let info = details.error_info().expect("a google.rpc.ErrorInfo");
-    (status.code(), info.reason.clone(), info.metadata.clone())
 }
 
 async fn accruals_run_once_per_period_and_name_it(backend: Backend) {

@@ -2,6 +2,7 @@
 //! real SMTP sink and a real HTTP webhook receiver. Delivery rounds are driven explicitly with a
 //! controlled clock, except in the test that checks the running worker delivers within seconds.
 
+use hrmesh_mesh::testing::violated_fields;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -22,8 +23,7 @@ use hrmesh_proto::notification::*;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tonic::{Code, Status};
-use tonic_types::StatusExt;
+use tonic::Code;
 
 const WEBHOOK_SECRET: &str = "test-only-webhook-secret";
 
@@ -294,18 +294,6 @@ fn delivery_state(n: &Notification, channel: Channel) -> DeliveryState {
         .find(|d| d.channel == channel as i32)
         .expect("a delivery on the channel");
     DeliveryState::try_from(delivery.state).expect("a state")
-}
-
-fn violated_fields(status: &Status) -> Vec<String> {
-    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    status
-        .get_error_details()
-        .bad_request()
-        .expect("BadRequest")
-        .field_violations
-        .iter()
-        .map(|v| v.field.clone())
-        .collect()
 }
 
 async fn in_app_notifications_list_read_and_replay_once(store: Store) {

@@ -12,11 +12,10 @@ use hrmesh_ledger_server::{LedgerConfig, LedgerServer};
 use hrmesh_ledger_store::SeaLedgerStore;
 use hrmesh_mesh::client::MeshChannel;
 use hrmesh_mesh::testing::{Backend, TestDatabase};
+pub(crate) use hrmesh_mesh::testing::{reason_of, violated_fields};
 use hrmesh_proto::common::DateRange;
 use hrmesh_proto::ledger::ledger_service_client::LedgerServiceClient;
 use hrmesh_proto::ledger::*;
-use tonic::{Code, Status};
-use tonic_types::StatusExt;
 
 pub(crate) struct Harness {
     pub(crate) client: LedgerServiceClient<MeshChannel>,
@@ -168,24 +167,4 @@ pub(crate) fn hold_request(request_id: &str, from: &str, to: &str) -> HoldDaysRe
         reason: "family visit".into(),
         ..Default::default()
     }
-}
-
-pub(crate) fn violated_fields(status: &Status) -> Vec<String> {
-    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    let details = status.get_error_details();
-    let bad_request = details.bad_request().expect("a google.rpc.BadRequest");
-    bad_request
-        .field_violations
-        .iter()
-        .map(|v| v.field.clone())
-        .collect()
-}
-
-pub(crate) fn reason_of(
-    status: &Status,
-) -> (Code, String, std::collections::HashMap<String, String>) {
-    let details = status.get_error_details();
-    let info = details.error_info().expect("a google.rpc.ErrorInfo");
-    assert_eq!(info.domain, "hrmesh");
-    (status.code(), info.reason.clone(), info.metadata.clone())
 }

@@ -3,10 +3,10 @@
 
 use hrmesh_mesh::auth::ActorType;
 use hrmesh_mesh::client::MeshChannel;
-use hrmesh_mesh::testing::Backend;
+use hrmesh_mesh::testing::{Backend, assert_record_of_another};
 use hrmesh_proto::ledger::ledger_service_client::LedgerServiceClient;
 use hrmesh_proto::ledger::*;
-use tonic::{Code, Status};
+use tonic::Code;
 
 use crate::{Harness, accrual_request, assign_request, hold_request, reason_of, violated_fields};
 
@@ -48,25 +48,6 @@ fn service_client(h: &Harness) -> LedgerServiceClient<MeshChannel> {
     )
 }
 
-/// PERMISSION_DENIED, RECORD_OF_ANOTHER_EMPLOYEE, naming the record and never its owner (e-1).
-fn assert_record_of_another(status: &Status, record: &str, record_id: &str) {
-    let (code, reason, metadata) = reason_of(status);
-    assert_eq!(
-        (code, reason.as_str()),
-        (Code::PermissionDenied, "RECORD_OF_ANOTHER_EMPLOYEE"),
-        "{status:?}"
-    );
-    assert_eq!(
-        (metadata["record"].as_str(), metadata["record_id"].as_str()),
-        (record, record_id)
-    );
-    assert!(
-        !hrmesh_mesh::testing::names(status.message(), "e-1")
-            && !metadata.values().any(|value| value == "e-1"),
-        "the owner is never named: {status:?}"
-    );
-}
-
 async fn a_request_naming_another_employee_leaves_their_holds_and_entries_unchanged(
     backend: Backend,
 ) {
@@ -99,7 +80,7 @@ async fn a_request_naming_another_employee_leaves_their_holds_and_entries_unchan
         .post_hold(post_as("post-e2", "e-2"))
         .await
         .expect_err("post another employee's hold");
-    assert_record_of_another(&refused, "hold", &hold.hold_id);
+    assert_record_of_another(&refused, "hold", &hold.hold_id, "e-1");
     let refused = service
         .void_hold(VoidHoldRequest {
             request_id: "void-e2".into(),
@@ -109,7 +90,7 @@ async fn a_request_naming_another_employee_leaves_their_holds_and_entries_unchan
         })
         .await
         .expect_err("void another employee's hold");
-    assert_record_of_another(&refused, "hold", &hold.hold_id);
+    assert_record_of_another(&refused, "hold", &hold.hold_id, "e-1");
     let refused = service
         .reverse_entry(ReverseEntryRequest {
             request_id: "reverse-e2".into(),
@@ -119,7 +100,7 @@ async fn a_request_naming_another_employee_leaves_their_holds_and_entries_unchan
         })
         .await
         .expect_err("reverse another employee's entry");
-    assert_record_of_another(&refused, "entry", &accrual.entry_id.to_string());
+    assert_record_of_another(&refused, "entry", &accrual.entry_id.to_string(), "e-1");
 
     let unchanged = h
         .client
@@ -146,7 +127,7 @@ async fn a_request_naming_another_employee_leaves_their_holds_and_entries_unchan
         .post_hold(post_as("post-e2", "e-2"))
         .await
         .expect_err("replayed");
-    assert_record_of_another(&replayed, "hold", &hold.hold_id);
+    assert_record_of_another(&replayed, "hold", &hold.hold_id, "e-1");
     let reused = service
         .post_hold(post_as("post-e2", "e-1"))
         .await
@@ -253,7 +234,7 @@ async fn end_users_hold_post_and_void_only_for_whom_they_may(backend: Backend) {
         .post_hold(post("m-post-e2-as-e1", &theirs.hold_id, "e-1"))
         .await
         .expect_err("the hold is not e-1's");
-    assert_record_of_another(&refused, "hold", &theirs.hold_id);
+    assert_record_of_another(&refused, "hold", &theirs.hold_id, "e-1");
     assert_eq!(
         state_of(&mut h.client, theirs.hold_id.clone()).await,
         HoldState::Pending as i32

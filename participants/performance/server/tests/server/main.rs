@@ -12,7 +12,7 @@ mod permissions;
 mod pips;
 mod reviews;
 
-use std::collections::HashMap;
+pub(crate) use hrmesh_mesh::testing::{reason_of, violated_fields};
 
 use chrono::{TimeZone, Utc};
 use hrmesh_domain::ManualClock;
@@ -23,7 +23,6 @@ use hrmesh_performance_store::SeaPerformanceStore;
 use hrmesh_proto::performance::performance_service_client::PerformanceServiceClient;
 use hrmesh_proto::performance::*;
 use tonic::{Code, Status};
-use tonic_types::StatusExt;
 
 pub(crate) type Client = PerformanceServiceClient<MeshChannel>;
 
@@ -266,24 +265,6 @@ pub(crate) fn feedback_request(
         improvements: "Write things down".into(),
         ..Default::default()
     }
-}
-
-pub(crate) fn violated_fields(status: &Status) -> Vec<String> {
-    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    let details = status.get_error_details();
-    let bad_request = details.bad_request().expect("a google.rpc.BadRequest");
-    bad_request
-        .field_violations
-        .iter()
-        .map(|violation| violation.field.clone())
-        .collect()
-}
-
-pub(crate) fn reason_of(status: &Status) -> (Code, String, HashMap<String, String>) {
-    let details = status.get_error_details();
-    let info = details.error_info().expect("a google.rpc.ErrorInfo");
-    assert_eq!(info.domain, "hrmesh");
-    (status.code(), info.reason.clone(), info.metadata.clone())
 }
 
 pub(crate) fn assert_illegal(status: &Status, state: &str) {

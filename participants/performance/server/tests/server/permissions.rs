@@ -1,9 +1,8 @@
 //! A request naming another employee than the record's owner leaves the record unchanged.
 
 use hrmesh_mesh::client::MeshChannel;
-use hrmesh_mesh::testing::Backend;
+use hrmesh_mesh::testing::{Backend, assert_record_of_another};
 use hrmesh_proto::performance::*;
-use tonic::{Code, Status};
 
 use crate::{Client, Harness, finalize_request, pip_request, reason_of, violated_fields};
 
@@ -28,25 +27,6 @@ fn service_client(h: &Harness) -> Client {
     Client::new(channel)
 }
 
-/// PERMISSION_DENIED, RECORD_OF_ANOTHER_EMPLOYEE, naming the record and never its owner (e-1).
-fn assert_record_of_another(status: &Status, record: &str, record_id: &str) {
-    let (code, reason, metadata) = reason_of(status);
-    assert_eq!(
-        (code, reason.as_str()),
-        (Code::PermissionDenied, "RECORD_OF_ANOTHER_EMPLOYEE"),
-        "{status:?}"
-    );
-    assert_eq!(
-        (metadata["record"].as_str(), metadata["record_id"].as_str()),
-        (record, record_id)
-    );
-    assert!(
-        !hrmesh_mesh::testing::names(status.message(), "e-1")
-            && !metadata.values().any(|value| value == "e-1"),
-        "the owner is never named: {status:?}"
-    );
-}
-
 async fn a_request_naming_another_employee_leaves_their_record_unchanged(backend: Backend) {
     let mut h = Harness::start(backend).await;
     let mut service = service_client(&h);
@@ -62,14 +42,14 @@ async fn a_request_naming_another_employee_leaves_their_record_unchanged(backend
         .finalize_review(finalize_as("finalize-e2", "e-2"))
         .await
         .expect_err("a review of another employee");
-    assert_record_of_another(&refused, "review", &id);
+    assert_record_of_another(&refused, "review", &id, "e-1");
     assert_eq!(h.review(&id).await, review, "the review is unchanged");
     // The refusal is the recorded answer to that request; the key is not free for another one.
     let replayed = service
         .finalize_review(finalize_as("finalize-e2", "e-2"))
         .await
         .expect_err("replayed");
-    assert_record_of_another(&replayed, "review", &id);
+    assert_record_of_another(&replayed, "review", &id, "e-1");
     let reused = service
         .finalize_review(finalize_as("finalize-e2", "e-1"))
         .await
@@ -92,7 +72,7 @@ async fn a_request_naming_another_employee_leaves_their_record_unchanged(backend
         })
         .await
         .expect_err("complete another employee's review");
-    assert_record_of_another(&refused, "review", &id);
+    assert_record_of_another(&refused, "review", &id, "e-1");
     let refused = service
         .reopen_review(ReopenReviewRequest {
             request_id: "reopen-e2".into(),
@@ -103,7 +83,7 @@ async fn a_request_naming_another_employee_leaves_their_record_unchanged(backend
         })
         .await
         .expect_err("reopen another employee's review");
-    assert_record_of_another(&refused, "review", &id);
+    assert_record_of_another(&refused, "review", &id, "e-1");
     assert_eq!(h.review(&id).await, submitted, "the review is unchanged");
 
     let reopened = service
@@ -153,12 +133,12 @@ async fn a_request_naming_another_employee_leaves_their_record_unchanged(backend
         .cancel_pip(cancel("cancel-e2", by_id(), "e-2"))
         .await
         .expect_err("cancel another employee's PIP");
-    assert_record_of_another(&refused, "pip", &pip.pip_id);
+    assert_record_of_another(&refused, "pip", &pip.pip_id, "e-1");
     let refused = service
         .cancel_pip(cancel("undo-e2", by_request(), "e-2"))
         .await
         .expect_err("undo another employee's PIP");
-    assert_record_of_another(&refused, "pip", &pip.pip_id);
+    assert_record_of_another(&refused, "pip", &pip.pip_id, "e-1");
     let unchanged = h
         .client
         .get_pip(GetPipRequest {
