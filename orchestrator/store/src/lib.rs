@@ -26,7 +26,6 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DatabaseTransaction, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect, TryInsertResult,
 };
-use sea_orm_migration::MigratorTrait;
 
 pub use sea_orm::DbErr;
 
@@ -352,8 +351,7 @@ pub struct SagaLog {
 impl SagaLog {
     /// Connects to `url` and brings the schema up to date.
     pub async fn open(url: &str) -> Result<Self, DbErr> {
-        let db = hrmesh_storage::db::connect(url).await?;
-        Migrator::up(&db, None).await?;
+        let db = hrmesh_storage::db::open::<Migrator>(url).await?;
         Ok(Self { db })
     }
 

@@ -47,6 +47,15 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     Database::connect(options).await
 }
 
+/// Connects to `url` and brings the schema of migrator `M` up to date.
+pub async fn open<M: sea_orm_migration::MigratorTrait>(
+    url: &str,
+) -> Result<DatabaseConnection, DbErr> {
+    let db = connect(url).await?;
+    M::up(&db, None).await?;
+    Ok(db)
+}
+
 /// Whether a failed statement may succeed when the whole transaction is retried: a lost
 /// connection, a deadlock, a serialization failure or a busy SQLite database.
 pub fn is_transient(err: &DbErr) -> bool {

@@ -16,7 +16,6 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
     EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait, TryInsertResult,
 };
-use sea_orm_migration::MigratorTrait;
 
 use crate::Migrator;
 use crate::accrual;
@@ -40,8 +39,7 @@ pub struct SeaLedgerStore {
 impl SeaLedgerStore {
     /// Connects to `url` and brings the schema up to date.
     pub async fn open(url: &str) -> std::result::Result<Self, DbErr> {
-        let db = hrmesh_storage::db::connect(url).await?;
-        Migrator::up(&db, None).await?;
+        let db = hrmesh_storage::db::open::<Migrator>(url).await?;
         Ok(Self { db })
     }
 

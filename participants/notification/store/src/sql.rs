@@ -184,8 +184,7 @@ fn decode(row: notifications::Model) -> Result<Notification> {
 impl SqlNotificationStore {
     /// Connects to `url` and brings the schema up to date.
     pub async fn open(url: &str) -> std::result::Result<Self, DbErr> {
-        let db = hrmesh_storage::db::connect(url).await?;
-        Migrator::up(&db, None).await?;
+        let db = hrmesh_storage::db::open::<Migrator>(url).await?;
         Ok(Self { db })
     }
 

@@ -17,7 +17,6 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
     DbBackend, DbErr, EntityTrait, PrimaryKeyTrait, QueryFilter, QueryOrder, QuerySelect, Select,
 };
-use sea_orm_migration::MigratorTrait;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -63,8 +62,7 @@ pub struct SeaPerformanceStore {
 impl SeaPerformanceStore {
     /// Connects to `url` and brings the schema up to date.
     pub async fn open(url: &str) -> std::result::Result<Self, DbErr> {
-        let db = hrmesh_storage::db::connect(url).await?;
-        Migrator::up(&db, None).await?;
+        let db = hrmesh_storage::db::open::<Migrator>(url).await?;
         Ok(Self { db })
     }
 
