@@ -129,6 +129,12 @@ pub fn admin_token() -> crate::auth::TokenSource {
     ))
 }
 
+/// A lazily connecting plaintext channel to `url` calling with a token for `claims`.
+pub fn channel_as(url: &str, claims: &crate::auth::Claims) -> crate::client::MeshChannel {
+    crate::client::MeshChannel::lazy(url, &crate::tls::TlsConfig::default(), Some(mint(claims)))
+        .expect("a valid URL")
+}
+
 /// A lazily connecting channel to `url` calling as [`admin_token`].
 pub fn admin_channel(url: &str) -> crate::client::MeshChannel {
     admin_channel_over(url, &crate::tls::TlsConfig::default())

@@ -105,13 +105,10 @@ impl Harness {
 
     fn client_as(&self, subject: &str, actor: ActorType, permissions: &[&str]) -> Client {
         let claims = hrmesh_mesh::testing::claims(subject, actor, permissions);
-        let channel = MeshChannel::lazy(
+        LedgerServiceClient::new(hrmesh_mesh::testing::channel_as(
             &self.server.server.uri(),
-            &hrmesh_mesh::tls::TlsConfig::default(),
-            Some(hrmesh_mesh::testing::mint(&claims)),
-        )
-        .expect("a channel");
-        LedgerServiceClient::new(channel)
+            &claims,
+        ))
     }
 }
 

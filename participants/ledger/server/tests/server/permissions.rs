@@ -20,13 +20,10 @@ fn client_as(
 ) -> LedgerServiceClient<MeshChannel> {
     let mut claims = hrmesh_mesh::testing::claims(subject, actor, permissions);
     claims.manages = manages.iter().map(|id| (*id).to_owned()).collect();
-    let channel = MeshChannel::lazy(
+    LedgerServiceClient::new(hrmesh_mesh::testing::channel_as(
         &h.server.server.uri(),
-        &hrmesh_mesh::tls::TlsConfig::default(),
-        Some(hrmesh_mesh::testing::mint(&claims)),
-    )
-    .expect("a channel");
-    LedgerServiceClient::new(channel)
+        &claims,
+    ))
 }
 
 const END_USER_PERMISSIONS: &[&str] = &["ledger.create", "ledger.read", "ledger.update"];

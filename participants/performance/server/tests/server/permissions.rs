@@ -1,6 +1,5 @@
 //! A request naming another employee than the record's owner leaves the record unchanged.
 
-use hrmesh_mesh::client::MeshChannel;
 use hrmesh_mesh::testing::{Backend, assert_record_of_another};
 use hrmesh_proto::performance::*;
 
@@ -18,13 +17,10 @@ fn service_client(h: &Harness) -> Client {
             "performance.read",
         ],
     );
-    let channel = MeshChannel::lazy(
+    Client::new(hrmesh_mesh::testing::channel_as(
         &h.server.server.uri(),
-        &hrmesh_mesh::tls::TlsConfig::default(),
-        Some(hrmesh_mesh::testing::mint(&claims)),
-    )
-    .expect("a channel");
-    Client::new(channel)
+        &claims,
+    ))
 }
 
 async fn a_request_naming_another_employee_leaves_their_record_unchanged(backend: Backend) {
