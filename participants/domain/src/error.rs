@@ -62,15 +62,21 @@ impl Fault {
 
     /// The whole chain on one line: what, then each cause.
     pub fn report(&self) -> String {
-        let mut report = self.what.clone();
-        let mut next = self.source();
-        while let Some(cause) = next {
-            report.push_str(": ");
-            report.push_str(&cause.to_string());
-            next = cause.source();
-        }
-        report
+        report(self)
     }
+}
+
+/// An error and its chain of sources on one line (`a: b: c`), for logs: a [`Fault`] shows only
+/// what was being done, its cause is its source.
+pub fn report(error: &(dyn Error + 'static)) -> String {
+    let mut report = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        report.push_str(": ");
+        report.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    report
 }
 
 impl fmt::Display for Fault {
@@ -240,6 +246,10 @@ mod tests {
             unreachable!()
         };
         assert_eq!(fault.report(), "committing the hold: connection reset");
+        assert_eq!(
+            report(&error),
+            "storage unavailable: committing the hold: connection reset"
+        );
     }
 
     #[test]

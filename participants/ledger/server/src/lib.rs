@@ -678,7 +678,7 @@ async fn sweep_once<S: LedgerStore, C: Clock>(
             Ok(expired) if expired > 0 => tracing::info!(expired, "expired undecided holds"),
             Ok(_) => break,
             Err(err) => {
-                tracing::warn!(%err, "expiring holds failed; retrying at the next tick");
+                tracing::warn!(error = %hrmesh_domain::error::report(&err), "expiring holds failed; retrying at the next tick");
                 break;
             }
         }
@@ -689,7 +689,9 @@ async fn sweep_once<S: LedgerStore, C: Clock>(
                 tracing::info!(sent = run.sent, failed = run.failed, "hold expiry notices")
             }
             Ok(_) => {}
-            Err(err) => tracing::warn!(%err, "expiry notices failed; retrying at the next tick"),
+            Err(err) => {
+                tracing::warn!(error = %hrmesh_domain::error::report(&err), "expiry notices failed; retrying at the next tick")
+            }
         }
     }
 }
@@ -731,7 +733,9 @@ async fn run_accruals_periodically<S: LedgerStore, C: Clock>(
                 "applied scheduled accruals"
             ),
             Ok(_) => {}
-            Err(err) => tracing::warn!(%err, "the accrual run failed; retrying at the next tick"),
+            Err(err) => {
+                tracing::warn!(error = %hrmesh_domain::error::report(&err), "the accrual run failed; retrying at the next tick")
+            }
         }
     }
 }

@@ -503,7 +503,7 @@ async fn deliver_forever<S: NotificationStore, C: Clock>(
                 Ok(0) => break,
                 Ok(attempts) => tracing::debug!(attempts, "delivery round"),
                 Err(err) => {
-                    tracing::warn!(%err, "delivery round failed; retrying at the next poll");
+                    tracing::warn!(error = %hrmesh_domain::error::report(&err), "delivery round failed; retrying at the next poll");
                     break;
                 }
             }

@@ -155,7 +155,9 @@ impl<S: PerformanceStore, C: Clock> Reminders<S, C> {
                     tracing::info!(sent = run.sent, failed = run.failed, "reminders sent");
                 }
                 Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "reminder run failed"),
+                Err(error) => {
+                    tracing::warn!(error = %hrmesh_domain::error::report(&error), "reminder run failed")
+                }
             }
         }
     }
