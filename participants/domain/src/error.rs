@@ -148,10 +148,11 @@ pub enum ServiceError<R> {
     #[error("request id {request_id} was already used for a different request")]
     IdempotencyKeyReused { request_id: String },
     /// Storage could not be reached, or a transaction lost a race it may win when retried.
-    #[error("storage unavailable: {0}")]
+    /// The fault is the source: [`report`] shows the whole chain.
+    #[error("storage unavailable")]
     Unavailable(#[source] Fault),
     /// A bug or corrupt data; details stay in the logs.
-    #[error("internal error: {0}")]
+    #[error("internal error")]
     Internal(#[source] Fault),
 }
 
@@ -233,10 +234,7 @@ mod tests {
         let error: ServiceError<String> =
             ServiceError::Unavailable(Fault::caused_by("committing the hold", Reset));
         assert_eq!(error.kind(), ErrorKind::Unavailable);
-        assert_eq!(
-            error.to_string(),
-            "storage unavailable: committing the hold"
-        );
+        assert_eq!(error.to_string(), "storage unavailable");
         let fault = error.source().expect("the fault");
         assert_eq!(
             fault.source().map(ToString::to_string).as_deref(),
