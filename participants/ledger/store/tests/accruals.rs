@@ -4,8 +4,11 @@
 
 use std::collections::BTreeSet;
 
+mod common;
+
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use hrmesh_domain::{EmployeeId, ManualClock, RequestId, Violations};
+use common::{date, days, employee, hold_of, is_rejection, policy_id, rid};
+use hrmesh_domain::{ManualClock, Violations};
 use hrmesh_ledger_core::*;
 use hrmesh_ledger_store::SeaLedgerStore;
 use hrmesh_storage::testing::{Backend, TestDatabase};
@@ -25,26 +28,6 @@ struct Fixture {
 fn at(day: &str) -> DateTime<Utc> {
     let day = date(day);
     Utc.from_utc_datetime(&day.and_hms_opt(9, 0, 0).expect("valid time"))
-}
-
-fn rid(text: &str) -> RequestId {
-    RequestId::parse("request_id", text, &mut Violations::default()).expect("valid request id")
-}
-
-fn employee(text: &str) -> EmployeeId {
-    EmployeeId::parse("employee_id", text, &mut Violations::default()).expect("valid employee id")
-}
-
-fn policy_id(text: &str) -> PolicyId {
-    PolicyId::parse("policy_id", text, &mut Violations::default()).expect("valid policy id")
-}
-
-fn date(text: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").expect("valid date")
-}
-
-fn days(units: i64) -> Quantity {
-    Quantity::from_units(units)
 }
 
 fn millis(millis: i64) -> Quantity {
@@ -138,24 +121,7 @@ fn end_command(
 }
 
 fn hold_command(request_id: &str, employee_id: &str, from: &str, to: &str) -> HoldDays {
-    HoldDays {
-        request_id: rid(request_id),
-        employee_id: employee(employee_id),
-        policy_id: policy_id(POLICY),
-        start_date: date(from),
-        end_date: date(to),
-        half_days: Vec::new(),
-        hold_timeout_secs: None,
-        reference: "request-77".into(),
-        reason: "holiday".into(),
-    }
-}
-
-fn is_rejection(
-    result: &Result<impl std::fmt::Debug>,
-    matches: impl Fn(&Rejection) -> bool,
-) -> bool {
-    matches!(result, Err(LedgerError::Rejected(rejection)) if matches(rejection))
+    hold_of(POLICY, request_id, employee_id, from, to)
 }
 
 impl Fixture {

@@ -3,8 +3,11 @@
 
 use std::sync::Arc;
 
+mod common;
+
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use hrmesh_domain::{EmployeeId, ManualClock, RequestId, Violations};
+use common::{date, days, employee, hold_of, is_rejection, policy_id, rid};
+use hrmesh_domain::{ManualClock, Violations};
 use hrmesh_ledger_core::*;
 use hrmesh_ledger_store::SeaLedgerStore;
 use hrmesh_storage::testing::{Backend, TestDatabase};
@@ -22,26 +25,6 @@ fn start_time() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0)
         .single()
         .expect("valid time")
-}
-
-fn rid(text: &str) -> RequestId {
-    RequestId::parse("request_id", text, &mut Violations::default()).expect("valid request id")
-}
-
-fn employee(text: &str) -> EmployeeId {
-    EmployeeId::parse("employee_id", text, &mut Violations::default()).expect("valid employee id")
-}
-
-fn policy_id(text: &str) -> PolicyId {
-    PolicyId::parse("policy_id", text, &mut Violations::default()).expect("valid policy id")
-}
-
-fn date(text: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").expect("valid date")
-}
-
-fn days(units: i64) -> Quantity {
-    Quantity::from_units(units)
 }
 
 fn spec(allow_negative: bool) -> PolicySpec {
@@ -170,24 +153,7 @@ impl Fixture {
 }
 
 fn hold_command(request_id: &str, employee_id: &str, from: &str, to: &str) -> HoldDays {
-    HoldDays {
-        request_id: rid(request_id),
-        employee_id: employee(employee_id),
-        policy_id: policy_id("pto-standard"),
-        start_date: date(from),
-        end_date: date(to),
-        half_days: Vec::new(),
-        hold_timeout_secs: None,
-        reference: "request-77".into(),
-        reason: "holiday".into(),
-    }
-}
-
-fn is_rejection(
-    result: &Result<impl std::fmt::Debug>,
-    matches: impl Fn(&Rejection) -> bool,
-) -> bool {
-    matches!(result, Err(LedgerError::Rejected(rejection)) if matches(rejection))
+    hold_of("pto-standard", request_id, employee_id, from, to)
 }
 
 // ---- Invariant 1: append-only, enforced by the database itself.
