@@ -9,6 +9,7 @@ const PROTOS: &[&str] = &[
     "hrmesh/notification/v1/notification.proto",
     "hrmesh/performance/v1/performance.proto",
     "hrmesh/orchestrator/v1/orchestrator.proto",
+    "hrmesh/events/v1/events.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -21,10 +22,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out_dir.join("hrmesh_descriptor.bin"),
         prost::Message::encode_to_vec(&descriptors),
     )?;
+    // `prost::Name` for every message: events travel packed in `google.protobuf.Any`.
+    let mut config = tonic_prost_build::Config::new();
+    config.enable_type_names();
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
-        .compile_fds(descriptors)?;
+        .compile_fds_with_config(descriptors, config)?;
     println!("cargo:rerun-if-changed=hrmesh");
     Ok(())
 }

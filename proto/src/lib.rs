@@ -29,9 +29,15 @@ pub mod hrmesh {
             tonic::include_proto!("hrmesh.orchestrator.v1");
         }
     }
+    pub mod events {
+        pub mod v1 {
+            tonic::include_proto!("hrmesh.events.v1");
+        }
+    }
 }
 
 pub use hrmesh::common::v1 as common;
+pub use hrmesh::events::v1 as events;
 pub use hrmesh::ledger::v1 as ledger;
 pub use hrmesh::notification::v1 as notification;
 pub use hrmesh::orchestrator::v1 as orchestrator;

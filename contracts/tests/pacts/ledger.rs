@@ -675,6 +675,7 @@ async fn set_up(
             let hold_id = hold_e1(ledger).await?;
             ledger
                 .void_hold(VoidHold {
+                    rejected: false,
                     request_id: rid("state/void"),
                     hold_id: hold_id.clone(),
                     reason: "plans changed".into(),
@@ -750,7 +751,7 @@ impl Provider for RealLedger {
         interaction: &SynchronousMessage,
     ) -> anyhow::Result<Started<Self::Running>> {
         let db = TestDatabase::new(self.backend).await;
-        let store = SeaLedgerStore::open(&db.url).await?;
+        let store = SeaLedgerStore::open(&db.url, hrmesh_ledger_server::events::encode).await?;
         let ledger = Ledger::new(store.clone(), SystemClock);
         let mut values = HashMap::new();
         if !self.skip_states {

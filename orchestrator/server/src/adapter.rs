@@ -567,6 +567,8 @@ impl ParticipantPort for Participants {
                         hold_id: hold_id.to_string(),
                         reason: reason.clone(),
                         employee_id: owner(employee_id),
+                        // The one void that is no undo is decide-time-off's rejection.
+                        rejected: !undo,
                     },
                     |hold| Ok(if undo {
                         StepOutput::Nothing

@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
             Box::new(hrmesh_storage::audit::OutcomeMigration),
             Box::new(hrmesh_storage::audit::OnBehalfOfMigration),
             Box::new(LogVersion),
+            Box::new(hrmesh_storage::outbox::Migration),
         ]
     }
 }

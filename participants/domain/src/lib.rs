@@ -8,12 +8,14 @@
 pub mod acting;
 mod clock;
 pub mod error;
+pub mod events;
 mod ids;
 mod quantity;
 mod violations;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{ErrorKind, Fault, ServiceError};
+pub use events::DomainEvent;
 pub use ids::{EmployeeId, RequestId};
 pub use quantity::Quantity;
 pub use violations::{FieldViolation, Violations};

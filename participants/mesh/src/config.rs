@@ -10,6 +10,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::AuthConfig;
+use crate::events::EventsConfig;
 use crate::tls::TlsConfig;
 
 /// What every service's configuration has in common.
@@ -27,6 +28,8 @@ pub struct CommonConfig {
     pub auth: AuthConfig,
     /// TLS for this server and the services it calls (the `[tls]` table); plaintext by default.
     pub tls: TlsConfig,
+    /// Integration events: the broker and retention (the `[events]` table).
+    pub events: EventsConfig,
 }
 
 impl CommonConfig {
@@ -39,6 +42,7 @@ impl CommonConfig {
             cors_allowed_origins: Vec::new(),
             auth: AuthConfig::for_audience(&audience(service)),
             tls: TlsConfig::default(),
+            events: EventsConfig::default(),
         }
     }
 

@@ -1,8 +1,8 @@
 //! The transport every hrmesh server and client shares, written once: server bootstrap (health,
 //! reflection, grpc-web, TCP_NODELAY, graceful shutdown), the mesh layer (token verification,
 //! per-method permissions, the audit trail, request ids and trace context), minting tokens, TLS,
-//! client channels, layered configuration, telemetry, and the mapping of domain errors to rich
-//! gRPC statuses.
+//! client channels, layered configuration, telemetry, the mapping of domain errors to rich gRPC
+//! statuses, and integration events (EventService and the RabbitMQ relay).
 //!
 //! Only servers and clients depend on this crate: cores and stores never see tonic. The HR rules
 //! of who may act for whom are the domain's ([`hrmesh_domain::acting`]); the storage of the inbox
@@ -12,6 +12,7 @@ pub mod audit;
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod events;
 pub mod mesh;
 pub mod server;
 pub mod status;

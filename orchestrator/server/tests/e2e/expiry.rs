@@ -47,7 +47,9 @@ async fn expired_holds_are_announced_once(backend: Backend) {
         config.common.listen = localhost_zero();
         let url = ledger_db.url.clone();
         async move {
-            let store = SeaLedgerStore::open(&url).await.expect("store");
+            let store = SeaLedgerStore::open(&url, hrmesh_ledger_server::events::encode)
+                .await
+                .expect("store");
             LedgerServer::start_with(store, clock, &config)
                 .await
                 .expect("ledger")

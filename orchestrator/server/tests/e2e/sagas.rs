@@ -333,6 +333,7 @@ async fn a_rejection_compensates_exactly_the_completed_steps(backend: Backend) {
             hold_id: hold_id.clone(),
             reason: "withdrawn".into(),
             employee_id: String::new(),
+            rejected: false,
         })
         .await
         .expect("void");

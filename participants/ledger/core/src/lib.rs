@@ -15,12 +15,14 @@
 //! No transport or storage types here: no tonic, prost or sea-orm.
 
 mod error;
+mod events;
 mod model;
 mod plan;
 mod schedule;
 mod service;
 
 pub use error::{LedgerError, Rejection, Result};
+pub use events::LedgerEvent;
 pub use hrmesh_domain::Quantity;
 pub use model::*;
 pub use plan::{AccountPlan, EntryDraft, HoldPlan, expand_hold_days};

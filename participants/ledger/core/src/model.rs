@@ -494,6 +494,10 @@ pub struct VoidHold {
     pub request_id: RequestId,
     pub hold_id: String,
     pub reason: String,
+    /// The void is the request's rejection (decide-time-off), not a cancellation; left out of
+    /// the canonical JSON when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rejected: bool,
     /// The employee the caller says the hold belongs to ([`check_record_of`]); left out of the
     /// canonical JSON when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -444,6 +444,7 @@ pub fn void_hold(request: pb::VoidHoldRequest) -> Parsed<core::VoidHold> {
             request_id: request_id?,
             hold_id: hold_id?,
             reason: request.reason,
+            rejected: request.rejected,
             expected_employee: expected_employee?,
         })
     })();

@@ -6,6 +6,7 @@
 //! core, convert the answer. Only this crate knows both tonic and the ledger.
 
 mod convert;
+pub mod events;
 mod notices;
 
 pub use notices::{ExpiryNotices, NoticeRun};
@@ -18,12 +19,14 @@ use hrmesh_ledger_core::{Ledger, LedgerError, LedgerStore, Rejection};
 use hrmesh_ledger_store::SeaLedgerStore;
 use hrmesh_mesh::auth::{ActingRule, ActorType, IdentityConfig, Principal, TokenSource, principal};
 use hrmesh_mesh::config::CommonConfig;
+use hrmesh_mesh::events::Events;
 use hrmesh_mesh::server::{RunningServer, ServeSpec};
 use hrmesh_mesh::status::{self, Refused};
 use hrmesh_proto::common::ErrorReason;
 use hrmesh_proto::ledger as pb;
 use hrmesh_proto::ledger::ledger_service_server::{LedgerService, LedgerServiceServer};
 use hrmesh_storage::audit::{AuditLog, AuditSource};
+use hrmesh_storage::outbox::OutboxSource;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tonic::{Code, Request, Response, Status};
@@ -206,6 +209,8 @@ pub const PERMISSIONS: &[(&str, &str)] = &[
     ("/hrmesh.ledger.v1.LedgerService/EndAssignments", UPDATE),
     ("/hrmesh.ledger.v1.LedgerService/ReopenAssignments", UPDATE),
     ("/hrmesh.ledger.v1.LedgerService/ListAuditEvents", ADMIN),
+    ("/hrmesh.events.v1.EventService/ListEvents", READ),
+    ("/hrmesh.events.v1.EventService/WatchEvents", READ),
 ];
 const CREATE: &str = "ledger.create";
 const READ: &str = "ledger.read";
@@ -566,13 +571,14 @@ pub struct LedgerServer {
     pub server: RunningServer,
     sweeper: JoinHandle<()>,
     accruer: Option<JoinHandle<()>>,
+    events: Events,
 }
 
 impl LedgerServer {
     /// Opens the configured database (migrating it), starts the sweeper and serves on
     /// `config.common.listen`, with the system clock.
     pub async fn start(config: &LedgerConfig) -> anyhow::Result<Self> {
-        let store = SeaLedgerStore::open(&config.database_url())
+        let store = SeaLedgerStore::open(&config.database_url(), events::encode)
             .await
             .with_context(|| {
                 format!(
@@ -584,11 +590,15 @@ impl LedgerServer {
     }
 
     /// Like [`LedgerServer::start`], over a given store and clock (tests control time this way).
-    pub async fn start_with<S: LedgerStore + AuditSource + Clone, C: Clock + Clone>(
+    pub async fn start_with<
+        S: LedgerStore + AuditSource + OutboxSource + Clone,
+        C: Clock + Clone,
+    >(
         store: S,
         clock: C,
         config: &LedgerConfig,
     ) -> anyhow::Result<Self> {
+        let events = Events::start("ledger", ADMIN, &store, &config.common.events);
         let (mesh, audit) = hrmesh_mesh::mesh::layer(
             "ledger",
             PERMISSIONS,
@@ -621,9 +631,11 @@ impl LedgerServer {
         let spec = ServeSpec {
             routes: tonic::service::Routes::new(LedgerServiceServer::new(LedgerGrpc::new(
                 ledger, audit,
-            ))),
+            )))
+            .add_service(events.service()),
             service_names: vec![
                 <LedgerServiceServer<LedgerGrpc<S, C>> as tonic::server::NamedService>::NAME,
+                hrmesh_mesh::events::SERVICE_NAME,
             ],
             descriptor_sets: vec![hrmesh_proto::FILE_DESCRIPTOR_SET],
             cors_allowed_origins: config.common.cors_allowed_origins.clone(),
@@ -637,6 +649,7 @@ impl LedgerServer {
             server,
             sweeper,
             accruer,
+            events,
         })
     }
 
@@ -644,13 +657,15 @@ impl LedgerServer {
         self.server.addr
     }
 
-    /// Stops the sweeper, drains in-flight calls and stops the server.
+    /// Stops the workers, drains in-flight calls and stops the server, then the event relay.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.sweeper.abort();
         if let Some(accruer) = self.accruer {
             accruer.abort();
         }
-        self.server.stop().await
+        let stopped = self.server.stop().await;
+        self.events.stop().await;
+        stopped
     }
 }
 

@@ -24,7 +24,7 @@ use crate::entities::{
     accounts, accrual_freezes, assignment_endings, assignments, balance_snapshots, entries, holds,
 };
 use crate::store::{
-    AccountKey, Resolution, Tx, append_drafts, apply_to_account, assignment_from_row,
+    AccountKey, Events, Resolution, Tx, append_drafts, apply_to_account, assignment_from_row,
     entry_from_row, fail, held_days, policy_from_row, policy_row, resolve_hold, reversal_draft,
     snapshot_totals, sum_entries, totals_of_account,
 };
@@ -377,6 +377,7 @@ pub(crate) async fn extend_freeze(
 
 pub(crate) async fn end_assignments(
     txn: &DatabaseTransaction,
+    outbox: &Events,
     command: &EndAssignments,
     now: DateTime<Utc>,
 ) -> Tx<EndedAssignments> {
@@ -443,11 +444,12 @@ pub(crate) async fn end_assignments(
             continue;
         };
         // Accruals are made in advance: the days after the end that accrued already go back.
-        withdrawn
-            .extend(withdraw_accruals_after(txn, &account, &before, end, request_id, now).await?);
+        withdrawn.extend(
+            withdraw_accruals_after(txn, outbox, &account, &before, end, request_id, now).await?,
+        );
         // And the periods from tomorrow up to the end day accrue now, prorated to it, so what is
         // settled after the end is all there will be (the past ones are the worker's).
-        accrue_ahead(txn, &account, end, request_id, now).await?;
+        accrue_ahead(txn, outbox, &account, end, request_id, now).await?;
     }
 
     // The pending holds: those with a day after the end are voided, the others posted if asked.
@@ -475,8 +477,9 @@ pub(crate) async fn end_assignments(
             expected_employee: Some(&command.employee_id),
             request_id,
             reason: &reason,
+            rejected: false,
         };
-        match resolve_hold(txn, &hold.hold_id, &resolution, now).await {
+        match resolve_hold(txn, outbox, &hold.hold_id, &resolution, now).await {
             Ok(_) => {}
             // Decided meanwhile (before this request locked its account): nothing to do.
             Err(TxError::Domain(LedgerError::Rejected(Rejection::HoldAlreadyResolved {
@@ -548,6 +551,7 @@ const WITHDRAWAL_PREFIX: &str = "withdrawn-accrual:";
 /// locked.
 async fn withdraw_accruals_after(
     txn: &DatabaseTransaction,
+    outbox: &Events,
     account: &accounts::Model,
     before: &[Assignment],
     end: NaiveDate,
@@ -608,7 +612,7 @@ async fn withdraw_accruals_after(
             reference: withdrawal_reference(accrual.entry_id),
         };
         let updated = apply_to_account(txn, &key, draft.deltas, true).await?;
-        appended.extend(append_drafts(txn, &updated, &[&draft], request_id, now).await?);
+        appended.extend(append_drafts(txn, outbox, &updated, &[&draft], request_id, now).await?);
     }
     Ok(appended)
 }
@@ -655,6 +659,7 @@ async fn standing_accrual(txn: &DatabaseTransaction, accrual: &entries::Model) -
 /// Reverses the withdrawals `ended_by_request_id` appended (a reopening's part).
 async fn reverse_withdrawals(
     txn: &DatabaseTransaction,
+    outbox: &Events,
     account: &accounts::Model,
     ended_by_request_id: &str,
     request_id: &str,
@@ -680,13 +685,14 @@ async fn reverse_withdrawals(
         let original = entry_from_row(withdrawal).map_err(fail)?;
         let draft = reversal_draft(&original, "assignment reopened");
         let updated = apply_to_account(txn, &key, draft.deltas, true).await?;
-        append_drafts(txn, &updated, &[&draft], request_id, now).await?;
+        append_drafts(txn, outbox, &updated, &[&draft], request_id, now).await?;
     }
     Ok(())
 }
 
 pub(crate) async fn reopen_assignments(
     txn: &DatabaseTransaction,
+    outbox: &Events,
     command: &ReopenAssignments,
     now: DateTime<Utc>,
 ) -> Tx<Vec<Assignment>> {
@@ -762,6 +768,7 @@ pub(crate) async fn reopen_assignments(
         .await?;
         reverse_withdrawals(
             txn,
+            outbox,
             &account,
             &command.ended_by_request_id,
             command.request_id.as_str(),
@@ -780,6 +787,7 @@ pub(crate) async fn reopen_assignments(
 /// watermark.
 pub(crate) async fn accrue_accounts(
     txn: &DatabaseTransaction,
+    outbox: &Events,
     account_ids: &[i64],
     up_to: NaiveDate,
     request_id: &str,
@@ -820,7 +828,7 @@ pub(crate) async fn accrue_accounts(
             up_to,
             now.date_naive(),
         );
-        let appended = apply_due(txn, &account, policy, &events, request_id, now).await?;
+        let appended = apply_due(txn, outbox, &account, policy, &events, request_id, now).await?;
         accounts::Entity::update_many()
             .col_expr(accounts::Column::AccruedThrough, Expr::value(through))
             .filter(accounts::Column::AccountId.eq(account.account_id))
@@ -845,6 +853,7 @@ pub(crate) async fn accrue_accounts(
 /// account is locked.
 async fn accrue_ahead(
     txn: &DatabaseTransaction,
+    outbox: &Events,
     account: &accounts::Model,
     end: NaiveDate,
     request_id: &str,
@@ -860,13 +869,14 @@ async fn accrue_ahead(
     let (events, _) = due(&policy, &assignments, &freezes, Some(today), end, today);
     // The account as it is now (a withdrawal may have moved its balance).
     let current = lock(txn, &account.employee_id, &account.policy_id).await?;
-    apply_due(txn, &current, &policy, &events, request_id, now).await?;
+    apply_due(txn, outbox, &current, &policy, &events, request_id, now).await?;
     Ok(())
 }
 
 /// Appends the entries `events` call for, skipping periods that have theirs already.
 async fn apply_due(
     txn: &DatabaseTransaction,
+    outbox: &Events,
     account: &accounts::Model,
     policy: &Policy,
     events: &[Due],
@@ -916,8 +926,9 @@ async fn apply_due(
                     };
                     let updated = apply_to_account(txn, &key, draft.deltas, true).await?;
                     balance = totals_of_account(&updated).balance();
-                    appended
-                        .extend(append_drafts(txn, &updated, &[&draft], request_id, now).await?);
+                    appended.extend(
+                        append_drafts(txn, outbox, &updated, &[&draft], request_id, now).await?,
+                    );
                     continue;
                 }
                 let amount = capped(amount, balance, policy.spec.accrual.max_balance);
@@ -965,7 +976,7 @@ async fn apply_due(
         // A rule, not a request: no balance floor applies.
         let updated = apply_to_account(txn, &key, draft.deltas, true).await?;
         balance = totals_of_account(&updated).balance();
-        appended.extend(append_drafts(txn, &updated, &[&draft], request_id, now).await?);
+        appended.extend(append_drafts(txn, outbox, &updated, &[&draft], request_id, now).await?);
     }
     Ok(appended)
 }

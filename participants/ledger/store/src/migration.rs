@@ -16,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(hrmesh_storage::audit::OutcomeMigration),
             Box::new(hrmesh_storage::audit::OnBehalfOfMigration),
             Box::new(AccrualSchema),
+            Box::new(hrmesh_storage::outbox::Migration),
         ]
     }
 }

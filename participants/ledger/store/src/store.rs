@@ -6,11 +6,13 @@ use hrmesh_ledger_core::{
     AccountPlan, AccrualFrequency, AccrualRule, AccrualRun, AppendEntries, AssignPolicies,
     AssignPolicy, Assignment, CreatePolicy, EndAssignments, EndedAssignments, Entry, EntryDraft,
     EntryFilter, EntryKind, ExtendFreeze, Freeze, FreezeAccruals, HeldDay, Hold, HoldPlan,
-    HoldState, LedgerError, LedgerStore, Period, Policy, PolicyId, PolicySpec, PostHold, Quantity,
-    RecordKind, Rejection, ReopenAssignments, ResourceType, Result, ReverseEntry, RunAccruals,
-    Totals, UnfreezeAccruals, Unit, VoidHold, check_record_of, reopen_watermark,
+    HoldState, LedgerError, LedgerEvent, LedgerStore, Period, Policy, PolicyId, PolicySpec,
+    PostHold, Quantity, RecordKind, Rejection, ReopenAssignments, ResourceType, Result,
+    ReverseEntry, RunAccruals, Totals, UnfreezeAccruals, Unit, VoidHold, check_record_of,
+    reopen_watermark,
 };
 use hrmesh_storage::inbox::{self, TxError};
+use hrmesh_storage::outbox::Outbox;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
@@ -34,13 +36,23 @@ const ACCRUAL_BATCH_ACCOUNTS: u64 = 200;
 #[derive(Debug, Clone)]
 pub struct SeaLedgerStore {
     db: DatabaseConnection,
+    events: Events,
 }
 
+/// The outbox the ledger writes its events to, in each effect's transaction.
+pub(crate) type Events = Outbox<LedgerEvent>;
+
 impl SeaLedgerStore {
-    /// Connects to `url` and brings the schema up to date.
-    pub async fn open(url: &str) -> std::result::Result<Self, DbErr> {
+    /// Connects to `url` and brings the schema up to date; events are encoded with `encode`.
+    pub async fn open(
+        url: &str,
+        encode: fn(&LedgerEvent) -> Vec<u8>,
+    ) -> std::result::Result<Self, DbErr> {
         let db = hrmesh_storage::db::open::<Migrator>(url).await?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            events: Outbox::new(encode),
+        })
     }
 
     /// The underlying connection (for tests that check what the database itself refuses).
@@ -61,6 +73,7 @@ impl SeaLedgerStore {
         expected_employee: Option<&EmployeeId>,
         target: HoldState,
         reason: &str,
+        rejected: bool,
         now: DateTime<Utc>,
     ) -> Result<Hold> {
         let (request_id_owned, hold_id, expected_employee, reason) = (
@@ -69,6 +82,7 @@ impl SeaLedgerStore {
             expected_employee.cloned(),
             reason.to_owned(),
         );
+        let events = self.events.clone();
         inbox::once(
             &self.db,
             request_id.as_str(),
@@ -81,8 +95,9 @@ impl SeaLedgerStore {
                         expected_employee: expected_employee.as_ref(),
                         request_id: &request_id_owned,
                         reason: &reason,
+                        rejected,
                     };
-                    resolve_hold(txn, &hold_id, &resolution, now).await
+                    resolve_hold(txn, &events, &hold_id, &resolution, now).await
                 })
             },
         )
@@ -286,6 +301,7 @@ pub(crate) async fn apply_to_account(
 /// Appends `drafts` to the account and brings its monthly snapshots up to date.
 pub(crate) async fn append_drafts(
     txn: &DatabaseTransaction,
+    events: &Events,
     account: &accounts::Model,
     drafts: &[&EntryDraft],
     request_id: &str,
@@ -331,6 +347,13 @@ pub(crate) async fn append_drafts(
         ensure_snapshot(txn, account.account_id, month).await?;
         add_to_later_snapshots(txn, account.account_id, month, deltas).await?;
     }
+    let accruals: Vec<LedgerEvent> = appended
+        .iter()
+        .filter(|entry| entry.kind == EntryKind::Accrual)
+        .cloned()
+        .map(LedgerEvent::AccrualPosted)
+        .collect();
+    events.add(txn, &accruals, now).await?;
     Ok(appended)
 }
 
@@ -471,6 +494,8 @@ pub(crate) struct Resolution<'a> {
     pub(crate) expected_employee: Option<&'a EmployeeId>,
     pub(crate) request_id: &'a str,
     pub(crate) reason: &'a str,
+    /// A void that rejects the request rather than cancelling it (the event tells them apart).
+    pub(crate) rejected: bool,
 }
 
 /// Moves a pending hold to the resolution's target (posted, voided or expired): the hold row
@@ -479,6 +504,7 @@ pub(crate) struct Resolution<'a> {
 /// first, before its state is looked at.
 pub(crate) async fn resolve_hold(
     txn: &DatabaseTransaction,
+    events: &Events,
     hold_id: &str,
     resolution: &Resolution<'_>,
     now: DateTime<Utc>,
@@ -488,6 +514,7 @@ pub(crate) async fn resolve_hold(
         expected_employee,
         request_id,
         reason,
+        rejected,
     } = *resolution;
     let Some(kind) = target.resolution_kind() else {
         return Err(fail(LedgerError::internal(
@@ -577,6 +604,7 @@ pub(crate) async fn resolve_hold(
     let account = apply_to_account(txn, &key, deltas, true).await?;
     append_drafts(
         txn,
+        events,
         &account,
         &drafts.iter().collect::<Vec<_>>(),
         request_id,
@@ -594,7 +622,15 @@ pub(crate) async fn resolve_hold(
         resolved_at: Some(now),
         ..hold
     };
-    hold_from_rows(resolved, days).map_err(fail)
+    let resolved = hold_from_rows(resolved, days).map_err(fail)?;
+    let event = match target {
+        HoldState::Posted => LedgerEvent::TimeOffApproved(resolved.clone()),
+        HoldState::Voided if rejected => LedgerEvent::TimeOffRejected(resolved.clone()),
+        HoldState::Voided => LedgerEvent::TimeOffCancelled(resolved.clone()),
+        _ => LedgerEvent::TimeOffExpired(resolved.clone()),
+    };
+    events.add(txn, [&event], now).await?;
+    Ok(resolved)
 }
 
 /// The entry that reverses `original`: the opposite amount and deltas, dated like the original so
@@ -845,6 +881,7 @@ impl LedgerStore for SeaLedgerStore {
         let request_id = command.request_id.as_str().to_owned();
         let count = command.entries.len();
         let accounts = accounts.to_vec();
+        let events = self.events.clone();
         inbox::once(
             &self.db,
             command.request_id.as_str(),
@@ -864,7 +901,8 @@ impl LedgerStore for SeaLedgerStore {
                         let drafts: Vec<&EntryDraft> = plan.drafts.iter().map(|(_, d)| d).collect();
                         accrual::refuse_frozen_grants(txn, account.account_id, &drafts).await?;
                         let appended =
-                            append_drafts(txn, &account, &drafts, &request_id, now).await?;
+                            append_drafts(txn, &events, &account, &drafts, &request_id, now)
+                                .await?;
                         for ((index, _), entry) in plan.drafts.iter().zip(appended) {
                             in_request_order[*index] = Some(entry);
                         }
@@ -884,6 +922,7 @@ impl LedgerStore for SeaLedgerStore {
     async fn hold_days(&self, plan: &HoldPlan) -> Result<Hold> {
         let command = &plan.command;
         let plan = plan.clone();
+        let events = self.events.clone();
         inbox::once(
             &self.db,
             command.request_id.as_str(),
@@ -966,13 +1005,14 @@ impl LedgerStore for SeaLedgerStore {
                         .collect();
                     append_drafts(
                         txn,
+                        &events,
                         &account,
                         &drafts.iter().collect::<Vec<_>>(),
                         command.request_id.as_str(),
                         plan.created_at,
                     )
                     .await?;
-                    Ok(Hold {
+                    let hold = Hold {
                         id: plan.hold_id.clone(),
                         employee_id: command.employee_id.clone(),
                         policy_id: command.policy_id.clone(),
@@ -985,7 +1025,10 @@ impl LedgerStore for SeaLedgerStore {
                         created_at: plan.created_at,
                         expires_at: plan.expires_at,
                         resolved_at: None,
-                    })
+                    };
+                    let requested = LedgerEvent::TimeOffRequested(hold.clone());
+                    events.add(txn, [&requested], plan.created_at).await?;
+                    Ok(hold)
                 })
             },
         )
@@ -1002,6 +1045,7 @@ impl LedgerStore for SeaLedgerStore {
             command.expected_employee.as_ref(),
             HoldState::Posted,
             "",
+            false,
             now,
         )
         .await
@@ -1018,6 +1062,7 @@ impl LedgerStore for SeaLedgerStore {
             command.expected_employee.as_ref(),
             HoldState::Voided,
             reason,
+            command.rejected,
             now,
         )
         .await
@@ -1053,8 +1098,9 @@ impl LedgerStore for SeaLedgerStore {
                 expected_employee: None,
                 request_id: &request_id,
                 reason: "expired",
+                rejected: false,
             };
-            match resolve_hold(&txn, &hold.hold_id, &resolution, now).await {
+            match resolve_hold(&txn, &self.events, &hold.hold_id, &resolution, now).await {
                 Ok(_) => {
                     txn.commit().await.map_err(storage_error)?;
                     expired += 1;
@@ -1074,6 +1120,7 @@ impl LedgerStore for SeaLedgerStore {
 
     async fn reverse_entry(&self, command: &ReverseEntry, now: DateTime<Utc>) -> Result<Entry> {
         let command_owned = command.clone();
+        let events = self.events.clone();
         inbox::once(
             &self.db,
             command.request_id.as_str(),
@@ -1130,9 +1177,15 @@ impl LedgerStore for SeaLedgerStore {
                     let account =
                         apply_to_account(txn, &key, deltas, policy.allow_negative).await?;
                     let draft = reversal_draft(&original, &command.reason);
-                    let mut appended =
-                        append_drafts(txn, &account, &[&draft], command.request_id.as_str(), now)
-                            .await?;
+                    let mut appended = append_drafts(
+                        txn,
+                        &events,
+                        &account,
+                        &[&draft],
+                        command.request_id.as_str(),
+                        now,
+                    )
+                    .await?;
                     appended
                         .pop()
                         .ok_or_else(|| fail(LedgerError::internal("reversal not appended")))
@@ -1247,12 +1300,15 @@ impl LedgerStore for SeaLedgerStore {
         now: DateTime<Utc>,
     ) -> Result<EndedAssignments> {
         let owned = command.clone();
+        let events = self.events.clone();
         inbox::once(
             &self.db,
             command.request_id.as_str(),
             "ledger.EndAssignments",
             command,
-            move |txn| Box::pin(async move { accrual::end_assignments(txn, &owned, now).await }),
+            move |txn| {
+                Box::pin(async move { accrual::end_assignments(txn, &events, &owned, now).await })
+            },
         )
         .await
     }
@@ -1263,12 +1319,17 @@ impl LedgerStore for SeaLedgerStore {
         now: DateTime<Utc>,
     ) -> Result<Vec<Assignment>> {
         let owned = command.clone();
+        let events = self.events.clone();
         inbox::once(
             &self.db,
             command.request_id.as_str(),
             "ledger.ReopenAssignments",
             command,
-            move |txn| Box::pin(async move { accrual::reopen_assignments(txn, &owned, now).await }),
+            move |txn| {
+                Box::pin(
+                    async move { accrual::reopen_assignments(txn, &events, &owned, now).await },
+                )
+            },
         )
         .await
     }
@@ -1279,6 +1340,7 @@ impl LedgerStore for SeaLedgerStore {
         if let Some(employee_id) = command.scope.employee_id.clone() {
             // One employee: one transaction, recorded with its answer like any request.
             let policy_id = command.scope.policy_id.clone();
+            let events = self.events.clone();
             return inbox::once(
                 &self.db,
                 command.request_id.as_str(),
@@ -1295,7 +1357,8 @@ impl LedgerStore for SeaLedgerStore {
                         .into_iter()
                         .map(|account| account.account_id)
                         .collect();
-                        accrual::accrue_accounts(txn, &ids, up_to, &request_id, now, true).await
+                        accrual::accrue_accounts(txn, &events, &ids, up_to, &request_id, now, true)
+                            .await
                     })
                 },
             )
@@ -1333,7 +1396,17 @@ impl LedgerStore for SeaLedgerStore {
                 break;
             };
             let txn = inbox::begin_write(&self.db).await.map_err(storage_error)?;
-            match accrual::accrue_accounts(&txn, &batch, up_to, &request_id, now, false).await {
+            match accrual::accrue_accounts(
+                &txn,
+                &self.events,
+                &batch,
+                up_to,
+                &request_id,
+                now,
+                false,
+            )
+            .await
+            {
                 Ok(done) => {
                     txn.commit().await.map_err(storage_error)?;
                     run.accounts += done.accounts;
@@ -1442,5 +1515,15 @@ impl LedgerStore for SeaLedgerStore {
 impl hrmesh_storage::audit::AuditSource for SeaLedgerStore {
     fn audit_store(&self) -> std::sync::Arc<dyn hrmesh_storage::audit::AuditStore> {
         std::sync::Arc::new(hrmesh_storage::audit::SqlAudit::new(self.db.clone()))
+    }
+}
+
+impl hrmesh_storage::outbox::OutboxSource for SeaLedgerStore {
+    fn outbox_store(&self) -> std::sync::Arc<dyn hrmesh_storage::outbox::OutboxStore> {
+        std::sync::Arc::new(hrmesh_storage::outbox::SqlOutbox::new(self.db.clone()))
+    }
+
+    fn outbox_written(&self) -> std::sync::Arc<hrmesh_storage::outbox::Notify> {
+        self.events.written()
     }
 }

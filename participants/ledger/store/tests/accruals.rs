@@ -127,7 +127,9 @@ fn hold_command(request_id: &str, employee_id: &str, from: &str, to: &str) -> Ho
 impl Fixture {
     async fn new(backend: Backend, now: DateTime<Utc>) -> Self {
         let db = TestDatabase::new(backend).await;
-        let store = SeaLedgerStore::open(&db.url).await.expect("open the store");
+        let store = SeaLedgerStore::open(&db.url, hrmesh_storage::outbox::json)
+            .await
+            .expect("open the store");
         let clock = ManualClock::new(now);
         Fixture {
             ledger: Ledger::new(store, clock.clone()),
@@ -150,7 +152,7 @@ impl Fixture {
 
     /// Another ledger on its own connection pool over the same database (a second worker).
     async fn second_worker(&self) -> TestLedger {
-        let store = SeaLedgerStore::open(&self.db.url)
+        let store = SeaLedgerStore::open(&self.db.url, hrmesh_storage::outbox::json)
             .await
             .expect("open a second store");
         Ledger::new(store, self.clock.clone())
@@ -1605,6 +1607,7 @@ async fn check_accrual_history(backend: Backend, rules: Rules, ops: Vec<Op>) {
                     fixture
                         .ledger
                         .void_hold(VoidHold {
+                            rejected: false,
                             request_id: rid(&request_id),
                             hold_id,
                             reason: String::new(),

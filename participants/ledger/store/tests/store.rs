@@ -48,7 +48,9 @@ fn spec(allow_negative: bool) -> PolicySpec {
 impl Fixture {
     async fn new(backend: Backend) -> Self {
         let db = TestDatabase::new(backend).await;
-        let store = SeaLedgerStore::open(&db.url).await.expect("open the store");
+        let store = SeaLedgerStore::open(&db.url, hrmesh_storage::outbox::json)
+            .await
+            .expect("open the store");
         let clock = ManualClock::new(start_time());
         Fixture {
             ledger: Ledger::new(store, clock.clone()),
@@ -292,6 +294,7 @@ async fn a_day_is_held_at_most_once_until_its_hold_is_voided(backend: Backend) {
     fixture
         .ledger
         .void_hold(VoidHold {
+            rejected: false,
             request_id: rid("void-1"),
             hold_id: first.id.clone(),
             reason: "plans changed".into(),
@@ -500,6 +503,7 @@ async fn a_hold_resolves_at_most_once(backend: Backend) {
         expected_employee: None,
     };
     let void = |request_id: &str, hold_id: &str| VoidHold {
+        rejected: false,
         request_id: rid(request_id),
         hold_id: hold_id.to_owned(),
         reason: String::new(),
@@ -607,6 +611,7 @@ async fn an_undecided_hold_expires_and_can_then_be_neither_posted_nor_voided(bac
     let late_void = fixture
         .ledger
         .void_hold(VoidHold {
+            rejected: false,
             request_id: rid("void-1"),
             hold_id: hold.id.clone(),
             reason: String::new(),
@@ -661,6 +666,7 @@ async fn approving_and_rejecting_one_hold_at_once_lets_exactly_one_win(backend: 
         let void = tokio::spawn(async move {
             voider
                 .void_hold(VoidHold {
+                    rejected: false,
                     request_id: rid(&format!("void-{round}")),
                     hold_id,
                     reason: String::new(),
@@ -1014,6 +1020,7 @@ async fn check_balances_agree(backend: Backend, ops: Vec<Op>) {
                     fixture
                         .ledger
                         .void_hold(VoidHold {
+                            rejected: false,
                             request_id: rid(&request_id),
                             hold_id,
                             reason: String::new(),

@@ -27,7 +27,9 @@ pub(crate) struct Harness {
 impl Harness {
     pub(crate) async fn start(backend: Backend) -> Self {
         let db = TestDatabase::new(backend).await;
-        let store = SeaLedgerStore::open(&db.url).await.expect("open store");
+        let store = SeaLedgerStore::open(&db.url, hrmesh_ledger_server::events::encode)
+            .await
+            .expect("open store");
         let clock = ManualClock::new(
             Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0)
                 .single()

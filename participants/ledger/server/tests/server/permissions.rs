@@ -84,6 +84,7 @@ async fn a_request_naming_another_employee_leaves_their_holds_and_entries_unchan
             hold_id: hold.hold_id.clone(),
             reason: "cancelled".into(),
             employee_id: "e-2".into(),
+            rejected: false,
         })
         .await
         .expect_err("void another employee's hold");
@@ -154,6 +155,7 @@ async fn a_request_naming_another_employee_leaves_their_holds_and_entries_unchan
             hold_id: second.hold_id.clone(),
             reason: "cancelled".into(),
             employee_id: "e-1".into(),
+            rejected: false,
         })
         .await
         .expect("void the hold of the employee named")

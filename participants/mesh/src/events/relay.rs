@@ -1,0 +1,389 @@
+//! The relay: one worker per service process. While it holds its database's `relay` lease it
+//! numbers newly committed events, publishes numbered ones to RabbitMQ in position order with
+//! publisher confirms, marks them published only after the broker confirmed them, and removes
+//! events past the retention period. Without a broker it only numbers and removes.
+//!
+//! Delivery is at least once: a relay killed between the broker's confirm and its mark, or one
+//! whose lease ran out mid-batch, publishes those events again; consumers deduplicate on the
+//! event id. Order: events are published in position order on one channel, so the events of one
+//! aggregate (which commit one after the other) arrive in the order they committed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use hrmesh_storage::outbox::{Notify, OutboxStore, StoredEvent};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Connection, ConnectionProperties, ExchangeKind};
+use prost::Message;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// How the relay works; the defaults suit production.
+#[derive(Debug, Clone)]
+pub struct RelaySpec {
+    /// The CloudEvents source, "/hrmesh/ledger".
+    pub source: String,
+    pub exchange: String,
+    pub amqp_url: Option<String>,
+    pub retention: Duration,
+    /// How long the lease lasts without renewal: another replica's relay takes over after it.
+    pub lease: Duration,
+    /// How often the relay looks for work when nothing wakes it (events written by another
+    /// replica, an expired lease to take over).
+    pub poll: Duration,
+    /// Events numbered, or published, per transaction.
+    pub batch: u64,
+    /// The longest wait between attempts while the broker or the database is away.
+    pub backoff_max: Duration,
+}
+
+impl Default for RelaySpec {
+    fn default() -> Self {
+        Self {
+            source: String::new(),
+            exchange: super::DEFAULT_EXCHANGE.to_owned(),
+            amqp_url: None,
+            retention: Duration::from_secs(7 * 24 * 3600),
+            lease: Duration::from_secs(10),
+            poll: Duration::from_millis(500),
+            batch: 500,
+            backoff_max: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Rounds of numbering or publishing per wake-up, so the lease is renewed between them.
+const ROUNDS_MAX: usize = 20;
+/// How often published events past the retention period are removed.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+pub struct Relay {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Relay {
+    /// Starts the relay; `numbered` is told whenever it numbered new events.
+    pub fn start(
+        spec: RelaySpec,
+        store: Arc<dyn OutboxStore>,
+        written: Arc<Notify>,
+        numbered: watch::Sender<()>,
+    ) -> Self {
+        let (stop, stopped) = watch::channel(false);
+        let worker = Worker {
+            holder: format!("relay-{}", uuid::Uuid::now_v7()),
+            spec,
+            store,
+            numbered,
+            publisher: None,
+        };
+        let task = tokio::spawn(worker.run(written, stopped));
+        Self { stop, task }
+    }
+
+    /// Stops the relay after the round it is in (bounded by the broker's and database's
+    /// timeouts; cut after 10 s).
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        if tokio::time::timeout(Duration::from_secs(10), &mut self.task)
+            .await
+            .is_err()
+        {
+            self.task.abort();
+        }
+    }
+}
+
+struct Worker {
+    holder: String,
+    spec: RelaySpec,
+    store: Arc<dyn OutboxStore>,
+    numbered: watch::Sender<()>,
+    publisher: Option<Publisher>,
+}
+
+/// Why a round stopped early.
+enum Trouble {
+    Store(anyhow::Error),
+    Broker(anyhow::Error),
+}
+
+impl Worker {
+    async fn run(mut self, written: Arc<Notify>, mut stopped: watch::Receiver<bool>) {
+        let mut failures: u32 = 0;
+        let mut last_prune: Option<tokio::time::Instant> = None;
+        loop {
+            let wait = if failures == 0 {
+                self.spec.poll
+            } else {
+                backoff(failures, self.spec.backoff_max)
+            };
+            tokio::select! {
+                _ = written.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = stopped.changed() => {}
+            }
+            if *stopped.borrow() {
+                break;
+            }
+            match self.round().await {
+                Ok(()) => failures = 0,
+                Err(Trouble::Store(err)) => {
+                    failures = failures.saturating_add(1);
+                    tracing::warn!(
+                        error = format!("{err:#}"),
+                        failures,
+                        "the event relay cannot reach its database; retrying"
+                    );
+                }
+                Err(Trouble::Broker(err)) => {
+                    failures = failures.saturating_add(1);
+                    self.publisher = None;
+                    tracing::warn!(
+                        error = format!("{err:#}"),
+                        failures,
+                        "the event relay cannot publish; events wait in the outbox"
+                    );
+                }
+            }
+            if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                last_prune = Some(tokio::time::Instant::now());
+                self.prune().await;
+            }
+        }
+        if let Some(publisher) = self.publisher.take() {
+            publisher.close().await;
+        }
+    }
+
+    /// Takes or renews the lease, numbers what is new, publishes what is numbered.
+    async fn round(&mut self) -> Result<(), Trouble> {
+        let now = Utc::now();
+        let until = now + chrono::Duration::from_std(self.spec.lease).unwrap_or_default();
+        if !self
+            .store
+            .acquire(&self.holder, now, until)
+            .await
+            .map_err(Trouble::Store)?
+        {
+            return Ok(());
+        }
+        for _ in 0..ROUNDS_MAX {
+            let numbered = self
+                .store
+                .sequence(&self.holder, Utc::now(), self.spec.batch)
+                .await
+                .map_err(Trouble::Store)?;
+            if numbered > 0 {
+                self.numbered.send_replace(());
+            }
+            if numbered < self.spec.batch {
+                break;
+            }
+        }
+        if self.spec.amqp_url.is_none() {
+            return Ok(());
+        }
+        for _ in 0..ROUNDS_MAX {
+            let batch = self
+                .store
+                .unpublished(self.spec.batch)
+                .await
+                .map_err(Trouble::Store)?;
+            let Some(last) = batch.last().map(|event| event.position) else {
+                return Ok(());
+            };
+            let source = self.spec.source.clone();
+            let publisher = self.publisher().await.map_err(Trouble::Broker)?;
+            let confirmed = publisher
+                .publish(&source, &batch)
+                .await
+                .map_err(Trouble::Broker)?;
+            if let Some(through) = confirmed {
+                let kept = self
+                    .store
+                    .mark_published(&self.holder, Utc::now(), through)
+                    .await
+                    .map_err(Trouble::Store)?;
+                if !kept {
+                    tracing::warn!("the relay lost its lease mid-batch; another replica goes on");
+                    return Ok(());
+                }
+            }
+            if confirmed != Some(last) {
+                return Err(Trouble::Broker(anyhow::anyhow!(
+                    "the broker refused an event after position {confirmed:?}"
+                )));
+            }
+            if (batch.len() as u64) < self.spec.batch {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    async fn publisher(&mut self) -> anyhow::Result<&Publisher> {
+        if self.publisher.as_ref().is_none_or(|p| !p.is_connected()) {
+            let url = self.spec.amqp_url.as_deref().unwrap_or_default();
+            self.publisher = Some(Publisher::connect(url, &self.spec.exchange).await?);
+            tracing::info!(exchange = %self.spec.exchange, "the event relay is connected to the broker");
+        }
+        self.publisher
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("no broker connection"))
+    }
+
+    async fn prune(&self) {
+        let before =
+            Utc::now() - chrono::Duration::from_std(self.spec.retention).unwrap_or_default();
+        let unpublished_too = self.spec.amqp_url.is_none();
+        for _ in 0..ROUNDS_MAX {
+            match self
+                .store
+                .prune(before, unpublished_too, self.spec.batch)
+                .await
+            {
+                Ok(removed) if removed == self.spec.batch => continue,
+                Ok(removed) => {
+                    if removed > 0 {
+                        tracing::info!(removed, "removed events past the retention period");
+                    }
+                    return;
+                }
+                Err(err) => {
+                    tracing::warn!(
+                        error = format!("{err:#}"),
+                        "removing old events failed; retrying later"
+                    );
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// 100 ms doubling per failure, up to `max`.
+fn backoff(failures: u32, max: Duration) -> Duration {
+    let exponent = failures.saturating_sub(1).min(16);
+    Duration::from_millis(100u64 << exponent).min(max)
+}
+
+/// One confirmed channel on the broker.
+struct Publisher {
+    connection: Connection,
+    channel: lapin::Channel,
+    exchange: ShortString,
+}
+
+impl Publisher {
+    async fn connect(url: &str, exchange: &str) -> anyhow::Result<Self> {
+        let connection = tokio::time::timeout(
+            Duration::from_secs(10),
+            Connection::connect(url, ConnectionProperties::default()),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("connecting to the broker timed out"))??;
+        let channel = connection.create_channel().await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        channel
+            .exchange_declare(
+                exchange.into(),
+                ExchangeKind::Topic,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..ExchangeDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        Ok(Self {
+            connection,
+            channel,
+            exchange: exchange.into(),
+        })
+    }
+
+    fn is_connected(&self) -> bool {
+        self.connection.status().connected() && self.channel.status().connected()
+    }
+
+    /// Publishes `events` in order and waits for the broker's confirms. Returns the position of
+    /// the last event of the longest confirmed prefix (`None` when the first was refused).
+    async fn publish(&self, source: &str, events: &[StoredEvent]) -> anyhow::Result<Option<i64>> {
+        let mut confirms = Vec::with_capacity(events.len());
+        for event in events {
+            let (body, properties) = message(source, event);
+            let confirm = self
+                .channel
+                .basic_publish(
+                    self.exchange.clone(),
+                    event.event_type.as_str().into(),
+                    BasicPublishOptions::default(),
+                    &body,
+                    properties,
+                )
+                .await?;
+            confirms.push(confirm);
+        }
+        let mut confirmed = None;
+        for (event, confirm) in events.iter().zip(confirms) {
+            let confirmation = tokio::time::timeout(Duration::from_secs(30), confirm)
+                .await
+                .map_err(|_| anyhow::anyhow!("the broker did not confirm in 30 s"))??;
+            if !confirmation.is_ack() {
+                break;
+            }
+            confirmed = Some(event.position);
+        }
+        Ok(confirmed)
+    }
+
+    async fn close(self) {
+        let _ = self.connection.close(200, "relay stopping".into()).await;
+    }
+}
+
+/// The AMQP message of `event` in CloudEvents' binary content mode: the body is the data, the
+/// attributes are `cloudEvents:` headers, repeated in the message properties.
+pub fn message(source: &str, event: &StoredEvent) -> (Vec<u8>, BasicProperties) {
+    let any = prost_types::Any::decode(event.data.as_slice()).unwrap_or_default();
+    let schema = any
+        .type_url
+        .rsplit('/')
+        .next()
+        .map(|name| format!("proto:{name}"))
+        .unwrap_or_default();
+    let time = event
+        .time
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let mut headers = FieldTable::default();
+    for (name, value) in [
+        ("specversion", "1.0"),
+        ("id", event.id.as_str()),
+        ("source", source),
+        ("type", event.event_type.as_str()),
+        ("subject", event.subject.as_str()),
+        ("time", time.as_str()),
+        ("datacontenttype", "application/protobuf"),
+        ("dataschema", schema.as_str()),
+    ] {
+        headers.insert(
+            format!("cloudEvents:{name}").into(),
+            AMQPValue::LongString(LongString::from(value)),
+        );
+    }
+    let properties = BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_content_type("application/protobuf".into())
+        .with_message_id(event.id.as_str().into())
+        .with_type(event.event_type.as_str().into())
+        .with_app_id(source.into())
+        .with_timestamp(u64::try_from(event.time.timestamp()).unwrap_or_default())
+        .with_headers(headers);
+    (any.value, properties)
+}
