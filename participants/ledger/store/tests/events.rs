@@ -179,7 +179,10 @@ async fn each_effect_writes_its_event_and_a_refusal_or_replay_writes_none(backen
     // Refused (more than the balance), then replayed: neither writes an event.
     let refused = fixture.hold("hold-4", "2026-04-01", "2026-04-30").await;
     assert!(
-        is_rejection(&refused, |r| matches!(r, Rejection::InsufficientBalance { .. })),
+        is_rejection(&refused, |r| matches!(
+            r,
+            Rejection::InsufficientBalance { .. }
+        )),
         "{refused:?}"
     );
     fixture

@@ -106,14 +106,6 @@ pub fn source_of(service: &str) -> String {
     format!("/hrmesh/{service}")
 }
 
-/// The two EventService methods and the permission they need, for a service's table.
-pub fn permissions(read: &'static str) -> [(&'static str, &'static str); 2] {
-    [
-        ("/hrmesh.events.v1.EventService/ListEvents", read),
-        ("/hrmesh.events.v1.EventService/WatchEvents", read),
-    ]
-}
-
 /// EventService's name, for health reporting.
 pub const SERVICE_NAME: &str = <hrmesh_proto::events::event_service_server::EventServiceServer<
     EventRpc,

@@ -14,11 +14,13 @@
 //!
 //! No transport or storage types here.
 
+mod events;
 mod model;
 mod rules;
 mod service;
 mod templates;
 
+pub use events::{DeliveryFacts, NotificationEvent};
 pub use model::*;
 pub use rules::{QuietHours, RetryPolicy};
 pub use service::{ChannelSender, Inserted, NotificationStore, Notifier};

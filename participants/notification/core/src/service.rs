@@ -6,8 +6,8 @@ use hrmesh_domain::{Clock, EmployeeId, Violations};
 
 use crate::rules::RetryPolicy;
 use crate::{
-    Channel, Delivery, DeliveryState, MarkRead, Notification, NotificationError, Preferences,
-    Priority, Redrive, Rejection, Result, Retract, SendCommand, render,
+    Channel, Delivery, DeliveryState, MarkRead, Notification, NotificationError, NotificationEvent,
+    Preferences, Priority, Redrive, Rejection, Result, Retract, SendCommand, render,
 };
 use hrmesh_domain::Fault;
 
@@ -22,15 +22,22 @@ pub enum Inserted {
 /// The storage port: one document per notification, saved with a version check. MongoDB and
 /// sea-orm implement it; one conformance suite holds them to the same behaviour.
 pub trait NotificationStore: Send + Sync + 'static {
-    /// Stores a new notification, unless its request id is taken.
-    fn insert(&self, notification: &Notification) -> impl Future<Output = Result<Inserted>> + Send;
+    /// Stores a new notification with its `events`, unless its request id is taken (then
+    /// neither is written).
+    fn insert(
+        &self,
+        notification: &Notification,
+        events: &[NotificationEvent],
+    ) -> impl Future<Output = Result<Inserted>> + Send;
     fn get(&self, id: &str) -> impl Future<Output = Result<Option<Notification>>> + Send;
-    /// Saves `notification` (whose version is `expected_version + 1`) only if the stored version is
-    /// still `expected_version`; false when someone else saved first.
+    /// Saves `notification` (whose version is `expected_version + 1`) with `events`, in the same
+    /// single-document write, only if the stored version is still `expected_version`; false when
+    /// someone else saved first (then nothing is written).
     fn replace(
         &self,
         notification: &Notification,
         expected_version: i64,
+        events: &[NotificationEvent],
     ) -> impl Future<Output = Result<bool>> + Send;
     /// A recipient's in-app notifications, newest first, after the cursor id.
     fn list_in_app(
@@ -224,7 +231,8 @@ impl<S: NotificationStore, C: Clock, D: ChannelSender> Notifier<S, C, D> {
             created_at: now,
             version: 1,
         };
-        match self.store.insert(&notification).await? {
+        let events = NotificationEvent::between(None, &notification);
+        match self.store.insert(&notification, &events).await? {
             Inserted::New(stored) => Ok(stored),
             Inserted::Existing(existing) if existing.request_fingerprint == fingerprint => {
                 Ok(existing)
@@ -325,7 +333,13 @@ impl<S: NotificationStore, C: Clock, D: ChannelSender> Notifier<S, C, D> {
             let mut claimed = candidate.clone();
             let ids = claimed.claim_due(now, now + self.lease, worker);
             claimed.version = candidate.version + 1;
-            if ids.is_empty() || !self.store.replace(&claimed, candidate.version).await? {
+            let events = NotificationEvent::between(Some(&candidate), &claimed);
+            if ids.is_empty()
+                || !self
+                    .store
+                    .replace(&claimed, candidate.version, &events)
+                    .await?
+            {
                 continue; // another worker or a retraction got there first
             }
             for id in ids {
@@ -372,7 +386,8 @@ impl<S: NotificationStore, C: Clock, D: ChannelSender> Notifier<S, C, D> {
                 return Ok(current);
             }
             next.version = current.version + 1;
-            if self.store.replace(&next, current.version).await? {
+            let events = NotificationEvent::between(Some(&current), &next);
+            if self.store.replace(&next, current.version, &events).await? {
                 return Ok(next);
             }
         }

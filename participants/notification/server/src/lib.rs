@@ -5,6 +5,7 @@
 
 mod channels;
 mod convert;
+pub mod events;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use anyhow::Context;
 use hrmesh_domain::{Clock, EmployeeId, SystemClock, Violations};
 use hrmesh_mesh::auth::principal;
 use hrmesh_mesh::config::CommonConfig;
+use hrmesh_mesh::events::Events;
 use hrmesh_mesh::server::{RunningServer, ServeSpec};
 use hrmesh_mesh::status::{self, Refused};
 use hrmesh_notification_core::{
@@ -25,6 +27,7 @@ use hrmesh_proto::notification::notification_service_server::{
     NotificationService, NotificationServiceServer,
 };
 use hrmesh_storage::audit::{AuditLog, AuditSource};
+use hrmesh_storage::outbox::OutboxSource;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -140,6 +143,8 @@ pub const PERMISSIONS: &[(&str, &str)] = &[
         "/hrmesh.notification.v1.NotificationService/ListAuditEvents",
         ADMIN,
     ),
+    ("/hrmesh.events.v1.EventService/ListEvents", READ),
+    ("/hrmesh.events.v1.EventService/WatchEvents", READ),
 ];
 const CREATE: &str = "notification.create";
 const READ: &str = "notification.read";
@@ -375,6 +380,7 @@ pub struct NotificationServer {
     pub server: RunningServer,
     notifier: Arc<dyn DeliveryRounds>,
     worker: JoinHandle<()>,
+    events: Events,
 }
 
 /// One delivery round on demand, whatever the store and clock of the server (tests with a manual
@@ -398,27 +404,35 @@ impl NotificationServer {
         let channels = Channels::new(config.smtp.as_ref(), config.webhook.as_ref())?;
         match &config.mongodb_url {
             Some(url) => {
-                let store = MongoNotificationStore::open(url, &config.mongodb_database)
-                    .await
-                    .context("opening MongoDB")?;
+                let store =
+                    MongoNotificationStore::open(url, &config.mongodb_database, events::encode)
+                        .await
+                        .context("opening MongoDB")?;
                 Self::start_with(store, SystemClock, channels, config).await
             }
             None => {
-                let store = SqlNotificationStore::open(&config.common.database_url("notification"))
-                    .await
-                    .context("opening the notification database")?;
+                let store = SqlNotificationStore::open(
+                    &config.common.database_url("notification"),
+                    events::encode,
+                )
+                .await
+                .context("opening the notification database")?;
                 Self::start_with(store, SystemClock, channels, config).await
             }
         }
     }
 
     /// Serves `store` with `clock` (tests pass a manual clock) through `channels`.
-    pub async fn start_with<S: NotificationStore + AuditSource + Clone, C: Clock + Clone>(
+    pub async fn start_with<
+        S: NotificationStore + AuditSource + OutboxSource + Clone,
+        C: Clock + Clone,
+    >(
         store: S,
         clock: C,
         channels: Channels,
         config: &NotificationConfig,
     ) -> anyhow::Result<Self> {
+        let events = Events::start("notification", ADMIN, &store, &config.common.events);
         let (mesh, audit) = hrmesh_mesh::mesh::layer(
             "notification",
             PERMISSIONS,
@@ -450,8 +464,12 @@ impl NotificationServer {
             audit,
         };
         let spec = ServeSpec {
-            routes: tonic::service::Routes::new(NotificationServiceServer::new(grpc)),
-            service_names: vec![<NotificationServiceServer<NotificationGrpc<S, C>> as tonic::server::NamedService>::NAME],
+            routes: tonic::service::Routes::new(NotificationServiceServer::new(grpc))
+                .add_service(events.service()),
+            service_names: vec![
+                <NotificationServiceServer<NotificationGrpc<S, C>> as tonic::server::NamedService>::NAME,
+                hrmesh_mesh::events::SERVICE_NAME,
+            ],
             descriptor_sets: vec![hrmesh_proto::FILE_DESCRIPTOR_SET],
             cors_allowed_origins: config.common.cors_allowed_origins.clone(),
             mesh,
@@ -464,6 +482,7 @@ impl NotificationServer {
             server,
             notifier,
             worker,
+            events,
         })
     }
 
@@ -476,9 +495,12 @@ impl NotificationServer {
         self.notifier.as_ref()
     }
 
+    /// Stops the delivery worker, drains the server, then stops the event relay.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.worker.abort();
-        self.server.stop().await
+        let stopped = self.server.stop().await;
+        self.events.stop().await;
+        stopped
     }
 }
 

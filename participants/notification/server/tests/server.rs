@@ -200,7 +200,10 @@ impl Harness {
         let (addr, round, db): (String, Round, Option<TestDatabase>) = match store {
             Store::Sqlite => {
                 let db = TestDatabase::sqlite();
-                let store = SqlNotificationStore::open(&db.url).await.expect("store");
+                let store =
+                    SqlNotificationStore::open(&db.url, hrmesh_notification_server::events::encode)
+                        .await
+                        .expect("store");
                 let server = Arc::new(
                     NotificationServer::start_with(store, clock.clone(), channels, &config)
                         .await
@@ -212,9 +215,13 @@ impl Harness {
             Store::Mongo => {
                 let url = std::env::var("HRMESH_TEST_MONGODB_URL")
                     .expect("HRMESH_TEST_MONGODB_URL (bash .ci/run starts the wire server)");
-                let store = MongoNotificationStore::open(&url, &format!("test_{}", uuid_simple()))
-                    .await
-                    .expect("store");
+                let store = MongoNotificationStore::open(
+                    &url,
+                    &format!("test_{}", uuid_simple()),
+                    hrmesh_notification_server::events::encode,
+                )
+                .await
+                .expect("store");
                 let server = Arc::new(
                     NotificationServer::start_with(store, clock.clone(), channels, &config)
                         .await

@@ -5,6 +5,7 @@
 //! (`tests/conformance.rs`) runs against SQLite, PostgreSQL and a MongoDB wire server.
 
 mod mongo;
+mod mongo_outbox;
 mod sql;
 
 pub use mongo::MongoNotificationStore;

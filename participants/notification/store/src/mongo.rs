@@ -3,14 +3,17 @@ use futures_util::TryStreamExt;
 use hrmesh_domain::EmployeeId;
 use hrmesh_domain::Fault;
 use hrmesh_notification_core::{
-    Inserted, Notification, NotificationError, NotificationStore, Preferences, Result,
+    Inserted, Notification, NotificationError, NotificationEvent, NotificationStore, Preferences,
+    Result,
 };
+use hrmesh_storage::outbox::Outbox;
 use mongodb::bson::{self, Bson, Document, doc};
 use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::options::IndexOptions;
 use mongodb::{Client, Collection, IndexModel};
 
 use crate::internal;
+use crate::mongo_outbox::{MongoOutbox, pending};
 
 /// The MongoDB duplicate-key error code.
 const DUPLICATE_KEY: i32 = 11000;
@@ -25,6 +28,8 @@ pub struct MongoNotificationStore {
     preferences: Collection<Document>,
     audit: Collection<Document>,
     counters: Collection<Document>,
+    outbox: MongoOutbox,
+    events: Outbox<NotificationEvent>,
 }
 
 fn storage(err: mongodb::error::Error) -> NotificationError {
@@ -71,6 +76,7 @@ impl MongoNotificationStore {
     pub async fn open(
         uri: &str,
         database: &str,
+        encode: fn(&NotificationEvent) -> Vec<u8>,
     ) -> std::result::Result<Self, mongodb::error::Error> {
         let client = Client::with_uri_str(uri).await?;
         let db = client.database(database);
@@ -79,7 +85,15 @@ impl MongoNotificationStore {
             preferences: db.collection("preferences"),
             audit: db.collection("audit_events"),
             counters: db.collection("counters"),
+            outbox: MongoOutbox {
+                notifications: db.collection("notifications"),
+                events: db.collection("outbox_events"),
+                leases: db.collection("outbox_leases"),
+                counters: db.collection("counters"),
+            },
+            events: Outbox::new(encode),
         };
+        store.outbox.create_indexes().await?;
         let unique = IndexOptions::builder().unique(true).build();
         let indexes = [
             IndexModel::builder()
@@ -127,9 +141,22 @@ impl MongoNotificationStore {
 }
 
 impl NotificationStore for MongoNotificationStore {
-    async fn insert(&self, notification: &Notification) -> Result<Inserted> {
-        match self.notifications.insert_one(encode(notification)?).await {
-            Ok(_) => Ok(Inserted::New(notification.clone())),
+    async fn insert(
+        &self,
+        notification: &Notification,
+        events: &[NotificationEvent],
+    ) -> Result<Inserted> {
+        let mut document = encode(notification)?;
+        let pending = pending(&self.events.prepare(events, notification.created_at));
+        document.insert("has_events", !pending.is_empty());
+        document.insert("outbox", pending);
+        match self.notifications.insert_one(document).await {
+            Ok(_) => {
+                if !events.is_empty() {
+                    self.events.written().notify_one();
+                }
+                Ok(Inserted::New(notification.clone()))
+            }
             Err(err) => match *err.kind {
                 ErrorKind::Write(WriteFailure::WriteError(ref write))
                     if write.code == DUPLICATE_KEY =>
@@ -158,17 +185,35 @@ impl NotificationStore for MongoNotificationStore {
             .transpose()
     }
 
-    async fn replace(&self, notification: &Notification, expected_version: i64) -> Result<bool> {
+    async fn replace(
+        &self,
+        notification: &Notification,
+        expected_version: i64,
+        events: &[NotificationEvent],
+    ) -> Result<bool> {
         let mut fields = encode(notification)?;
         fields.remove("_id");
+        let mut update = doc! { "$set": fields };
+        if !events.is_empty() {
+            let set = update
+                .get_document_mut("$set")
+                .map_err(|err| internal("building an update", err))?;
+            set.insert("has_events", true);
+            for (id, event) in pending(&self.events.prepare(events, Utc::now())) {
+                set.insert(format!("outbox.{id}"), event);
+            }
+        }
         let updated = self
             .notifications
             .update_one(
                 doc! { "_id": &notification.id, "version": expected_version },
-                doc! { "$set": fields },
+                update,
             )
             .await
             .map_err(storage)?;
+        if updated.matched_count == 1 && !events.is_empty() {
+            self.events.written().notify_one();
+        }
         Ok(updated.matched_count == 1)
     }
 
@@ -233,6 +278,16 @@ impl NotificationStore for MongoNotificationStore {
     }
 }
 
+impl hrmesh_storage::outbox::OutboxSource for MongoNotificationStore {
+    fn outbox_store(&self) -> std::sync::Arc<dyn hrmesh_storage::outbox::OutboxStore> {
+        std::sync::Arc::new(self.outbox.clone())
+    }
+
+    fn outbox_written(&self) -> std::sync::Arc<hrmesh_storage::outbox::Notify> {
+        self.events.written()
+    }
+}
+
 impl hrmesh_storage::audit::AuditSource for MongoNotificationStore {
     fn audit_store(&self) -> std::sync::Arc<dyn hrmesh_storage::audit::AuditStore> {
         std::sync::Arc::new(MongoAudit {
@@ -245,7 +300,7 @@ impl hrmesh_storage::audit::AuditSource for MongoNotificationStore {
 /// The audit trail in MongoDB: sequence numbers reserved per batch from a counter document.
 /// An integer field. MongoDB keeps the Int64 it was given (or incremented by); wire-compatible
 /// servers may answer with another numeric type.
-fn whole_number(document: &Document, key: &str) -> anyhow::Result<i64> {
+pub(crate) fn whole_number(document: &Document, key: &str) -> anyhow::Result<i64> {
     match document.get(key) {
         Some(bson::Bson::Int64(number)) => Ok(*number),
         Some(bson::Bson::Int32(number)) => Ok(i64::from(*number)),

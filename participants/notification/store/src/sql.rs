@@ -1,8 +1,10 @@
 use chrono::{DateTime, Utc};
 use hrmesh_domain::EmployeeId;
 use hrmesh_notification_core::{
-    Inserted, Notification, NotificationError, NotificationStore, Preferences, Result,
+    Inserted, Notification, NotificationError, NotificationEvent, NotificationStore, Preferences,
+    Result,
 };
+use hrmesh_storage::outbox::Outbox;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
@@ -158,6 +160,7 @@ impl MigrationTrait for NotificationSchema {
 #[derive(Debug, Clone)]
 pub struct SqlNotificationStore {
     db: DatabaseConnection,
+    events: Outbox<NotificationEvent>,
 }
 
 use hrmesh_storage::error::from_db as storage;
@@ -183,10 +186,16 @@ fn decode(row: notifications::Model) -> Result<Notification> {
 }
 
 impl SqlNotificationStore {
-    /// Connects to `url` and brings the schema up to date.
-    pub async fn open(url: &str) -> std::result::Result<Self, DbErr> {
+    /// Connects to `url` and brings the schema up to date; events are encoded with `encode`.
+    pub async fn open(
+        url: &str,
+        encode: fn(&NotificationEvent) -> Vec<u8>,
+    ) -> std::result::Result<Self, DbErr> {
         let db = hrmesh_storage::db::open::<Migrator>(url).await?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            events: Outbox::new(encode),
+        })
     }
 
     async fn by_request_id(&self, request_id: &str) -> Result<Option<Notification>> {
@@ -214,13 +223,28 @@ impl SqlNotificationStore {
 }
 
 impl NotificationStore for SqlNotificationStore {
-    async fn insert(&self, notification: &Notification) -> Result<Inserted> {
-        let inserted = notifications::Entity::insert(encode(notification)?)
-            .on_conflict_do_nothing_on([notifications::Column::RequestId])
-            .exec(&self.db)
+    async fn insert(
+        &self,
+        notification: &Notification,
+        events: &[NotificationEvent],
+    ) -> Result<Inserted> {
+        let txn = hrmesh_storage::inbox::begin_write(&self.db)
             .await
             .map_err(storage)?;
-        if matches!(inserted, TryInsertResult::Conflicted) {
+        let inserted = notifications::Entity::insert(encode(notification)?)
+            .on_conflict_do_nothing_on([notifications::Column::RequestId])
+            .exec(&txn)
+            .await
+            .map_err(storage)?;
+        let conflicted = matches!(inserted, TryInsertResult::Conflicted);
+        if !conflicted {
+            self.events
+                .add(&txn, events, notification.created_at)
+                .await
+                .map_err(storage)?;
+        }
+        txn.commit().await.map_err(storage)?;
+        if conflicted {
             let existing = self
                 .by_request_id(&notification.request_id)
                 .await?
@@ -239,17 +263,36 @@ impl NotificationStore for SqlNotificationStore {
             .transpose()
     }
 
-    async fn replace(&self, notification: &Notification, expected_version: i64) -> Result<bool> {
+    async fn replace(
+        &self,
+        notification: &Notification,
+        expected_version: i64,
+        events: &[NotificationEvent],
+    ) -> Result<bool> {
         use notifications::Column;
         let row = encode(notification)?;
-        let updated = notifications::Entity::update_many()
+        let update = notifications::Entity::update_many()
             .set(row)
             .filter(Column::Id.eq(notification.id.as_str()))
-            .filter(Column::Version.eq(expected_version))
-            .exec(&self.db)
+            .filter(Column::Version.eq(expected_version));
+        if events.is_empty() {
+            let updated = update.exec(&self.db).await.map_err(storage)?;
+            return Ok(updated.rows_affected == 1);
+        }
+        let txn = hrmesh_storage::inbox::begin_write(&self.db)
             .await
             .map_err(storage)?;
-        Ok(updated.rows_affected == 1)
+        let updated = update.exec(&txn).await.map_err(storage)?;
+        if updated.rows_affected != 1 {
+            txn.rollback().await.map_err(storage)?;
+            return Ok(false);
+        }
+        self.events
+            .add(&txn, events, chrono::Utc::now())
+            .await
+            .map_err(storage)?;
+        txn.commit().await.map_err(storage)?;
+        Ok(true)
     }
 
     async fn list_in_app(
@@ -326,5 +369,15 @@ impl NotificationStore for SqlNotificationStore {
 impl hrmesh_storage::audit::AuditSource for SqlNotificationStore {
     fn audit_store(&self) -> std::sync::Arc<dyn hrmesh_storage::audit::AuditStore> {
         std::sync::Arc::new(hrmesh_storage::audit::SqlAudit::new(self.db.clone()))
+    }
+}
+
+impl hrmesh_storage::outbox::OutboxSource for SqlNotificationStore {
+    fn outbox_store(&self) -> std::sync::Arc<dyn hrmesh_storage::outbox::OutboxStore> {
+        std::sync::Arc::new(hrmesh_storage::outbox::SqlOutbox::new(self.db.clone()))
+    }
+
+    fn outbox_written(&self) -> std::sync::Arc<hrmesh_storage::outbox::Notify> {
+        self.events.written()
     }
 }

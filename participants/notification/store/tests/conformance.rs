@@ -14,12 +14,22 @@ const MONGODB_URL_VAR: &str = "HRMESH_TEST_MONGODB_URL";
 
 async fn sqlite() -> (SqlNotificationStore, TestDatabase) {
     let db = TestDatabase::sqlite();
-    (SqlNotificationStore::open(&db.url).await.expect("open"), db)
+    (
+        SqlNotificationStore::open(&db.url, hrmesh_storage::outbox::json)
+            .await
+            .expect("open"),
+        db,
+    )
 }
 
 async fn postgres() -> (SqlNotificationStore, TestDatabase) {
     let db = TestDatabase::postgres().await;
-    (SqlNotificationStore::open(&db.url).await.expect("open"), db)
+    (
+        SqlNotificationStore::open(&db.url, hrmesh_storage::outbox::json)
+            .await
+            .expect("open"),
+        db,
+    )
 }
 
 async fn mongo() -> (MongoNotificationStore, ()) {
@@ -28,7 +38,7 @@ async fn mongo() -> (MongoNotificationStore, ()) {
     });
     let database = format!("test_{}", uuid::Uuid::now_v7().simple());
     (
-        MongoNotificationStore::open(&url, &database)
+        MongoNotificationStore::open(&url, &database, hrmesh_storage::outbox::json)
             .await
             .expect("open"),
         (),
@@ -108,7 +118,7 @@ async fn a_notification_round_trips_and_its_request_id_is_taken_once(
         ],
     );
     assert_eq!(
-        store.insert(&original).await.expect("insert"),
+        store.insert(&original, &[]).await.expect("insert"),
         Inserted::New(original.clone())
     );
     assert_eq!(
@@ -125,7 +135,7 @@ async fn a_notification_round_trips_and_its_request_id_is_taken_once(
         )],
     );
     assert_eq!(
-        store.insert(&again).await.expect("insert again"),
+        store.insert(&again, &[]).await.expect("insert again"),
         Inserted::Existing(original.clone())
     );
     assert_eq!(
@@ -148,16 +158,16 @@ async fn a_save_over_a_stale_version_is_refused(store: impl NotificationStore) {
         "e-1",
         vec![delivery(Channel::Email, DeliveryState::Pending, Some(t0()))],
     );
-    store.insert(&original).await.expect("insert");
+    store.insert(&original, &[]).await.expect("insert");
     let mut first = original.clone();
     first.retract(t0(), "changed plans");
     first.version = 2;
-    assert!(store.replace(&first, 1).await.expect("replace"));
+    assert!(store.replace(&first, 1, &[]).await.expect("replace"));
     let mut stale = original.clone();
     stale.read_at = Some(t0());
     stale.version = 2;
     assert!(
-        !store.replace(&stale, 1).await.expect("stale replace"),
+        !store.replace(&stale, 1, &[]).await.expect("stale replace"),
         "version 1 is gone"
     );
     assert_eq!(store.get(&original.id).await.expect("get"), Some(first));
@@ -171,7 +181,7 @@ async fn concurrent_saves_of_one_version_let_exactly_one_win(
         "e-1",
         vec![delivery(Channel::Email, DeliveryState::Pending, Some(t0()))],
     );
-    store.insert(&original).await.expect("insert");
+    store.insert(&original, &[]).await.expect("insert");
     let store = Arc::new(store);
     let tasks: Vec<_> = (0..8)
         .map(|i| {
@@ -179,7 +189,7 @@ async fn concurrent_saves_of_one_version_let_exactly_one_win(
             let mut next = original.clone();
             next.retract_reason = format!("writer {i}");
             next.version = 2;
-            tokio::spawn(async move { store.replace(&next, 1).await.expect("replace") })
+            tokio::spawn(async move { store.replace(&next, 1, &[]).await.expect("replace") })
         })
         .collect();
     let mut winners = 0;
@@ -196,11 +206,11 @@ async fn the_in_app_list_is_newest_first_pages_and_filters_unread(store: impl No
         if i == 1 {
             n.read_at = Some(t0());
         }
-        store.insert(&n).await.expect("insert");
+        store.insert(&n, &[]).await.expect("insert");
         ids.push(n.id);
     }
     store
-        .insert(&in_app("req-other", "e-2"))
+        .insert(&in_app("req-other", "e-2"), &[])
         .await
         .expect("insert");
     let email_only = notification(
@@ -208,7 +218,7 @@ async fn the_in_app_list_is_newest_first_pages_and_filters_unread(store: impl No
         "e-1",
         vec![delivery(Channel::Email, DeliveryState::Delivered, None)],
     );
-    store.insert(&email_only).await.expect("insert");
+    store.insert(&email_only, &[]).await.expect("insert");
 
     let first = store
         .list_in_app(&employee("e-1"), false, None, 3)
@@ -260,7 +270,7 @@ async fn due_finds_what_is_due_most_overdue_first(store: impl NotificationStore)
     );
     let done = in_app("req-done", "e-3");
     for n in [&later, &overdue, &now_due, &done] {
-        store.insert(n).await.expect("insert");
+        store.insert(n, &[]).await.expect("insert");
     }
     let due = store.due(t0(), 10).await.expect("due");
     assert_eq!(
@@ -285,7 +295,7 @@ async fn due_finds_what_is_due_most_overdue_first(store: impl NotificationStore)
         1
     );
     claimed.version = 2;
-    assert!(store.replace(&claimed, 1).await.expect("claim"));
+    assert!(store.replace(&claimed, 1, &[]).await.expect("claim"));
     let due = store.due(t0(), 10).await.expect("due");
     assert_eq!(
         due.iter()
@@ -311,11 +321,11 @@ async fn dead_letters_page_oldest_first(store: impl NotificationStore) {
             "e-1",
             vec![delivery(Channel::Webhook, DeliveryState::Dead, None)],
         );
-        store.insert(&n).await.expect("insert");
+        store.insert(&n, &[]).await.expect("insert");
         dead_ids.push(n.id);
     }
     store
-        .insert(&in_app("req-fine", "e-1"))
+        .insert(&in_app("req-fine", "e-1"), &[])
         .await
         .expect("insert");
     let first = store.dead_letters(None, 2).await.expect("page 1");
@@ -457,6 +467,87 @@ async fn the_audit_trail_appends_settles_and_pages(
     );
 }
 
+fn facts(notification: &Notification) -> DeliveryFacts {
+    DeliveryFacts {
+        notification_id: notification.id.clone(),
+        recipient_id: notification.recipient.id.clone(),
+        channel: Channel::Email,
+        template: notification.template.clone(),
+        attempts: 1,
+    }
+}
+
+/// Numbers what is waiting (as the relay would) and returns every event, oldest first.
+async fn events_of(store: &impl hrmesh_storage::outbox::OutboxSource) -> Vec<NotificationEvent> {
+    let outbox = store.outbox_store();
+    let now = Utc::now();
+    assert!(
+        outbox
+            .acquire("test", now, now + Duration::seconds(30))
+            .await
+            .expect("lease")
+    );
+    while outbox.sequence("test", now, 100).await.expect("number") > 0 {}
+    let events = outbox.after(0, None, 100).await.expect("list");
+    let positions: Vec<i64> = events.iter().map(|e| e.position).collect();
+    let mut sorted = positions.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(positions, sorted, "positions increase");
+    events
+        .iter()
+        .map(|event| serde_json::from_slice(&event.data).expect("a notification event"))
+        .collect()
+}
+
+async fn events_are_saved_with_their_change_and_a_refused_save_writes_none(
+    store: impl NotificationStore + hrmesh_storage::outbox::OutboxSource,
+) {
+    let original = notification(
+        "req-1",
+        "e-1",
+        vec![delivery(Channel::Email, DeliveryState::Pending, Some(t0()))],
+    );
+    let first = NotificationEvent::Delivered(facts(&original));
+    store
+        .insert(&original, &[first.clone()])
+        .await
+        .expect("insert");
+    // The same request id again: neither the notification nor its event is written twice.
+    store
+        .insert(&original, &[first.clone()])
+        .await
+        .expect("insert again");
+    let mut next = original.clone();
+    next.version = 2;
+    let second = NotificationEvent::DeadLettered(facts(&original));
+    assert!(
+        store
+            .replace(&next, 1, &[second.clone()])
+            .await
+            .expect("replace")
+    );
+    let mut stale = original.clone();
+    stale.version = 2;
+    assert!(
+        !store
+            .replace(&stale, 1, &[second.clone()])
+            .await
+            .expect("stale replace")
+    );
+    assert_eq!(events_of(&store).await, [first.clone(), second.clone()]);
+    // Numbered once: a later change adds only its own.
+    let mut third_version = next.clone();
+    third_version.version = 3;
+    assert!(
+        store
+            .replace(&third_version, 2, &[first.clone()])
+            .await
+            .expect("replace")
+    );
+    assert_eq!(events_of(&store).await, [first.clone(), second, first]);
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -483,4 +574,5 @@ conformance!(
     dead_letters_page_oldest_first,
     preferences_are_replaced_whole,
     the_audit_trail_appends_settles_and_pages,
+    events_are_saved_with_their_change_and_a_refused_save_writes_none,
 );

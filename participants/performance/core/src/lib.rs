@@ -15,11 +15,13 @@
 
 mod commands;
 mod error;
+mod events;
 mod model;
 mod service;
 
 pub use commands::*;
 pub use error::{PerformanceError, Rejection, Result};
+pub use events::PerformanceEvent;
 pub use model::*;
 pub use service::{
     Performance, PerformanceStore, answer_feedback_request, check_goal_weights, check_review_of,

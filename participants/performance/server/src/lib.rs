@@ -6,6 +6,7 @@
 //! core, convert the answer. Only this crate knows both tonic and the performance domain.
 
 mod convert;
+pub mod events;
 mod reminders;
 
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use anyhow::Context;
 use hrmesh_domain::{Clock, SystemClock};
 use hrmesh_mesh::auth::{ActingRule, ActorType, IdentityConfig, Principal, TokenSource, principal};
 use hrmesh_mesh::config::CommonConfig;
+use hrmesh_mesh::events::Events;
 use hrmesh_mesh::server::{RunningServer, ServeSpec};
 use hrmesh_mesh::status::{self, Refused};
 use hrmesh_performance_core::{Performance, PerformanceError, PerformanceStore, Rejection};
@@ -24,6 +26,7 @@ use hrmesh_proto::performance::performance_service_server::{
     PerformanceService, PerformanceServiceServer,
 };
 use hrmesh_storage::audit::{AuditLog, AuditSource};
+use hrmesh_storage::outbox::OutboxSource;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tonic::{Code, Request, Response, Status};
@@ -247,6 +250,8 @@ pub const PERMISSIONS: &[(&str, &str)] = &[
         "/hrmesh.performance.v1.PerformanceService/ListAuditEvents",
         ADMIN,
     ),
+    ("/hrmesh.events.v1.EventService/ListEvents", READ),
+    ("/hrmesh.events.v1.EventService/WatchEvents", READ),
 ];
 const CREATE: &str = "performance.create";
 const READ: &str = "performance.read";
@@ -745,27 +750,34 @@ pub struct PerformanceServer {
     pub server: RunningServer,
     reminders: Option<Arc<dyn RunReminders>>,
     job: Option<JoinHandle<()>>,
+    events: Events,
 }
 
 impl PerformanceServer {
     /// Opens the configured database (migrating it) and serves on the configured address.
     pub async fn start(config: &PerformanceConfig) -> anyhow::Result<Self> {
         let url = config.database_url();
-        let store = SeaPerformanceStore::open(&url).await.with_context(|| {
-            format!(
-                "opening the performance database {}",
-                hrmesh_storage::db::redact(&url)
-            )
-        })?;
+        let store = SeaPerformanceStore::open(&url, events::encode)
+            .await
+            .with_context(|| {
+                format!(
+                    "opening the performance database {}",
+                    hrmesh_storage::db::redact(&url)
+                )
+            })?;
         Self::start_with(store, SystemClock, config).await
     }
 
     /// Serves `store` with `clock` (tests pass a manual clock).
-    pub async fn start_with<S: PerformanceStore + AuditSource + Clone, C: Clock + Clone>(
+    pub async fn start_with<
+        S: PerformanceStore + AuditSource + OutboxSource + Clone,
+        C: Clock + Clone,
+    >(
         store: S,
         clock: C,
         config: &PerformanceConfig,
     ) -> anyhow::Result<Self> {
+        let events = Events::start("performance", ADMIN, &store, &config.common.events);
         let (mesh, audit) = hrmesh_mesh::mesh::layer(
             "performance",
             PERMISSIONS,
@@ -792,8 +804,12 @@ impl PerformanceServer {
         let spec = ServeSpec {
             routes: tonic::service::Routes::new(PerformanceServiceServer::new(
                 PerformanceGrpc::new(performance, audit),
-            )),
-            service_names: vec![<PerformanceServiceServer<PerformanceGrpc<S, C>> as tonic::server::NamedService>::NAME],
+            ))
+            .add_service(events.service()),
+            service_names: vec![
+                <PerformanceServiceServer<PerformanceGrpc<S, C>> as tonic::server::NamedService>::NAME,
+                hrmesh_mesh::events::SERVICE_NAME,
+            ],
             descriptor_sets: vec![hrmesh_proto::FILE_DESCRIPTOR_SET],
             cors_allowed_origins: config.common.cors_allowed_origins.clone(),
             mesh,
@@ -806,6 +822,7 @@ impl PerformanceServer {
             server,
             reminders: reminders.map(|reminders| Arc::new(reminders) as Arc<dyn RunReminders>),
             job,
+            events,
         })
     }
 
@@ -818,11 +835,13 @@ impl PerformanceServer {
         self.reminders.as_deref()
     }
 
-    /// Stops the reminder job and drains the server.
+    /// Stops the reminder job, drains the server, then stops the event relay.
     pub async fn stop(self) -> anyhow::Result<()> {
         if let Some(job) = self.job {
             job.abort();
         }
-        self.server.stop().await
+        let stopped = self.server.stop().await;
+        self.events.stop().await;
+        stopped
     }
 }

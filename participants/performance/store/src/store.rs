@@ -6,12 +6,13 @@ use hrmesh_performance_core::{
     CancelPipOpenedBy, CloseEmployeeRecords, ClosedRecord, Closure, CreateGoal, CreateReview,
     FEEDBACK_PER_EMPLOYEE, Feedback, FeedbackFilter, FeedbackRequest, FeedbackRequestFilter,
     FeedbackRequestStatus, GOALS_PER_EMPLOYEE, GiveFeedback, Goal, GoalFilter, GoalStatus, OpenPip,
-    PerformanceError, PerformanceStore, Pip, PipFilter, PipStatus, PreviousState,
+    PerformanceError, PerformanceEvent, PerformanceStore, Pip, PipFilter, PipStatus, PreviousState,
     REVIEWS_PER_EMPLOYEE, Rejection, ReopenEmployeeRecords, RequestFeedback, Resource, Result,
     Review, ReviewFilter, ReviewState, UpdateGoal, UpdatePip, UpdateReview,
     answer_feedback_request, check_goal_weights, check_review_of,
 };
 use hrmesh_storage::inbox::{self, TxError};
+use hrmesh_storage::outbox::Outbox;
 use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
@@ -57,13 +58,20 @@ fn locked<E: EntityTrait>(select: Select<E>, txn: &DatabaseTransaction) -> Selec
 #[derive(Debug, Clone)]
 pub struct SeaPerformanceStore {
     db: DatabaseConnection,
+    events: Outbox<PerformanceEvent>,
 }
 
 impl SeaPerformanceStore {
-    /// Connects to `url` and brings the schema up to date.
-    pub async fn open(url: &str) -> std::result::Result<Self, DbErr> {
+    /// Connects to `url` and brings the schema up to date; events are encoded with `encode`.
+    pub async fn open(
+        url: &str,
+        encode: fn(&PerformanceEvent) -> Vec<u8>,
+    ) -> std::result::Result<Self, DbErr> {
         let db = hrmesh_storage::db::open::<Migrator>(url).await?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            events: Outbox::new(encode),
+        })
     }
 
     /// The underlying connection (for tests that look at what is stored).
@@ -293,6 +301,7 @@ fn page_after<C: ColumnTrait>(column: C, after: Option<&str>) -> sea_orm::Condit
 
 impl PerformanceStore for SeaPerformanceStore {
     async fn create_review(&self, command: &CreateReview, review: Review) -> Result<Review> {
+        let events = self.events.clone();
         inbox::once(
             &self.db,
             command.request_id.as_str(),
@@ -323,6 +332,8 @@ impl PerformanceStore for SeaPerformanceStore {
                     reviews::Entity::insert(review_row(&review)?)
                         .exec(txn)
                         .await?;
+                    let created = PerformanceEvent::ReviewCreated(review.clone());
+                    events.add(txn, [&created], review.created_at).await?;
                     Ok(review)
                 })
             },
@@ -332,6 +343,7 @@ impl PerformanceStore for SeaPerformanceStore {
 
     async fn update_review(&self, command: &UpdateReview, now: DateTime<Utc>) -> Result<Review> {
         let owned = command.clone();
+        let events = self.events.clone();
         inbox::once(
             &self.db,
             command.request_id.as_str(),
@@ -345,6 +357,8 @@ impl PerformanceStore for SeaPerformanceStore {
                         reviews::Entity::update(review_row(&review)?)
                             .exec(txn)
                             .await?;
+                        let event = PerformanceEvent::of_review_change(&owned.change, &review);
+                        events.add(txn, &event, now).await?;
                     }
                     Ok(review)
                 })
@@ -422,6 +436,7 @@ impl PerformanceStore for SeaPerformanceStore {
 
     async fn update_goal(&self, command: &UpdateGoal, now: DateTime<Utc>) -> Result<Goal> {
         let owned = command.clone();
+        let events = self.events.clone();
         inbox::once(
             &self.db,
             command.request_id.as_str(),
@@ -430,9 +445,12 @@ impl PerformanceStore for SeaPerformanceStore {
             move |txn| {
                 Box::pin(async move {
                     let mut goal = load_goal(txn, &owned.goal_id).await?;
+                    let before = goal.status;
                     goal.apply(&owned.change, owned.request_id.as_str(), now)
                         .map_err(fail)?;
                     goals::Entity::update(goal_row(&goal)?).exec(txn).await?;
+                    let event = PerformanceEvent::of_goal_change(before, &goal);
+                    events.add(txn, &event, now).await?;
                     Ok(goal)
                 })
             },
@@ -465,6 +483,7 @@ impl PerformanceStore for SeaPerformanceStore {
     }
 
     async fn open_pip(&self, command: &OpenPip, pip: Pip) -> Result<Pip> {
+        let events = self.events.clone();
         inbox::once(
             &self.db,
             command.request_id.as_str(),
@@ -483,6 +502,8 @@ impl PerformanceStore for SeaPerformanceStore {
                         return Err(fail(Rejection::PipAlreadyActive { pip_id: active.id }));
                     }
                     pips::Entity::insert(pip_row(&pip)?).exec(txn).await?;
+                    let initiated = PerformanceEvent::PipInitiated(pip.clone());
+                    events.add(txn, [&initiated], pip.created_at).await?;
                     Ok(pip)
                 })
             },
@@ -492,6 +513,7 @@ impl PerformanceStore for SeaPerformanceStore {
 
     async fn update_pip(&self, command: &UpdatePip, now: DateTime<Utc>) -> Result<(Pip, bool)> {
         let owned = command.clone();
+        let events = self.events.clone();
         inbox::once(
             &self.db,
             command.request_id.as_str(),
@@ -503,6 +525,8 @@ impl PerformanceStore for SeaPerformanceStore {
                     let changed = owned.apply_to(&mut pip, now).map_err(fail)?;
                     if changed {
                         pips::Entity::update(pip_row(&pip)?).exec(txn).await?;
+                        let event = PerformanceEvent::of_pip_change(&owned.change, &pip);
+                        events.add(txn, &event, now).await?;
                     }
                     Ok((pip, changed))
                 })
@@ -606,6 +630,7 @@ impl PerformanceStore for SeaPerformanceStore {
     }
 
     async fn give_feedback(&self, command: &GiveFeedback, entry: Feedback) -> Result<Feedback> {
+        let events = self.events.clone();
         inbox::once(
             &self.db,
             command.request_id.as_str(),
@@ -636,6 +661,8 @@ impl PerformanceStore for SeaPerformanceStore {
                     feedback::Entity::insert(feedback_row(&entry)?)
                         .exec(txn)
                         .await?;
+                    let given = PerformanceEvent::feedback_given(&entry);
+                    events.add(txn, [&given], entry.created_at).await?;
                     Ok(entry)
                 })
             },
@@ -950,5 +977,15 @@ async fn reopen_records(
 impl hrmesh_storage::audit::AuditSource for SeaPerformanceStore {
     fn audit_store(&self) -> std::sync::Arc<dyn hrmesh_storage::audit::AuditStore> {
         std::sync::Arc::new(hrmesh_storage::audit::SqlAudit::new(self.db.clone()))
+    }
+}
+
+impl hrmesh_storage::outbox::OutboxSource for SeaPerformanceStore {
+    fn outbox_store(&self) -> std::sync::Arc<dyn hrmesh_storage::outbox::OutboxStore> {
+        std::sync::Arc::new(hrmesh_storage::outbox::SqlOutbox::new(self.db.clone()))
+    }
+
+    fn outbox_written(&self) -> std::sync::Arc<hrmesh_storage::outbox::Notify> {
+        self.events.written()
     }
 }

@@ -53,7 +53,7 @@ fn start_clock() -> ManualClock {
 impl Harness {
     pub(crate) async fn start(backend: Backend) -> Self {
         let db = TestDatabase::new(backend).await;
-        let store = SeaPerformanceStore::open(&db.url)
+        let store = SeaPerformanceStore::open(&db.url, hrmesh_performance_server::events::encode)
             .await
             .expect("open store");
         let clock = start_clock();
