@@ -34,6 +34,7 @@ pub mod command;
 mod decide;
 mod definition;
 pub mod ids;
+pub mod integration;
 pub mod output;
 pub mod sagas;
 
@@ -45,5 +46,6 @@ pub use decide::{
 pub use definition::{
     Definition, DefinitionError, Direction, LockMode, StepDef, StepKind, idempotency_key,
 };
+pub use integration::{IntegrationEvent, SagaFacts};
 pub use output::StepOutput;
 pub use sagas::{Plan, SagaInput, SagaType, StepContext};

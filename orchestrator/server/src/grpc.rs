@@ -41,10 +41,12 @@ pub const PERMISSIONS: &[(&str, &str)] = &[
     ("/hrmesh.orchestrator.v1.SagaService/SkipStep", ADMIN),
     ("/hrmesh.orchestrator.v1.SagaService/MarkCompensated", ADMIN),
     ("/hrmesh.orchestrator.v1.SagaService/ListAuditEvents", ADMIN),
+    ("/hrmesh.events.v1.EventService/ListEvents", READ),
+    ("/hrmesh.events.v1.EventService/WatchEvents", READ),
 ];
 const READ: &str = "saga.read";
 /// Operator actions; also lets a caller read every employee's sagas.
-const ADMIN: &str = "saga.admin";
+pub(crate) const ADMIN: &str = "saga.admin";
 
 pub struct SagaGrpc {
     engine: Engine,

@@ -9,6 +9,7 @@
 
 pub mod adapter;
 pub mod convert;
+pub mod events;
 pub mod executor;
 pub mod grpc;
 pub mod ports;
@@ -125,15 +126,22 @@ pub struct OrchestratorServer {
     engine: Engine,
     background: Background,
     writer: JoinHandle<()>,
+    events: hrmesh_mesh::events::Events,
 }
 
 impl OrchestratorServer {
     /// Opens the saga log, resumes the sagas left to this replica and serves.
     pub async fn start(config: &OrchestratorConfig) -> anyhow::Result<Self> {
         let url = config.database_url();
-        let log = SagaLog::open(&url).await.with_context(|| {
+        let log = SagaLog::open(&url, events::encode).await.with_context(|| {
             format!("opening the saga log {}", hrmesh_storage::db::redact(&url))
         })?;
+        let events = hrmesh_mesh::events::Events::start(
+            "orchestrator",
+            grpc::ADMIN,
+            &log,
+            &config.common.events,
+        );
         let token = TokenSource::identity(&config.identity, adapter::IDENTITY_PERMISSIONS)
             .await
             .context("the orchestrator's identity")?;
@@ -175,9 +183,11 @@ impl OrchestratorServer {
             routes: tonic::service::Routes::new(SagaServiceServer::new(grpc::SagaGrpc::new(
                 engine.clone(),
                 audit,
-            ))),
+            )))
+            .add_service(events.service()),
             service_names: vec![
                 <SagaServiceServer<grpc::SagaGrpc> as tonic::server::NamedService>::NAME,
+                hrmesh_mesh::events::SERVICE_NAME,
             ],
             descriptor_sets: vec![hrmesh_proto::FILE_DESCRIPTOR_SET],
             cors_allowed_origins: config.common.cors_allowed_origins.clone(),
@@ -197,6 +207,7 @@ impl OrchestratorServer {
             engine,
             background,
             writer,
+            events,
         })
     }
 
@@ -214,6 +225,7 @@ impl OrchestratorServer {
         self.background.stop();
         let result = self.server.stop().await;
         self.writer.abort();
+        self.events.stop().await;
         result
     }
 }

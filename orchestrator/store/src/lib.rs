@@ -20,7 +20,8 @@ mod migration;
 
 use chrono::{DateTime, Utc};
 use hrmesh_saga_core::codec::{self, CodecError};
-use hrmesh_saga_core::{Event, LockMode, SagaState, SagaType};
+use hrmesh_saga_core::{Event, IntegrationEvent, LockMode, SagaFacts, SagaState, SagaType};
+use hrmesh_storage::outbox::Outbox;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DatabaseTransaction, EntityTrait,
@@ -299,7 +300,11 @@ async fn create_in(txn: &DatabaseTransaction, new: &NewSaga) -> Result<Result<Cr
     Ok(Ok(Created::New(created)))
 }
 
-async fn apply_append(txn: &DatabaseTransaction, append: &Append) -> Result<Result<()>> {
+async fn apply_append(
+    txn: &DatabaseTransaction,
+    outbox: &Outbox<IntegrationEvent>,
+    append: &Append,
+) -> Result<Result<()>> {
     let mut update = sagas::Entity::update_many()
         .col_expr(
             sagas::Column::Events,
@@ -339,20 +344,61 @@ async fn apply_append(txn: &DatabaseTransaction, append: &Append) -> Result<Resu
             .collect::<Result<Vec<_>>>()?;
         saga_events::Entity::insert_many(rows).exec(txn).await?;
     }
+    // An owner appends only to a running or compensating saga, an operator only to a stuck one:
+    // whether the state changed is known without reading it first.
+    let changed = match append.fence {
+        Fence::Owner(_) => !ACTIVE.contains(&append.state),
+        Fence::Stuck => append.state != SagaState::Stuck,
+    };
+    if changed {
+        integration_events(txn, outbox, append).await?;
+    }
     Ok(Ok(()))
+}
+
+/// Writes the integration events of the saga `append` brought to its new state.
+async fn integration_events(
+    txn: &DatabaseTransaction,
+    outbox: &Outbox<IntegrationEvent>,
+    append: &Append,
+) -> Result<()> {
+    let Some(row) = sagas::Entity::find_by_id(append.saga_id.clone())
+        .one(txn)
+        .await?
+    else {
+        return Ok(());
+    };
+    let input = codec::decode_start(u32::try_from(row.log_version).unwrap_or(1), &row.input)
+        .ok()
+        .map(|start| start.input);
+    let facts = SagaFacts {
+        saga_id: row.id,
+        saga_type: row.saga_type,
+        employee_id: row.employee_id,
+        started_at: row.created_at,
+        reason: append.reason.clone(),
+    };
+    let events = IntegrationEvent::on_reaching(append.state, facts, input.as_ref());
+    outbox.add(txn, &events, append.now).await?;
+    Ok(())
 }
 
 /// The saga log.
 #[derive(Debug, Clone)]
 pub struct SagaLog {
     db: DatabaseConnection,
+    outbox: Outbox<IntegrationEvent>,
 }
 
 impl SagaLog {
-    /// Connects to `url` and brings the schema up to date.
-    pub async fn open(url: &str) -> Result<Self, DbErr> {
+    /// Connects to `url` and brings the schema up to date; integration events are encoded with
+    /// `encode`.
+    pub async fn open(url: &str, encode: fn(&IntegrationEvent) -> Vec<u8>) -> Result<Self, DbErr> {
         let db = hrmesh_storage::db::open::<Migrator>(url).await?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            outbox: Outbox::new(encode),
+        })
     }
 
     pub fn connection(&self) -> &DatabaseConnection {
@@ -379,7 +425,7 @@ impl SagaLog {
         let txn = hrmesh_storage::inbox::begin_write(&self.db).await?;
         let mut appended = Vec::with_capacity(appends.len());
         for append in appends {
-            appended.push(apply_append(&txn, append).await?);
+            appended.push(apply_append(&txn, &self.outbox, append).await?);
         }
         let mut created = Vec::with_capacity(creates.len());
         for new in creates {
@@ -538,5 +584,15 @@ impl SagaLog {
 impl hrmesh_storage::audit::AuditSource for SagaLog {
     fn audit_store(&self) -> std::sync::Arc<dyn hrmesh_storage::audit::AuditStore> {
         std::sync::Arc::new(hrmesh_storage::audit::SqlAudit::new(self.db.clone()))
+    }
+}
+
+impl hrmesh_storage::outbox::OutboxSource for SagaLog {
+    fn outbox_store(&self) -> std::sync::Arc<dyn hrmesh_storage::outbox::OutboxStore> {
+        std::sync::Arc::new(hrmesh_storage::outbox::SqlOutbox::new(self.db.clone()))
+    }
+
+    fn outbox_written(&self) -> std::sync::Arc<hrmesh_storage::outbox::Notify> {
+        self.outbox.written()
     }
 }

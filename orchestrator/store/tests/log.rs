@@ -50,7 +50,12 @@ fn append(saga_id: &str, owner: &str, after: u64, events: Vec<Event>, state: Sag
 
 async fn open(backend: Backend) -> (SagaLog, TestDatabase) {
     let db = TestDatabase::new(backend).await;
-    (SagaLog::open(&db.url).await.expect("open log"), db)
+    (
+        SagaLog::open(&db.url, hrmesh_storage::outbox::json)
+            .await
+            .expect("open log"),
+        db,
+    )
 }
 
 async fn a_start_is_created_once_per_request_id(backend: Backend) {
