@@ -81,7 +81,7 @@ pub fn contract() -> Contract {
         json_pattern!({
             "requestId": key_pattern(3, "do"),
             "entries": [entry(
-                "ENTRY_KIND_ADJUSTMENT",
+                "ENTRY_KIND_PAYOUT",
                 term!("^-[0-9]+(\\.[0-9]{1,3})?$", "-10").into(),
                 "2026-12-31",
                 "offboarding payout",
@@ -294,6 +294,8 @@ pub fn contract() -> Contract {
             "holdId": term!(UUID, HOLD),
             "employeeId": like!("e-1"),
             "reason": like!("team offsite that week"),
+            // A rejection, not a cancellation: its event is time_off.rejected.
+            "rejected": true,
         }))
         .inject("$.holdId", "holdId"),
         Reply::Ok(decided("HOLD_STATE_VOIDED")),

@@ -85,6 +85,8 @@ pub struct ReviewSection {
 pub enum EntryKind {
     Accrual,
     Adjustment,
+    Payout,
+    Forfeiture,
 }
 
 /// How a PIP ends (or goes on).

@@ -215,6 +215,8 @@ fn new_entry(entry: &NewEntry) -> lpb::NewEntry {
         kind: match entry.kind {
             EntryKind::Accrual => lpb::EntryKind::Accrual,
             EntryKind::Adjustment => lpb::EntryKind::Adjustment,
+            EntryKind::Payout => lpb::EntryKind::Payout,
+            EntryKind::Forfeiture => lpb::EntryKind::Forfeiture,
         } as i32,
         amount: entry.amount.to_string(),
         effective_date: convert::date_text(entry.effective_date),

@@ -145,33 +145,35 @@ pub fn admin_channel_over(url: &str, tls: &crate::tls::TlsConfig) -> crate::clie
     crate::client::MeshChannel::lazy(url, tls, Some(admin_token())).expect("a valid URL")
 }
 
-/// Panics unless every method of `service` (e.g. `hrmesh.ledger.v1.LedgerService`) in the
-/// descriptor set has a permission in `table`, and the table names no other method.
+/// Panics unless every method of `services` (e.g. `hrmesh.ledger.v1.LedgerService` and
+/// `hrmesh.events.v1.EventService`, which one server serves together) in the descriptor set has a
+/// permission in `table`, and the table names no other method.
 pub fn assert_every_method_guarded(
     descriptor_set: &[u8],
-    service: &str,
+    services: &[&str],
     table: &[(&'static str, &'static str)],
 ) {
     use prost::Message;
     let set = prost_types::FileDescriptorSet::decode(descriptor_set).expect("a descriptor set");
-    let (package, name) = service.rsplit_once('.').expect("a full service name");
-    let methods: std::collections::BTreeSet<String> = set
-        .file
-        .iter()
-        .filter(|file| file.package() == package)
-        .flat_map(|file| file.service.iter())
-        .filter(|candidate| candidate.name() == name)
-        .flat_map(|found| found.method.iter())
-        .map(|method| format!("/{service}/{}", method.name()))
-        .collect();
-    assert!(
-        !methods.is_empty(),
-        "{service} is not in the descriptor set"
-    );
+    let mut methods = std::collections::BTreeSet::new();
+    for service in services {
+        let (package, name) = service.rsplit_once('.').expect("a full service name");
+        let found: Vec<String> = set
+            .file
+            .iter()
+            .filter(|file| file.package() == package)
+            .flat_map(|file| file.service.iter())
+            .filter(|candidate| candidate.name() == name)
+            .flat_map(|found| found.method.iter())
+            .map(|method| format!("/{service}/{}", method.name()))
+            .collect();
+        assert!(!found.is_empty(), "{service} is not in the descriptor set");
+        methods.extend(found);
+    }
     let guarded: std::collections::BTreeSet<String> =
         table.iter().map(|(path, _)| (*path).to_owned()).collect();
     assert_eq!(
         methods, guarded,
-        "methods of {service} vs the permission table"
+        "methods of {services:?} vs the permission table"
     );
 }

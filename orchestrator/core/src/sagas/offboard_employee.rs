@@ -115,7 +115,10 @@ impl OffboardEmployee {
                         Some(NewEntry {
                             employee_id: self.employee_id.clone(),
                             policy_id: policy_id.clone(),
-                            kind: EntryKind::Adjustment,
+                            kind: match self.settlement {
+                                Settlement::Payout => EntryKind::Payout,
+                                Settlement::Forfeit => EntryKind::Forfeiture,
+                            },
                             amount,
                             effective_date: self.last_day,
                             reason: match self.settlement {

@@ -783,13 +783,13 @@ async fn offboarding_resolves_the_holds_ends_every_assignment_and_settles_every_
     );
 
     // The balances were read after the holds were resolved: pto 10 - 2 posted = 8; then one
-    // batch settled each policy with one adjustment of -available.
+    // batch settled each policy with one payout of -available.
     assert_eq!(saga.steps[2].output["available"], "pto=8,sick=4.5");
     let settlements: Vec<lpb::Entry> = mesh
         .entries("e-6")
         .await
         .into_iter()
-        .filter(|e| e.kind == lpb::EntryKind::Adjustment as i32)
+        .filter(|e| e.kind == lpb::EntryKind::Payout as i32)
         .collect();
     let settled: Vec<(&str, &str, &str)> = settlements
         .iter()
@@ -887,7 +887,7 @@ async fn offboarding_undone_after_the_settlement_restores_all_but_the_holds(back
     let entries = mesh.entries("e-6").await;
     let adjustments: Vec<&lpb::Entry> = entries
         .iter()
-        .filter(|e| e.kind == lpb::EntryKind::Adjustment as i32)
+        .filter(|e| e.kind == lpb::EntryKind::Payout as i32)
         .collect();
     let settled: Vec<(&str, &str)> = adjustments
         .iter()

@@ -19,6 +19,8 @@ pub enum LedgerEvent {
     TimeOffExpired(Hold),
     /// An accrual entry, scheduled or appended.
     AccrualPosted(Entry),
+    /// A leaver's balance paid out or forfeited (a payout or forfeiture entry).
+    BalanceSettled(Entry),
 }
 
 impl DomainEvent for LedgerEvent {
@@ -30,6 +32,7 @@ impl DomainEvent for LedgerEvent {
             LedgerEvent::TimeOffCancelled(_) => "hrmesh.ledger.time_off.cancelled.v1",
             LedgerEvent::TimeOffExpired(_) => "hrmesh.ledger.time_off.expired.v1",
             LedgerEvent::AccrualPosted(_) => "hrmesh.ledger.accrual.posted.v1",
+            LedgerEvent::BalanceSettled(_) => "hrmesh.ledger.balance.settled.v1",
         }
     }
 
@@ -40,7 +43,9 @@ impl DomainEvent for LedgerEvent {
             | LedgerEvent::TimeOffRejected(hold)
             | LedgerEvent::TimeOffCancelled(hold)
             | LedgerEvent::TimeOffExpired(hold) => hold.employee_id.as_str(),
-            LedgerEvent::AccrualPosted(entry) => entry.employee_id.as_str(),
+            LedgerEvent::AccrualPosted(entry) | LedgerEvent::BalanceSettled(entry) => {
+                entry.employee_id.as_str()
+            }
         }
     }
 
@@ -52,7 +57,7 @@ impl DomainEvent for LedgerEvent {
             | LedgerEvent::TimeOffCancelled(hold)
             | LedgerEvent::TimeOffExpired(hold) => format!("hold/{}", hold.id),
             // An account's entries in order: the employee and policy.
-            LedgerEvent::AccrualPosted(entry) => {
+            LedgerEvent::AccrualPosted(entry) | LedgerEvent::BalanceSettled(entry) => {
                 format!(
                     "account/{}/{}",
                     entry.employee_id.as_str(),

@@ -206,10 +206,14 @@ pub enum EntryKind {
     Reversal,
     /// The balance above the policy's carry-over cap at its year end, removed (amount < 0).
     CarryOverExpiry,
+    /// A leaver's balance paid out (amount < 0: the days leave the balance for the payroll).
+    Payout,
+    /// A leaver's balance forfeited (amount < 0).
+    Forfeiture,
 }
 
 impl EntryKind {
-    pub const ALL: [EntryKind; 8] = [
+    pub const ALL: [EntryKind; 10] = [
         EntryKind::Accrual,
         EntryKind::Adjustment,
         EntryKind::Hold,
@@ -218,6 +222,8 @@ impl EntryKind {
         EntryKind::Expiry,
         EntryKind::Reversal,
         EntryKind::CarryOverExpiry,
+        EntryKind::Payout,
+        EntryKind::Forfeiture,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -230,6 +236,8 @@ impl EntryKind {
             EntryKind::Expiry => "expiry",
             EntryKind::Reversal => "reversal",
             EntryKind::CarryOverExpiry => "carry_over_expiry",
+            EntryKind::Payout => "payout",
+            EntryKind::Forfeiture => "forfeiture",
         }
     }
 
@@ -260,7 +268,10 @@ impl Totals {
             },
             // An expiry lowers the balance like a negative adjustment: balance = accrued -
             // consumed + adjustments keeps holding with no fifth total.
-            EntryKind::Adjustment | EntryKind::CarryOverExpiry => Totals {
+            EntryKind::Adjustment
+            | EntryKind::CarryOverExpiry
+            | EntryKind::Payout
+            | EntryKind::Forfeiture => Totals {
                 adjustments: amount,
                 ..Totals::default()
             },
@@ -446,6 +457,10 @@ pub struct AssignPolicies {
 pub enum NewEntryKind {
     Accrual,
     Adjustment,
+    /// A leaver's remaining balance, paid out (amount < 0).
+    Payout,
+    /// A leaver's remaining balance, forfeited (amount < 0).
+    Forfeiture,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -311,6 +311,12 @@ impl<S: LedgerStore, C: Clock> Ledger<S, C> {
                 NewEntryKind::Adjustment if entry.reason.trim().is_empty() => {
                     violations.add(field("reason"), "is required for an adjustment");
                 }
+                NewEntryKind::Payout | NewEntryKind::Forfeiture if !entry.amount.is_negative() => {
+                    violations.add(
+                        field("amount"),
+                        "must be negative for a settlement (the days leave the balance)",
+                    );
+                }
                 _ => {}
             }
             if !policies.contains_key(&entry.policy_id) {
@@ -338,7 +344,7 @@ impl<S: LedgerStore, C: Clock> Ledger<S, C> {
             let day = entry.effective_date;
             let (covered, rule) = match entry.kind {
                 NewEntryKind::Accrual => (found.iter().any(|a| a.covers(day)), "on"),
-                NewEntryKind::Adjustment => {
+                NewEntryKind::Adjustment | NewEntryKind::Payout | NewEntryKind::Forfeiture => {
                     (found.iter().any(|a| a.effective_from <= day), "starting by")
                 }
             };
@@ -355,6 +361,8 @@ impl<S: LedgerStore, C: Clock> Ledger<S, C> {
             let kind = match entry.kind {
                 NewEntryKind::Accrual => crate::EntryKind::Accrual,
                 NewEntryKind::Adjustment => crate::EntryKind::Adjustment,
+                NewEntryKind::Payout => crate::EntryKind::Payout,
+                NewEntryKind::Forfeiture => crate::EntryKind::Forfeiture,
             };
             let plan = accounts.entry(key).or_insert_with(|| AccountPlan {
                 employee_id: entry.employee_id.clone(),

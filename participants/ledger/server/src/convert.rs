@@ -255,10 +255,13 @@ pub fn append_entries(request: pb::AppendEntriesRequest) -> Parsed<core::AppendE
         let kind = match pb::EntryKind::try_from(entry.kind) {
             Ok(pb::EntryKind::Accrual) => Some(core::NewEntryKind::Accrual),
             Ok(pb::EntryKind::Adjustment) => Some(core::NewEntryKind::Adjustment),
+            Ok(pb::EntryKind::Payout) => Some(core::NewEntryKind::Payout),
+            Ok(pb::EntryKind::Forfeiture) => Some(core::NewEntryKind::Forfeiture),
             _ => {
                 v.add(
                     field("kind"),
-                    "must be ENTRY_KIND_ACCRUAL or ENTRY_KIND_ADJUSTMENT",
+                    "must be ENTRY_KIND_ACCRUAL, ENTRY_KIND_ADJUSTMENT, ENTRY_KIND_PAYOUT or \
+                     ENTRY_KIND_FORFEITURE",
                 );
                 None
             }
@@ -308,6 +311,8 @@ fn entry_kind(kind: core::EntryKind) -> pb::EntryKind {
         core::EntryKind::Expiry => pb::EntryKind::Expiry,
         core::EntryKind::Reversal => pb::EntryKind::Reversal,
         core::EntryKind::CarryOverExpiry => pb::EntryKind::CarryOverExpiry,
+        core::EntryKind::Payout => pb::EntryKind::Payout,
+        core::EntryKind::Forfeiture => pb::EntryKind::Forfeiture,
     }
 }
 

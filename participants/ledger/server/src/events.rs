@@ -1,6 +1,6 @@
 //! The ledger's events as the catalogue's messages (`hrmesh.events.v1`), encoded for the outbox.
 
-use hrmesh_ledger_core::{Entry, Hold, LedgerEvent};
+use hrmesh_ledger_core::{Entry, EntryKind, Hold, LedgerEvent};
 use hrmesh_mesh::events::pack;
 use hrmesh_proto::events as pb;
 
@@ -61,5 +61,19 @@ pub fn encode(event: &LedgerEvent) -> Vec<u8> {
             time_off: Some(time_off(hold)),
         }),
         LedgerEvent::AccrualPosted(entry) => pack(&accrual(entry)),
+        LedgerEvent::BalanceSettled(entry) => pack(&pb::BalanceSettled {
+            entry_id: entry.id,
+            employee_id: entry.employee_id.to_string(),
+            policy_id: entry.policy_id.to_string(),
+            resource_type: entry.resource_type.as_str().to_owned(),
+            amount: (-entry.amount).to_string(),
+            settlement: if entry.kind == EntryKind::Payout {
+                pb::Settlement::Payout
+            } else {
+                pb::Settlement::Forfeiture
+            }
+            .into(),
+            effective_date: entry.effective_date.to_string(),
+        }),
     }
 }

@@ -347,13 +347,17 @@ pub(crate) async fn append_drafts(
         ensure_snapshot(txn, account.account_id, month).await?;
         add_to_later_snapshots(txn, account.account_id, month, deltas).await?;
     }
-    let accruals: Vec<LedgerEvent> = appended
+    let told: Vec<LedgerEvent> = appended
         .iter()
-        .filter(|entry| entry.kind == EntryKind::Accrual)
-        .cloned()
-        .map(LedgerEvent::AccrualPosted)
+        .filter_map(|entry| match entry.kind {
+            EntryKind::Accrual => Some(LedgerEvent::AccrualPosted(entry.clone())),
+            EntryKind::Payout | EntryKind::Forfeiture => {
+                Some(LedgerEvent::BalanceSettled(entry.clone()))
+            }
+            _ => None,
+        })
         .collect();
-    events.add(txn, &accruals, now).await?;
+    events.add(txn, &told, now).await?;
     Ok(appended)
 }
 
@@ -1148,7 +1152,11 @@ impl LedgerStore for SeaLedgerStore {
                     .map_err(fail)?;
                     if !matches!(
                         original.kind,
-                        EntryKind::Accrual | EntryKind::Adjustment | EntryKind::CarryOverExpiry
+                        EntryKind::Accrual
+                            | EntryKind::Adjustment
+                            | EntryKind::CarryOverExpiry
+                            | EntryKind::Payout
+                            | EntryKind::Forfeiture
                     ) {
                         return Err(fail(Rejection::EntryNotReversible {
                             entry_id: original.id,
