@@ -1,6 +1,8 @@
 //! Test support for servers and clients: a shared development signing key, tokens, admin
 //! channels, and checks on permission tables. The databases come from
-//! [`hrmesh_storage::testing`], re-exported here.
+//! [`hrmesh_storage::testing`], re-exported here; a RabbitMQ broker from [`broker`].
+
+pub mod broker;
 
 pub use hrmesh_storage::testing::*;
 
