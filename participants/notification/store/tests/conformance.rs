@@ -510,12 +510,12 @@ async fn events_are_saved_with_their_change_and_a_refused_save_writes_none(
     );
     let first = NotificationEvent::Delivered(facts(&original));
     store
-        .insert(&original, &[first.clone()])
+        .insert(&original, std::slice::from_ref(&first))
         .await
         .expect("insert");
     // The same request id again: neither the notification nor its event is written twice.
     store
-        .insert(&original, &[first.clone()])
+        .insert(&original, std::slice::from_ref(&first))
         .await
         .expect("insert again");
     let mut next = original.clone();
@@ -523,7 +523,7 @@ async fn events_are_saved_with_their_change_and_a_refused_save_writes_none(
     let second = NotificationEvent::DeadLettered(facts(&original));
     assert!(
         store
-            .replace(&next, 1, &[second.clone()])
+            .replace(&next, 1, std::slice::from_ref(&second))
             .await
             .expect("replace")
     );
@@ -531,7 +531,7 @@ async fn events_are_saved_with_their_change_and_a_refused_save_writes_none(
     stale.version = 2;
     assert!(
         !store
-            .replace(&stale, 1, &[second.clone()])
+            .replace(&stale, 1, std::slice::from_ref(&second))
             .await
             .expect("stale replace")
     );
@@ -541,7 +541,7 @@ async fn events_are_saved_with_their_change_and_a_refused_save_writes_none(
     third_version.version = 3;
     assert!(
         store
-            .replace(&third_version, 2, &[first.clone()])
+            .replace(&third_version, 2, std::slice::from_ref(&first))
             .await
             .expect("replace")
     );
