@@ -6,6 +6,7 @@ use std::time::Duration;
 use hrmesh_ledger_server::{LedgerConfig, LedgerServer};
 use hrmesh_mesh::auth::ActorType;
 use hrmesh_mesh::client::MeshChannel;
+use hrmesh_mesh::events::EventsConfig;
 use hrmesh_mesh::testing::{self, Backend, TestDatabase};
 use hrmesh_mesh::tls::TlsConfig;
 use hrmesh_mesh::tls::dev::DevPki;
@@ -80,9 +81,9 @@ pub struct Options {
     /// Every server on TLS with this PKI, requiring client certificates (mutual TLS).
     pub tls: Option<DevPki>,
     pub profile: Profile,
-    /// Every service publishes its events to this RabbitMQ broker (none: they stay in the
-    /// outboxes, read with EventService).
-    pub amqp_url: Option<String>,
+    /// Every service's events: to the broker and exchange named here, or (no AMQP URL, the
+    /// default) kept in the outboxes, read with EventService.
+    pub events: EventsConfig,
 }
 
 /// Everything up, plaintext, for tests.
@@ -93,7 +94,7 @@ impl Default for Options {
             ledger_down: false,
             tls: None,
             profile: Profile::Test,
-            amqp_url: None,
+            events: EventsConfig::default(),
         }
     }
 }
@@ -158,7 +159,7 @@ impl Participants {
         ledger_config.common.tls = options.tls("ledger");
         ledger_config.common.listen = localhost_zero();
         ledger_config.common.database_url = Some(dbs[0].url.clone());
-        ledger_config.common.events.amqp_url = options.amqp_url.clone();
+        ledger_config.common.events = options.events.clone();
         let ledger_server = LedgerServer::start(&ledger_config).await.expect("ledger");
         let mut performance_config = PerformanceConfig::default();
         testing::secure(&mut performance_config.common);
@@ -166,7 +167,7 @@ impl Participants {
         performance_config.common.tls = options.tls("performance");
         performance_config.common.listen = localhost_zero();
         performance_config.common.database_url = Some(dbs[1].url.clone());
-        performance_config.common.events.amqp_url = options.amqp_url.clone();
+        performance_config.common.events = options.events.clone();
         let performance_server = PerformanceServer::start(&performance_config)
             .await
             .expect("performance");
@@ -174,7 +175,7 @@ impl Participants {
         testing::secure(&mut notification_config.common);
         notification_config.common.tls = options.tls("notification");
         notification_config.common.database_url = Some(dbs[2].url.clone());
-        notification_config.common.events.amqp_url = options.amqp_url.clone();
+        notification_config.common.events = options.events.clone();
         let bench = options.profile == Profile::Bench;
         notification_config.common.listen = if bench && options.notification_up {
             localhost_zero()
@@ -374,7 +375,7 @@ impl Mesh {
         config.common.tls = options.tls("orchestrator");
         config.common.listen = localhost_zero();
         config.common.database_url = Some(participants.dbs[3].url.clone());
-        config.common.events.amqp_url = options.amqp_url.clone();
+        config.common.events = options.events.clone();
         config.performance_url = participants.performance_url();
         config.ledger_url = participants.ledger_url();
         config.notification_url = participants.notification_url();

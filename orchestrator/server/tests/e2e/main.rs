@@ -2,6 +2,7 @@
 //! database, on SQLite and on PostgreSQL (the mesh of `hrmesh-testkit`); and the executor over
 //! fake ports.
 
+mod events;
 mod executor;
 mod expiry;
 mod hr_sagas;

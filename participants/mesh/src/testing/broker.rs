@@ -1,7 +1,9 @@
 //! A real RabbitMQ broker for tests: Debian's `rabbitmq-server`, run from a temporary directory
 //! on free loopback ports, stopped and started again by the test (for outages mid-stream) and
 //! killed when dropped. Tests that only need a broker use the one the test command started
-//! ([`shared_url`]); starting one costs 7-15 s of two cores.
+//! ([`shared_url`]); starting one costs 7-15 s of two cores. [`Consumer`] reads what the relays
+//! publish as an integrator's consumer would: a durable queue, acknowledged after recording,
+//! deduplicated on the event id, reconnecting while the broker is away.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -194,4 +196,195 @@ async fn speaks_amqp(port: u16) -> bool {
         tokio::time::timeout(Duration::from_secs(2), probe).await,
         Ok(Ok(true))
     )
+}
+
+/// What a consumer received: one AMQP message as the relay published it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub routing_key: String,
+    /// The `cloudEvents:` headers without their prefix ("id", "type", …), as text.
+    pub attributes: std::collections::BTreeMap<String, String>,
+    pub message_id: Option<String>,
+    pub content_type: Option<String>,
+    pub persistent: bool,
+    pub body: Vec<u8>,
+}
+
+/// A consumer as the README asks integrators to write one: a durable queue bound to every type
+/// on the exchange, each message acknowledged after it was recorded, deduplicated on the
+/// event id — and it connects again when the broker goes away. Counts what came twice.
+pub struct Consumer {
+    url: String,
+    exchange: String,
+    queue: String,
+    connection: Option<(lapin::Connection, lapin::Consumer)>,
+    /// Every distinct event, in the order it first arrived.
+    pub events: Vec<Received>,
+    seen: std::collections::HashSet<String>,
+    /// Deliveries of an event already recorded.
+    pub duplicates: usize,
+}
+
+/// How long an unused queue outlives its consumer on the broker.
+const QUEUE_EXPIRES_MS: i64 = 10 * 60 * 1000;
+
+impl Consumer {
+    /// Declares `exchange` (as the relay does), a durable queue `queue` bound to every routing
+    /// key on it, and starts consuming.
+    pub async fn bind(url: &str, exchange: &str, queue: &str) -> anyhow::Result<Self> {
+        let mut consumer = Self {
+            url: url.to_owned(),
+            exchange: exchange.to_owned(),
+            queue: queue.to_owned(),
+            connection: None,
+            events: Vec::new(),
+            seen: std::collections::HashSet::new(),
+            duplicates: 0,
+        };
+        consumer.connect().await?;
+        Ok(consumer)
+    }
+
+    async fn connect(&mut self) -> anyhow::Result<()> {
+        use lapin::options::{
+            BasicConsumeOptions, BasicQosOptions, ExchangeDeclareOptions, QueueBindOptions,
+            QueueDeclareOptions,
+        };
+        use lapin::types::{AMQPValue, FieldTable};
+        let connection = tokio::time::timeout(
+            Duration::from_secs(10),
+            lapin::Connection::connect(&self.url, lapin::ConnectionProperties::default()),
+        )
+        .await
+        .context("connecting to the broker timed out")??;
+        let channel = connection.create_channel().await?;
+        channel
+            .exchange_declare(
+                self.exchange.as_str().into(),
+                lapin::ExchangeKind::Topic,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..ExchangeDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        let mut arguments = FieldTable::default();
+        arguments.insert("x-expires".into(), AMQPValue::LongLongInt(QUEUE_EXPIRES_MS));
+        channel
+            .queue_declare(
+                self.queue.as_str().into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..QueueDeclareOptions::default()
+                },
+                arguments,
+            )
+            .await?;
+        channel
+            .queue_bind(
+                self.queue.as_str().into(),
+                self.exchange.as_str().into(),
+                "#".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        channel.basic_qos(200, BasicQosOptions::default()).await?;
+        let consumer = channel
+            .basic_consume(
+                self.queue.as_str().into(),
+                "hrmesh-test".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        self.connection = Some((connection, consumer));
+        Ok(())
+    }
+
+    /// Records deliveries until `done` holds or `within` has passed; connects again (every
+    /// 200 ms) while the broker is away. Answers whether `done` held.
+    pub async fn until(&mut self, within: Duration, mut done: impl FnMut(&Self) -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        while !done(self) {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            if self.connection.is_none() && self.connect().await.is_err() {
+                self.connection = None;
+                tokio::time::sleep(Duration::from_millis(200).min(deadline - now)).await;
+                continue;
+            }
+            let Some((_, consumer)) = self.connection.as_mut() else {
+                continue;
+            };
+            let wait = Duration::from_millis(100).min(deadline - now);
+            match tokio::time::timeout(wait, tokio_stream::StreamExt::next(consumer)).await {
+                Err(_) => {}
+                Ok(Some(Ok(delivery))) => {
+                    self.record(&delivery);
+                    if delivery
+                        .ack(lapin::options::BasicAckOptions::default())
+                        .await
+                        .is_err()
+                    {
+                        // Unacknowledged: the broker delivers it again, counted as a duplicate.
+                        self.connection = None;
+                    }
+                }
+                Ok(Some(Err(_)) | None) => self.connection = None,
+            }
+        }
+        true
+    }
+
+    fn record(&mut self, delivery: &lapin::message::Delivery) {
+        let mut attributes = std::collections::BTreeMap::new();
+        if let Some(headers) = delivery.properties.headers() {
+            for (name, value) in headers.inner() {
+                if let Some(attribute) = name.as_str().strip_prefix("cloudEvents:") {
+                    let text = match value {
+                        lapin::types::AMQPValue::LongString(text) => text.to_string(),
+                        other => format!("{other:?}"),
+                    };
+                    attributes.insert(attribute.to_owned(), text);
+                }
+            }
+        }
+        let id = attributes.get("id").cloned().unwrap_or_default();
+        if !self.seen.insert(id) {
+            self.duplicates += 1;
+            return;
+        }
+        self.events.push(Received {
+            routing_key: delivery.routing_key.to_string(),
+            attributes,
+            message_id: delivery
+                .properties
+                .message_id()
+                .as_ref()
+                .map(ToString::to_string),
+            content_type: delivery
+                .properties
+                .content_type()
+                .as_ref()
+                .map(ToString::to_string),
+            persistent: *delivery.properties.delivery_mode() == Some(2),
+            body: delivery.data.clone(),
+        });
+    }
+
+    /// The distinct event ids received.
+    pub fn ids(&self) -> std::collections::BTreeSet<String> {
+        self.seen.iter().cloned().collect()
+    }
+
+    /// Closes the connection (the durable queue stays until it expires).
+    pub async fn close(mut self) {
+        if let Some((connection, _)) = self.connection.take() {
+            let _ = connection.close(200, "done".into()).await;
+        }
+    }
 }
