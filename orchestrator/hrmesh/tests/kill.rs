@@ -6,6 +6,7 @@
 use std::process::{Child, Stdio};
 
 use hrmesh_mesh::client::MeshChannel;
+use hrmesh_mesh::testing::broker::{self, Consumer};
 use hrmesh_mesh::testing::{Backend, TestDatabase};
 use hrmesh_proto::ledger as lpb;
 use hrmesh_proto::ledger::ledger_service_client::LedgerServiceClient;
@@ -14,6 +15,7 @@ use hrmesh_proto::orchestrator as opb;
 use hrmesh_proto::orchestrator::saga_service_client::SagaServiceClient;
 use hrmesh_proto::performance as ppb;
 use hrmesh_proto::performance::performance_service_client::PerformanceServiceClient;
+use hrmesh_testkit::events::{assert_arrived_in_commit_order, until_received_as_listed};
 use hrmesh_testkit::{Cohort, Options, Participants, complete_review, free_port, process, read};
 
 const SAGAS: usize = 8;
@@ -193,6 +195,8 @@ struct Participant {
     service: &'static str,
     port: u16,
     database_url: String,
+    /// Further settings, as environment variables.
+    env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -205,10 +209,15 @@ impl Drop for Participant {
 
 impl Participant {
     fn start(service: &'static str, database_url: &str) -> Self {
+        Self::start_with(service, database_url, Vec::new())
+    }
+
+    fn start_with(service: &'static str, database_url: &str, env: Vec<(String, String)>) -> Self {
         let mut participant = Self {
             service,
             port: free_port(),
             database_url: database_url.to_owned(),
+            env,
             child: None,
         };
         participant.spawn();
@@ -231,6 +240,7 @@ impl Participant {
                 format!("{prefix}IDENTITY__HS256_KEY_FILE"),
                 hrmesh_mesh::testing::dev_key_file(),
             )
+            .envs(self.env.iter().cloned())
             .args(["serve", self.service])
             .args(["--listen", &format!("127.0.0.1:{}", self.port)])
             .args(["--database-url", &self.database_url])
@@ -438,4 +448,84 @@ mod restarted_participants {
     hrmesh_mesh::test_on_every_backend!(
         participants_killed_and_restarted_mid_saga_roll_back_nothing
     );
+}
+
+/// A ledger process SIGKILLed again and again while writers commit and its relay publishes: the
+/// broker consumer ends up with every committed effect's event — one per ledger entry — and
+/// none invented; what was published twice (confirmed, then the process died before marking it)
+/// is counted and deduplicated on the id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_killed_between_commit_and_confirm_loses_and_invents_no_event() {
+    let url = broker::shared_url();
+    let exchange = format!("hrmesh.test.kill.{}", uuid::Uuid::now_v7());
+    let mut consumer = Consumer::bind(&url, &exchange, &format!("{exchange}.all"))
+        .await
+        .expect("consumer");
+    let db = TestDatabase::new(Backend::Sqlite).await;
+    let mut process = Participant::start_with(
+        "ledger",
+        &db.url,
+        vec![
+            ("HRMESH_LEDGER_EVENTS__AMQP_URL".into(), url.clone()),
+            ("HRMESH_LEDGER_EVENTS__EXCHANGE".into(), exchange.clone()),
+        ],
+    );
+    let client = LedgerServiceClient::new(hrmesh_mesh::testing::admin_channel(&process.url()));
+    hrmesh_testkit::seed::create_pto(&mut client.clone(), "1").await;
+    const WRITERS: usize = 4;
+    for n in 0..WRITERS {
+        hrmesh_testkit::seed::assign_pto(&mut client.clone(), &format!("e-{n}"), None).await;
+    }
+    for round in 0..5 {
+        // Writers commit accruals until the process dies under them; it dies once they have
+        // committed 25 more, with the relay publishing behind them.
+        let (answered, mut answers) = tokio::sync::watch::channel(0usize);
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|writer| {
+                let (mut client, answered) = (client.clone(), answered.clone());
+                tokio::spawn(async move {
+                    for n in 0..10_000 {
+                        let request = lpb::AppendEntriesRequest {
+                            request_id: format!("r{round}-w{writer}-{n}"),
+                            entries: vec![lpb::NewEntry {
+                                employee_id: format!("e-{writer}"),
+                                policy_id: "pto".into(),
+                                kind: lpb::EntryKind::Accrual as i32,
+                                amount: "0.5".into(),
+                                effective_date: "2026-02-28".into(),
+                                ..Default::default()
+                            }],
+                        };
+                        if client.append_entries(request).await.is_err() {
+                            return;
+                        }
+                        answered.send_modify(|count| *count += 1);
+                    }
+                })
+            })
+            .collect();
+        tokio::time::timeout(WAIT_MAX, answers.wait_for(|count| *count >= 25))
+            .await
+            .expect("writes within the wait")
+            .expect("writers running");
+        process.restart();
+        for writer in writers {
+            writer.await.expect("writer");
+        }
+    }
+    // Every entry that committed, whether or not its writer heard back, has its one event.
+    let mut client = client.clone();
+    let mut entries = 0;
+    for n in 0..WRITERS {
+        entries += read::entries(&mut client, &format!("e-{n}")).await.len();
+    }
+    assert!(entries >= 5 * 25, "{entries} entries");
+    let listed = until_received_as_listed(&mut consumer, &[process.url()], entries).await;
+    assert_eq!(listed.len(), entries, "one event per committed entry");
+    assert_arrived_in_commit_order(&consumer, &listed);
+    eprintln!(
+        "{entries} events over 5 kills; {} published again and deduplicated",
+        consumer.duplicates
+    );
+    consumer.close().await;
 }

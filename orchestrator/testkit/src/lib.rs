@@ -7,10 +7,13 @@
 //! - [`seed`]: what the sagas need to exist first (policy `pto` and its assignments, reviews
 //!   waiting for the manager) and the saga inputs the tests start.
 //! - [`read`]: what the sagas did, read back from each service, and the assertions on it.
+//! - [`events`]: what the services publish, listed by EventService and caught up with by a
+//!   broker consumer.
 //! - [`process`]: the `hrmesh` binary as a child process (its command and what it logs).
 //!
 //! Only ever a dev-dependency: it starts servers on loopback with test keys.
 
+pub mod events;
 pub mod mesh;
 pub mod process;
 pub mod read;

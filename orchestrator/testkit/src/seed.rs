@@ -174,3 +174,25 @@ impl Cohort<'_> {
         seeded
     }
 }
+
+/// Half a day of PTO accrued for `employee`: one `accrual.posted` event.
+pub async fn accrue(
+    ledger: &mut LedgerServiceClient<MeshChannel>,
+    request_id: &str,
+    employee: &str,
+) {
+    ledger
+        .append_entries(lpb::AppendEntriesRequest {
+            request_id: request_id.into(),
+            entries: vec![lpb::NewEntry {
+                employee_id: employee.into(),
+                policy_id: "pto".into(),
+                kind: lpb::EntryKind::Accrual as i32,
+                amount: "0.5".into(),
+                effective_date: "2026-02-28".into(),
+                ..Default::default()
+            }],
+        })
+        .await
+        .expect("accrue");
+}

@@ -2,10 +2,10 @@
 //! database, on SQLite and on PostgreSQL (the mesh of `hrmesh-testkit`); and the executor over
 //! fake ports.
 
-mod events;
 mod executor;
 mod expiry;
 mod hr_sagas;
+mod integration_events;
 mod legacy;
 mod lossy_ledger;
 mod outages;

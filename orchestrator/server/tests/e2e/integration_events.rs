@@ -13,6 +13,8 @@ use hrmesh_mesh::testing::TestDatabase;
 use hrmesh_mesh::testing::broker::{self, Broker, Consumer, Received};
 use hrmesh_proto::events as epb;
 use hrmesh_proto::events::event_service_client::EventServiceClient;
+use hrmesh_testkit::events::{assert_arrived_in_commit_order, listed, until_received_as_listed};
+use hrmesh_testkit::seed;
 use prost::Message;
 
 use super::*;
@@ -23,29 +25,6 @@ fn events_to(url: &str, test: &str) -> EventsConfig {
         amqp_url: Some(url.to_owned()),
         exchange: format!("hrmesh.test.{test}.{}", uuid::Uuid::now_v7()),
         ..EventsConfig::default()
-    }
-}
-
-/// Every event a service's EventService lists, oldest first.
-async fn listed(url: &str) -> Vec<epb::Event> {
-    let mut client = EventServiceClient::new(testing::admin_channel(url));
-    let mut events = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = client
-            .list_events(epb::ListEventsRequest {
-                after_position: after,
-                page_size: 500,
-                subject: String::new(),
-            })
-            .await
-            .expect("list events")
-            .into_inner();
-        if page.events.is_empty() {
-            return events;
-        }
-        after = page.next_position;
-        events.extend(page.events);
     }
 }
 
@@ -526,8 +505,8 @@ async fn every_event_type_is_published_once_in_a_valid_envelope() {
     let (clock_ledger, clock) = ledger_on_a_clock(&events, &clock_db).await;
     let mut clock_client =
         LedgerServiceClient::new(testing::admin_channel(&clock_ledger.server.uri()));
-    hrmesh_testkit::seed::create_pto(&mut clock_client, "1.75").await;
-    hrmesh_testkit::seed::assign_pto(&mut clock_client, "e-5", Some("5")).await;
+    seed::create_pto(&mut clock_client, "1.75").await;
+    seed::assign_pto(&mut clock_client, "e-5", Some("5")).await;
     hold_days(
         &mut clock_client,
         "hold-expiring",
@@ -659,77 +638,6 @@ async fn ledger_publishing(db_url: &str, events: &EventsConfig) -> LedgerServer 
     LedgerServer::start(&config).await.expect("ledger")
 }
 
-/// Half a day of PTO accrued for `employee`: one `accrual.posted` event.
-async fn accrue(ledger: &mut LedgerServiceClient<MeshChannel>, request_id: &str, employee: &str) {
-    ledger
-        .append_entries(lpb::AppendEntriesRequest {
-            request_id: request_id.into(),
-            entries: vec![lpb::NewEntry {
-                employee_id: employee.into(),
-                policy_id: "pto".into(),
-                kind: lpb::EntryKind::Accrual as i32,
-                amount: "0.5".into(),
-                effective_date: "2026-02-28".into(),
-                ..Default::default()
-            }],
-        })
-        .await
-        .expect("accrue");
-}
-
-/// Waits (at most 90 s) until `urls` list `count` events and the consumer holds exactly those;
-/// panics with the difference otherwise.
-async fn until_received_as_listed(
-    consumer: &mut Consumer,
-    urls: &[String],
-    count: usize,
-) -> Vec<epb::Event> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    loop {
-        let mut listed_events = Vec::new();
-        for url in urls {
-            listed_events.extend(listed(url).await);
-        }
-        let expected: BTreeSet<String> = listed_events.iter().map(|e| e.id.clone()).collect();
-        if consumer
-            .until(Duration::from_millis(500), |c| c.ids() == expected)
-            .await
-            && expected.len() >= count
-        {
-            return listed_events;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            let received = consumer.ids();
-            panic!(
-                "{} listed of {count}; {} listed but not received, {} received but not listed",
-                expected.len(),
-                expected.difference(&received).count(),
-                received.difference(&expected).count()
-            );
-        }
-    }
-}
-
-/// Per subject, the event ids in the order they first arrived equal the order they were listed
-/// (committed): one aggregate's events are published in order, across outages too.
-fn assert_arrived_in_commit_order(consumer: &Consumer, listed_events: &[epb::Event]) {
-    let mut listed_order: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for event in listed_events {
-        listed_order
-            .entry(event.subject.as_str())
-            .or_default()
-            .push(event.id.as_str());
-    }
-    let mut arrived_order: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for event in &consumer.events {
-        arrived_order
-            .entry(event.attributes["subject"].as_str())
-            .or_default()
-            .push(event.attributes["id"].as_str());
-    }
-    assert_eq!(arrived_order, listed_order);
-}
-
 async fn a_broker_stopped_and_started_mid_stream_loses_and_invents_no_event() {
     let mut broker = Broker::start().await.expect("a broker of this test's own");
     let events = events_to(&broker.url(), "outage");
@@ -739,22 +647,22 @@ async fn a_broker_stopped_and_started_mid_stream_loses_and_invents_no_event() {
     let db = TestDatabase::new(Backend::Sqlite).await;
     let ledger = ledger_publishing(&db.url, &events).await;
     let mut client = LedgerServiceClient::new(testing::admin_channel(&ledger.server.uri()));
-    hrmesh_testkit::seed::create_pto(&mut client, "1").await;
+    seed::create_pto(&mut client, "1").await;
     for n in 0..4 {
-        hrmesh_testkit::seed::assign_pto(&mut client, &format!("e-{n}"), None).await;
+        seed::assign_pto(&mut client, &format!("e-{n}"), None).await;
     }
     // A stream of accruals; the broker stops while the relay publishes the first hundred, the
     // ledger goes on committing, and the broker comes back on the same directory.
     for n in 0..100 {
-        accrue(&mut client, &format!("before-{n}"), &format!("e-{}", n % 4)).await;
+        seed::accrue(&mut client, &format!("before-{n}"), &format!("e-{}", n % 4)).await;
     }
     broker.stop().await.expect("stop the broker");
     for n in 0..100 {
-        accrue(&mut client, &format!("during-{n}"), &format!("e-{}", n % 4)).await;
+        seed::accrue(&mut client, &format!("during-{n}"), &format!("e-{}", n % 4)).await;
     }
     broker.restart().await.expect("start the broker again");
     for n in 0..100 {
-        accrue(&mut client, &format!("after-{n}"), &format!("e-{}", n % 4)).await;
+        seed::accrue(&mut client, &format!("after-{n}"), &format!("e-{}", n % 4)).await;
     }
     let urls = [ledger.server.uri()];
     let listed_events = until_received_as_listed(&mut consumer, &urls, 300).await;
@@ -789,9 +697,9 @@ async fn two_relays_on_one_database_publish_each_event_once(backend: Backend) {
         .iter()
         .map(|replica| LedgerServiceClient::new(testing::admin_channel(&replica.server.uri())))
         .collect();
-    hrmesh_testkit::seed::create_pto(&mut clients[0], "1").await;
+    seed::create_pto(&mut clients[0], "1").await;
     for n in 0..4 {
-        hrmesh_testkit::seed::assign_pto(&mut clients[n % 2], &format!("e-{n}"), None).await;
+        seed::assign_pto(&mut clients[n % 2], &format!("e-{n}"), None).await;
     }
     // Both replicas commit concurrently; both relays run; the lease lets one publish at a time.
     let writers = clients
@@ -800,7 +708,7 @@ async fn two_relays_on_one_database_publish_each_event_once(backend: Backend) {
         .map(|(replica, mut client)| {
             tokio::spawn(async move {
                 for n in 0..100 {
-                    accrue(
+                    seed::accrue(
                         &mut client,
                         &format!("r{replica}-{n}"),
                         &format!("e-{}", (n + replica) % 4),
@@ -863,7 +771,7 @@ async fn watch_events_resumes_from_its_cursor_and_shows_only_what_the_caller_may
         [(1, "e-1"), (2, "e-2")]
     );
     // A new event reaches the watcher as it commits.
-    accrue(&mut mesh.ledger, "live", "e-1").await;
+    seed::accrue(&mut mesh.ledger, "live", "e-1").await;
     let live = next_event(&mut stream).await;
     assert_eq!(
         (live.position, live.r#type.as_str()),
@@ -871,8 +779,8 @@ async fn watch_events_resumes_from_its_cursor_and_shows_only_what_the_caller_may
     );
     drop(stream);
     // Two more while nobody watches; resuming from the last position seen gives exactly those.
-    accrue(&mut mesh.ledger, "away-1", "e-2").await;
-    accrue(&mut mesh.ledger, "away-2", "e-1").await;
+    seed::accrue(&mut mesh.ledger, "away-1", "e-2").await;
+    seed::accrue(&mut mesh.ledger, "away-2", "e-1").await;
     let mut resumed = admin
         .watch_events(watch(live.position, ""))
         .await
