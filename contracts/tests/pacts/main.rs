@@ -3,6 +3,7 @@
 //! verifications against the real servers, and the negative controls.
 
 mod consumer;
+mod events;
 mod ledger;
 mod negative;
 mod notification;
