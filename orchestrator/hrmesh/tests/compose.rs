@@ -312,7 +312,12 @@ fn every_hrmesh_service_reads_its_environment_and_agrees_on_ports_and_addresses(
             "{name}: the health check probes its own port"
         );
         listen_ports.insert(name.clone(), port);
-        for url in urls.into_iter().chain(common.database_url) {
+        let amqp_url = common.events.amqp_url.clone();
+        assert!(
+            amqp_url.is_some(),
+            "{name} publishes its integration events to the broker"
+        );
+        for url in urls.into_iter().chain(common.database_url).chain(amqp_url) {
             calls.push((name.clone(), url));
         }
     }
@@ -337,6 +342,19 @@ fn every_hrmesh_service_reads_its_environment_and_agrees_on_ports_and_addresses(
                 );
             }
             "mongodb" => assert_eq!(port, Some(27017), "{name}: {url}"),
+            "amqp" => {
+                assert_eq!(port, Some(5672), "{name}: {url}");
+                assert_eq!(
+                    text(&compose.services[&name]["depends_on"][&host]["condition"]),
+                    "service_healthy",
+                    "{name} waits until the broker answers its health check"
+                );
+                assert_eq!(
+                    strings(&compose.services[&host]["healthcheck"]["test"]),
+                    ["CMD", "rabbitmq-diagnostics", "-q", "ping"],
+                    "{host}: the broker's own health check"
+                );
+            }
             other => panic!("{name}: unexpected scheme {other} in {url}"),
         }
     }
