@@ -56,6 +56,8 @@ impl Default for RelaySpec {
 
 /// Rounds of numbering or publishing per wake-up, so the lease is renewed between them.
 const ROUNDS_MAX: usize = 20;
+/// Published batches waiting for their confirms at once.
+const IN_FLIGHT_MAX: usize = 4;
 /// How often published events past the retention period are removed.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
@@ -115,22 +117,30 @@ impl Worker {
     async fn run(mut self, written: Arc<Notify>, mut stopped: watch::Receiver<bool>) {
         let mut failures: u32 = 0;
         let mut last_prune: Option<tokio::time::Instant> = None;
+        // A round that spent its budget goes on at once (after renewing the lease).
+        let mut more = false;
         loop {
             let wait = if failures == 0 {
                 self.spec.poll
             } else {
                 backoff(failures, self.spec.backoff_max)
             };
-            tokio::select! {
-                _ = written.notified() => {}
-                _ = tokio::time::sleep(wait) => {}
-                _ = stopped.changed() => {}
+            if !more {
+                tokio::select! {
+                    _ = written.notified() => {}
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stopped.changed() => {}
+                }
             }
+            more = false;
             if *stopped.borrow() {
                 break;
             }
             match self.round().await {
-                Ok(()) => failures = 0,
+                Ok(spent) => {
+                    failures = 0;
+                    more = spent;
+                }
                 Err(Trouble::Store(err)) => {
                     failures = failures.saturating_add(1);
                     tracing::warn!(
@@ -159,8 +169,9 @@ impl Worker {
         }
     }
 
-    /// Takes or renews the lease, numbers what is new, publishes what is numbered.
-    async fn round(&mut self) -> Result<(), Trouble> {
+    /// Takes or renews the lease, numbers what is new, publishes what is numbered. True when it
+    /// stopped at its budget with work left.
+    async fn round(&mut self) -> Result<bool, Trouble> {
         let now = Utc::now();
         let until = now + chrono::Duration::from_std(self.spec.lease).unwrap_or_default();
         if !self
@@ -169,8 +180,9 @@ impl Worker {
             .await
             .map_err(Trouble::Store)?
         {
-            return Ok(());
+            return Ok(false);
         }
+        let mut spent = true;
         for _ in 0..ROUNDS_MAX {
             let numbered = self
                 .store
@@ -181,48 +193,83 @@ impl Worker {
                 self.numbered.send_replace(());
             }
             if numbered < self.spec.batch {
+                spent = false;
                 break;
             }
         }
         if self.spec.amqp_url.is_none() {
-            return Ok(());
+            return Ok(spent);
         }
+        Ok(self.publish_round().await? || spent)
+    }
+
+    /// Publishes numbered events in position order, keeping up to [`IN_FLIGHT_MAX`] batches
+    /// waiting for the broker's confirms while the next one is sent (a confirm waits for the
+    /// broker's disk, so one batch at a time leaves the link idle), and marks each batch's
+    /// confirmed prefix published, in order. True when it stopped at its budget.
+    async fn publish_round(&mut self) -> Result<bool, Trouble> {
+        let source = self.spec.source.clone();
+        let mut in_flight: std::collections::VecDeque<Sent> = std::collections::VecDeque::new();
         for _ in 0..ROUNDS_MAX {
-            let batch = self
-                .store
-                .unpublished(self.spec.batch)
-                .await
-                .map_err(Trouble::Store)?;
-            let Some(last) = batch.last().map(|event| event.position) else {
-                return Ok(());
-            };
-            let source = self.spec.source.clone();
-            let publisher = self.publisher().await.map_err(Trouble::Broker)?;
-            let confirmed = publisher
-                .publish(&source, &batch)
-                .await
-                .map_err(Trouble::Broker)?;
-            if let Some(through) = confirmed {
-                let kept = self
+            let batch = match in_flight.back() {
+                None => self.store.unpublished(self.spec.batch).await,
+                Some(sent) => self
                     .store
-                    .mark_published(&self.holder, Utc::now(), through)
+                    .after(sent.last, None, self.spec.batch)
                     .await
-                    .map_err(Trouble::Store)?;
-                if !kept {
-                    tracing::warn!("the relay lost its lease mid-batch; another replica goes on");
-                    return Ok(());
+                    .map(|events| events.into_iter().filter(|e| !e.published).collect()),
+            }
+            .map_err(Trouble::Store)?;
+            let drained = (batch.len() as u64) < self.spec.batch;
+            if !batch.is_empty() {
+                let publisher = self.publisher().await.map_err(Trouble::Broker)?;
+                in_flight.push_back(
+                    publisher
+                        .send(&source, &batch)
+                        .await
+                        .map_err(Trouble::Broker)?,
+                );
+            }
+            while in_flight.len() > IN_FLIGHT_MAX || (drained && !in_flight.is_empty()) {
+                let sent = in_flight.pop_front().expect("a batch in flight");
+                if !self.settle(sent).await? {
+                    return Ok(false);
                 }
             }
-            if confirmed != Some(last) {
-                return Err(Trouble::Broker(anyhow::anyhow!(
-                    "the broker refused an event after position {confirmed:?}"
-                )));
-            }
-            if (batch.len() as u64) < self.spec.batch {
-                return Ok(());
+            if drained {
+                return Ok(false);
             }
         }
-        Ok(())
+        // The round's budget is spent: settle what is in flight, then renew the lease.
+        while let Some(sent) = in_flight.pop_front() {
+            if !self.settle(sent).await? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Waits for `sent`'s confirms and marks its confirmed prefix. False when the lease was lost.
+    async fn settle(&mut self, sent: Sent) -> Result<bool, Trouble> {
+        let last = sent.last;
+        let confirmed = sent.confirmed().await.map_err(Trouble::Broker)?;
+        if let Some(through) = confirmed {
+            let kept = self
+                .store
+                .mark_published(&self.holder, Utc::now(), through)
+                .await
+                .map_err(Trouble::Store)?;
+            if !kept {
+                tracing::warn!("the relay lost its lease mid-batch; another replica goes on");
+                return Ok(false);
+            }
+        }
+        if confirmed != Some(last) {
+            return Err(Trouble::Broker(anyhow::anyhow!(
+                "the broker refused an event after position {confirmed:?}"
+            )));
+        }
+        Ok(true)
     }
 
     async fn publisher(&mut self) -> anyhow::Result<&Publisher> {
@@ -312,9 +359,8 @@ impl Publisher {
         self.connection.status().connected() && self.channel.status().connected()
     }
 
-    /// Publishes `events` in order and waits for the broker's confirms. Returns the position of
-    /// the last event of the longest confirmed prefix (`None` when the first was refused).
-    async fn publish(&self, source: &str, events: &[StoredEvent]) -> anyhow::Result<Option<i64>> {
+    /// Publishes `events` in order; their confirms are awaited with [`Sent::confirmed`].
+    async fn send(&self, source: &str, events: &[StoredEvent]) -> anyhow::Result<Sent> {
         let mut confirms = Vec::with_capacity(events.len());
         for event in events {
             let (body, properties) = message(source, event);
@@ -328,23 +374,41 @@ impl Publisher {
                     properties,
                 )
                 .await?;
-            confirms.push(confirm);
+            confirms.push((event.position, confirm));
         }
+        Ok(Sent {
+            last: events.last().map_or(0, |event| event.position),
+            confirms,
+        })
+    }
+
+    async fn close(self) {
+        let _ = self.connection.close(200, "relay stopping".into()).await;
+    }
+}
+
+/// A batch published and waiting for its confirms.
+struct Sent {
+    /// The position of its last event.
+    last: i64,
+    confirms: Vec<(i64, lapin::PublisherConfirm)>,
+}
+
+impl Sent {
+    /// Waits for the broker's confirms (30 s at most each). Answers the position of the last
+    /// event of the longest confirmed prefix (`None` when the first was refused).
+    async fn confirmed(self) -> anyhow::Result<Option<i64>> {
         let mut confirmed = None;
-        for (event, confirm) in events.iter().zip(confirms) {
+        for (position, confirm) in self.confirms {
             let confirmation = tokio::time::timeout(Duration::from_secs(30), confirm)
                 .await
                 .map_err(|_| anyhow::anyhow!("the broker did not confirm in 30 s"))??;
             if !confirmation.is_ack() {
                 break;
             }
-            confirmed = Some(event.position);
+            confirmed = Some(position);
         }
         Ok(confirmed)
-    }
-
-    async fn close(self) {
-        let _ = self.connection.close(200, "relay stopping".into()).await;
     }
 }
 
