@@ -68,8 +68,16 @@ enum Command {
     /// through the notification service) and the notification service (50054, in-app channel;
     /// email and webhooks need configuration).
     Up(UpArgs),
-    /// Start, inspect, follow and operate sagas (talks to the orchestrator over gRPC).
+    /// Start, inspect, follow and operate sagas (talks to the orchestrator over gRPC). A followed
+    /// saga sets the exit code: 0 completed, 3 compensated, 4 stuck, 5 still running; 1 is an
+    /// error, 2 a command line that does not parse.
     Saga(saga_cli::SagaArgs),
+    /// Print a shell completion script: `hrmesh completions bash > /etc/bash_completion.d/hrmesh`
+    /// (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Ask a service whether it is serving (grpc.health.v1) and exit non-zero unless it is: the
     /// container health check.
     Probe(ProbeArgs),
@@ -542,7 +550,7 @@ impl OrchestratorArgs {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
     let service_name = match &cli.command {
         Command::Serve(Service::Ledger(_)) => "hrmesh-ledger",
@@ -566,8 +574,19 @@ async fn main() -> anyhow::Result<()> {
     result
 }
 
-async fn run(command: Command) -> anyhow::Result<()> {
-    match command {
+async fn run(command: Command) -> anyhow::Result<std::process::ExitCode> {
+    let done = match command {
+        // A followed saga's end is the exit code.
+        Command::Saga(args) => return saga_cli::run(args).await,
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "hrmesh",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
         Command::Serve(Service::Ledger(args)) => {
             let ledger = LedgerServer::start(&args.into_config()?).await?;
             run_until_shutdown(vec![Running::Ledger(ledger)]).await
@@ -576,7 +595,6 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let notification = NotificationServer::start(&args.into_config()?).await?;
             run_until_shutdown(vec![Running::Notification(notification)]).await
         }
-        Command::Saga(args) => saga_cli::run(args).await,
         Command::Probe(args) => probe(args).await,
         Command::Token(args) => token(args).await,
         Command::Keygen(args) => keygen(args),
@@ -680,7 +698,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             ])
             .await
         }
-    }
+    };
+    done.map(|()| std::process::ExitCode::SUCCESS)
 }
 
 /// One running service of this process.

@@ -1,8 +1,16 @@
-//! `hrmesh saga ...`: start, inspect, watch and operate sagas from a terminal.
+//! `hrmesh saga ...`: start, inspect, watch and operate sagas from a terminal or a script.
+//!
+//! Output is a table for people or, with `-o json`, canonical proto3 JSON (one object per line
+//! while following a saga). The exit code says how a followed saga ended ([`EXIT_COMPENSATED`],
+//! [`EXIT_STUCK`]); a refused call prints its status with every detail (the fields and rules of a
+//! BadRequest, the reason and metadata of an ErrorInfo) and exits 1.
 
+use std::process::ExitCode;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use anyhow::Context;
+use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Subcommand, ValueEnum};
 use hrmesh_mesh::auth::TokenSource;
 use hrmesh_mesh::client::MeshChannel;
@@ -11,6 +19,24 @@ use hrmesh_proto::orchestrator::saga_service_client::SagaServiceClient;
 use hrmesh_proto::orchestrator::start_saga_request::Input;
 use hrmesh_proto::orchestrator::*;
 use hrmesh_proto::performance::{PipOutcome, Rating, ReviewSection};
+use prost::Message;
+use tonic_types::StatusExt;
+
+/// A followed saga ended compensated.
+pub const EXIT_COMPENSATED: u8 = 3;
+/// A followed saga is stuck, waiting for an operator.
+pub const EXIT_STUCK: u8 = 4;
+/// The stream ended while the saga was still running (the orchestrator went away).
+pub const EXIT_RUNNING: u8 = 5;
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OutputFormat {
+    /// Aligned text for people.
+    Table,
+    /// Canonical proto3 JSON: one object, or one per line while following a saga.
+    Json,
+}
 
 #[derive(Debug, Args)]
 pub struct SagaArgs {
@@ -33,21 +59,36 @@ pub struct SagaArgs {
         hide_env_values = true
     )]
     token: Option<String>,
+    /// How to print results.
+    #[arg(
+        long,
+        short = 'o',
+        global = true,
+        value_enum,
+        default_value_t = OutputFormat::Table
+    )]
+    output: OutputFormat,
     #[command(flatten)]
     tls: crate::ClientTlsArgs,
     #[command(subcommand)]
     command: SagaCommand,
 }
 
+/// Exit codes of `start` (unless --detach) and `watch`: 0 the saga completed, 3 it was
+/// compensated, 4 it is stuck (an operator must act), 5 the stream ended while it was still
+/// running; 1 for an error (a refused call, an argument the service refused, no connection), 2 for
+/// a command line that does not parse. Every other command exits 0 when its call succeeded.
 #[derive(Debug, Subcommand)]
 enum SagaCommand {
     /// Start a saga and follow its steps live until it ends (or return at once with --detach).
+    /// Exits 0 completed, 3 compensated, 4 stuck.
     Start(StartArgs),
     /// Show a saga with its steps and full history.
     Get { saga_id: String },
     /// List sagas, newest first.
     List(ListArgs),
-    /// Follow a saga's steps live until it ends or is stuck.
+    /// Follow a saga's steps live until it ends or is stuck. Exits 0 completed, 3 compensated,
+    /// 4 stuck.
     Watch { saga_id: String },
     /// Operator: try a stuck saga's step again.
     Retry(OperatorArgs),
@@ -211,17 +252,112 @@ enum StartSaga {
     },
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SagaTypeArg {
+    CompleteReview,
+    RequestTimeOff,
+    DecideTimeOff,
+    InitiatePip,
+    ConcludePip,
+    OffboardEmployee,
+    OnboardEmployee,
+}
+
+impl SagaTypeArg {
+    fn proto(self) -> SagaType {
+        match self {
+            Self::CompleteReview => SagaType::CompleteReview,
+            Self::RequestTimeOff => SagaType::RequestTimeOff,
+            Self::DecideTimeOff => SagaType::DecideTimeOff,
+            Self::InitiatePip => SagaType::InitiatePip,
+            Self::ConcludePip => SagaType::ConcludePip,
+            Self::OffboardEmployee => SagaType::OffboardEmployee,
+            Self::OnboardEmployee => SagaType::OnboardEmployee,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SagaStateArg {
+    /// Going forward.
+    Running,
+    /// Undoing its completed steps.
+    Compensating,
+    Completed,
+    Compensated,
+    /// Waiting for an operator (retry, skip step, mark compensated).
+    Stuck,
+}
+
+impl SagaStateArg {
+    fn proto(self) -> SagaState {
+        match self {
+            Self::Running => SagaState::Running,
+            Self::Compensating => SagaState::Compensating,
+            Self::Completed => SagaState::Completed,
+            Self::Compensated => SagaState::Compensated,
+            Self::Stuck => SagaState::Stuck,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 struct ListArgs {
-    #[arg(long = "type", value_name = "TYPE")]
-    saga_type: Option<String>,
-    /// running, compensating, completed, compensated or stuck.
-    #[arg(long)]
-    state: Option<String>,
+    #[arg(long = "type", value_name = "TYPE", value_enum)]
+    saga_type: Option<SagaTypeArg>,
+    #[arg(long, value_enum)]
+    state: Option<SagaStateArg>,
     #[arg(long)]
     employee_id: Option<String>,
-    #[arg(long, default_value_t = 20)]
-    limit: i32,
+    /// Only sagas created at or after this time: RFC 3339 (2026-12-01T09:00:00Z), a date
+    /// (2026-12-01, midnight UTC) or an age (90m, 12h, 7d ago).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    since: Option<DateTime<Utc>>,
+    /// Only sagas created before this time (as --since).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    until: Option<DateTime<Utc>>,
+    /// Sagas per page (1-500).
+    #[arg(long, visible_alias = "limit", default_value_t = 20, value_parser = clap::value_parser!(i32).range(1..=500))]
+    page_size: i32,
+    /// Continue from a page token an earlier list printed.
+    #[arg(long, value_name = "TOKEN")]
+    page_token: Option<String>,
+    /// Follow the page tokens to the last page.
+    #[arg(long, conflicts_with = "page_token")]
+    all: bool,
+}
+
+/// `--since` / `--until`: RFC 3339, a date (midnight UTC), or an age before now.
+fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        return Ok(time.with_timezone(&Utc));
+    }
+    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(date.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
+    }
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let amount: i64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not RFC 3339, YYYY-MM-DD or an age like 12h"))?;
+    let age = match unit {
+        "s" => chrono::Duration::try_seconds(amount),
+        "m" => chrono::Duration::try_minutes(amount),
+        "h" => chrono::Duration::try_hours(amount),
+        "d" => chrono::Duration::try_days(amount),
+        _ => None,
+    }
+    .ok_or_else(|| format!("{text:?}: an age is a number and s, m, h or d"))?;
+    Ok(Utc::now() - age)
+}
+
+fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: time.timestamp(),
+        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -399,7 +535,7 @@ fn type_name(saga_type: i32) -> String {
 
 fn time(ts: Option<&prost_types::Timestamp>) -> String {
     ts.and_then(|ts| chrono::DateTime::from_timestamp(ts.seconds, ts.nanos.max(0) as u32))
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
         .unwrap_or_default()
 }
 
@@ -462,26 +598,184 @@ fn print_saga(saga: &Saga) {
     }
 }
 
-async fn watch(client: &mut SagaServiceClient<MeshChannel>, saga_id: &str) -> anyhow::Result<()> {
+/// `message` as canonical proto3 JSON (through the embedded descriptors).
+fn json<M: Message + prost::Name>(message: &M) -> anyhow::Result<serde_json::Value> {
+    static POOL: LazyLock<Result<prost_reflect::DescriptorPool, prost_reflect::DescriptorError>> =
+        LazyLock::new(|| prost_reflect::DescriptorPool::decode(hrmesh_proto::FILE_DESCRIPTOR_SET));
+    let pool = POOL
+        .as_ref()
+        .map_err(|err| anyhow::anyhow!("the embedded descriptors: {err}"))?;
+    let descriptor = pool
+        .get_message_by_name(&M::full_name())
+        .with_context(|| format!("{} is not in the descriptors", M::full_name()))?;
+    let dynamic =
+        prost_reflect::DynamicMessage::decode(descriptor, message.encode_to_vec().as_slice())?;
+    Ok(serde_json::to_value(&dynamic)?)
+}
+
+fn print_json<M: Message + prost::Name>(message: &M) -> anyhow::Result<()> {
+    println!("{}", json(message)?);
+    Ok(())
+}
+
+/// A refused call with everything the status says: code, message, the violated fields and
+/// rules of a BadRequest, the reason, domain and metadata of an ErrorInfo, and the other
+/// standard details.
+pub fn describe(status: &tonic::Status) -> String {
+    let mut text = format!("{:?}: {}", status.code(), status.message());
+    let details = status.get_error_details();
+    if let Some(bad) = details.bad_request() {
+        for violation in &bad.field_violations {
+            text.push_str(&format!(
+                "\n  field {}: {}",
+                violation.field, violation.description
+            ));
+        }
+    }
+    if let Some(info) = details.error_info() {
+        text.push_str(&format!("\n  reason {} ({})", info.reason, info.domain));
+        let mut metadata: Vec<_> = info.metadata.iter().collect();
+        metadata.sort();
+        for (key, value) in metadata {
+            text.push_str(&format!("\n    {key}: {value}"));
+        }
+    }
+    if let Some(failure) = details.precondition_failure() {
+        for violation in &failure.violations {
+            text.push_str(&format!(
+                "\n  precondition {} {}: {}",
+                violation.r#type, violation.subject, violation.description
+            ));
+        }
+    }
+    if let Some(retry) = details.retry_info()
+        && let Some(delay) = retry.retry_delay
+    {
+        text.push_str(&format!("\n  retry after {delay:?}"));
+    }
+    if let Some(help) = details.help() {
+        for link in &help.links {
+            text.push_str(&format!("\n  see {}: {}", link.description, link.url));
+        }
+    }
+    text
+}
+
+/// A refused call as an error that prints its details.
+fn refused(status: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!(describe(&status))
+}
+
+/// How a followed saga ended, as the exit code.
+fn exit_for(state: i32) -> ExitCode {
+    match SagaState::try_from(state) {
+        Ok(SagaState::Completed) => ExitCode::SUCCESS,
+        Ok(SagaState::Compensated) => ExitCode::from(EXIT_COMPENSATED),
+        Ok(SagaState::Stuck) => ExitCode::from(EXIT_STUCK),
+        _ => ExitCode::from(EXIT_RUNNING),
+    }
+}
+
+/// Follows `saga_id` until its stream ends; answers the last state.
+async fn watch(
+    client: &mut SagaServiceClient<MeshChannel>,
+    saga_id: &str,
+    output: OutputFormat,
+) -> anyhow::Result<i32> {
     let mut updates = client
         .watch_saga(WatchSagaRequest {
             saga_id: saga_id.to_owned(),
         })
-        .await?
+        .await
+        .map_err(refused)?
         .into_inner();
-    println!("watching saga {saga_id} (Ctrl-C stops watching; the saga goes on)");
+    if output == OutputFormat::Table {
+        println!("watching saga {saga_id} (Ctrl-C stops watching; the saga goes on)");
+    }
     let mut state = 0;
-    while let Some(update) = updates.message().await? {
-        if let Some(event) = &update.event {
-            println!("{}", event_line(event));
+    while let Some(update) = updates.message().await.map_err(refused)? {
+        match output {
+            OutputFormat::Json => print_json(&update)?,
+            OutputFormat::Table => {
+                if let Some(event) = &update.event {
+                    println!("{}", event_line(event));
+                }
+            }
         }
         state = update.state;
     }
-    println!("saga {saga_id} is {}", state_name(state));
-    Ok(())
+    if output == OutputFormat::Table {
+        println!("saga {saga_id} is {}", state_name(state));
+    }
+    Ok(state)
 }
 
-pub async fn run(args: SagaArgs) -> anyhow::Result<()> {
+fn show(saga: &Saga, output: OutputFormat) -> anyhow::Result<()> {
+    match output {
+        OutputFormat::Json => print_json(saga),
+        OutputFormat::Table => {
+            print_saga(saga);
+            Ok(())
+        }
+    }
+}
+
+fn list_line(saga: &Saga) -> String {
+    format!(
+        "{}  {:<18} {:<12} {:<10} {}  {}",
+        saga.saga_id,
+        type_name(saga.r#type),
+        state_name(saga.state),
+        saga.employee_id,
+        time(saga.create_time.as_ref()),
+        saga.reason
+    )
+}
+
+async fn list(
+    client: &mut SagaServiceClient<MeshChannel>,
+    list: ListArgs,
+    output: OutputFormat,
+) -> anyhow::Result<()> {
+    let mut request = ListSagasRequest {
+        r#type: list.saga_type.map_or(0, |t| t.proto() as i32),
+        state: list.state.map_or(0, |s| s.proto() as i32),
+        employee_id: list.employee_id.unwrap_or_default(),
+        created_after: list.since.map(timestamp),
+        created_before: list.until.map(timestamp),
+        page_size: list.page_size,
+        page_token: list.page_token.unwrap_or_default(),
+    };
+    loop {
+        let page = client
+            .list_sagas(request.clone())
+            .await
+            .map_err(refused)?
+            .into_inner();
+        match output {
+            OutputFormat::Json if list.all => {
+                for saga in &page.sagas {
+                    print_json(saga)?;
+                }
+            }
+            OutputFormat::Json => print_json(&page)?,
+            OutputFormat::Table => {
+                for saga in &page.sagas {
+                    println!("{}", list_line(saga));
+                }
+                if !list.all && !page.next_page_token.is_empty() {
+                    println!("more: --page-token {}", page.next_page_token);
+                }
+            }
+        }
+        if !list.all || page.next_page_token.is_empty() {
+            return Ok(());
+        }
+        request.page_token = page.next_page_token;
+    }
+}
+
+pub async fn run(args: SagaArgs) -> anyhow::Result<ExitCode> {
     let channel = args
         .tls
         .config()
@@ -492,6 +786,7 @@ pub async fn run(args: SagaArgs) -> anyhow::Result<()> {
         .with_context(|| format!("connecting to the orchestrator at {}", args.orchestrator))?;
     let token = args.token.clone().map(TokenSource::fixed);
     let mut client = SagaServiceClient::new(MeshChannel::new(channel, token));
+    let output = args.output;
     match args.command {
         SagaCommand::Start(start) => {
             let request_id = start
@@ -503,84 +798,66 @@ pub async fn run(args: SagaArgs) -> anyhow::Result<()> {
                     wait: false,
                     input: Some(input(start.saga)?),
                 })
-                .await?
+                .await
+                .map_err(refused)?
                 .into_inner();
             if start.detach {
-                println!("{}", saga.saga_id);
-                return Ok(());
+                match output {
+                    OutputFormat::Json => print_json(&saga)?,
+                    OutputFormat::Table => println!("{}", saga.saga_id),
+                }
+                return Ok(ExitCode::SUCCESS);
             }
-            watch(&mut client, &saga.saga_id).await?;
+            watch(&mut client, &saga.saga_id, output).await?;
             let saga = client
                 .get_saga(GetSagaRequest {
                     saga_id: saga.saga_id,
                 })
-                .await?
+                .await
+                .map_err(refused)?
                 .into_inner();
-            print_saga(&saga);
+            show(&saga, output)?;
+            return Ok(exit_for(saga.state));
         }
         SagaCommand::Get { saga_id } => {
             let saga = client
                 .get_saga(GetSagaRequest { saga_id })
-                .await?
+                .await
+                .map_err(refused)?
                 .into_inner();
-            print_saga(&saga);
+            show(&saga, output)?;
         }
-        SagaCommand::List(list) => {
-            let saga_type = match list.saga_type.as_deref() {
-                None => 0,
-                Some(name) => SagaType::from_str_name(&format!(
-                    "SAGA_TYPE_{}",
-                    name.to_uppercase().replace('-', "_")
-                ))
-                .with_context(|| format!("unknown saga type {name}"))?
-                    as i32,
-            };
-            let state = match list.state.as_deref() {
-                None => 0,
-                Some(name) => {
-                    SagaState::from_str_name(&format!("SAGA_STATE_{}", name.to_uppercase()))
-                        .with_context(|| format!("unknown saga state {name}"))?
-                        as i32
-                }
-            };
-            let sagas = client
-                .list_sagas(ListSagasRequest {
-                    r#type: saga_type,
-                    state,
-                    employee_id: list.employee_id.unwrap_or_default(),
-                    page_size: list.limit,
-                    ..Default::default()
-                })
-                .await?
-                .into_inner()
-                .sagas;
-            for saga in sagas {
-                println!(
-                    "{}  {:<18} {:<12} {:<10} {}  {}",
-                    saga.saga_id,
-                    type_name(saga.r#type),
-                    state_name(saga.state),
-                    saga.employee_id,
-                    time(saga.create_time.as_ref()),
-                    saga.reason
-                );
-            }
+        SagaCommand::List(args) => list(&mut client, args, output).await?,
+        SagaCommand::Watch { saga_id } => {
+            let state = watch(&mut client, &saga_id, output).await?;
+            return Ok(exit_for(state));
         }
-        SagaCommand::Watch { saga_id } => watch(&mut client, &saga_id).await?,
         SagaCommand::Retry(op) => {
-            let saga = client.retry_saga(operator(op)).await?.into_inner();
-            print_saga(&saga);
+            let saga = client
+                .retry_saga(operator(op))
+                .await
+                .map_err(refused)?
+                .into_inner();
+            show(&saga, output)?;
         }
         SagaCommand::Skip(op) => {
-            let saga = client.skip_step(operator(op)).await?.into_inner();
-            print_saga(&saga);
+            let saga = client
+                .skip_step(operator(op))
+                .await
+                .map_err(refused)?
+                .into_inner();
+            show(&saga, output)?;
         }
         SagaCommand::MarkCompensated(op) => {
-            let saga = client.mark_compensated(operator(op)).await?.into_inner();
-            print_saga(&saga);
+            let saga = client
+                .mark_compensated(operator(op))
+                .await
+                .map_err(refused)?
+                .into_inner();
+            show(&saga, output)?;
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 fn operator(args: OperatorArgs) -> OperatorRequest {
