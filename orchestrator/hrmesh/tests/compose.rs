@@ -298,8 +298,8 @@ fn every_hrmesh_service_reads_its_environment_and_agrees_on_ports_and_addresses(
         );
         let port = common.listen.port();
         assert!(
-            compose.ports(name).contains(&port),
-            "{name} publishes {port}"
+            compose.ports(name).is_empty(),
+            "{name} publishes no port: the gateway is the way in"
         );
         assert_eq!(
             strings(&compose.services[name]["healthcheck"]["test"]),
@@ -375,8 +375,54 @@ fn the_gateway_serves_grpc_web_and_routes_each_service_to_its_port() {
     let listen_port = listener["address"]["socket_address"]["port_value"]
         .as_u64()
         .expect("listener port");
-    assert!(compose.ports("gateway").contains(&(listen_port as u16)));
+    assert_eq!(
+        compose.ports("gateway"),
+        BTreeSet::from([listen_port as u16]),
+        "the gateway publishes its listener only"
+    );
+    assert_eq!(
+        text(&envoy["admin"]["address"]["socket_address"]["address"]),
+        "127.0.0.1",
+        "the admin interface is reachable inside the container only"
+    );
     let manager = &listener["filter_chains"][0]["filters"][0]["typed_config"];
+    // The audit trail records the caller's address, taken from the connection.
+    assert_eq!(manager["use_remote_address"].as_bool(), Some(true));
+    assert_eq!(manager["xff_num_trusted_hops"].as_u64(), Some(0));
+    let cors = &manager["route_config"]["virtual_hosts"][0]["typed_per_filter_config"]["envoy.filters.http.cors"];
+    let listed = |field: &str| -> BTreeSet<String> {
+        text(&cors[field])
+            .split(',')
+            .map(|header| header.trim().to_owned())
+            .collect()
+    };
+    for header in ["traceparent", "tracestate", "x-request-id"] {
+        assert!(
+            listed("allow_headers").contains(header),
+            "CORS allows {header}"
+        );
+        assert!(
+            listed("expose_headers").contains(header),
+            "CORS exposes {header}"
+        );
+    }
+    for header in [
+        "authorization",
+        "grpc-timeout",
+        "x-grpc-web",
+        "content-type",
+    ] {
+        assert!(
+            listed("allow_headers").contains(header),
+            "CORS allows {header}"
+        );
+    }
+    for header in ["grpc-status", "grpc-message", "grpc-status-details-bin"] {
+        assert!(
+            listed("expose_headers").contains(header),
+            "CORS exposes {header}"
+        );
+    }
     let filters: Vec<String> = manager["http_filters"]
         .as_sequence()
         .expect("http filters")
@@ -458,6 +504,17 @@ fn the_gateway_serves_grpc_web_and_routes_each_service_to_its_port() {
             Some(kind.as_str()),
             "{prefix} goes to {cluster}"
         );
+        // SagaService streams (WatchSaga, a StartSaga that waits) outlive any fixed timeout.
+        if service == "hrmesh.orchestrator.v1.SagaService" {
+            for timeout in ["timeout", "idle_timeout"] {
+                assert_eq!(text(&route["route"][timeout]), "0s", "{prefix}: {timeout}");
+            }
+            assert_eq!(
+                text(&route["route"]["max_stream_duration"]["grpc_timeout_header_max"]),
+                "0s",
+                "{prefix}: the caller's grpc-timeout applies"
+            );
+        }
         let limit = &route["typed_per_filter_config"]["envoy.filters.http.local_ratelimit"];
         let per_minute = limit["token_bucket"]["max_tokens"]
             .as_u64()

@@ -3,17 +3,21 @@
 //!
 //! The ledger first commits [`EVENTS`] accruals (one `accrual.posted` event each) with no broker
 //! configured, so they wait in its outbox; it then restarts pointed at a broker, and the figure is
-//! the time until a durable queue bound to the exchange holds every event (persistent messages,
-//! confirmed by the broker, then marked published in the outbox). Run it with
+//! the time until the outbox holds nothing unpublished: every event sent, confirmed by the broker
+//! and marked. With a durable queue bound to the exchange, the broker confirms a persistent
+//! message once it has stored it; a second run binds no queue, so the broker confirms at once
+//! without storing anything, which shows what the relay and its database cost alone. Run it with
 //! `bash loadtest/events-bench.sh`, which starts a throwaway RabbitMQ and PostgreSQL (fsync on).
 
 use std::time::{Duration, Instant};
 
 use hrmesh_ledger_server::{LedgerConfig, LedgerServer};
+use hrmesh_ledger_store::SeaLedgerStore;
 use hrmesh_mesh::events::EventsConfig;
 use hrmesh_mesh::testing::{Backend, TestDatabase, broker};
 use hrmesh_proto::ledger::ledger_service_client::LedgerServiceClient;
 use hrmesh_proto::ledger::*;
+use hrmesh_storage::outbox::OutboxSource;
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 
@@ -145,14 +149,23 @@ async fn depth(channel: &lapin::Channel, name: &str) -> u32 {
         .message_count()
 }
 
-async fn bench_backend(backend: Backend, url: &str) -> (f64, Duration) {
+/// Publishes the `EVENTS` waiting in a fresh outbox; with `queued`, into a durable queue.
+async fn bench_backend(backend: Backend, url: &str, queued: bool) -> (f64, Duration) {
     let db = TestDatabase::new(backend).await;
     let filling = ledger(&db, EventsConfig::default()).await;
     fill(&filling).await;
     filling.stop().await.expect("stop");
+    let outbox = SeaLedgerStore::open(&db.url, hrmesh_ledger_server::events::encode)
+        .await
+        .expect("store")
+        .outbox_store();
     let exchange = format!("hrmesh.bench.{}", uuid::Uuid::now_v7());
     let name = format!("{exchange}.all");
-    let channel = queue(url, &exchange, &name).await;
+    let channel = if queued {
+        Some(queue(url, &exchange, &name).await)
+    } else {
+        None
+    };
     let started = Instant::now();
     let publishing = ledger(
         &db,
@@ -163,14 +176,21 @@ async fn bench_backend(backend: Backend, url: &str) -> (f64, Duration) {
         },
     )
     .await;
-    while (depth(&channel, &name).await as usize) < EVENTS {
+    while !outbox.unpublished(1).await.expect("outbox").is_empty() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let elapsed = started.elapsed();
     publishing.stop().await.expect("stop");
-    let _ = channel
-        .queue_delete(name.as_str().into(), Default::default())
-        .await;
+    if let Some(channel) = channel {
+        assert_eq!(
+            depth(&channel, &name).await as usize,
+            EVENTS,
+            "every event queued"
+        );
+        let _ = channel
+            .queue_delete(name.as_str().into(), Default::default())
+            .await;
+    }
     (EVENTS as f64 / elapsed.as_secs_f64(), elapsed)
 }
 
@@ -190,9 +210,17 @@ fn main() {
         );
     }
     println!("\n## the ledger's relay, {EVENTS} events, publisher confirms\n");
-    println!("| database | events/s | all published after |\n|---|---|---|");
+    println!("| database | broker | events/s | all published after |\n|---|---|---|---|");
     for (name, backend) in backends {
-        let (rate, elapsed) = runtime.block_on(bench_backend(backend, &url));
-        println!("| {name} | {rate:.0} | {:.2} s |", elapsed.as_secs_f64());
+        for (queued, broker) in [
+            (true, "durable queue, persistent"),
+            (false, "no queue bound"),
+        ] {
+            let (rate, elapsed) = runtime.block_on(bench_backend(backend, &url, queued));
+            println!(
+                "| {name} | {broker} | {rate:.0} | {:.2} s |",
+                elapsed.as_secs_f64()
+            );
+        }
     }
 }
