@@ -192,7 +192,7 @@ where
             let principal = match checked {
                 Ok(allowed) => allowed,
                 Err(status) => {
-                    record_metrics(policy.service, &path, status.code(), started);
+                    record_metrics(&policy, &path, status.code(), started);
                     span.in_scope(|| {
                         tracing::info!(code = ?status.code(), reason = status.message(), "call refused");
                     });
@@ -205,10 +205,12 @@ where
                 .get("x-forwarded-for")
                 .and_then(|value| value.to_str().ok())
                 .map(str::to_owned);
+            // Only the service's own mutating methods: reflection and unknown paths change
+            // nothing.
             let audited = policy
                 .audit
                 .as_ref()
-                .filter(|_| is_mutating(&path))
+                .filter(|_| policy.permissions.contains_key(path.as_str()) && is_mutating(&path))
                 .map(|audit| {
                     (
                         audit.clone(),
@@ -246,7 +248,7 @@ where
                         "the audit trail cannot be written, so the call was not made; retry later",
                         [],
                     );
-                    record_metrics(policy.service, &path, status.code(), started);
+                    record_metrics(&policy, &path, status.code(), started);
                     return Ok(status.into_http());
                 }
                 settle = Some((audit, id));
@@ -257,7 +259,7 @@ where
             // means the handler answered.
             let code = tonic::Status::from_header_map(response.headers())
                 .map_or(Code::Ok, |status| status.code());
-            record_metrics(policy.service, &path, code, started);
+            record_metrics(&policy, &path, code, started);
             if let Some((audit, id)) = settle {
                 audit.settle(id, crate::status::code_name(code)).await;
             }
@@ -373,11 +375,21 @@ pub fn trace_id(span: &tracing::Span) -> Option<String> {
         .then(|| span_context.trace_id().to_string())
 }
 
-fn record_metrics(service: &'static str, path: &str, code: Code, started: Instant) {
+/// The `method` label of a call to `path`: the method when this service serves it (or server
+/// reflection), `unknown` for every other path, so callers cannot create series at will.
+fn method_label(policy: &Policy, path: &str) -> String {
+    if policy.permissions.contains_key(path) || path.starts_with("/grpc.reflection.") {
+        path.trim_start_matches('/').to_owned()
+    } else {
+        "unknown".to_owned()
+    }
+}
+
+fn record_metrics(policy: &Policy, path: &str, code: Code, started: Instant) {
     metrics::histogram!(
         "hrmesh_rpc_server_duration_seconds",
-        "service" => service,
-        "method" => path.trim_start_matches('/').to_owned(),
+        "service" => policy.service,
+        "method" => method_label(policy, path),
         "code" => crate::status::code_name(code),
     )
     .record(started.elapsed().as_secs_f64());

@@ -1262,6 +1262,11 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Sends one grpc-web GetPolicy to `addr` with a W3C `traceparent` naming `trace_id`.
 async fn grpc_web_get_policy(addr: std::net::SocketAddr, trace_id: &str) -> String {
+    grpc_web_call(addr, "/hrmesh.ledger.v1.LedgerService/GetPolicy", trace_id).await
+}
+
+/// A grpc-web call of `path` with a GetPolicyRequest body, answered as raw HTTP/1.1.
+async fn grpc_web_call(addr: std::net::SocketAddr, path: &'static str, trace_id: &str) -> String {
     use std::io::{Read, Write};
     let body = prost::Message::encode_to_vec(&lpb::GetPolicyRequest {
         policy_id: "pto".into(),
@@ -1274,7 +1279,7 @@ async fn grpc_web_get_policy(addr: std::net::SocketAddr, trace_id: &str) -> Stri
         frame.extend_from_slice(&u32::try_from(body.len()).expect("small").to_be_bytes());
         frame.extend_from_slice(&body);
         let head = format!(
-            "POST /hrmesh.ledger.v1.LedgerService/GetPolicy HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/grpc-web+proto\r\nX-Grpc-Web: 1\r\nAuthorization: {bearer}\r\ntraceparent: {traceparent}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/grpc-web+proto\r\nX-Grpc-Web: 1\r\nAuthorization: {bearer}\r\ntraceparent: {traceparent}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             frame.len()
         );
         stream.write_all(head.as_bytes()).expect("write head");
@@ -1425,7 +1430,30 @@ async fn one_saga_is_one_trace_and_the_metrics_move() {
         names(&spans)
     );
 
+    // A method the ledger does not serve: UNIMPLEMENTED, not audited, and counted under one
+    // label, so made-up paths cannot create series.
+    let unknown = grpc_web_call(
+        mesh.ledger_server.addr(),
+        "/hrmesh.ledger.v1.LedgerService/DropEverything",
+        web_trace,
+    )
+    .await;
+    // Refused before any body: the status is a header.
+    assert!(unknown.contains("grpc-status: 12"), "{unknown}");
+    let trail = audit_trail("ledger", &mesh.ledger_server.server.uri()).await;
+    assert!(
+        trail
+            .iter()
+            .all(|event| !event.method.contains("DropEverything")),
+        "{trail:?}"
+    );
+
     let text = scrape(metrics_addr).await;
+    assert!(!text.contains("DropEverything"), "{text}");
+    assert!(
+        text.contains("hrmesh_rpc_server_duration_seconds_count{service=\"ledger\",method=\"unknown\",code=\"UNIMPLEMENTED\"} 1"),
+        "{text}"
+    );
     for line in [
         "hrmesh_sagas_started_total{saga_type=\"complete-review\"} 1",
         "hrmesh_sagas_completed_total{saga_type=\"complete-review\"} 1",

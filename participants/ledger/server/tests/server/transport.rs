@@ -57,6 +57,24 @@ async fn health_and_reflection_answer(backend: Backend) {
         names.contains(&"grpc.health.v1.Health".to_owned()),
         "{names:?}"
     );
+    // Looking at the schema changes nothing: reflection is not in the audit trail.
+    let trail = h
+        .client
+        .clone()
+        .list_audit_events(hrmesh_proto::common::ListAuditEventsRequest {
+            page_size: 500,
+            ..Default::default()
+        })
+        .await
+        .expect("audit trail")
+        .into_inner()
+        .events;
+    assert!(
+        trail
+            .iter()
+            .all(|event| !event.method.contains("ServerReflection")),
+        "{trail:?}"
+    );
 }
 
 async fn browsers_reach_the_ledger_over_grpc_web(backend: Backend) {
