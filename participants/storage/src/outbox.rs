@@ -466,14 +466,20 @@ impl OutboxStore for SqlOutbox {
             .into_tuple()
             .one(&txn)
             .await?;
-        let mut next = last.flatten().unwrap_or(0);
-        for seq in &waiting {
-            next += 1;
+        // One statement per run of consecutive seqs (usually the whole batch): every row of a
+        // run is waiting, so its position is its seq plus the run's offset.
+        let mut next = last.flatten().unwrap_or(0) + 1;
+        for run in waiting.chunk_by(|a, b| b - a == 1) {
+            let (first, last) = (run[0], run[run.len() - 1]);
             entity::Entity::update_many()
-                .col_expr(entity::Column::Position, Expr::value(next))
-                .filter(entity::Column::Seq.eq(*seq))
+                .col_expr(
+                    entity::Column::Position,
+                    Expr::col(entity::Column::Seq).add(next - first),
+                )
+                .filter(entity::Column::Seq.between(first, last))
                 .exec(&txn)
                 .await?;
+            next += run.len() as i64;
         }
         txn.commit().await?;
         Ok(waiting.len() as u64)

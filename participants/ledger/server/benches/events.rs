@@ -2,9 +2,9 @@
 //! on SQLite and PostgreSQL.
 //!
 //! The ledger first commits [`EVENTS`] accruals (one `accrual.posted` event each) with no broker
-//! configured, so they wait in its outbox; it then restarts pointed at a broker, and the figure is
-//! the time until the outbox holds nothing unpublished: every event sent, confirmed by the broker
-//! and marked. With a durable queue bound to the exchange, the broker confirms a persistent
+//! configured, so they wait in its outbox, numbered; it then restarts pointed at a broker, and the
+//! figure is the time until the outbox holds nothing unpublished: every event sent, confirmed by
+//! the broker and marked. With a durable queue bound to the exchange, the broker confirms a persistent
 //! message once it has stored it; a second run binds no queue, so the broker confirms at once
 //! without storing anything, which shows what the relay and its database cost alone. Run it with
 //! `bash loadtest/events-bench.sh`, which starts a throwaway RabbitMQ and PostgreSQL (fsync on).
@@ -154,11 +154,21 @@ async fn bench_backend(backend: Backend, url: &str, queued: bool) -> (f64, Durat
     let db = TestDatabase::new(backend).await;
     let filling = ledger(&db, EventsConfig::default()).await;
     fill(&filling).await;
-    filling.stop().await.expect("stop");
     let outbox = SeaLedgerStore::open(&db.url, hrmesh_ledger_server::events::encode)
         .await
         .expect("store")
         .outbox_store();
+    // Numbered by the filling ledger's relay, so the measurement is publishing alone.
+    let last = i64::try_from(EVENTS).expect("small") - 1;
+    while outbox
+        .after(last, None, 1)
+        .await
+        .expect("outbox")
+        .is_empty()
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    filling.stop().await.expect("stop");
     let exchange = format!("hrmesh.bench.{}", uuid::Uuid::now_v7());
     let name = format!("{exchange}.all");
     let channel = if queued {
