@@ -257,6 +257,62 @@ async fn a_rotated_key_is_fetched_when_a_token_first_names_it() {
 }
 
 #[tokio::test]
+async fn a_key_removed_at_the_identity_provider_stops_verifying_once_the_set_is_old() {
+    let (old, new) = (Key::es256("2026-10"), Key::es256("2026-11"));
+    let server = KeyServer::start(jwks(&[&old, &new])).await;
+    let verifier = Verifier::from_config(&AuthConfig {
+        // Every use finds the set old: each call fetches it again.
+        jwks_max_age_secs: 0,
+        ..config(&server.url, 3600)
+    })
+    .await
+    .expect("verifier");
+    let old_token = old.minter().mint(&claims("hrmesh-ledger")).expect("token");
+    let new_token = new.minter().mint(&claims("hrmesh-ledger")).expect("token");
+    verifier.verify(&old_token).await.expect("published: valid");
+    server.publish(jwks(&[&new]));
+    assert!(
+        matches!(
+            verifier.verify(&old_token).await,
+            Err(AuthError::Invalid(_))
+        ),
+        "the removed key no longer verifies"
+    );
+    verifier
+        .verify(&new_token)
+        .await
+        .expect("the kept key verifies");
+    // The identity provider breaks (its answer is no JWKS): the keys held stay in use.
+    server.publish("{ not a key set".into());
+    let fetches = server.fetches();
+    verifier
+        .verify(&new_token)
+        .await
+        .expect("verified with the keys fetched before");
+    assert_eq!(server.fetches(), fetches + 1, "the refresh was tried");
+    server.task.abort();
+}
+
+#[tokio::test]
+async fn a_fresh_set_is_not_fetched_again_for_a_known_key() {
+    let key = Key::es256("2026-10");
+    let server = KeyServer::start(jwks(&[&key])).await;
+    let verifier = Verifier::from_config(&config(&server.url, 0))
+        .await
+        .expect("verifier");
+    let token = key.minter().mint(&claims("hrmesh-ledger")).expect("token");
+    for _ in 0..3 {
+        verifier.verify(&token).await.expect("valid");
+    }
+    assert_eq!(
+        server.fetches(),
+        1,
+        "within the maximum age, the set is reused"
+    );
+    server.task.abort();
+}
+
+#[tokio::test]
 async fn a_service_identity_signed_with_a_pem_key_verifies_against_a_jwks_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let key = Key::es256("orchestrator-1");

@@ -1,4 +1,5 @@
-//! The JWKS a verifier fetches, and fetches again on an unknown key id (at most once per refresh).
+//! The JWKS a verifier fetches: again when it is older than its maximum age (a key removed at the
+//! identity provider stops verifying), and on an unknown key id (at most once per refresh).
 
 use std::time::{Duration, Instant};
 
@@ -9,17 +10,20 @@ use tokio::sync::RwLock;
 
 use super::AuthError;
 
-/// A JWKS, fetched at start and again when a token names a key id it does not hold (at most once
-/// per `refresh`).
+/// A JWKS, fetched at start, again on the first use after `max_age`, and when a token names a key
+/// id it does not hold (at most once per `refresh`).
 pub(super) struct Jwks {
     pub(super) url: String,
     pub(super) http: reqwest::Client,
     pub(super) refresh: Duration,
+    pub(super) max_age: Duration,
     pub(super) state: RwLock<(JwkSet, Instant)>,
 }
 
 /// The default shortest interval between two JWKS fetches.
 pub const JWKS_REFRESH_MIN: Duration = Duration::from_secs(30);
+/// The default longest time a fetched JWKS is used before it is fetched again.
+pub const JWKS_MAX_AGE: Duration = Duration::from_secs(300);
 
 impl Jwks {
     pub(super) async fn fetch(url: &str, http: &reqwest::Client) -> anyhow::Result<JwkSet> {
@@ -44,15 +48,33 @@ impl Jwks {
         &self,
         kid: Option<&str>,
     ) -> Result<(DecodingKey, Algorithm), AuthError> {
-        if let Some(found) = Self::lookup(&self.state.read().await.0, kid)? {
-            return Ok(found);
+        {
+            let state = self.state.read().await;
+            if state.1.elapsed() < self.max_age
+                && let Some(found) = Self::lookup(&state.0, kid)?
+            {
+                return Ok(found);
+            }
         }
         let mut state = self.state.write().await;
-        if state.1.elapsed() >= self.refresh {
-            let set = Self::fetch(&self.url, &self.http)
-                .await
-                .map_err(|err| AuthError::KeysUnavailable(format!("{err:#}")))?;
-            *state = (set, Instant::now());
+        let age = state.1.elapsed();
+        let known = Self::lookup(&state.0, kid)?.is_some();
+        if age >= self.max_age || (!known && age >= self.refresh) {
+            match Self::fetch(&self.url, &self.http).await {
+                Ok(set) => *state = (set, Instant::now()),
+                Err(err) if known => {
+                    // The identity provider is away: keep the keys held, and try again after
+                    // the refresh interval rather than on every call.
+                    tracing::warn!(
+                        error = format!("{err:#}"),
+                        "the JWKS could not be refreshed; the keys fetched before stay in use"
+                    );
+                    state.1 = Instant::now()
+                        .checked_sub(self.max_age.saturating_sub(self.refresh))
+                        .unwrap_or_else(Instant::now);
+                }
+                Err(err) => return Err(AuthError::KeysUnavailable(format!("{err:#}"))),
+            }
         }
         Self::lookup(&state.0, kid)?
             .ok_or_else(|| AuthError::Invalid(format!("unknown signing key {kid:?}")))

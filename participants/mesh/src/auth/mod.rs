@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use tonic::{Code, Status};
 
 pub use dev::ensure_dev_key;
-pub use jwks::JWKS_REFRESH_MIN;
+pub use jwks::{JWKS_MAX_AGE, JWKS_REFRESH_MIN};
 pub use mint::{IdentityConfig, IdentityTokens, Minter, TokenSource, now_secs};
 pub use verify::{AuthError, Verifier};
 
@@ -52,6 +52,10 @@ pub struct AuthConfig {
     /// the set again (key rotation) at most this often, so forged key ids cannot make the service
     /// hammer the key server.
     pub jwks_refresh_secs: u64,
+    /// The longest a fetched JWKS is used: the first call after it fetches the set again, so a
+    /// key removed at the identity provider stops verifying without a restart. While the
+    /// provider cannot be reached, the keys held stay in use.
+    pub jwks_max_age_secs: u64,
 }
 
 impl AuthConfig {
@@ -63,6 +67,7 @@ impl AuthConfig {
             jwks_url: None,
             leeway_secs: 30,
             jwks_refresh_secs: JWKS_REFRESH_MIN.as_secs(),
+            jwks_max_age_secs: JWKS_MAX_AGE.as_secs(),
         }
     }
 }

@@ -102,6 +102,7 @@ impl Verifier {
                     url: url.clone(),
                     http,
                     refresh: Duration::from_secs(config.jwks_refresh_secs),
+                    max_age: Duration::from_secs(config.jwks_max_age_secs),
                     state: RwLock::new((set, Instant::now())),
                 }))
             }
