@@ -360,21 +360,39 @@ impl Publisher {
     }
 
     /// Publishes `events` in order; their confirms are awaited with [`Sent::confirmed`].
+    ///
+    /// lapin queues a message's frames on the first poll of `basic_publish` and then waits until
+    /// its I/O loop has written them. Each publish is polled once, in order, before any is awaited,
+    /// so the frames go out in order and the loop writes many per wake-up instead of one.
     async fn send(&self, source: &str, events: &[StoredEvent]) -> anyhow::Result<Sent> {
-        let mut confirms = Vec::with_capacity(events.len());
+        let mut pending = Vec::with_capacity(events.len());
         for event in events {
             let (body, properties) = message(source, event);
-            let confirm = self
-                .channel
-                .basic_publish(
-                    self.exchange.clone(),
-                    event.event_type.as_str().into(),
-                    BasicPublishOptions::default(),
-                    &body,
-                    properties,
-                )
-                .await?;
-            confirms.push((event.position, confirm));
+            let channel = self.channel.clone();
+            let (exchange, routing_key) = (self.exchange.clone(), event.event_type.clone());
+            let mut publish = Box::pin(async move {
+                channel
+                    .basic_publish(
+                        exchange,
+                        routing_key.as_str().into(),
+                        BasicPublishOptions::default(),
+                        &body,
+                        properties,
+                    )
+                    .await
+            });
+            // The first poll queues the frames (and takes the delivery tag) in this order.
+            let ready =
+                std::future::poll_fn(|cx| std::task::Poll::Ready(publish.as_mut().poll(cx))).await;
+            pending.push((event.position, ready, publish));
+        }
+        let mut confirms = Vec::with_capacity(pending.len());
+        for (position, ready, publish) in pending {
+            let confirm = match ready {
+                std::task::Poll::Ready(done) => done?,
+                std::task::Poll::Pending => publish.await?,
+            };
+            confirms.push((position, confirm));
         }
         Ok(Sent {
             last: events.last().map_or(0, |event| event.position),
