@@ -88,6 +88,7 @@ impl MockProvider {
             )),
             dependencies: Vec::new(),
             tls: hrmesh_mesh::tls::TlsConfig::default(),
+            site: None,
         };
         let server = RunningServer::start(([127, 0, 0, 1], 0).into(), spec).await?;
         Ok(Self { server, state })

@@ -66,7 +66,9 @@ enum Command {
     /// SQLite database under --data-dir, and print the endpoints: the saga orchestrator
     /// (127.0.0.1:50051), the ledger (50052), the performance service (50053, sending its reminders
     /// through the notification service) and the notification service (50054, in-app channel;
-    /// email and webhooks need configuration).
+    /// email and webhooks need configuration). Prints the operator console's address, carrying a
+    /// development admin token good for an hour (not with --tls: browsers present no client
+    /// certificate).
     Up(UpArgs),
     /// Start, inspect, follow and operate sagas (talks to the orchestrator over gRPC). A followed
     /// saga sets the exit code: 0 completed, 3 compensated, 4 stuck, 5 still running; 1 is an
@@ -630,6 +632,19 @@ async fn run(command: Command) -> anyhow::Result<std::process::ExitCode> {
             };
             // One process, one replica: a restart resumes its sagas at once.
             orchestrator_config.replica_id = Some("embedded".into());
+            // The console's page calls each participant from the orchestrator's origin.
+            let console_origins = local_origins(orchestrator_config.common.listen);
+            if pki.is_none() {
+                for common in [
+                    &mut ledger_config.common,
+                    &mut notification_config.common,
+                    &mut performance_config.common,
+                ] {
+                    common.cors_allowed_origins = console_origins.clone();
+                }
+            } else {
+                orchestrator_config.console.enabled = false;
+            }
             ledger_config.common.auth.hs256_key_file = Some(key.clone());
             notification_config.common.auth.hs256_key_file = Some(key.clone());
             performance_config.common.auth.hs256_key_file = Some(key.clone());
@@ -648,6 +663,11 @@ async fn run(command: Command) -> anyhow::Result<std::process::ExitCode> {
                 .notification_url
                 .clone()
                 .unwrap_or_default();
+            orchestrator_config.console.ledger_url = orchestrator_config.ledger_url.clone();
+            orchestrator_config.console.performance_url =
+                orchestrator_config.performance_url.clone();
+            orchestrator_config.console.notification_url =
+                orchestrator_config.notification_url.clone();
             let orchestrator = OrchestratorServer::start(&orchestrator_config).await?;
             orchestrator.server.ready().await?;
             println!("hrmesh is up (Ctrl-C stops it):");
@@ -674,6 +694,14 @@ async fn run(command: Command) -> anyhow::Result<std::process::ExitCode> {
                 key.display(),
                 key.display()
             );
+            if orchestrator_config.console.enabled {
+                let token = console_token(&key).await?;
+                println!(
+                    "The operator console (signed in as admin for an hour; the token stays in \
+                     the page's memory):\n  {}/console/#token={token}",
+                    orchestrator.server.uri()
+                );
+            }
             if let Some(pki) = &pki {
                 let client = pki.config("client", false);
                 let path = |file: &Option<PathBuf>| {
@@ -700,6 +728,38 @@ async fn run(command: Command) -> anyhow::Result<std::process::ExitCode> {
         }
     };
     done.map(|()| std::process::ExitCode::SUCCESS)
+}
+
+/// How long the token in the console address `hrmesh up` prints is good for.
+const CONSOLE_TOKEN_SECS: u64 = 3600;
+
+/// The origins a browser may give a page served at `listen`: as typed, and as localhost when it
+/// is a loopback address.
+fn local_origins(listen: SocketAddr) -> Vec<String> {
+    let mut origins = vec![format!("http://{listen}")];
+    if listen.ip().is_loopback() {
+        origins.push(format!("http://localhost:{}", listen.port()));
+    }
+    origins
+}
+
+/// A development admin token for the console, signed with `key`.
+async fn console_token(key: &std::path::Path) -> anyhow::Result<String> {
+    let minter = Minter::hs256_file(key).await?;
+    let now = hrmesh_mesh::auth::now_secs();
+    minter.mint(&Claims {
+        iss: hrmesh_mesh::auth::DEFAULT_ISSUER.to_owned(),
+        sub: "admin".into(),
+        aud: SERVICES.iter().map(|service| audience(service)).collect(),
+        exp: now + CONSOLE_TOKEN_SECS,
+        iat: now,
+        act: ActorType::Admin,
+        perms: ALL_PERMISSIONS
+            .iter()
+            .map(|perm| (*perm).to_owned())
+            .collect(),
+        manages: Vec::new(),
+    })
 }
 
 /// One running service of this process.

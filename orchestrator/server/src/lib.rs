@@ -2,12 +2,14 @@
 //! (`hrmesh-saga-core`), the durable saga log (`hrmesh-saga-store`) and resilient clients of the
 //! performance, ledger and notification participants.
 //!
+//! - `console`: the operator console's page, served on the same port;
 //! - `grpc`: the handlers; `convert`: protobuf <-> the core's typed sagas;
 //! - `executor`: runs sagas over two ports (`ports`): the log, through the group-commit `writer`,
 //!   and the participants, through the one `adapter` from commands to their gRPC calls, each
 //!   behind its `resilience` stack.
 
 pub mod adapter;
+pub mod console;
 pub mod convert;
 pub mod events;
 pub mod executor;
@@ -30,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
 use crate::adapter::Participants;
+use crate::console::ConsoleConfig;
 use crate::executor::{Background, Engine, EngineConfig};
 use crate::resilience::ResilienceConfig;
 
@@ -71,6 +74,8 @@ pub struct OrchestratorConfig {
     pub resilience: ResilienceConfig,
     /// How the orchestrator signs the calls it makes to participants (the `[identity]` table).
     pub identity: IdentityConfig,
+    /// The operator console at /console/ (the `[console]` table).
+    pub console: ConsoleConfig,
 }
 
 impl Default for OrchestratorConfig {
@@ -96,6 +101,7 @@ impl Default for OrchestratorConfig {
                 "hrmesh-orchestrator",
                 &["hrmesh-performance", "hrmesh-ledger", "hrmesh-notification"],
             ),
+            console: ConsoleConfig::default(),
         }
     }
 }
@@ -199,6 +205,7 @@ impl OrchestratorServer {
                 config.notification_url.clone(),
             ],
             tls: config.common.tls.clone(),
+            site: console::site(&config.console).context("the console's configuration")?,
         };
         let server = RunningServer::start(config.common.listen, spec).await?;
         tracing::info!(addr = %server.addr, %replica_id, resumed, "orchestrator serving");

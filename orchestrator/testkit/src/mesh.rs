@@ -11,6 +11,7 @@ use hrmesh_mesh::testing::{self, Backend, TestDatabase};
 use hrmesh_mesh::tls::TlsConfig;
 use hrmesh_mesh::tls::dev::DevPki;
 use hrmesh_notification_server::{NotificationConfig, NotificationServer};
+use hrmesh_orchestrator_server::console::ConsoleConfig;
 use hrmesh_orchestrator_server::resilience::ResilienceConfig;
 use hrmesh_orchestrator_server::{OrchestratorConfig, OrchestratorServer};
 use hrmesh_performance_server::{PerformanceConfig, PerformanceServer};
@@ -84,6 +85,10 @@ pub struct Options {
     /// Every service's events: to the broker and exchange named here, or (no AMQP URL, the
     /// default) kept in the outboxes, read with EventService.
     pub events: EventsConfig,
+    /// The console's page can call every participant from the browser: the orchestrator listens
+    /// on a port picked before the participants start, whose origin each of them allows (CORS),
+    /// and its console configuration points the page at each participant.
+    pub console: bool,
 }
 
 /// Everything up, plaintext, for tests.
@@ -95,6 +100,7 @@ impl Default for Options {
             tls: None,
             profile: Profile::Test,
             events: EventsConfig::default(),
+            console: false,
         }
     }
 }
@@ -138,6 +144,8 @@ pub struct Participants {
     /// The ledger's, the performance service's, the notification service's and the
     /// orchestrator's databases, in that order.
     pub dbs: Vec<TestDatabase>,
+    /// With [`Options::console`]: where the orchestrator is to listen.
+    pub console_port: Option<u16>,
 }
 
 impl Participants {
@@ -150,6 +158,11 @@ impl Participants {
             TestDatabase::new(backend).await,
         ];
         let client_tls = options.tls("test-client");
+        let console_port = options.console.then(free_port);
+        let cors: Vec<String> = console_port
+            .map(|port| format!("http://127.0.0.1:{port}"))
+            .into_iter()
+            .collect();
         let mut ledger_config = LedgerConfig {
             // Accruals run when a test asks (RunAccruals), not on the wall clock.
             accrual_run_interval_secs: 0,
@@ -160,6 +173,7 @@ impl Participants {
         ledger_config.common.listen = localhost_zero();
         ledger_config.common.database_url = Some(dbs[0].url.clone());
         ledger_config.common.events = options.events.clone();
+        ledger_config.common.cors_allowed_origins = cors.clone();
         let ledger_server = LedgerServer::start(&ledger_config).await.expect("ledger");
         let mut performance_config = PerformanceConfig::default();
         testing::secure(&mut performance_config.common);
@@ -168,6 +182,7 @@ impl Participants {
         performance_config.common.listen = localhost_zero();
         performance_config.common.database_url = Some(dbs[1].url.clone());
         performance_config.common.events = options.events.clone();
+        performance_config.common.cors_allowed_origins = cors.clone();
         let performance_server = PerformanceServer::start(&performance_config)
             .await
             .expect("performance");
@@ -176,6 +191,7 @@ impl Participants {
         notification_config.common.tls = options.tls("notification");
         notification_config.common.database_url = Some(dbs[2].url.clone());
         notification_config.common.events = options.events.clone();
+        notification_config.common.cors_allowed_origins = cors;
         let bench = options.profile == Profile::Bench;
         notification_config.common.listen = if bench && options.notification_up {
             localhost_zero()
@@ -219,6 +235,7 @@ impl Participants {
             ledger_server,
             performance_server,
             dbs,
+            console_port,
         }
     }
 
@@ -379,6 +396,16 @@ impl Mesh {
         config.performance_url = participants.performance_url();
         config.ledger_url = participants.ledger_url();
         config.notification_url = participants.notification_url();
+        if let Some(port) = participants.console_port {
+            config.common.listen = format!("127.0.0.1:{port}").parse().expect("addr");
+            config.console = ConsoleConfig {
+                enabled: true,
+                orchestrator_url: String::new(),
+                ledger_url: participants.ledger_url(),
+                performance_url: participants.performance_url(),
+                notification_url: participants.notification_url(),
+            };
+        }
         match options.profile {
             Profile::Test => {
                 config.replica_id = Some("replica-a".into());

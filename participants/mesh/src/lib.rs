@@ -1,5 +1,5 @@
 //! The transport every hrmesh server and client shares, written once: server bootstrap (health,
-//! reflection, grpc-web, TCP_NODELAY, graceful shutdown), the mesh layer (token verification,
+//! reflection, grpc-web, TCP_NODELAY, graceful shutdown, static files beside gRPC), the mesh layer (token verification,
 //! per-method permissions, the audit trail, request ids and trace context), minting tokens, TLS,
 //! client channels, layered configuration, telemetry, the mapping of domain errors to rich gRPC
 //! statuses, and integration events (EventService and the RabbitMQ relay).
@@ -15,6 +15,7 @@ pub mod config;
 pub mod events;
 pub mod mesh;
 pub mod server;
+pub mod site;
 pub mod status;
 pub mod telemetry;
 pub mod tls;

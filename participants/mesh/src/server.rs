@@ -1,4 +1,5 @@
-//! Server bootstrap shared by every service: gRPC and grpc-web on one port, the mesh layer
+//! Server bootstrap shared by every service: gRPC and grpc-web on one port (with static files
+//! beside them where a service serves a site, see [`crate::site`]), the mesh layer
 //! (tracing, authentication, permissions, metrics, audit), grpc.health.v1 reflecting readiness,
 //! server reflection, TCP_NODELAY on every accepted socket, and graceful shutdown.
 
@@ -17,6 +18,7 @@ use tonic_health::ServingStatus;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::mesh::MeshLayer;
+use crate::site::{Site, SiteLayer};
 use crate::tls::TlsConfig;
 
 /// What one server process serves.
@@ -36,6 +38,8 @@ pub struct ServeSpec {
     pub dependencies: Vec<String>,
     /// TLS for this server (plaintext without a certificate) and for its dependency checks.
     pub tls: TlsConfig,
+    /// Static files answered for GET and HEAD on the same port (the orchestrator's console).
+    pub site: Option<Site>,
 }
 
 /// What [`ServeSpec::tls`] and [`ServeSpec::dependencies`] come to, read once at start so bad
@@ -126,6 +130,7 @@ async fn serve(
     }
     builder
         .accept_http1(true)
+        .layer(SiteLayer::new(spec.site))
         .layer(cors_layer(&spec.cors_allowed_origins)?)
         .layer(tonic_web::GrpcWebLayer::new())
         .layer(spec.mesh)

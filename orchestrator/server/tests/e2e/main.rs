@@ -1,7 +1,8 @@
 //! The orchestrator with the real participants, every server on its own port with its own real
-//! database, on SQLite and on PostgreSQL (the mesh of `hrmesh-testkit`); and the executor over
-//! fake ports.
+//! database, on SQLite and on PostgreSQL (the mesh of `hrmesh-testkit`); the operator console in
+//! a headless Chromium; and the executor over fake ports.
 
+mod console;
 mod executor;
 mod expiry;
 mod hr_sagas;

@@ -642,6 +642,7 @@ impl LedgerServer {
             mesh,
             dependencies: Vec::new(),
             tls: config.common.tls.clone(),
+            site: None,
         };
         let server = RunningServer::start(config.common.listen, spec).await?;
         tracing::info!(addr = %server.addr, "ledger serving");

@@ -475,6 +475,7 @@ impl NotificationServer {
             mesh,
             dependencies: Vec::new(),
             tls: config.common.tls.clone(),
+            site: None,
         };
         let server = RunningServer::start(config.common.listen, spec).await?;
         tracing::info!(addr = %server.addr, "notification serving");

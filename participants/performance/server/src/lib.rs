@@ -815,6 +815,7 @@ impl PerformanceServer {
             mesh,
             dependencies: Vec::new(),
             tls: config.common.tls.clone(),
+            site: None,
         };
         let server = RunningServer::start(config.common.listen, spec).await?;
         tracing::info!(addr = %server.addr, reminders = reminders.is_some(), "performance serving");
