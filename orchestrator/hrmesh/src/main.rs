@@ -1,6 +1,7 @@
 //! `hrmesh`: serve one hrmesh service, bring up the whole mesh on the embedded defaults, or start,
 //! follow and operate sagas.
 
+mod demo;
 mod saga_cli;
 
 use std::net::SocketAddr;
@@ -74,6 +75,8 @@ enum Command {
     /// saga sets the exit code: 0 completed, 3 compensated, 4 stuck, 5 still running; 1 is an
     /// error, 2 a command line that does not parse.
     Saga(saga_cli::SagaArgs),
+    /// Demonstration data for the README's walkthrough on a running `hrmesh up`.
+    Demo(demo::DemoArgs),
     /// Print a shell completion script: `hrmesh completions bash > /etc/bash_completion.d/hrmesh`
     /// (bash, zsh, fish, elvish, powershell).
     Completions {
@@ -342,7 +345,10 @@ enum Service {
     /// after_pivot_budget_secs, after_pivot_rounds, compensation_budget_secs,
     /// compensation_rounds, round_backoff_ms, round_backoff_max_ms, and the [resilience] table: attempt_timeout_ms,
     /// attempts, backoff_ms, backoff_max_ms, breaker_failure_rate, breaker_window,
-    /// breaker_min_calls, breaker_open_ms, max_concurrent_calls), then these flags. The saga log
+    /// breaker_min_calls, breaker_open_ms, max_concurrent_calls; the [console] table: enabled,
+    /// orchestrator_url, ledger_url, performance_url, notification_url, where the operator
+    /// console at /console/ finds each service, empty for its own origin), then these flags. The
+    /// saga log
     /// is <data-dir>/orchestrator.sqlite unless a database URL is given; replicas sharing one
     /// PostgreSQL log need distinct --replica-id values and take over each other's sagas when a
     /// lease (lease_secs, default 15) runs out.
@@ -580,6 +586,7 @@ async fn run(command: Command) -> anyhow::Result<std::process::ExitCode> {
     let done = match command {
         // A followed saga's end is the exit code.
         Command::Saga(args) => return saga_cli::run(args).await,
+        Command::Demo(args) => demo::run(args).await,
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -695,7 +702,7 @@ async fn run(command: Command) -> anyhow::Result<std::process::ExitCode> {
                 key.display()
             );
             if orchestrator_config.console.enabled {
-                let token = console_token(&key).await?;
+                let token = admin_token(&key, CONSOLE_TOKEN_SECS).await?;
                 println!(
                     "The operator console (signed in as admin for an hour; the token stays in \
                      the page's memory):\n  {}/console/#token={token}",
@@ -743,15 +750,15 @@ fn local_origins(listen: SocketAddr) -> Vec<String> {
     origins
 }
 
-/// A development admin token for the console, signed with `key`.
-async fn console_token(key: &std::path::Path) -> anyhow::Result<String> {
+/// A development admin token with every permission for `ttl_secs`, signed with `key`.
+async fn admin_token(key: &std::path::Path, ttl_secs: u64) -> anyhow::Result<String> {
     let minter = Minter::hs256_file(key).await?;
     let now = hrmesh_mesh::auth::now_secs();
     minter.mint(&Claims {
         iss: hrmesh_mesh::auth::DEFAULT_ISSUER.to_owned(),
         sub: "admin".into(),
         aud: SERVICES.iter().map(|service| audience(service)).collect(),
-        exp: now + CONSOLE_TOKEN_SECS,
+        exp: now + ttl_secs,
         iat: now,
         act: ActorType::Admin,
         perms: ALL_PERMISSIONS

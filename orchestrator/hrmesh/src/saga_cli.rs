@@ -662,7 +662,7 @@ pub fn describe(status: &tonic::Status) -> String {
 }
 
 /// A refused call as an error that prints its details.
-fn refused(status: tonic::Status) -> anyhow::Error {
+pub(crate) fn refused(status: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!(describe(&status))
 }
 

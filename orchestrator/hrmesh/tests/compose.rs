@@ -488,8 +488,24 @@ fn the_gateway_serves_grpc_web_and_routes_each_service_to_its_port() {
     let hosts = manager["route_config"]["virtual_hosts"]
         .as_sequence()
         .expect("virtual hosts");
+    let mut console = false;
     for route in hosts[0]["routes"].as_sequence().expect("routes") {
+        // The console: / redirects to /console/, which the orchestrator serves.
+        if route["match"]["path"].as_str() == Some("/") {
+            assert_eq!(text(&route["redirect"]["path_redirect"]), "/console/");
+            continue;
+        }
         let prefix = text(&route["match"]["prefix"]);
+        if prefix == "/console" {
+            let cluster = text(&route["route"]["cluster"]);
+            assert_eq!(
+                clusters.get(&cluster).map(String::as_str),
+                Some("orchestrator"),
+                "the console is the orchestrator's"
+            );
+            console = true;
+            continue;
+        }
         let service = prefix.trim_matches('/').to_owned();
         assert!(
             services.contains(&service),
@@ -524,6 +540,15 @@ fn the_gateway_serves_grpc_web_and_routes_each_service_to_its_port() {
         routed.insert(service);
     }
     assert_eq!(routed, services, "every gRPC service is routed");
+    assert!(console, "the console is routed");
+    // Behind the gateway the page calls every service on its own origin.
+    let orchestrator = compose.env("orchestrator");
+    assert!(
+        !orchestrator
+            .keys()
+            .any(|name| name.starts_with("HRMESH_ORCHESTRATOR_CONSOLE__")),
+        "{orchestrator:?}"
+    );
 }
 
 #[test]

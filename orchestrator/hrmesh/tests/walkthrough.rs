@@ -1,0 +1,152 @@
+//! The README's walkthrough, run as it stands: its `hrmesh up` is started here (on the default
+//! ports, in a fresh directory), every other line runs in one bash session with `hrmesh` being
+//! this build's binary, and each must exit as its comment says (`exit N`, else 0). Then the
+//! console's address that `hrmesh up` printed serves the page.
+
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+
+use hrmesh_testkit::process::wait_for_line;
+
+const MARKER: &str = "<!-- walkthrough:";
+
+/// One command of the block, its continuation lines joined, and the exit code it must end with.
+#[derive(Debug)]
+struct Step {
+    command: String,
+    exit: i32,
+}
+
+/// The commands of the README's walkthrough block.
+fn walkthrough() -> Vec<Step> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README.md");
+    let after = readme
+        .split_once(MARKER)
+        .map(|(_, rest)| rest)
+        .expect("the README marks its walkthrough");
+    let block = after
+        .split_once("```sh\n")
+        .and_then(|(_, rest)| rest.split_once("\n```"))
+        .map(|(block, _)| block)
+        .expect("a sh block after the marker");
+    let mut steps = Vec::new();
+    let mut pending = String::new();
+    for line in block.lines() {
+        let (code, comment) = line.split_once("  #").unwrap_or((line, ""));
+        let code = code.trim_end();
+        if let Some(head) = code.strip_suffix('\\') {
+            pending.push_str(head);
+            continue;
+        }
+        pending.push_str(code);
+        let exit = comment
+            .split_once("exit ")
+            .and_then(|(_, rest)| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .map_or(0, |digits| digits.parse().expect("an exit code"));
+        steps.push(Step {
+            command: std::mem::take(&mut pending).trim().to_owned(),
+            exit,
+        });
+    }
+    steps
+}
+
+/// A plain HTTP/1.1 GET of `path` on `authority`: the status line and the body.
+fn get(authority: &str, path: &str) -> (String, String) {
+    let mut stream = std::net::TcpStream::connect(authority).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nhost: {authority}\r\nconnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
+    (
+        head.lines().next().unwrap_or_default().to_owned(),
+        body.to_owned(),
+    )
+}
+
+#[test]
+fn the_readme_walkthrough_runs_as_written_on_a_fresh_mesh() {
+    let steps = walkthrough();
+    let (up, rest) = steps.split_first().expect("steps");
+    assert_eq!(up.command, "hrmesh up", "the walkthrough starts the mesh");
+    assert!(rest.len() >= 4, "{steps:?}");
+
+    let dir = tempfile::tempdir().expect("a fresh directory");
+    let binary = env!("CARGO_BIN_EXE_hrmesh");
+    let mut mesh = Up(hrmesh_testkit::process::command(binary)
+        .arg("up")
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start hrmesh up"));
+    let console = wait_for_line(&mut mesh.0, "/console/#token=");
+
+    let mut script = String::from("set -u\nhrmesh() { \"$HRMESH_BIN\" \"$@\"; }\n");
+    for step in rest {
+        script.push_str(&format!(
+            "{command}\nrc=$?\nif [ \"$rc\" -ne {exit} ]; then echo \"walkthrough: {quoted} exited \
+             $rc, the README says {exit}\" >&2; exit 1; fi\n",
+            command = step.command,
+            exit = step.exit,
+            quoted = step.command.replace(['"', '$', '`', '\\'], "'"),
+        ));
+    }
+    let run = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(dir.path())
+        .env("HRMESH_BIN", binary)
+        .env_remove("HRMESH_TOKEN")
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run bash");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}\n{stdout}");
+    // The last command lists both sagas the walkthrough ran, as they ended.
+    let listed: Vec<&str> = stdout.lines().rev().take(3).collect();
+    for state in ["COMPLETED", "COMPENSATED"] {
+        assert!(
+            listed.iter().any(|line| line.contains(state)),
+            "no {state} saga listed:\n{stdout}"
+        );
+    }
+
+    // The console's address serves the page; the page's configuration names every service.
+    let url = console.trim();
+    let rest = url.strip_prefix("http://").expect("an http address");
+    let (authority, path) = rest.split_once('/').expect("a path");
+    let path = format!("/{}", path.split('#').next().unwrap_or_default());
+    let (status, page) = get(authority, &path);
+    assert!(status.contains(" 200 "), "{status}");
+    assert!(page.contains("app.js"), "{page}");
+    let (status, config) = get(authority, "/console/config.json");
+    assert!(status.contains(" 200 "), "{status}");
+    for port in ["50052", "50053", "50054"] {
+        assert!(config.contains(port), "{config}");
+    }
+
+    Command::new("kill")
+        .args(["-TERM", &mesh.0.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(mesh.0.wait().expect("hrmesh up ends").success());
+}
+
+/// `hrmesh up`, killed if the test fails before stopping it.
+struct Up(std::process::Child);
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
