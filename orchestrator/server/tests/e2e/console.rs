@@ -191,6 +191,22 @@ async fn an_operator_unsticks_a_saga_from_the_console_and_finds_it_in_the_audit_
     assert!(!address.as_str().contains("token"), "{address}");
     let row = format!("[data-testid=saga-row][data-saga-id='{}']", stuck.saga_id);
     browser.find(&row).await;
+    // The first load's cost, from navigation to the saga list on screen (the page marks it):
+    // printed for the record (`--no-capture`), never asserted.
+    let first_view = browser
+        .client
+        .execute(
+            "const mark = performance.getEntriesByName('hrmesh:first-view')[0]; \
+             return mark ? mark.startTime : null;",
+            vec![],
+        )
+        .await
+        .expect("read the mark");
+    assert!(
+        first_view.is_f64(),
+        "the page marks its first view: {first_view}"
+    );
+    eprintln!("console first view: {first_view} ms after navigation");
     browser.screenshot("sagas").await;
 
     // Filters: another employee's sagas do not show this one.
