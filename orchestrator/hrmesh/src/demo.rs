@@ -40,9 +40,19 @@ enum DemoCommand {
 
 #[derive(Debug, Args)]
 struct SeedArgs {
-    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:50052")]
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "http://127.0.0.1:50052",
+        env = "HRMESH_DEMO_LEDGER_URL"
+    )]
     ledger: String,
-    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:50053")]
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "http://127.0.0.1:50053",
+        env = "HRMESH_DEMO_PERFORMANCE_URL"
+    )]
     performance: String,
     /// The development HS256 key `hrmesh up` wrote: the seed calls as an admin signed with it.
     #[arg(long, value_name = "FILE", default_value = ".data/dev-hs256.key")]

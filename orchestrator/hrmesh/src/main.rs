@@ -63,7 +63,8 @@ enum Command {
     /// Serve one service.
     #[command(subcommand)]
     Serve(Service),
-    /// Start the whole mesh in this process, each service on its default port with an embedded
+    /// Start the whole mesh in this process, each service on its default port (or from
+    /// --base-port on) with an embedded
     /// SQLite database under --data-dir, and print the endpoints: the saga orchestrator
     /// (127.0.0.1:50051), the ledger (50052), the performance service (50053, sending its reminders
     /// through the notification service) and the notification service (50054, in-app channel;
@@ -443,6 +444,11 @@ struct UpArgs {
     /// under <data-dir>/tls on first use (client.pem and client.key are for your own clients).
     #[arg(long)]
     tls: bool,
+    /// The orchestrator's port on 127.0.0.1; the ledger, performance and notification services
+    /// take the next three.
+    #[arg(long, value_name = "PORT", default_value_t = hrmesh_orchestrator_server::DEFAULT_PORT,
+          env = "HRMESH_UP_BASE_PORT", value_parser = clap::value_parser!(u16).range(1..=65532))]
+    base_port: u16,
 }
 
 /// The certificate names of `hrmesh up --tls`: the four services and one for the user's clients.
@@ -627,6 +633,11 @@ async fn run(command: Command) -> anyhow::Result<std::process::ExitCode> {
             performance_config.common.data_dir = args.data_dir.clone();
             let mut orchestrator_config = OrchestratorConfig::default();
             orchestrator_config.common.data_dir = args.data_dir.clone();
+            let port = |offset: u16| SocketAddr::from(([127, 0, 0, 1], args.base_port + offset));
+            orchestrator_config.common.listen = port(0);
+            ledger_config.common.listen = port(1);
+            performance_config.common.listen = port(2);
+            notification_config.common.listen = port(3);
             let pki = if args.tls {
                 let (pki, _) = DevPki::ensure(&args.data_dir.join("tls"), &UP_TLS_NAMES)?;
                 ledger_config.common.tls = pki.config("ledger", true);

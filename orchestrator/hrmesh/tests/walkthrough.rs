@@ -1,5 +1,7 @@
-//! The README's walkthrough, run as it stands: its `hrmesh up` is started here (on the default
-//! ports, in a fresh directory), every other line runs in one bash session with `hrmesh` being
+//! The README's walkthrough, run as it stands: its `hrmesh up` is started here (in a fresh
+//! directory, on ports below the kernel's ephemeral range, which servers on port 0 elsewhere in
+//! the suite never take; the commands find them through their environment variables), every
+//! other line runs in one bash session with `hrmesh` being
 //! this build's binary, and each must exit as its comment says (`exit N`, else 0). Then the
 //! console's address that `hrmesh up` printed serves the page.
 
@@ -78,8 +80,11 @@ fn the_readme_walkthrough_runs_as_written_on_a_fresh_mesh() {
 
     let dir = tempfile::tempdir().expect("a fresh directory");
     let binary = env!("CARGO_BIN_EXE_hrmesh");
+    let base = four_free_ports();
+    let url = |offset: u16| format!("http://127.0.0.1:{}", base + offset);
     let mut mesh = Up(hrmesh_testkit::process::command(binary)
         .arg("up")
+        .env("HRMESH_UP_BASE_PORT", base.to_string())
         .current_dir(dir.path())
         .stdout(Stdio::piped())
         .spawn()
@@ -101,6 +106,9 @@ fn the_readme_walkthrough_runs_as_written_on_a_fresh_mesh() {
         .arg(&script)
         .current_dir(dir.path())
         .env("HRMESH_BIN", binary)
+        .env("HRMESH_ORCHESTRATOR_URL", url(0))
+        .env("HRMESH_DEMO_LEDGER_URL", url(1))
+        .env("HRMESH_DEMO_PERFORMANCE_URL", url(2))
         .env_remove("HRMESH_TOKEN")
         .env_remove("RUST_LOG")
         .env("NO_COLOR", "1")
@@ -119,8 +127,8 @@ fn the_readme_walkthrough_runs_as_written_on_a_fresh_mesh() {
     }
 
     // The console's address serves the page; the page's configuration names every service.
-    let url = console.trim();
-    let rest = url.strip_prefix("http://").expect("an http address");
+    let address = console.trim();
+    let rest = address.strip_prefix("http://").expect("an http address");
     let (authority, path) = rest.split_once('/').expect("a path");
     let path = format!("/{}", path.split('#').next().unwrap_or_default());
     let (status, page) = get(authority, &path);
@@ -128,8 +136,8 @@ fn the_readme_walkthrough_runs_as_written_on_a_fresh_mesh() {
     assert!(page.contains("app.js"), "{page}");
     let (status, config) = get(authority, "/console/config.json");
     assert!(status.contains(" 200 "), "{status}");
-    for port in ["50052", "50053", "50054"] {
-        assert!(config.contains(port), "{config}");
+    for offset in 1..=3 {
+        assert!(config.contains(&url(offset)), "{config}");
     }
 
     Command::new("kill")
@@ -137,6 +145,18 @@ fn the_readme_walkthrough_runs_as_written_on_a_fresh_mesh() {
         .status()
         .expect("kill");
     assert!(mesh.0.wait().expect("hrmesh up ends").success());
+}
+
+/// Four consecutive ports, free now, between 20000 and 32767: below Linux's ephemeral range
+/// (32768 and up), so no server bound to port 0 takes them meanwhile.
+fn four_free_ports() -> u16 {
+    let start = 20_000 + (std::process::id() % 3_000) as u16 * 4;
+    (0..500)
+        .map(|n| 20_000 + (start - 20_000 + n * 4) % 12_760)
+        .find(|base| {
+            (0..4).all(|offset| std::net::TcpListener::bind(("127.0.0.1", base + offset)).is_ok())
+        })
+        .expect("four free ports below the ephemeral range")
 }
 
 /// `hrmesh up`, killed if the test fails before stopping it.
