@@ -64,8 +64,8 @@ enum Command {
     #[command(subcommand)]
     Serve(Service),
     /// Start the whole mesh in this process, each service on its default port (or from
-    /// --base-port on) with an embedded
-    /// SQLite database under --data-dir, and print the endpoints: the saga orchestrator
+    /// --base-port on) with an embedded SQLite database under --data-dir, and print the
+    /// endpoints: the saga orchestrator
     /// (127.0.0.1:50051), the ledger (50052), the performance service (50053, sending its reminders
     /// through the notification service) and the notification service (50054, in-app channel;
     /// email and webhooks need configuration). Prints the operator console's address, carrying a
@@ -166,10 +166,7 @@ struct TokenArgs {
 async fn token(args: TokenArgs) -> anyhow::Result<()> {
     let minter = Minter::hs256_file(&args.key_file).await?;
     let permissions = if args.permissions.iter().any(|perm| perm == "all") {
-        ALL_PERMISSIONS
-            .iter()
-            .map(|perm| (*perm).to_owned())
-            .collect()
+        all_permissions()
     } else {
         for perm in &args.permissions {
             anyhow::ensure!(
@@ -181,7 +178,7 @@ async fn token(args: TokenArgs) -> anyhow::Result<()> {
         args.permissions
     };
     let audiences = if args.audiences.is_empty() {
-        SERVICES.iter().map(|service| audience(service)).collect()
+        every_audience()
     } else {
         args.audiences
     };
@@ -349,8 +346,7 @@ enum Service {
     /// breaker_min_calls, breaker_open_ms, max_concurrent_calls; the [console] table: enabled,
     /// orchestrator_url, ledger_url, performance_url, notification_url, where the operator
     /// console at /console/ finds each service, empty for its own origin), then these flags. The
-    /// saga log
-    /// is <data-dir>/orchestrator.sqlite unless a database URL is given; replicas sharing one
+    /// saga log is <data-dir>/orchestrator.sqlite unless a database URL is given; replicas sharing one
     /// PostgreSQL log need distinct --replica-id values and take over each other's sagas when a
     /// lease (lease_secs, default 15) runs out.
     Orchestrator(OrchestratorArgs),
@@ -768,16 +764,26 @@ async fn admin_token(key: &std::path::Path, ttl_secs: u64) -> anyhow::Result<Str
     minter.mint(&Claims {
         iss: hrmesh_mesh::auth::DEFAULT_ISSUER.to_owned(),
         sub: "admin".into(),
-        aud: SERVICES.iter().map(|service| audience(service)).collect(),
+        aud: every_audience(),
         exp: now + ttl_secs,
         iat: now,
         act: ActorType::Admin,
-        perms: ALL_PERMISSIONS
-            .iter()
-            .map(|perm| (*perm).to_owned())
-            .collect(),
+        perms: all_permissions(),
         manages: Vec::new(),
     })
+}
+
+/// Every permission a token may hold (`hrmesh token --permission all`).
+fn all_permissions() -> Vec<String> {
+    ALL_PERMISSIONS
+        .iter()
+        .map(|perm| (*perm).to_owned())
+        .collect()
+}
+
+/// The audiences of all four services: a token good for the whole mesh.
+fn every_audience() -> Vec<String> {
+    SERVICES.iter().map(|service| audience(service)).collect()
 }
 
 /// One running service of this process.

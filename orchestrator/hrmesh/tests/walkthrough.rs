@@ -5,9 +5,9 @@
 //! this build's binary, and each must exit as its comment says (`exit N`, else 0). Then the
 //! console's address that `hrmesh up` printed serves the page.
 
-use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
+use hrmesh_testkit::http_get;
 use hrmesh_testkit::process::wait_for_line;
 
 const MARKER: &str = "<!-- walkthrough:";
@@ -52,23 +52,6 @@ fn walkthrough() -> Vec<Step> {
         });
     }
     steps
-}
-
-/// A plain HTTP/1.1 GET of `path` on `authority`: the status line and the body.
-fn get(authority: &str, path: &str) -> (String, String) {
-    let mut stream = std::net::TcpStream::connect(authority).expect("connect");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nhost: {authority}\r\nconnection: close\r\n\r\n"
-    )
-    .expect("send");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("read");
-    let (head, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
-    (
-        head.lines().next().unwrap_or_default().to_owned(),
-        body.to_owned(),
-    )
 }
 
 #[test]
@@ -131,10 +114,10 @@ fn the_readme_walkthrough_runs_as_written_on_a_fresh_mesh() {
     let rest = address.strip_prefix("http://").expect("an http address");
     let (authority, path) = rest.split_once('/').expect("a path");
     let path = format!("/{}", path.split('#').next().unwrap_or_default());
-    let (status, page) = get(authority, &path);
+    let (status, _, page) = http_get(authority, &path);
     assert!(status.contains(" 200 "), "{status}");
     assert!(page.contains("app.js"), "{page}");
-    let (status, config) = get(authority, "/console/config.json");
+    let (status, _, config) = http_get(authority, "/console/config.json");
     assert!(status.contains(" 200 "), "{status}");
     for offset in 1..=3 {
         assert!(config.contains(&url(offset)), "{config}");

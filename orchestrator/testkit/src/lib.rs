@@ -28,6 +28,25 @@ pub fn localhost_zero() -> std::net::SocketAddr {
     "127.0.0.1:0".parse().expect("addr")
 }
 
+/// A plain HTTP/1.1 GET of `path` from `authority` (`host:port`), as a browser's first request
+/// for a page would go: the status line, the head's lines (names in lower case) and the body.
+pub fn http_get(authority: &str, path: &str) -> (String, Vec<String>, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(authority).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nhost: {authority}\r\nconnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
+    let mut lines = head.lines();
+    let status = lines.next().unwrap_or_default().to_owned();
+    let headers = lines.map(str::to_lowercase).collect();
+    (status, headers, body.to_owned())
+}
+
 /// A free port for a server that starts later in the test (a participant that "comes back").
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
