@@ -1,13 +1,15 @@
 //! The transactional outbox: a service's domain events, written in the transaction of the effect
 //! that causes them, so an event exists if and only if its effect committed.
 //!
-//! Rows are inserted with no position. One worker per database, the holder of the `relay` lease
-//! ([`OutboxStore::acquire`]), numbers them: it gives the committed, unnumbered rows the next
-//! positions in insertion order, in one transaction. Positions therefore grow in commit order
-//! without gaps, even on PostgreSQL where concurrent transactions commit out of their sequence
-//! order, and they are the cursor readers page with ([`OutboxStore::after`]). The same worker
-//! publishes numbered events in position order and marks them published after the broker confirms
-//! them, fenced by its lease; published events are removed after the retention period.
+//! Positions are the cursor readers page with ([`OutboxStore::after`]); they grow in commit order
+//! without gaps. On SQLite, where one writer at a time holds the database, the writing
+//! transaction numbers its own rows, so numbering costs no commit of its own. On PostgreSQL
+//! concurrent transactions commit out of their insertion order, so rows are inserted with no
+//! position and one worker per database, the holder of the `relay` lease
+//! ([`OutboxStore::acquire`]), numbers the committed ones in insertion order, in one transaction
+//! per batch. The same worker publishes numbered events in position order and marks them
+//! published after the broker confirms them, fenced by its lease; published events are removed
+//! after the retention period.
 
 use std::sync::Arc;
 
@@ -15,8 +17,8 @@ use chrono::{DateTime, Utc};
 use hrmesh_domain::DomainEvent;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait, TryInsertResult,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait, TryInsertResult,
 };
 use sea_orm_migration::prelude::*;
 pub use tokio::sync::Notify;
@@ -310,8 +312,13 @@ impl<E: DomainEvent> Outbox<E> {
             return Ok(());
         }
         entity::Entity::insert_many(rows).exec(db).await?;
-        // Before the commit: the worker's next transaction waits for it on SQLite, and on
-        // PostgreSQL a wake-up that comes too early is caught up by the worker's polling.
+        if db.get_database_backend() == DbBackend::Sqlite {
+            // This transaction holds SQLite's only write lock until it commits: no other row
+            // can be numbered or committed in between.
+            number_waiting(db, u64::MAX).await?;
+        }
+        // Before the commit: the worker lingers before it looks, and a wake-up that comes too
+        // early is caught up by its polling.
         self.written.notify_one();
         Ok(())
     }
@@ -336,6 +343,8 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// Gives up to `limit` committed, unnumbered events the next positions, in the order they
     /// were written, if `holder` still holds the lease at `now`. Returns how many it numbered.
     async fn sequence(&self, holder: &str, now: DateTime<Utc>, limit: u64) -> anyhow::Result<u64>;
+    /// The position of the newest numbered event (0 when there is none).
+    async fn head(&self) -> anyhow::Result<i64>;
     /// Numbered events after `position`, about `subject` when given, oldest first.
     async fn after(
         &self,
@@ -410,6 +419,50 @@ fn limit_of(limit: u64) -> u64 {
     limit.clamp(1, 10_000)
 }
 
+async fn head(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
+    let last: Option<Option<i64>> = entity::Entity::find()
+        .select_only()
+        .column_as(entity::Column::Position.max(), "last")
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(last.flatten().unwrap_or(0))
+}
+
+/// Gives up to `limit` unnumbered rows visible to `txn` the next positions, in insertion order;
+/// the caller makes sure no other transaction numbers or commits rows meanwhile. Returns how
+/// many it numbered.
+async fn number_waiting(txn: &impl ConnectionTrait, limit: u64) -> Result<u64, DbErr> {
+    let mut waiting = entity::Entity::find()
+        .select_only()
+        .column(entity::Column::Seq)
+        .filter(entity::Column::Position.is_null())
+        .order_by_asc(entity::Column::Seq);
+    if limit != u64::MAX {
+        waiting = waiting.limit(limit_of(limit));
+    }
+    let waiting: Vec<i64> = waiting.into_tuple().all(txn).await?;
+    if waiting.is_empty() {
+        return Ok(0);
+    }
+    // One statement per run of consecutive seqs (usually the whole batch): every row of a run is
+    // waiting, so its position is its seq plus the run's offset.
+    let mut next = head(txn).await? + 1;
+    for run in waiting.chunk_by(|a, b| b - a == 1) {
+        let (first, last) = (run[0], run[run.len() - 1]);
+        entity::Entity::update_many()
+            .col_expr(
+                entity::Column::Position,
+                Expr::col(entity::Column::Seq).add(next - first),
+            )
+            .filter(entity::Column::Seq.between(first, last))
+            .exec(txn)
+            .await?;
+        next += run.len() as i64;
+    }
+    Ok(waiting.len() as u64)
+}
+
 #[async_trait::async_trait]
 impl OutboxStore for SqlOutbox {
     async fn acquire(
@@ -444,45 +497,26 @@ impl OutboxStore for SqlOutbox {
     }
 
     async fn sequence(&self, holder: &str, now: DateTime<Utc>, limit: u64) -> anyhow::Result<u64> {
+        // A read first: on SQLite nothing is ever waiting, and the write lock is not taken for
+        // nothing.
+        let waiting = entity::Entity::find()
+            .filter(entity::Column::Position.is_null())
+            .one(&self.db)
+            .await?;
+        if waiting.is_none() {
+            return Ok(0);
+        }
         let txn = crate::inbox::begin_write(&self.db).await?;
         if !holds_lease(&txn, holder, now).await? {
             return Ok(0);
         }
-        let waiting: Vec<i64> = entity::Entity::find()
-            .select_only()
-            .column(entity::Column::Seq)
-            .filter(entity::Column::Position.is_null())
-            .order_by_asc(entity::Column::Seq)
-            .limit(limit_of(limit))
-            .into_tuple()
-            .all(&txn)
-            .await?;
-        if waiting.is_empty() {
-            return Ok(0);
-        }
-        let last: Option<Option<i64>> = entity::Entity::find()
-            .select_only()
-            .column_as(entity::Column::Position.max(), "last")
-            .into_tuple()
-            .one(&txn)
-            .await?;
-        // One statement per run of consecutive seqs (usually the whole batch): every row of a
-        // run is waiting, so its position is its seq plus the run's offset.
-        let mut next = last.flatten().unwrap_or(0) + 1;
-        for run in waiting.chunk_by(|a, b| b - a == 1) {
-            let (first, last) = (run[0], run[run.len() - 1]);
-            entity::Entity::update_many()
-                .col_expr(
-                    entity::Column::Position,
-                    Expr::col(entity::Column::Seq).add(next - first),
-                )
-                .filter(entity::Column::Seq.between(first, last))
-                .exec(&txn)
-                .await?;
-            next += run.len() as i64;
-        }
+        let numbered = number_waiting(&txn, limit).await?;
         txn.commit().await?;
-        Ok(waiting.len() as u64)
+        Ok(numbered)
+    }
+
+    async fn head(&self) -> anyhow::Result<i64> {
+        Ok(head(&self.db).await?)
     }
 
     async fn after(
@@ -542,15 +576,10 @@ impl OutboxStore for SqlOutbox {
     ) -> anyhow::Result<u64> {
         // The last numbered event stays whatever its age: the next position follows it, so a
         // cursor is never handed out twice.
-        let last: Option<Option<i64>> = entity::Entity::find()
-            .select_only()
-            .column_as(entity::Column::Position.max(), "last")
-            .into_tuple()
-            .one(&self.db)
-            .await?;
-        let Some(last) = last.flatten() else {
+        let last = head(&self.db).await?;
+        if last == 0 {
             return Ok(0);
-        };
+        }
         let due = if unpublished_too {
             entity::Column::Position
                 .is_not_null()

@@ -1,7 +1,13 @@
 //! The relay: one worker per service process. While it holds its database's `relay` lease it
-//! numbers newly committed events, publishes numbered ones to RabbitMQ in position order with
-//! publisher confirms, marks them published only after the broker confirmed them, and removes
-//! events past the retention period. Without a broker it only numbers and removes.
+//! numbers newly committed events (where the writers do not number their own), publishes numbered
+//! ones to RabbitMQ in position order with publisher confirms, marks them published only after the
+//! broker confirmed them, and removes events past the retention period. Without a broker it only
+//! numbers and removes. Whether it holds the lease or not, it tells this process's watchers when
+//! new events are numbered.
+//!
+//! It costs the writers little: it lingers a moment after a wake-up so a burst of effects is
+//! numbered and published in one transaction, and it renews its lease only once half of it has
+//! run, so a round with nothing to number writes nothing.
 //!
 //! Delivery is at least once: a relay killed between the broker's confirm and its mark, or one
 //! whose lease ran out mid-batch, publishes those events again; consumers deduplicate on the
@@ -33,6 +39,8 @@ pub struct RelaySpec {
     /// How often the relay looks for work when nothing wakes it (events written by another
     /// replica, an expired lease to take over).
     pub poll: Duration,
+    /// How long the relay waits after a write wakes it, so the events of a burst go together.
+    pub linger: Duration,
     /// Events numbered, or published, per transaction.
     pub batch: u64,
     /// The longest wait between attempts while the broker or the database is away.
@@ -48,6 +56,7 @@ impl Default for RelaySpec {
             retention: Duration::from_secs(7 * 24 * 3600),
             lease: Duration::from_secs(10),
             poll: Duration::from_millis(500),
+            linger: Duration::from_millis(10),
             batch: 500,
             backoff_max: Duration::from_secs(15),
         }
@@ -80,6 +89,8 @@ impl Relay {
             spec,
             store,
             numbered,
+            head: 0,
+            lease_until: None,
             publisher: None,
         };
         let task = tokio::spawn(worker.run(written, stopped));
@@ -104,6 +115,10 @@ struct Worker {
     spec: RelaySpec,
     store: Arc<dyn OutboxStore>,
     numbered: watch::Sender<()>,
+    /// The newest position this process's watchers were told of.
+    head: i64,
+    /// Until when this worker holds the lease, as it last took or renewed it.
+    lease_until: Option<chrono::DateTime<Utc>>,
     publisher: Option<Publisher>,
 }
 
@@ -126,10 +141,16 @@ impl Worker {
                 backoff(failures, self.spec.backoff_max)
             };
             if !more {
-                tokio::select! {
-                    _ = written.notified() => {}
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = stopped.changed() => {}
+                let woken = tokio::select! {
+                    _ = written.notified() => true,
+                    _ = tokio::time::sleep(wait) => false,
+                    _ = stopped.changed() => false,
+                };
+                if woken && failures == 0 {
+                    tokio::select! {
+                        _ = tokio::time::sleep(self.spec.linger) => {}
+                        _ = stopped.changed() => {}
+                    }
                 }
             }
             more = false;
@@ -172,15 +193,8 @@ impl Worker {
     /// Takes or renews the lease, numbers what is new, publishes what is numbered. True when it
     /// stopped at its budget with work left.
     async fn round(&mut self) -> Result<bool, Trouble> {
-        let now = Utc::now();
-        let until = now + chrono::Duration::from_std(self.spec.lease).unwrap_or_default();
-        if !self
-            .store
-            .acquire(&self.holder, now, until)
-            .await
-            .map_err(Trouble::Store)?
-        {
-            return Ok(false);
+        if !self.lease().await.map_err(Trouble::Store)? {
+            return self.tell_watchers().await.map(|()| false);
         }
         let mut spent = true;
         for _ in 0..ROUNDS_MAX {
@@ -189,18 +203,42 @@ impl Worker {
                 .sequence(&self.holder, Utc::now(), self.spec.batch)
                 .await
                 .map_err(Trouble::Store)?;
-            if numbered > 0 {
-                self.numbered.send_replace(());
-            }
             if numbered < self.spec.batch {
                 spent = false;
                 break;
             }
         }
+        self.tell_watchers().await?;
         if self.spec.amqp_url.is_none() {
             return Ok(spent);
         }
         Ok(self.publish_round().await? || spent)
+    }
+
+    /// Takes the lease, or renews it once half of it has run. True while this worker holds it.
+    async fn lease(&mut self) -> anyhow::Result<bool> {
+        let now = Utc::now();
+        let length = chrono::Duration::from_std(self.spec.lease).unwrap_or_default();
+        if self
+            .lease_until
+            .is_some_and(|until| now < until - length / 2)
+        {
+            return Ok(true);
+        }
+        let until = now + length;
+        let held = self.store.acquire(&self.holder, now, until).await?;
+        self.lease_until = held.then_some(until);
+        Ok(held)
+    }
+
+    /// Tells this process's watchers when events were numbered since it last told them.
+    async fn tell_watchers(&mut self) -> Result<(), Trouble> {
+        let head = self.store.head().await.map_err(Trouble::Store)?;
+        if head != self.head {
+            self.head = head;
+            self.numbered.send_replace(());
+        }
+        Ok(())
     }
 
     /// Publishes numbered events in position order, keeping up to [`IN_FLIGHT_MAX`] batches
@@ -260,6 +298,7 @@ impl Worker {
                 .await
                 .map_err(Trouble::Store)?;
             if !kept {
+                self.lease_until = None;
                 tracing::warn!("the relay lost its lease mid-batch; another replica goes on");
                 return Ok(false);
             }

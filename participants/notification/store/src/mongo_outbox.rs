@@ -210,6 +210,15 @@ impl OutboxStore for MongoOutbox {
         Ok(numbered)
     }
 
+    async fn head(&self) -> anyhow::Result<i64> {
+        let newest = self
+            .events
+            .find_one(doc! {})
+            .sort(doc! { "position": -1 })
+            .await?;
+        newest.map_or(Ok(0), |event| whole_number(&event, "position"))
+    }
+
     async fn after(
         &self,
         position: i64,
