@@ -503,6 +503,7 @@ fn the_gateway_serves_grpc_web_and_routes_each_service_to_its_port() {
                 Some("orchestrator"),
                 "the console is the orchestrator's"
             );
+            assert_per_caller_limit(&prefix, route, 240);
             console = true;
             continue;
         }
@@ -531,12 +532,12 @@ fn the_gateway_serves_grpc_web_and_routes_each_service_to_its_port() {
                 "{prefix}: the caller's grpc-timeout applies"
             );
         }
-        let limit = &route["typed_per_filter_config"]["envoy.filters.http.local_ratelimit"];
-        let per_minute = limit["token_bucket"]["max_tokens"]
-            .as_u64()
-            .expect("a rate limit");
-        assert!(per_minute > 0);
-        assert_eq!(text(&limit["token_bucket"]["fill_interval"]), "60s");
+        // Seed 001's gateway table, per caller.
+        let per_minute = match kind.as_str() {
+            "notification" => 150,
+            _ => 100,
+        };
+        assert_per_caller_limit(&prefix, route, per_minute);
         routed.insert(service);
     }
     assert_eq!(routed, services, "every gRPC service is routed");
@@ -549,6 +550,66 @@ fn the_gateway_serves_grpc_web_and_routes_each_service_to_its_port() {
             .any(|name| name.starts_with("HRMESH_ORCHESTRATOR_CONSOLE__")),
         "{orchestrator:?}"
     );
+}
+
+/// `route` limits each caller (its client address, as `use_remote_address` sets it) to
+/// `per_minute` calls, in a token bucket of its own, and no caller uses up another's.
+fn assert_per_caller_limit(prefix: &str, route: &Value, per_minute: u64) {
+    let actions: Vec<&Value> = route["route"]["rate_limits"]
+        .as_sequence()
+        .unwrap_or_else(|| panic!("{prefix}: no rate_limits"))
+        .iter()
+        .flat_map(|limit| limit["actions"].as_sequence().into_iter().flatten())
+        .collect();
+    assert!(
+        actions
+            .iter()
+            .any(|action| action["remote_address"].is_mapping()),
+        "{prefix}: the descriptor names the caller's address: {actions:?}"
+    );
+    let limit = &route["typed_per_filter_config"]["envoy.filters.http.local_ratelimit"];
+    let bucket = |bucket: &Value| {
+        assert_eq!(text(&bucket["fill_interval"]), "60s", "{prefix}");
+        assert_eq!(
+            bucket["tokens_per_fill"].as_u64(),
+            bucket["max_tokens"].as_u64()
+        );
+        bucket["max_tokens"].as_u64().expect("a bucket size")
+    };
+    let descriptors = limit["descriptors"]
+        .as_sequence()
+        .unwrap_or_else(|| panic!("{prefix}: no descriptors"));
+    let per_caller: Vec<u64> = descriptors
+        .iter()
+        .filter(|descriptor| {
+            descriptor["entries"].as_sequence().is_some_and(|entries| {
+                entries.len() == 1
+                    && text(&entries[0]["key"]) == "remote_address"
+                    // An empty value: one bucket per value seen.
+                    && entries[0]["value"].as_str() == Some("")
+            })
+        })
+        .map(|descriptor| bucket(&descriptor["token_bucket"]))
+        .collect();
+    assert_eq!(per_caller, [per_minute], "{prefix}: one bucket per caller");
+    assert_eq!(
+        limit["always_consume_default_token_bucket"].as_bool(),
+        Some(false),
+        "{prefix}: a caller's call does not also drain the route's shared bucket"
+    );
+    assert!(
+        limit["max_dynamic_descriptors"]
+            .as_u64()
+            .is_some_and(|callers| callers >= 1000),
+        "{prefix}: room for many callers"
+    );
+    bucket(&limit["token_bucket"]);
+    if prefix != "/console" {
+        assert_eq!(
+            limit["rate_limited_as_resource_exhausted"].as_bool(),
+            Some(true)
+        );
+    }
 }
 
 #[test]
