@@ -481,8 +481,12 @@ impl Provider for RealPerformance {
         interaction: &SynchronousMessage,
     ) -> anyhow::Result<Started<Self::Running>> {
         let db = TestDatabase::new(self.backend).await;
-        let store =
-            SeaPerformanceStore::open(&db.url, hrmesh_performance_server::events::encode).await?;
+        let store = SeaPerformanceStore::open(
+            &db.url,
+            hrmesh_performance_server::events::encode,
+            hrmesh_mesh::testing::keyring(),
+        )
+        .await?;
         let performance = Performance::new(store.clone(), SystemClock);
         let mut values = HashMap::new();
         for state in &interaction.provider_states {

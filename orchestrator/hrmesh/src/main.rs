@@ -92,10 +92,11 @@ enum Command {
     /// and are verified against its JWKS.
     Token(TokenArgs),
     /// Write development keys into a directory, keeping any already there: the HS256 signing key
-    /// (dev-hs256.key) and, with --tls-for, a development CA (ca.pem) with a certificate and key
-    /// per name (<name>.pem, <name>.key) valid for that DNS name, localhost, 127.0.0.1 and ::1, as
-    /// server and as client. Key files are readable by their owner only. For development and the
-    /// compose stack; production keys and certificates come from your own identity provider and CA.
+    /// (dev-hs256.key), the keyring that wraps the data keys of personal data (keyring.toml) and,
+    /// with --tls-for, a development CA (ca.pem) with a certificate and key per name (<name>.pem,
+    /// <name>.key) valid for that DNS name, localhost, 127.0.0.1 and ::1, as server and as client.
+    /// Key files are readable by their owner only. For development and the compose stack;
+    /// production keys and certificates come from your own secret store, identity provider and CA.
     Keygen(KeygenArgs),
 }
 
@@ -107,6 +108,11 @@ struct KeygenArgs {
     /// A name (service host name) to issue a TLS certificate for (repeatable).
     #[arg(long = "tls-for", value_name = "NAME")]
     tls_for: Vec<String>,
+    /// Add a new version to the keyring (keyring.toml) and make it current: new writes use it at
+    /// once, each service's re-wrap job moves its data keys to it, and older versions stay
+    /// readable until you delete them from the file.
+    #[arg(long)]
+    rotate_keyring: bool,
 }
 
 /// Writes what is missing (see [`DevPki::ensure`]).
@@ -119,6 +125,29 @@ fn keygen(args: KeygenArgs) -> anyhow::Result<()> {
         if existed { "kept" } else { "wrote" },
         key.display()
     );
+    let keyring = args.out_dir.join(hrmesh_mesh::crypto::DEVELOPMENT_KEYRING);
+    if keyring.exists() {
+        if args.rotate_keyring {
+            let text = std::fs::read_to_string(&keyring)
+                .with_context(|| format!("reading {}", keyring.display()))?;
+            let rotated = hrmesh_crypto::rotate(&text)?;
+            let next = keyring.with_extension("toml.new");
+            let _ = std::fs::remove_file(&next);
+            hrmesh_mesh::crypto::write_private(&next, &rotated)?;
+            std::fs::rename(&next, &keyring)
+                .with_context(|| format!("replacing {}", keyring.display()))?;
+            let current = hrmesh_crypto::Keyring::from_toml(&rotated)?.current();
+            println!(
+                "rotated {}: version {current} is current",
+                keyring.display()
+            );
+        } else {
+            println!("kept {}", keyring.display());
+        }
+    } else {
+        hrmesh_mesh::crypto::write_private(&keyring, &hrmesh_crypto::development_keyring())?;
+        println!("wrote {}", keyring.display());
+    }
     if args.tls_for.is_empty() {
         return Ok(());
     }

@@ -10,6 +10,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::AuthConfig;
+use crate::crypto::CryptoConfig;
 use crate::events::EventsConfig;
 use crate::tls::TlsConfig;
 
@@ -30,6 +31,8 @@ pub struct CommonConfig {
     pub tls: TlsConfig,
     /// Integration events: the broker and retention (the `[events]` table).
     pub events: EventsConfig,
+    /// The keyring that seals personal data (the `[crypto]` table).
+    pub crypto: CryptoConfig,
 }
 
 impl CommonConfig {
@@ -43,7 +46,21 @@ impl CommonConfig {
             auth: AuthConfig::for_audience(&audience(service)),
             tls: TlsConfig::default(),
             events: EventsConfig::default(),
+            crypto: CryptoConfig::default(),
         }
+    }
+
+    /// The keyring: as configured, or (on an embedded database) the development keyring beside
+    /// the database file.
+    pub fn keyring(&self) -> anyhow::Result<std::sync::Arc<hrmesh_crypto::Keyring>> {
+        let embedded = match &self.database_url {
+            None => Some(self.data_dir.clone()),
+            Some(url) => url
+                .strip_prefix("sqlite://")
+                .map(|rest| rest.split('?').next().unwrap_or_default())
+                .and_then(|file| Path::new(file).parent().map(Path::to_path_buf)),
+        };
+        self.crypto.keyring(embedded.as_deref())
     }
 
     /// The database to use: `database_url` if set, otherwise `<data_dir>/<file_stem>.sqlite`.

@@ -12,6 +12,7 @@ pub mod audit;
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod crypto;
 pub mod events;
 pub mod mesh;
 pub mod server;

@@ -6,6 +6,10 @@
 //! recorded outcome back without touching anything; with a different request it is refused. A
 //! failure that is not a business outcome (storage down, a bug) rolls everything back, the claim
 //! included, so a retry runs afresh. One key, one effect, one answer.
+//!
+//! The inbox keeps no copy of a request, only its SHA-256 digest, which is all a repeat is
+//! compared with. A store that seals personal data also seals the recorded answers
+//! ([`execute_protected`] with its [`Protect`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -29,7 +33,7 @@ pub mod entity {
         #[sea_orm(primary_key, auto_increment = false)]
         pub request_id: String,
         pub operation: String,
-        /// The request as canonical JSON: what a repeated request is compared with.
+        /// `sha256:<hex>` of the request's JSON: what a repeated request is compared with.
         #[sea_orm(column_type = "Text")]
         pub request: String,
         /// "ok" or "rejected"; NULL only inside the claiming transaction.
@@ -141,6 +145,42 @@ impl<E> From<DbErr> for InboxError<E> {
     }
 }
 
+/// How recorded answers are kept: sealed by a store that protects personal data
+/// ([`crate::vault::Vault`]), as they are by [`Plain`].
+pub trait Protect: Send + Sync {
+    fn seal(&self, context: &str, text: &str) -> String;
+    fn open(&self, context: &str, text: &str) -> Result<String, String>;
+}
+
+/// Answers kept as they are.
+#[derive(Debug, Clone, Copy)]
+pub struct Plain;
+
+impl Protect for Plain {
+    fn seal(&self, _context: &str, text: &str) -> String {
+        text.to_owned()
+    }
+
+    fn open(&self, _context: &str, text: &str) -> Result<String, String> {
+        Ok(text.to_owned())
+    }
+}
+
+/// What the inbox keeps of a request: the digest of its JSON.
+fn digest<E>(request: &impl Serialize) -> Result<String, InboxError<E>> {
+    use sha2::Digest;
+    let json = serde_json::to_vec(request)
+        .map_err(|err| InboxError::Corrupt(format!("cannot encode request: {err}")))?;
+    Ok(format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(&json))
+    ))
+}
+
+fn answer_context(request_id: &str) -> String {
+    format!("idempotency_inbox/{request_id}/response")
+}
+
 /// The work of one request, run inside the request's transaction.
 pub type Work<'t, T, E> = Pin<Box<dyn Future<Output = Result<T, TxError<E>>> + Send + 't>>;
 
@@ -169,8 +209,34 @@ where
     E: Serialize + DeserializeOwned,
     F: for<'t> FnOnce(&'t DatabaseTransaction) -> Work<'t, T, E>,
 {
-    let request_json = serde_json::to_string(request)
-        .map_err(|err| InboxError::Corrupt(format!("cannot encode request: {err}")))?;
+    execute_protected(
+        db,
+        &Plain,
+        request_id,
+        operation,
+        request,
+        is_recorded,
+        work,
+    )
+    .await
+}
+
+/// [`execute`], keeping the recorded answer as `protect` seals it.
+pub async fn execute_protected<T, E, F>(
+    db: &DatabaseConnection,
+    protect: &dyn Protect,
+    request_id: &str,
+    operation: &str,
+    request: &impl Serialize,
+    is_recorded: fn(&E) -> bool,
+    work: F,
+) -> Result<T, InboxError<E>>
+where
+    T: Serialize + DeserializeOwned,
+    E: Serialize + DeserializeOwned,
+    F: for<'t> FnOnce(&'t DatabaseTransaction) -> Work<'t, T, E>,
+{
+    let request_json = digest(request)?;
 
     let txn = begin_write(db).await?;
     let claim = entity::ActiveModel {
@@ -187,7 +253,7 @@ where
         .await?;
     if matches!(claimed, TryInsertResult::Conflicted) {
         txn.rollback().await?;
-        return replay(db, request_id, operation, &request_json).await;
+        return replay(db, protect, request_id, operation, &request_json).await;
     }
 
     let savepoint = txn.begin().await?;
@@ -215,6 +281,7 @@ where
             return Err(InboxError::Db(err));
         }
     };
+    let response = protect.seal(&answer_context(request_id), &response);
     entity::Entity::update_many()
         .col_expr(entity::Column::Outcome, Expr::value(outcome))
         .col_expr(entity::Column::Response, Expr::value(response))
@@ -239,8 +306,26 @@ where
     R: Serialize + DeserializeOwned,
     F: for<'t> FnOnce(&'t DatabaseTransaction) -> Work<'t, T, ServiceError<R>>,
 {
-    execute(
+    once_protected(db, &Plain, request_id, operation, request, work).await
+}
+
+/// [`once`], keeping the recorded answer as `protect` seals it.
+pub async fn once_protected<T, R, F>(
+    db: &DatabaseConnection,
+    protect: &dyn Protect,
+    request_id: &str,
+    operation: &str,
+    request: &impl Serialize,
+    work: F,
+) -> Result<T, ServiceError<R>>
+where
+    T: Serialize + DeserializeOwned,
+    R: Serialize + DeserializeOwned,
+    F: for<'t> FnOnce(&'t DatabaseTransaction) -> Work<'t, T, ServiceError<R>>,
+{
+    execute_protected(
         db,
+        protect,
         request_id,
         operation,
         request,
@@ -263,8 +348,7 @@ where
     T: DeserializeOwned,
     E: DeserializeOwned,
 {
-    let request_json = serde_json::to_string(request)
-        .map_err(|err| InboxError::Corrupt(format!("cannot encode request: {err}")))?;
+    let request_json = digest(request)?;
     let exists = entity::Entity::find_by_id(request_id.to_owned())
         .one(db)
         .await?
@@ -272,7 +356,7 @@ where
     if !exists {
         return Ok(None);
     }
-    replay(db, request_id, operation, &request_json)
+    replay(db, &Plain, request_id, operation, &request_json)
         .await
         .map(Some)
 }
@@ -284,6 +368,7 @@ fn encode<E>(value: &impl Serialize) -> Result<String, InboxError<E>> {
 
 async fn replay<T, E>(
     db: &DatabaseConnection,
+    protect: &dyn Protect,
     request_id: &str,
     operation: &str,
     request_json: &str,
@@ -299,7 +384,12 @@ where
     if recorded.operation != operation || recorded.request != request_json {
         return Err(InboxError::KeyReused);
     }
-    let response = recorded.response.unwrap_or_default();
+    let response = protect
+        .open(
+            &answer_context(request_id),
+            &recorded.response.unwrap_or_default(),
+        )
+        .map_err(|err| InboxError::Corrupt(format!("inbox entry {request_id}: {err}")))?;
     let corrupt = |err: serde_json::Error| {
         InboxError::Corrupt(format!("inbox entry {request_id} cannot be decoded: {err}"))
     };

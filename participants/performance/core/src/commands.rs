@@ -229,6 +229,12 @@ pub struct CloseEmployeeRecords {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErasePersonalData {
+    pub request_id: RequestId,
+    pub employee_id: EmployeeId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReopenEmployeeRecords {
     pub request_id: RequestId,
     pub close_request_id: String,

@@ -5,11 +5,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 use hrmesh_domain::{Clock, EmployeeId};
 
 use crate::{
-    CancelPipOpenedBy, CloseEmployeeRecords, Closure, CreateGoal, CreateReview, Feedback,
-    FeedbackFilter, FeedbackRequest, FeedbackRequestFilter, FeedbackRequestStatus,
-    GOAL_WEIGHT_TOTAL_MAX, GiveFeedback, Goal, GoalFilter, GoalStatus, OpenPip, Page,
-    PerformanceError, Pip, PipFilter, PipStatus, Rejection, ReopenEmployeeRecords, RequestFeedback,
-    Resource, Result, Review, ReviewFilter, ReviewState, UpdateGoal, UpdatePip, UpdateReview,
+    CancelPipOpenedBy, CloseEmployeeRecords, Closure, CreateGoal, CreateReview, ErasePersonalData,
+    Erasure, Feedback, FeedbackFilter, FeedbackRequest, FeedbackRequestFilter,
+    FeedbackRequestStatus, GOAL_WEIGHT_TOTAL_MAX, GiveFeedback, Goal, GoalFilter, GoalStatus,
+    OpenPip, Page, PerformanceError, Pip, PipFilter, PipStatus, Rejection, ReopenEmployeeRecords,
+    RequestFeedback, Resource, Result, Review, ReviewFilter, ReviewState, UpdateGoal, UpdatePip,
+    UpdateReview,
 };
 
 /// The storage port. Every mutating method runs in one database transaction together with the
@@ -126,6 +127,13 @@ pub trait PerformanceStore: Send + Sync + 'static {
         command: &CloseEmployeeRecords,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Closure>> + Send;
+
+    /// Destroys the employee's data keys: their free text reads as erased from then on.
+    fn erase_personal_data(
+        &self,
+        command: &ErasePersonalData,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Erasure>> + Send;
 
     /// Reopens what the close request closed; `None` when there was no such close.
     fn reopen_employee_records(
@@ -454,6 +462,12 @@ impl<S: PerformanceStore, C: Clock> Performance<S, C> {
     pub async fn close_employee_records(&self, command: CloseEmployeeRecords) -> Result<Closure> {
         self.store
             .close_employee_records(&command, self.clock.now())
+            .await
+    }
+
+    pub async fn erase_personal_data(&self, command: ErasePersonalData) -> Result<Erasure> {
+        self.store
+            .erase_personal_data(&command, self.clock.now())
             .await
     }
 

@@ -247,6 +247,10 @@ pub const PERMISSIONS: &[(&str, &str)] = &[
         ADMIN,
     ),
     (
+        "/hrmesh.performance.v1.PerformanceService/ErasePersonalData",
+        ADMIN,
+    ),
+    (
         "/hrmesh.performance.v1.PerformanceService/ListAuditEvents",
         ADMIN,
     ),
@@ -718,6 +722,17 @@ impl<S: PerformanceStore, C: Clock> PerformanceService for PerformanceGrpc<S, C>
         )
     }
 
+    async fn erase_personal_data(
+        &self,
+        request: Request<pb::ErasePersonalDataRequest>,
+    ) -> Result<Response<pb::Erasure>, Status> {
+        let command = parse(convert::erase_personal_data(request.into_inner()))?;
+        respond(
+            self.performance.erase_personal_data(command).await,
+            convert::erasure,
+        )
+    }
+
     async fn reopen_employee_records(
         &self,
         request: Request<pb::ReopenEmployeeRecordsRequest>,
@@ -751,13 +766,15 @@ pub struct PerformanceServer {
     reminders: Option<Arc<dyn RunReminders>>,
     job: Option<JoinHandle<()>>,
     events: Events,
+    rewrap: Option<hrmesh_mesh::crypto::Rewrap>,
 }
 
 impl PerformanceServer {
     /// Opens the configured database (migrating it) and serves on the configured address.
     pub async fn start(config: &PerformanceConfig) -> anyhow::Result<Self> {
         let url = config.database_url();
-        let store = SeaPerformanceStore::open(&url, events::encode)
+        let keyring = config.common.keyring()?;
+        let store = SeaPerformanceStore::open(&url, events::encode, keyring)
             .await
             .with_context(|| {
                 format!(
@@ -765,7 +782,16 @@ impl PerformanceServer {
                     hrmesh_storage::db::redact(&url)
                 )
             })?;
-        Self::start_with(store, SystemClock, config).await
+        let rewrap = (config.common.crypto.rewrap_interval_secs > 0).then(|| {
+            hrmesh_mesh::crypto::Rewrap::start(
+                store.vault().clone(),
+                store.connection().clone(),
+                Duration::from_secs(config.common.crypto.rewrap_interval_secs),
+            )
+        });
+        let mut server = Self::start_with(store, SystemClock, config).await?;
+        server.rewrap = rewrap;
+        Ok(server)
     }
 
     /// Serves `store` with `clock` (tests pass a manual clock).
@@ -824,6 +850,7 @@ impl PerformanceServer {
             reminders: reminders.map(|reminders| Arc::new(reminders) as Arc<dyn RunReminders>),
             job,
             events,
+            rewrap: None,
         })
     }
 
@@ -843,6 +870,9 @@ impl PerformanceServer {
         }
         let stopped = self.server.stop().await;
         self.events.stop().await;
+        if let Some(rewrap) = self.rewrap {
+            rewrap.stop().await;
+        }
         stopped
     }
 }

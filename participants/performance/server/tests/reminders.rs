@@ -17,9 +17,13 @@ use hrmesh_proto::performance::*;
 type Replica = PerformanceServer;
 
 async fn replica(url: &str, clock: &ManualClock, notification_url: &str) -> Replica {
-    let store = SeaPerformanceStore::open(url, hrmesh_performance_server::events::encode)
-        .await
-        .expect("open store");
+    let store = SeaPerformanceStore::open(
+        url,
+        hrmesh_performance_server::events::encode,
+        hrmesh_mesh::testing::keyring(),
+    )
+    .await
+    .expect("open store");
     let mut config = PerformanceConfig::default();
     hrmesh_mesh::testing::secure(&mut config.common);
     hrmesh_mesh::testing::sign(&mut config.identity);

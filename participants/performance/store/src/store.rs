@@ -1,25 +1,29 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use hrmesh_crypto::Keyring;
 use hrmesh_domain::Fault;
 use hrmesh_performance_core::{
     CancelPipOpenedBy, CloseEmployeeRecords, ClosedRecord, Closure, CreateGoal, CreateReview,
-    FEEDBACK_PER_EMPLOYEE, Feedback, FeedbackFilter, FeedbackRequest, FeedbackRequestFilter,
-    FeedbackRequestStatus, GOALS_PER_EMPLOYEE, GiveFeedback, Goal, GoalFilter, GoalStatus, OpenPip,
-    PerformanceError, PerformanceEvent, PerformanceStore, Pip, PipFilter, PipStatus, PreviousState,
-    REVIEWS_PER_EMPLOYEE, Rejection, ReopenEmployeeRecords, RequestFeedback, Resource, Result,
-    Review, ReviewFilter, ReviewState, UpdateGoal, UpdatePip, UpdateReview,
-    answer_feedback_request, check_goal_weights, check_review_of,
+    ErasePersonalData, Erasure, FEEDBACK_PER_EMPLOYEE, Feedback, FeedbackFilter, FeedbackRequest,
+    FeedbackRequestFilter, FeedbackRequestStatus, GOALS_PER_EMPLOYEE, GiveFeedback, Goal,
+    GoalFilter, GoalStatus, OpenPip, PerformanceError, PerformanceEvent, PerformanceStore, Pip,
+    PipFilter, PipStatus, PreviousState, REVIEWS_PER_EMPLOYEE, Rejection, ReopenEmployeeRecords,
+    RequestFeedback, Resource, Result, Review, ReviewFilter, ReviewState, UpdateGoal, UpdatePip,
+    UpdateReview, answer_feedback_request, check_goal_weights, check_review_of,
 };
 use hrmesh_storage::inbox::{self, TxError};
 use hrmesh_storage::outbox::Outbox;
+pub use hrmesh_storage::vault::VaultError as OpenError;
+use hrmesh_storage::vault::{Vault, VaultError};
 use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    DbBackend, DbErr, EntityTrait, PrimaryKeyTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+    DbBackend, EntityTrait, PrimaryKeyTrait, QueryFilter, QueryOrder, QuerySelect, Select,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::sync::Arc;
 
 use crate::Migrator;
 use crate::entities::{
@@ -31,18 +35,140 @@ type Tx<T> = std::result::Result<T, TxError<PerformanceError>>;
 
 use hrmesh_storage::error::{fail, from_db as storage_error};
 
-fn encode(value: &impl Serialize) -> Tx<String> {
-    serde_json::to_string(value).map_err(|err| {
-        fail(PerformanceError::Internal(Fault::caused_by(
-            "encoding a record",
-            err,
-        )))
-    })
+/// A record kept as a JSON document whose personal fields are sealed ([`Vault`]).
+trait Private: Serialize + DeserializeOwned {
+    /// The table, the first part of every sealed value's context.
+    const TABLE: &'static str;
+    /// The document's field that names the record.
+    const ID: &'static str = "id";
+    /// Free text about the employee, sealed with their key: erased with them.
+    const PERSONAL: &'static [&'static str];
+    /// What only the service may read, sealed with its own key.
+    const SERVICE_ONLY: &'static [&'static str] = &[];
+    fn employee(&self) -> &str;
 }
 
-fn decode<T: DeserializeOwned>(document: &str) -> Result<T> {
-    serde_json::from_str(document)
-        .map_err(|err| PerformanceError::Internal(Fault::caused_by("reading a stored record", err)))
+impl Private for Review {
+    const TABLE: &'static str = "reviews";
+    const PERSONAL: &'static [&'static str] = &[
+        "self_assessment/*/body",
+        "manager_assessment/*/body",
+        "employee_comment",
+        "history/*/reason",
+    ];
+    fn employee(&self) -> &str {
+        self.employee_id.as_str()
+    }
+}
+
+impl Private for Goal {
+    const TABLE: &'static str = "goals";
+    const PERSONAL: &'static [&'static str] =
+        &["title", "description", "progress/*/note", "cancel_reason"];
+    fn employee(&self) -> &str {
+        self.employee_id.as_str()
+    }
+}
+
+impl Private for Pip {
+    const TABLE: &'static str = "pips";
+    const PERSONAL: &'static [&'static str] = &[
+        "reason",
+        "objectives/*",
+        "check_ins/*/notes",
+        "outcomes/*/notes",
+        "cancel_reason",
+    ];
+    fn employee(&self) -> &str {
+        self.employee_id.as_str()
+    }
+}
+
+impl Private for FeedbackRequest {
+    const TABLE: &'static str = "feedback_requests";
+    // Ids and states only; `giver_id` stays a column: the giver's own listing filters on it.
+    const PERSONAL: &'static [&'static str] = &[];
+    fn employee(&self) -> &str {
+        self.employee_id.as_str()
+    }
+}
+
+impl Private for Feedback {
+    const TABLE: &'static str = "feedback";
+    const PERSONAL: &'static [&'static str] = &["strengths", "improvements"];
+    // Who gave it, and the request that names them: never to be read outside the service.
+    const SERVICE_ONLY: &'static [&'static str] = &["giver_id", "feedback_request_id"];
+    fn employee(&self) -> &str {
+        self.employee_id.as_str()
+    }
+}
+
+impl Private for Closure {
+    const TABLE: &'static str = "closures";
+    const ID: &'static str = "close_request_id";
+    const PERSONAL: &'static [&'static str] = &["reason"];
+    fn employee(&self) -> &str {
+        self.employee_id.as_str()
+    }
+}
+
+fn internal(
+    what: &'static str,
+    err: impl std::error::Error + Send + Sync + 'static,
+) -> PerformanceError {
+    PerformanceError::Internal(Fault::caused_by(what, err))
+}
+
+fn vault_error(err: VaultError) -> PerformanceError {
+    match err {
+        VaultError::Db(err) => storage_error(err),
+        VaultError::Crypto(err) => internal("opening a stored record's sealed fields", err),
+    }
+}
+
+fn context(table: &str, id: &str) -> String {
+    format!("{table}/{id}")
+}
+
+/// `record` as stored: its document with the personal fields sealed.
+async fn seal<T: Private>(vault: &Vault, db: &impl ConnectionTrait, record: &T) -> Tx<String> {
+    let mut document =
+        serde_json::to_value(record).map_err(|err| fail(internal("encoding a record", err)))?;
+    let id = document[T::ID].as_str().unwrap_or_default().to_owned();
+    let context = context(T::TABLE, &id);
+    if !T::PERSONAL.is_empty() {
+        let key = vault
+            .owner_key(db, record.employee())
+            .await
+            .map_err(|err| fail(vault_error(err)))?;
+        vault.seal_json(&key, &context, &mut document, T::PERSONAL);
+    }
+    vault.seal_json(
+        vault.service_key(),
+        &context,
+        &mut document,
+        T::SERVICE_ONLY,
+    );
+    serde_json::to_string(&document).map_err(|err| fail(internal("encoding a record", err)))
+}
+
+/// The record a stored document holds, its sealed fields opened (erased ones read as such).
+async fn open<T: Private>(vault: &Vault, db: &impl ConnectionTrait, document: &str) -> Result<T> {
+    let mut document: serde_json::Value =
+        serde_json::from_str(document).map_err(|err| internal("reading a stored record", err))?;
+    let id = document[T::ID].as_str().unwrap_or_default().to_owned();
+    let context = context(T::TABLE, &id);
+    for paths in [T::PERSONAL, T::SERVICE_ONLY] {
+        vault
+            .open_json(db, &context, &mut document, paths)
+            .await
+            .map_err(vault_error)?;
+    }
+    serde_json::from_value(document).map_err(|err| internal("reading a stored record", err))
+}
+
+async fn open_doc<T: Private>(vault: &Vault, txn: &DatabaseTransaction, document: &str) -> Tx<T> {
+    open(vault, txn, document).await.map_err(fail)
 }
 
 /// Locks the selected rows for the rest of the transaction on PostgreSQL. SQLite needs no row
@@ -59,19 +185,29 @@ fn locked<E: EntityTrait>(select: Select<E>, txn: &DatabaseTransaction) -> Selec
 pub struct SeaPerformanceStore {
     db: DatabaseConnection,
     events: Outbox<PerformanceEvent>,
+    vault: Vault,
 }
 
 impl SeaPerformanceStore {
-    /// Connects to `url` and brings the schema up to date; events are encoded with `encode`.
+    /// Connects to `url` and brings the schema up to date; events are encoded with `encode`,
+    /// personal fields sealed with data keys that `keyring` wraps.
     pub async fn open(
         url: &str,
         encode: fn(&PerformanceEvent) -> Vec<u8>,
-    ) -> std::result::Result<Self, DbErr> {
+        keyring: Arc<Keyring>,
+    ) -> std::result::Result<Self, OpenError> {
         let db = hrmesh_storage::db::open::<Migrator>(url).await?;
+        let vault = Vault::open(&db, keyring).await?;
         Ok(Self {
             db,
             events: Outbox::new(encode),
+            vault,
         })
+    }
+
+    /// The store's data keys.
+    pub fn vault(&self) -> &Vault {
+        &self.vault
     }
 
     /// The underlying connection (for tests that look at what is stored).
@@ -82,7 +218,11 @@ impl SeaPerformanceStore {
 
 // ---- Rows <-> records.
 
-fn review_row(review: &Review) -> Tx<reviews::ActiveModel> {
+async fn review_row(
+    vault: &Vault,
+    txn: &DatabaseTransaction,
+    review: &Review,
+) -> Tx<reviews::ActiveModel> {
     Ok(reviews::ActiveModel {
         id: Set(review.id.clone()),
         employee_id: Set(review.employee_id.to_string()),
@@ -91,22 +231,22 @@ fn review_row(review: &Review) -> Tx<reviews::ActiveModel> {
         period_start: Set(review.period_start),
         state: Set(review.state.as_str().to_owned()),
         due_date: Set(review.due_date),
-        document: Set(encode(review)?),
+        document: Set(seal(vault, txn, review).await?),
     })
 }
 
-fn goal_row(goal: &Goal) -> Tx<goals::ActiveModel> {
+async fn goal_row(vault: &Vault, txn: &DatabaseTransaction, goal: &Goal) -> Tx<goals::ActiveModel> {
     Ok(goals::ActiveModel {
         id: Set(goal.id.clone()),
         employee_id: Set(goal.employee_id.to_string()),
         review_id: Set(goal.review_id.clone()),
         status: Set(goal.status.as_str().to_owned()),
         weight: Set(i32::from(goal.weight)),
-        document: Set(encode(goal)?),
+        document: Set(seal(vault, txn, goal).await?),
     })
 }
 
-fn pip_row(pip: &Pip) -> Tx<pips::ActiveModel> {
+async fn pip_row(vault: &Vault, txn: &DatabaseTransaction, pip: &Pip) -> Tx<pips::ActiveModel> {
     Ok(pips::ActiveModel {
         id: Set(pip.id.clone()),
         employee_id: Set(pip.employee_id.to_string()),
@@ -114,90 +254,113 @@ fn pip_row(pip: &Pip) -> Tx<pips::ActiveModel> {
         opened_by_request_id: Set(pip.opened_by_request_id.clone()),
         start_date: Set(pip.start_date),
         end_date: Set(pip.end_date),
-        document: Set(encode(pip)?),
+        document: Set(seal(vault, txn, pip).await?),
     })
 }
 
-fn feedback_request_row(request: &FeedbackRequest) -> Tx<feedback_requests::ActiveModel> {
+async fn feedback_request_row(
+    vault: &Vault,
+    txn: &DatabaseTransaction,
+    request: &FeedbackRequest,
+) -> Tx<feedback_requests::ActiveModel> {
     Ok(feedback_requests::ActiveModel {
         id: Set(request.id.clone()),
         employee_id: Set(request.employee_id.to_string()),
         giver_id: Set(request.giver_id.to_string()),
         status: Set(request.status.as_str().to_owned()),
-        document: Set(encode(request)?),
+        document: Set(seal(vault, txn, request).await?),
     })
 }
 
-fn feedback_row(entry: &Feedback) -> Tx<feedback::ActiveModel> {
+async fn feedback_row(
+    vault: &Vault,
+    txn: &DatabaseTransaction,
+    entry: &Feedback,
+) -> Tx<feedback::ActiveModel> {
     Ok(feedback::ActiveModel {
         id: Set(entry.id.clone()),
         employee_id: Set(entry.employee_id.to_string()),
         review_id: Set(entry.review_id.clone()),
-        document: Set(encode(entry)?),
+        document: Set(seal(vault, txn, entry).await?),
     })
 }
 
-fn closure_row(closure: &Closure) -> Tx<closures::ActiveModel> {
+async fn closure_row(
+    vault: &Vault,
+    txn: &DatabaseTransaction,
+    closure: &Closure,
+) -> Tx<closures::ActiveModel> {
     Ok(closures::ActiveModel {
         id: Set(closure.close_request_id.clone()),
         employee_id: Set(closure.employee_id.to_string()),
-        document: Set(encode(closure)?),
+        document: Set(seal(vault, txn, closure).await?),
     })
 }
 
 /// Loads the record `id` of `E` for update (locked until the transaction ends).
-async fn load<E, T>(txn: &DatabaseTransaction, id: &str, resource: Resource) -> Tx<T>
+async fn load<E, T>(vault: &Vault, txn: &DatabaseTransaction, id: &str, resource: Resource) -> Tx<T>
 where
     E: EntityTrait<PrimaryKey: PrimaryKeyTrait<ValueType = String>>,
     E::Model: Document,
-    T: DeserializeOwned,
+    T: Private,
 {
     let row = locked(E::find_by_id(id.to_owned()), txn)
         .one(txn)
         .await?
         .ok_or_else(|| fail(PerformanceError::not_found(resource, id)))?;
-    decode(row.document()).map_err(fail)
+    open_doc(vault, txn, row.document()).await
 }
 
-async fn load_review(txn: &DatabaseTransaction, id: &str) -> Tx<Review> {
-    load::<reviews::Entity, _>(txn, id, Resource::Review).await
+async fn load_review(vault: &Vault, txn: &DatabaseTransaction, id: &str) -> Tx<Review> {
+    load::<reviews::Entity, _>(vault, txn, id, Resource::Review).await
 }
 
-async fn load_goal(txn: &DatabaseTransaction, id: &str) -> Tx<Goal> {
-    load::<goals::Entity, _>(txn, id, Resource::Goal).await
+async fn load_goal(vault: &Vault, txn: &DatabaseTransaction, id: &str) -> Tx<Goal> {
+    load::<goals::Entity, _>(vault, txn, id, Resource::Goal).await
 }
 
-async fn load_pip(txn: &DatabaseTransaction, id: &str) -> Tx<Pip> {
-    load::<pips::Entity, _>(txn, id, Resource::Pip).await
+async fn load_pip(vault: &Vault, txn: &DatabaseTransaction, id: &str) -> Tx<Pip> {
+    load::<pips::Entity, _>(vault, txn, id, Resource::Pip).await
 }
 
-async fn load_feedback_request(txn: &DatabaseTransaction, id: &str) -> Tx<FeedbackRequest> {
-    load::<feedback_requests::Entity, _>(txn, id, Resource::FeedbackRequest).await
+async fn load_feedback_request(
+    vault: &Vault,
+    txn: &DatabaseTransaction,
+    id: &str,
+) -> Tx<FeedbackRequest> {
+    load::<feedback_requests::Entity, _>(vault, txn, id, Resource::FeedbackRequest).await
 }
 
 /// Reads the record `id` of `E`, if there is one.
-async fn get<E, T>(db: &DatabaseConnection, id: &str) -> Result<Option<T>>
+async fn get<E, T>(vault: &Vault, db: &DatabaseConnection, id: &str) -> Result<Option<T>>
 where
     E: EntityTrait<PrimaryKey: PrimaryKeyTrait<ValueType = String>>,
     E::Model: Document,
-    T: DeserializeOwned,
+    T: Private,
 {
     let row = E::find_by_id(id.to_owned())
         .one(db)
         .await
         .map_err(storage_error)?;
-    row.map(|row| decode(row.document())).transpose()
+    match row {
+        Some(row) => open(vault, db, row.document()).await.map(Some),
+        None => Ok(None),
+    }
 }
 
 /// Runs a listing query and decodes its documents.
-async fn list<E, T>(db: &DatabaseConnection, query: Select<E>) -> Result<Vec<T>>
+async fn list<E, T>(vault: &Vault, db: &DatabaseConnection, query: Select<E>) -> Result<Vec<T>>
 where
     E: EntityTrait,
     E::Model: Document,
-    T: DeserializeOwned,
+    T: Private,
 {
     let rows = query.all(db).await.map_err(storage_error)?;
-    rows.iter().map(|row| decode(row.document())).collect()
+    let mut records = Vec::with_capacity(rows.len());
+    for row in &rows {
+        records.push(open(vault, db, row.document()).await?);
+    }
+    Ok(records)
 }
 
 /// The per-employee counters one write touches.
@@ -285,8 +448,13 @@ async fn within_limit(
     }
 }
 
-async fn review_of(txn: &DatabaseTransaction, review_id: &str, employee: &str) -> Tx<Review> {
-    let review = load_review(txn, review_id).await?;
+async fn review_of(
+    vault: &Vault,
+    txn: &DatabaseTransaction,
+    review_id: &str,
+    employee: &str,
+) -> Tx<Review> {
+    let review = load_review(vault, txn, review_id).await?;
     let employee_id = hrmesh_domain::EmployeeId::from_trusted(employee.to_owned());
     check_review_of(&review, &employee_id).map_err(fail)?;
     Ok(review)
@@ -301,9 +469,11 @@ fn page_after<C: ColumnTrait>(column: C, after: Option<&str>) -> sea_orm::Condit
 
 impl PerformanceStore for SeaPerformanceStore {
     async fn create_review(&self, command: &CreateReview, review: Review) -> Result<Review> {
+        let vault = self.vault.clone();
         let events = self.events.clone();
-        inbox::once(
+        inbox::once_protected(
             &self.db,
+            &self.vault,
             command.request_id.as_str(),
             "CreateReview",
             command,
@@ -329,7 +499,7 @@ impl PerformanceStore for SeaPerformanceStore {
                             review_id: existing.id,
                         }));
                     }
-                    reviews::Entity::insert(review_row(&review)?)
+                    reviews::Entity::insert(review_row(&vault, txn, &review).await?)
                         .exec(txn)
                         .await?;
                     let created = PerformanceEvent::ReviewCreated(review.clone());
@@ -342,19 +512,21 @@ impl PerformanceStore for SeaPerformanceStore {
     }
 
     async fn update_review(&self, command: &UpdateReview, now: DateTime<Utc>) -> Result<Review> {
+        let vault = self.vault.clone();
         let owned = command.clone();
         let events = self.events.clone();
-        inbox::once(
+        inbox::once_protected(
             &self.db,
+            &self.vault,
             command.request_id.as_str(),
             command.operation(),
             command,
             move |txn| {
                 Box::pin(async move {
-                    let mut review = load_review(txn, &owned.review_id).await?;
+                    let mut review = load_review(&vault, txn, &owned.review_id).await?;
                     let changed = owned.apply_to(&mut review, now).map_err(fail)?;
                     if changed {
-                        reviews::Entity::update(review_row(&review)?)
+                        reviews::Entity::update(review_row(&vault, txn, &review).await?)
                             .exec(txn)
                             .await?;
                         let event = PerformanceEvent::of_review_change(&owned.change, &review);
@@ -368,7 +540,7 @@ impl PerformanceStore for SeaPerformanceStore {
     }
 
     async fn review(&self, id: &str) -> Result<Option<Review>> {
-        get::<reviews::Entity, _>(&self.db, id).await
+        get::<reviews::Entity, _>(&self.vault, &self.db, id).await
     }
 
     async fn reviews(
@@ -393,12 +565,14 @@ impl PerformanceStore for SeaPerformanceStore {
         if let Some(state) = filter.state {
             query = query.filter(reviews::Column::State.eq(state.as_str()));
         }
-        list(&self.db, query).await
+        list(&self.vault, &self.db, query).await
     }
 
     async fn create_goal(&self, command: &CreateGoal, goal: Goal) -> Result<Goal> {
-        inbox::once(
+        let vault = self.vault.clone();
+        inbox::once_protected(
             &self.db,
+            &self.vault,
             command.request_id.as_str(),
             "CreateGoal",
             command,
@@ -414,7 +588,7 @@ impl PerformanceStore for SeaPerformanceStore {
                     )
                     .await?;
                     if let Some(review_id) = &goal.review_id {
-                        review_of(txn, review_id, &employee).await?;
+                        review_of(&vault, txn, review_id, &employee).await?;
                         let weights: Vec<i32> = goals::Entity::find()
                             .select_only()
                             .column(goals::Column::Weight)
@@ -426,7 +600,9 @@ impl PerformanceStore for SeaPerformanceStore {
                         let existing = weights.iter().map(|w| *w as u32).sum();
                         check_goal_weights(review_id, existing, goal.weight).map_err(fail)?;
                     }
-                    goals::Entity::insert(goal_row(&goal)?).exec(txn).await?;
+                    goals::Entity::insert(goal_row(&vault, txn, &goal).await?)
+                        .exec(txn)
+                        .await?;
                     Ok(goal)
                 })
             },
@@ -435,20 +611,24 @@ impl PerformanceStore for SeaPerformanceStore {
     }
 
     async fn update_goal(&self, command: &UpdateGoal, now: DateTime<Utc>) -> Result<Goal> {
+        let vault = self.vault.clone();
         let owned = command.clone();
         let events = self.events.clone();
-        inbox::once(
+        inbox::once_protected(
             &self.db,
+            &self.vault,
             command.request_id.as_str(),
             command.operation(),
             command,
             move |txn| {
                 Box::pin(async move {
-                    let mut goal = load_goal(txn, &owned.goal_id).await?;
+                    let mut goal = load_goal(&vault, txn, &owned.goal_id).await?;
                     let before = goal.status;
                     goal.apply(&owned.change, owned.request_id.as_str(), now)
                         .map_err(fail)?;
-                    goals::Entity::update(goal_row(&goal)?).exec(txn).await?;
+                    goals::Entity::update(goal_row(&vault, txn, &goal).await?)
+                        .exec(txn)
+                        .await?;
                     let event = PerformanceEvent::of_goal_change(before, &goal);
                     events.add(txn, &event, now).await?;
                     Ok(goal)
@@ -459,7 +639,7 @@ impl PerformanceStore for SeaPerformanceStore {
     }
 
     async fn goal(&self, id: &str) -> Result<Option<Goal>> {
-        get::<goals::Entity, _>(&self.db, id).await
+        get::<goals::Entity, _>(&self.vault, &self.db, id).await
     }
 
     async fn goals(
@@ -479,13 +659,15 @@ impl PerformanceStore for SeaPerformanceStore {
         if let Some(status) = filter.status {
             query = query.filter(goals::Column::Status.eq(status.as_str()));
         }
-        list(&self.db, query).await
+        list(&self.vault, &self.db, query).await
     }
 
     async fn open_pip(&self, command: &OpenPip, pip: Pip) -> Result<Pip> {
+        let vault = self.vault.clone();
         let events = self.events.clone();
-        inbox::once(
+        inbox::once_protected(
             &self.db,
+            &self.vault,
             command.request_id.as_str(),
             "OpenPip",
             command,
@@ -501,7 +683,9 @@ impl PerformanceStore for SeaPerformanceStore {
                     if let Some(active) = active {
                         return Err(fail(Rejection::PipAlreadyActive { pip_id: active.id }));
                     }
-                    pips::Entity::insert(pip_row(&pip)?).exec(txn).await?;
+                    pips::Entity::insert(pip_row(&vault, txn, &pip).await?)
+                        .exec(txn)
+                        .await?;
                     let initiated = PerformanceEvent::PipInitiated(pip.clone());
                     events.add(txn, [&initiated], pip.created_at).await?;
                     Ok(pip)
@@ -512,19 +696,23 @@ impl PerformanceStore for SeaPerformanceStore {
     }
 
     async fn update_pip(&self, command: &UpdatePip, now: DateTime<Utc>) -> Result<(Pip, bool)> {
+        let vault = self.vault.clone();
         let owned = command.clone();
         let events = self.events.clone();
-        inbox::once(
+        inbox::once_protected(
             &self.db,
+            &self.vault,
             command.request_id.as_str(),
             command.operation(),
             command,
             move |txn| {
                 Box::pin(async move {
-                    let mut pip = load_pip(txn, &owned.pip_id).await?;
+                    let mut pip = load_pip(&vault, txn, &owned.pip_id).await?;
                     let changed = owned.apply_to(&mut pip, now).map_err(fail)?;
                     if changed {
-                        pips::Entity::update(pip_row(&pip)?).exec(txn).await?;
+                        pips::Entity::update(pip_row(&vault, txn, &pip).await?)
+                            .exec(txn)
+                            .await?;
                         let event = PerformanceEvent::of_pip_change(&owned.change, &pip);
                         events.add(txn, &event, now).await?;
                     }
@@ -540,9 +728,11 @@ impl PerformanceStore for SeaPerformanceStore {
         command: &CancelPipOpenedBy,
         now: DateTime<Utc>,
     ) -> Result<(Option<Pip>, bool)> {
+        let vault = self.vault.clone();
         let owned = command.clone();
-        inbox::once(
+        inbox::once_protected(
             &self.db,
+            &self.vault,
             command.request_id.as_str(),
             "CancelPip",
             command,
@@ -559,10 +749,12 @@ impl PerformanceStore for SeaPerformanceStore {
                     let Some(row) = row else {
                         return Ok((None, false));
                     };
-                    let mut pip: Pip = decode(&row.document).map_err(fail)?;
+                    let mut pip: Pip = open_doc(&vault, txn, &row.document).await?;
                     let changed = owned.apply_to(&mut pip, now).map_err(fail)?;
                     if changed {
-                        pips::Entity::update(pip_row(&pip)?).exec(txn).await?;
+                        pips::Entity::update(pip_row(&vault, txn, &pip).await?)
+                            .exec(txn)
+                            .await?;
                     }
                     Ok((Some(pip), changed))
                 })
@@ -572,7 +764,7 @@ impl PerformanceStore for SeaPerformanceStore {
     }
 
     async fn pip(&self, id: &str) -> Result<Option<Pip>> {
-        get::<pips::Entity, _>(&self.db, id).await
+        get::<pips::Entity, _>(&self.vault, &self.db, id).await
     }
 
     async fn pips(&self, filter: &PipFilter, after: Option<&str>, limit: u32) -> Result<Vec<Pip>> {
@@ -584,7 +776,7 @@ impl PerformanceStore for SeaPerformanceStore {
         if let Some(status) = filter.status {
             query = query.filter(pips::Column::Status.eq(status.as_str()));
         }
-        list(&self.db, query).await
+        list(&self.vault, &self.db, query).await
     }
 
     async fn request_feedback(
@@ -592,19 +784,23 @@ impl PerformanceStore for SeaPerformanceStore {
         command: &RequestFeedback,
         request: FeedbackRequest,
     ) -> Result<FeedbackRequest> {
-        inbox::once(
+        let vault = self.vault.clone();
+        inbox::once_protected(
             &self.db,
+            &self.vault,
             command.request_id.as_str(),
             "RequestFeedback",
             command,
             move |txn| {
                 Box::pin(async move {
                     if let Some(review_id) = &request.review_id {
-                        review_of(txn, review_id, request.employee_id.as_str()).await?;
+                        review_of(&vault, txn, review_id, request.employee_id.as_str()).await?;
                     }
-                    feedback_requests::Entity::insert(feedback_request_row(&request)?)
-                        .exec(txn)
-                        .await?;
+                    feedback_requests::Entity::insert(
+                        feedback_request_row(&vault, txn, &request).await?,
+                    )
+                    .exec(txn)
+                    .await?;
                     Ok(request)
                 })
             },
@@ -626,13 +822,15 @@ impl PerformanceStore for SeaPerformanceStore {
         if let Some(status) = filter.status {
             query = query.filter(feedback_requests::Column::Status.eq(status.as_str()));
         }
-        list(&self.db, query).await
+        list(&self.vault, &self.db, query).await
     }
 
     async fn give_feedback(&self, command: &GiveFeedback, entry: Feedback) -> Result<Feedback> {
+        let vault = self.vault.clone();
         let events = self.events.clone();
-        inbox::once(
+        inbox::once_protected(
             &self.db,
+            &self.vault,
             command.request_id.as_str(),
             "GiveFeedback",
             command,
@@ -649,16 +847,18 @@ impl PerformanceStore for SeaPerformanceStore {
                     )
                     .await?;
                     if let Some(request_id) = entry.feedback_request_id.clone() {
-                        let mut request = load_feedback_request(txn, &request_id).await?;
+                        let mut request = load_feedback_request(&vault, txn, &request_id).await?;
                         answer_feedback_request(&mut request, &mut entry).map_err(fail)?;
-                        feedback_requests::Entity::update(feedback_request_row(&request)?)
-                            .exec(txn)
-                            .await?;
+                        feedback_requests::Entity::update(
+                            feedback_request_row(&vault, txn, &request).await?,
+                        )
+                        .exec(txn)
+                        .await?;
                     }
                     if let Some(review_id) = &entry.review_id {
-                        review_of(txn, review_id, &employee).await?;
+                        review_of(&vault, txn, review_id, &employee).await?;
                     }
-                    feedback::Entity::insert(feedback_row(&entry)?)
+                    feedback::Entity::insert(feedback_row(&vault, txn, &entry).await?)
                         .exec(txn)
                         .await?;
                     let given = PerformanceEvent::feedback_given(&entry);
@@ -684,7 +884,7 @@ impl PerformanceStore for SeaPerformanceStore {
         if let Some(review_id) = &filter.review_id {
             query = query.filter(feedback::Column::ReviewId.eq(review_id.as_str()));
         }
-        list(&self.db, query).await
+        list(&self.vault, &self.db, query).await
     }
 
     async fn close_employee_records(
@@ -692,13 +892,45 @@ impl PerformanceStore for SeaPerformanceStore {
         command: &CloseEmployeeRecords,
         now: DateTime<Utc>,
     ) -> Result<Closure> {
+        let vault = self.vault.clone();
         let owned = command.clone();
-        inbox::once(
+        inbox::once_protected(
             &self.db,
+            &self.vault,
             command.request_id.as_str(),
             "CloseEmployeeRecords",
             command,
-            move |txn| Box::pin(async move { close_records(txn, &owned, now).await }),
+            move |txn| Box::pin(async move { close_records(&vault, txn, &owned, now).await }),
+        )
+        .await
+    }
+
+    async fn erase_personal_data(
+        &self,
+        command: &ErasePersonalData,
+        now: DateTime<Utc>,
+    ) -> Result<Erasure> {
+        let vault = self.vault.clone();
+        let owned = command.clone();
+        inbox::once_protected(
+            &self.db,
+            &self.vault,
+            command.request_id.as_str(),
+            "ErasePersonalData",
+            command,
+            move |txn| {
+                Box::pin(async move {
+                    let destroyed = vault
+                        .erase(txn, owned.employee_id.as_str(), now)
+                        .await
+                        .map_err(|err| fail(vault_error(err)))?;
+                    Ok(Erasure {
+                        employee_id: owned.employee_id,
+                        keys_destroyed: u32::try_from(destroyed).unwrap_or(u32::MAX),
+                        erased_at: now,
+                    })
+                })
+            },
         )
         .await
     }
@@ -708,13 +940,15 @@ impl PerformanceStore for SeaPerformanceStore {
         command: &ReopenEmployeeRecords,
         now: DateTime<Utc>,
     ) -> Result<Option<Closure>> {
+        let vault = self.vault.clone();
         let owned = command.clone();
-        inbox::once(
+        inbox::once_protected(
             &self.db,
+            &self.vault,
             command.request_id.as_str(),
             "ReopenEmployeeRecords",
             command,
-            move |txn| Box::pin(async move { reopen_records(txn, &owned, now).await }),
+            move |txn| Box::pin(async move { reopen_records(&vault, txn, &owned, now).await }),
         )
         .await
     }
@@ -739,7 +973,7 @@ impl PerformanceStore for SeaPerformanceStore {
         if let Some(after) = after {
             query = query.filter(reviews::Column::Id.gt(after));
         }
-        list(&self.db, query).await
+        list(&self.vault, &self.db, query).await
     }
 
     async fn active_pips_between(
@@ -758,7 +992,7 @@ impl PerformanceStore for SeaPerformanceStore {
         if let Some(after) = after {
             query = query.filter(pips::Column::Id.gt(after));
         }
-        list(&self.db, query).await
+        list(&self.vault, &self.db, query).await
     }
 
     async fn reminders_sent(&self, keys: &[String]) -> Result<HashSet<String>> {
@@ -790,6 +1024,7 @@ impl PerformanceStore for SeaPerformanceStore {
 }
 
 async fn close_records(
+    vault: &Vault,
     txn: &DatabaseTransaction,
     command: &CloseEmployeeRecords,
     now: DateTime<Utc>,
@@ -815,12 +1050,12 @@ async fn close_records(
     .all(txn)
     .await?;
     for row in rows {
-        let mut review: Review = decode(&row.document).map_err(fail)?;
+        let mut review: Review = open_doc(vault, txn, &row.document).await?;
         let previous = review.state;
         review
             .close(request_id, now, &command.reason)
             .map_err(fail)?;
-        reviews::Entity::update(review_row(&review)?)
+        reviews::Entity::update(review_row(vault, txn, &review).await?)
             .exec(txn)
             .await?;
         records.push(ClosedRecord {
@@ -842,10 +1077,12 @@ async fn close_records(
     .all(txn)
     .await?;
     for row in rows {
-        let mut goal: Goal = decode(&row.document).map_err(fail)?;
+        let mut goal: Goal = open_doc(vault, txn, &row.document).await?;
         let previous = goal.status;
         goal.close(now).map_err(fail)?;
-        goals::Entity::update(goal_row(&goal)?).exec(txn).await?;
+        goals::Entity::update(goal_row(vault, txn, &goal).await?)
+            .exec(txn)
+            .await?;
         records.push(ClosedRecord {
             id: goal.id,
             previous: PreviousState::Goal(previous),
@@ -862,9 +1099,11 @@ async fn close_records(
     .all(txn)
     .await?;
     for row in rows {
-        let mut pip: Pip = decode(&row.document).map_err(fail)?;
+        let mut pip: Pip = open_doc(vault, txn, &row.document).await?;
         pip.close(now).map_err(fail)?;
-        pips::Entity::update(pip_row(&pip)?).exec(txn).await?;
+        pips::Entity::update(pip_row(vault, txn, &pip).await?)
+            .exec(txn)
+            .await?;
         records.push(ClosedRecord {
             id: pip.id,
             previous: PreviousState::Pip(PipStatus::Active),
@@ -886,9 +1125,9 @@ async fn close_records(
     .all(txn)
     .await?;
     for row in rows {
-        let mut request: FeedbackRequest = decode(&row.document).map_err(fail)?;
+        let mut request: FeedbackRequest = open_doc(vault, txn, &row.document).await?;
         request.close().map_err(fail)?;
-        feedback_requests::Entity::update(feedback_request_row(&request)?)
+        feedback_requests::Entity::update(feedback_request_row(vault, txn, &request).await?)
             .exec(txn)
             .await?;
         records.push(ClosedRecord {
@@ -905,13 +1144,14 @@ async fn close_records(
         closed_at: now,
         reopened_at: None,
     };
-    closures::Entity::insert(closure_row(&closure)?)
+    closures::Entity::insert(closure_row(vault, txn, &closure).await?)
         .exec(txn)
         .await?;
     Ok(closure)
 }
 
 async fn reopen_records(
+    vault: &Vault,
     txn: &DatabaseTransaction,
     command: &ReopenEmployeeRecords,
     now: DateTime<Utc>,
@@ -925,7 +1165,7 @@ async fn reopen_records(
     let Some(row) = row else {
         return Ok(None);
     };
-    let mut closure: Closure = decode(&row.document).map_err(fail)?;
+    let mut closure: Closure = open_doc(vault, txn, &row.document).await?;
     if closure.reopened_at.is_some() {
         return Ok(Some(closure));
     }
@@ -934,16 +1174,18 @@ async fn reopen_records(
     for record in &closure.records {
         match record.previous {
             PreviousState::Review(previous) => {
-                let mut review = load_review(txn, &record.id).await?;
+                let mut review = load_review(vault, txn, &record.id).await?;
                 review.restore(previous, request_id, now).map_err(fail)?;
-                reviews::Entity::update(review_row(&review)?)
+                reviews::Entity::update(review_row(vault, txn, &review).await?)
                     .exec(txn)
                     .await?;
             }
             PreviousState::Goal(previous) => {
-                let mut goal = load_goal(txn, &record.id).await?;
+                let mut goal = load_goal(vault, txn, &record.id).await?;
                 goal.restore(previous, now).map_err(fail)?;
-                goals::Entity::update(goal_row(&goal)?).exec(txn).await?;
+                goals::Entity::update(goal_row(vault, txn, &goal).await?)
+                    .exec(txn)
+                    .await?;
             }
             PreviousState::Pip(_) => {
                 let active = pips::Entity::find()
@@ -954,21 +1196,25 @@ async fn reopen_records(
                 if let Some(active) = active {
                     return Err(fail(Rejection::PipAlreadyActive { pip_id: active.id }));
                 }
-                let mut pip = load_pip(txn, &record.id).await?;
+                let mut pip = load_pip(vault, txn, &record.id).await?;
                 pip.restore(now).map_err(fail)?;
-                pips::Entity::update(pip_row(&pip)?).exec(txn).await?;
-            }
-            PreviousState::FeedbackRequest(_) => {
-                let mut request = load_feedback_request(txn, &record.id).await?;
-                request.restore().map_err(fail)?;
-                feedback_requests::Entity::update(feedback_request_row(&request)?)
+                pips::Entity::update(pip_row(vault, txn, &pip).await?)
                     .exec(txn)
                     .await?;
+            }
+            PreviousState::FeedbackRequest(_) => {
+                let mut request = load_feedback_request(vault, txn, &record.id).await?;
+                request.restore().map_err(fail)?;
+                feedback_requests::Entity::update(
+                    feedback_request_row(vault, txn, &request).await?,
+                )
+                .exec(txn)
+                .await?;
             }
         }
     }
     closure.reopened_at = Some(now);
-    closures::Entity::update(closure_row(&closure)?)
+    closures::Entity::update(closure_row(vault, txn, &closure).await?)
         .exec(txn)
         .await?;
     Ok(Some(closure))

@@ -9,6 +9,7 @@ mod health;
 mod idempotency;
 mod limits;
 mod permissions;
+mod personal_data;
 mod pips;
 mod reviews;
 
@@ -53,9 +54,13 @@ fn start_clock() -> ManualClock {
 impl Harness {
     pub(crate) async fn start(backend: Backend) -> Self {
         let db = TestDatabase::new(backend).await;
-        let store = SeaPerformanceStore::open(&db.url, hrmesh_performance_server::events::encode)
-            .await
-            .expect("open store");
+        let store = SeaPerformanceStore::open(
+            &db.url,
+            hrmesh_performance_server::events::encode,
+            hrmesh_mesh::testing::keyring(),
+        )
+        .await
+        .expect("open store");
         let clock = start_clock();
         let server = PerformanceServer::start_with(store, clock.clone(), &test_config())
             .await
