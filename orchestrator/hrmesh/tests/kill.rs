@@ -240,6 +240,11 @@ impl Participant {
                 format!("{prefix}IDENTITY__HS256_KEY_FILE"),
                 hrmesh_mesh::testing::dev_key_file(),
             )
+            // One keyring for every start of the service: a restart reads what it sealed.
+            .env(
+                format!("{prefix}CRYPTO__KEYRING"),
+                hrmesh_mesh::testing::keyring_text(),
+            )
             .envs(self.env.iter().cloned())
             .args(["serve", self.service])
             .args(["--listen", &format!("127.0.0.1:{}", self.port)])
