@@ -16,11 +16,15 @@ use std::pin::Pin;
 
 use hrmesh_domain::ServiceError;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, SqliteTransactionMode, TransactionOptions, TransactionTrait, TryInsertResult,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, QueryFilter, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    TryInsertResult,
 };
 use sea_orm_migration::prelude::*;
 use serde::Serialize;
+
+use crate::group::Keep;
+pub use crate::group::Writer;
 use serde::de::DeserializeOwned;
 
 /// The inbox table, shared in shape by every participant's database.
@@ -197,7 +201,7 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
 /// Runs `work` at most once per `request_id` (see the module documentation). `is_recorded` says
 /// which domain errors are business outcomes to keep and replay.
 pub async fn execute<T, E, F>(
-    db: &DatabaseConnection,
+    writer: &Writer,
     request_id: &str,
     operation: &str,
     request: &impl Serialize,
@@ -205,12 +209,12 @@ pub async fn execute<T, E, F>(
     work: F,
 ) -> Result<T, InboxError<E>>
 where
-    T: Serialize + DeserializeOwned,
-    E: Serialize + DeserializeOwned,
-    F: for<'t> FnOnce(&'t DatabaseTransaction) -> Work<'t, T, E>,
+    T: Serialize + DeserializeOwned + Send,
+    E: Serialize + DeserializeOwned + Send,
+    F: for<'t> FnOnce(&'t DatabaseTransaction) -> Work<'t, T, E> + Send,
 {
     execute_protected(
-        db,
+        writer,
         &Plain,
         request_id,
         operation,
@@ -222,8 +226,11 @@ where
 }
 
 /// [`execute`], keeping the recorded answer as `protect` seals it.
+///
+/// The claim, the work and the recorded outcome share one transaction: the request's own on
+/// PostgreSQL, a savepoint of a group commit on SQLite ([`crate::group`]).
 pub async fn execute_protected<T, E, F>(
-    db: &DatabaseConnection,
+    writer: &Writer,
     protect: &dyn Protect,
     request_id: &str,
     operation: &str,
@@ -232,13 +239,41 @@ pub async fn execute_protected<T, E, F>(
     work: F,
 ) -> Result<T, InboxError<E>>
 where
+    T: Serialize + DeserializeOwned + Send,
+    E: Serialize + DeserializeOwned + Send,
+    F: for<'t> FnOnce(&'t DatabaseTransaction) -> Work<'t, T, E> + Send,
+{
+    let request_json = digest(request)?;
+    writer
+        .write(|txn, _| {
+            Box::pin(claim_and_run(
+                txn,
+                protect,
+                request_id,
+                operation,
+                request_json,
+                is_recorded,
+                work,
+            ))
+        })
+        .await?
+}
+
+/// One request on `txn`: claims its id, runs its work in a savepoint, records the outcome.
+async fn claim_and_run<T, E, F>(
+    txn: &DatabaseTransaction,
+    protect: &dyn Protect,
+    request_id: &str,
+    operation: &str,
+    request_json: String,
+    is_recorded: fn(&E) -> bool,
+    work: F,
+) -> (Keep, Result<T, InboxError<E>>)
+where
     T: Serialize + DeserializeOwned,
     E: Serialize + DeserializeOwned,
     F: for<'t> FnOnce(&'t DatabaseTransaction) -> Work<'t, T, E>,
 {
-    let request_json = digest(request)?;
-
-    let txn = begin_write(db).await?;
     let claim = entity::ActiveModel {
         request_id: Set(request_id.to_owned()),
         operation: Set(operation.to_owned()),
@@ -247,71 +282,81 @@ where
         response: Set(None),
         created_at: Set(chrono::Utc::now()),
     };
-    let claimed = entity::Entity::insert(claim)
+    let claimed = match entity::Entity::insert(claim)
         .on_conflict_do_nothing_on([entity::Column::RequestId])
-        .exec(&txn)
-        .await?;
+        .exec(txn)
+        .await
+    {
+        Ok(claimed) => claimed,
+        Err(err) => return (Keep::Discard, Err(err.into())),
+    };
     if matches!(claimed, TryInsertResult::Conflicted) {
-        txn.rollback().await?;
-        return replay(db, protect, request_id, operation, &request_json).await;
+        // The claim may be another member's of the same uncommitted batch: read it here, answer
+        // after the commit.
+        let replayed = replay(txn, protect, request_id, operation, &request_json).await;
+        return (Keep::Read, replayed);
     }
 
-    let savepoint = txn.begin().await?;
-    let (outcome, response, result) = match work(&savepoint).await {
+    let savepoint = match txn.begin().await {
+        Ok(savepoint) => savepoint,
+        Err(err) => return (Keep::Discard, Err(err.into())),
+    };
+    let ran = work(&savepoint).await;
+    let (outcome, response, result) = match ran {
         Ok(value) => {
-            savepoint.commit().await?;
-            (OUTCOME_OK, encode(&value)?, Ok(value))
+            if let Err(err) = savepoint.commit().await {
+                return (Keep::Discard, Err(err.into()));
+            }
+            match encode(&value) {
+                Ok(response) => (OUTCOME_OK, response, Ok(value)),
+                Err(err) => return (Keep::Discard, Err(err)),
+            }
         }
         Err(TxError::Domain(err)) if is_recorded(&err) => {
-            savepoint.rollback().await?;
-            (
-                OUTCOME_REJECTED,
-                encode(&err)?,
-                Err(InboxError::Domain(err)),
-            )
+            if let Err(rollback) = savepoint.rollback().await {
+                return (Keep::Discard, Err(rollback.into()));
+            }
+            match encode(&err) {
+                Ok(response) => (OUTCOME_REJECTED, response, Err(InboxError::Domain(err))),
+                Err(encoding) => return (Keep::Discard, Err(encoding)),
+            }
         }
-        Err(TxError::Domain(err)) => {
-            drop(savepoint);
-            txn.rollback().await?;
-            return Err(InboxError::Domain(err));
-        }
-        Err(TxError::Db(err)) => {
-            drop(savepoint);
-            txn.rollback().await?;
-            return Err(InboxError::Db(err));
-        }
+        Err(TxError::Domain(err)) => return (Keep::Discard, Err(InboxError::Domain(err))),
+        Err(TxError::Db(err)) => return (Keep::Discard, Err(InboxError::Db(err))),
     };
     let response = protect.seal(&answer_context(request_id), &response);
-    entity::Entity::update_many()
+    let recorded = entity::Entity::update_many()
         .col_expr(entity::Column::Outcome, Expr::value(outcome))
         .col_expr(entity::Column::Response, Expr::value(response))
         .filter(entity::Column::RequestId.eq(request_id))
-        .exec(&txn)
-        .await?;
-    txn.commit().await?;
-    result
+        .exec(txn)
+        .await;
+    match recorded {
+        Ok(_) => (Keep::Write, result),
+        Err(err) => (Keep::Discard, Err(err.into())),
+    }
 }
 
 /// [`execute`] for a service's work: its business refusals are recorded and replayed, and every
 /// failure comes back as the service's error ([`crate::error::from_inbox`]).
 pub async fn once<T, R, F>(
-    db: &DatabaseConnection,
+    writer: &Writer,
     request_id: &str,
     operation: &str,
     request: &impl Serialize,
     work: F,
 ) -> Result<T, ServiceError<R>>
 where
-    T: Serialize + DeserializeOwned,
-    R: Serialize + DeserializeOwned,
-    F: for<'t> FnOnce(&'t DatabaseTransaction) -> Work<'t, T, ServiceError<R>>,
+    T: Serialize + DeserializeOwned + Send,
+    R: Serialize + DeserializeOwned + Send,
+    F: for<'t> FnOnce(&'t DatabaseTransaction) -> Work<'t, T, ServiceError<R>> + Send,
 {
-    once_protected(db, &Plain, request_id, operation, request, work).await
+    once_protected(writer, &Plain, request_id, operation, request, work).await
 }
 
 /// [`once`], keeping the recorded answer as `protect` seals it.
 pub async fn once_protected<T, R, F>(
-    db: &DatabaseConnection,
+    writer: &Writer,
     protect: &dyn Protect,
     request_id: &str,
     operation: &str,
@@ -319,12 +364,12 @@ pub async fn once_protected<T, R, F>(
     work: F,
 ) -> Result<T, ServiceError<R>>
 where
-    T: Serialize + DeserializeOwned,
-    R: Serialize + DeserializeOwned,
-    F: for<'t> FnOnce(&'t DatabaseTransaction) -> Work<'t, T, ServiceError<R>>,
+    T: Serialize + DeserializeOwned + Send,
+    R: Serialize + DeserializeOwned + Send,
+    F: for<'t> FnOnce(&'t DatabaseTransaction) -> Work<'t, T, ServiceError<R>> + Send,
 {
     execute_protected(
-        db,
+        writer,
         protect,
         request_id,
         operation,
@@ -367,7 +412,7 @@ fn encode<E>(value: &impl Serialize) -> Result<String, InboxError<E>> {
 }
 
 async fn replay<T, E>(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     protect: &dyn Protect,
     request_id: &str,
     operation: &str,

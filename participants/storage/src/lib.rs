@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod db;
 pub mod error;
+pub mod group;
 pub mod inbox;
 pub mod outbox;
 pub mod vault;

@@ -32,6 +32,11 @@ use serde_json::Value;
 /// How long an unwrapped key (or the news that it was erased) is trusted without a look at the
 /// database.
 pub const CACHE_TTL: Duration = Duration::from_secs(60);
+/// A key row is cached only once its last change (creation or erasure) is this old: a row read
+/// inside a transaction may be another request's uncommitted write (a batch of the group commit,
+/// [`crate::group`], shares one transaction), and no transaction lives this long. Younger keys
+/// are read from the database every time.
+pub const SETTLED: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 /// Unwrapped keys kept at once; the cache starts afresh when it is full.
 pub const CACHE_MAX: usize = 10_000;
 
@@ -243,7 +248,9 @@ impl Vault {
                 if row.kek_version != current {
                     self.store_wrap(db, owner, &key, row.kek_version).await?;
                 }
-                self.remember(owner, &key);
+                if settled(&row) {
+                    self.remember(owner, &key);
+                }
                 Ok(key)
             }
             newest => {
@@ -298,6 +305,9 @@ impl Vault {
                 &wrapped(&row),
             )?))
         };
+        if !settled(&row) {
+            return Ok(key);
+        }
         let mut cache = self.cache.lock().expect("the key cache");
         cache.make_room();
         cache.by_id.insert(
@@ -495,6 +505,14 @@ impl Vault {
             },
         );
     }
+}
+
+/// Whether `row` changed longer ago than any transaction lives, so it is committed ([`SETTLED`]).
+fn settled(row: &entity::Model) -> bool {
+    let changed = row
+        .erased_at
+        .map_or(row.created_at, |erased| Ord::max(erased, row.created_at));
+    Utc::now() - changed >= SETTLED
 }
 
 fn column_version(version: u32) -> i32 {

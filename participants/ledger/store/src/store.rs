@@ -11,7 +11,7 @@ use hrmesh_ledger_core::{
     ReverseEntry, RunAccruals, Totals, UnfreezeAccruals, Unit, VoidHold, check_record_of,
     reopen_watermark,
 };
-use hrmesh_storage::inbox::{self, TxError};
+use hrmesh_storage::inbox::{self, TxError, Writer};
 use hrmesh_storage::outbox::Outbox;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -36,6 +36,8 @@ const ACCRUAL_BATCH_ACCOUNTS: u64 = 200;
 #[derive(Debug, Clone)]
 pub struct SeaLedgerStore {
     db: DatabaseConnection,
+    /// Runs the write requests, grouping their commits on SQLite.
+    writer: Writer,
     events: Events,
 }
 
@@ -50,6 +52,7 @@ impl SeaLedgerStore {
     ) -> std::result::Result<Self, DbErr> {
         let db = hrmesh_storage::db::open::<Migrator>(url).await?;
         Ok(Self {
+            writer: Writer::new(db.clone()),
             db,
             events: Outbox::new(encode),
         })
@@ -84,7 +87,7 @@ impl SeaLedgerStore {
         );
         let events = self.events.clone();
         inbox::once(
-            &self.db,
+            &self.writer,
             request_id.as_str(),
             operation,
             command,
@@ -727,7 +730,7 @@ impl LedgerStore for SeaLedgerStore {
         };
         let request_id = command.request_id.as_str().to_owned();
         inbox::once(
-            &self.db,
+            &self.writer,
             command.request_id.as_str(),
             "ledger.CreatePolicy",
             command,
@@ -792,7 +795,7 @@ impl LedgerStore for SeaLedgerStore {
         let request_id = command.request_id.as_str().to_owned();
         let policy = policy.clone();
         inbox::once(
-            &self.db,
+            &self.writer,
             command.request_id.as_str(),
             "ledger.AssignPolicy",
             command,
@@ -832,7 +835,7 @@ impl LedgerStore for SeaLedgerStore {
             .collect();
         let request_id = command.request_id.as_str().to_owned();
         inbox::once(
-            &self.db,
+            &self.writer,
             command.request_id.as_str(),
             "ledger.AssignPolicies",
             command,
@@ -887,7 +890,7 @@ impl LedgerStore for SeaLedgerStore {
         let accounts = accounts.to_vec();
         let events = self.events.clone();
         inbox::once(
-            &self.db,
+            &self.writer,
             command.request_id.as_str(),
             "ledger.AppendEntries",
             command,
@@ -928,7 +931,7 @@ impl LedgerStore for SeaLedgerStore {
         let plan = plan.clone();
         let events = self.events.clone();
         inbox::once(
-            &self.db,
+            &self.writer,
             command.request_id.as_str(),
             "ledger.HoldDays",
             command,
@@ -1126,7 +1129,7 @@ impl LedgerStore for SeaLedgerStore {
         let command_owned = command.clone();
         let events = self.events.clone();
         inbox::once(
-            &self.db,
+            &self.writer,
             command.request_id.as_str(),
             "ledger.ReverseEntry",
             command,
@@ -1238,7 +1241,7 @@ impl LedgerStore for SeaLedgerStore {
     ) -> Result<Freeze> {
         let owned = command.clone();
         inbox::once(
-            &self.db,
+            &self.writer,
             command.request_id.as_str(),
             "ledger.FreezeAccruals",
             command,
@@ -1256,7 +1259,7 @@ impl LedgerStore for SeaLedgerStore {
     ) -> Result<Vec<Freeze>> {
         let owned = command.clone();
         inbox::once(
-            &self.db,
+            &self.writer,
             command.request_id.as_str(),
             "ledger.UnfreezeAccruals",
             command,
@@ -1283,7 +1286,7 @@ impl LedgerStore for SeaLedgerStore {
     ) -> Result<Vec<Freeze>> {
         let owned = command.clone();
         inbox::once(
-            &self.db,
+            &self.writer,
             command.request_id.as_str(),
             "ledger.ExtendFreeze",
             command,
@@ -1310,7 +1313,7 @@ impl LedgerStore for SeaLedgerStore {
         let owned = command.clone();
         let events = self.events.clone();
         inbox::once(
-            &self.db,
+            &self.writer,
             command.request_id.as_str(),
             "ledger.EndAssignments",
             command,
@@ -1329,7 +1332,7 @@ impl LedgerStore for SeaLedgerStore {
         let owned = command.clone();
         let events = self.events.clone();
         inbox::once(
-            &self.db,
+            &self.writer,
             command.request_id.as_str(),
             "ledger.ReopenAssignments",
             command,
@@ -1350,7 +1353,7 @@ impl LedgerStore for SeaLedgerStore {
             let policy_id = command.scope.policy_id.clone();
             let events = self.events.clone();
             return inbox::once(
-                &self.db,
+                &self.writer,
                 command.request_id.as_str(),
                 "ledger.RunAccruals",
                 command,
@@ -1427,7 +1430,7 @@ impl LedgerStore for SeaLedgerStore {
             after_id = last;
         }
         inbox::once(
-            &self.db,
+            &self.writer,
             command.request_id.as_str(),
             "ledger.RunAccruals",
             command,

@@ -12,7 +12,7 @@ use hrmesh_performance_core::{
     RequestFeedback, Resource, Result, Review, ReviewFilter, ReviewState, UpdateGoal, UpdatePip,
     UpdateReview, answer_feedback_request, check_goal_weights, check_review_of,
 };
-use hrmesh_storage::inbox::{self, TxError};
+use hrmesh_storage::inbox::{self, TxError, Writer};
 use hrmesh_storage::outbox::Outbox;
 pub use hrmesh_storage::vault::VaultError as OpenError;
 use hrmesh_storage::vault::{Vault, VaultError};
@@ -184,6 +184,8 @@ fn locked<E: EntityTrait>(select: Select<E>, txn: &DatabaseTransaction) -> Selec
 #[derive(Debug, Clone)]
 pub struct SeaPerformanceStore {
     db: DatabaseConnection,
+    /// Runs the write requests, grouping their commits on SQLite.
+    writer: Writer,
     events: Outbox<PerformanceEvent>,
     vault: Vault,
 }
@@ -199,6 +201,7 @@ impl SeaPerformanceStore {
         let db = hrmesh_storage::db::open::<Migrator>(url).await?;
         let vault = Vault::open(&db, keyring).await?;
         Ok(Self {
+            writer: Writer::new(db.clone()),
             db,
             events: Outbox::new(encode),
             vault,
@@ -472,7 +475,7 @@ impl PerformanceStore for SeaPerformanceStore {
         let vault = self.vault.clone();
         let events = self.events.clone();
         inbox::once_protected(
-            &self.db,
+            &self.writer,
             &self.vault,
             command.request_id.as_str(),
             "CreateReview",
@@ -516,7 +519,7 @@ impl PerformanceStore for SeaPerformanceStore {
         let owned = command.clone();
         let events = self.events.clone();
         inbox::once_protected(
-            &self.db,
+            &self.writer,
             &self.vault,
             command.request_id.as_str(),
             command.operation(),
@@ -571,7 +574,7 @@ impl PerformanceStore for SeaPerformanceStore {
     async fn create_goal(&self, command: &CreateGoal, goal: Goal) -> Result<Goal> {
         let vault = self.vault.clone();
         inbox::once_protected(
-            &self.db,
+            &self.writer,
             &self.vault,
             command.request_id.as_str(),
             "CreateGoal",
@@ -615,7 +618,7 @@ impl PerformanceStore for SeaPerformanceStore {
         let owned = command.clone();
         let events = self.events.clone();
         inbox::once_protected(
-            &self.db,
+            &self.writer,
             &self.vault,
             command.request_id.as_str(),
             command.operation(),
@@ -666,7 +669,7 @@ impl PerformanceStore for SeaPerformanceStore {
         let vault = self.vault.clone();
         let events = self.events.clone();
         inbox::once_protected(
-            &self.db,
+            &self.writer,
             &self.vault,
             command.request_id.as_str(),
             "OpenPip",
@@ -700,7 +703,7 @@ impl PerformanceStore for SeaPerformanceStore {
         let owned = command.clone();
         let events = self.events.clone();
         inbox::once_protected(
-            &self.db,
+            &self.writer,
             &self.vault,
             command.request_id.as_str(),
             command.operation(),
@@ -731,7 +734,7 @@ impl PerformanceStore for SeaPerformanceStore {
         let vault = self.vault.clone();
         let owned = command.clone();
         inbox::once_protected(
-            &self.db,
+            &self.writer,
             &self.vault,
             command.request_id.as_str(),
             "CancelPip",
@@ -786,7 +789,7 @@ impl PerformanceStore for SeaPerformanceStore {
     ) -> Result<FeedbackRequest> {
         let vault = self.vault.clone();
         inbox::once_protected(
-            &self.db,
+            &self.writer,
             &self.vault,
             command.request_id.as_str(),
             "RequestFeedback",
@@ -829,7 +832,7 @@ impl PerformanceStore for SeaPerformanceStore {
         let vault = self.vault.clone();
         let events = self.events.clone();
         inbox::once_protected(
-            &self.db,
+            &self.writer,
             &self.vault,
             command.request_id.as_str(),
             "GiveFeedback",
@@ -895,7 +898,7 @@ impl PerformanceStore for SeaPerformanceStore {
         let vault = self.vault.clone();
         let owned = command.clone();
         inbox::once_protected(
-            &self.db,
+            &self.writer,
             &self.vault,
             command.request_id.as_str(),
             "CloseEmployeeRecords",
@@ -913,7 +916,7 @@ impl PerformanceStore for SeaPerformanceStore {
         let vault = self.vault.clone();
         let owned = command.clone();
         inbox::once_protected(
-            &self.db,
+            &self.writer,
             &self.vault,
             command.request_id.as_str(),
             "ErasePersonalData",
@@ -943,7 +946,7 @@ impl PerformanceStore for SeaPerformanceStore {
         let vault = self.vault.clone();
         let owned = command.clone();
         inbox::once_protected(
-            &self.db,
+            &self.writer,
             &self.vault,
             command.request_id.as_str(),
             "ReopenEmployeeRecords",
