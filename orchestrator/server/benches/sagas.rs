@@ -17,9 +17,8 @@ use hrmesh_proto::orchestrator as opb;
 use hrmesh_proto::performance as ppb;
 use hrmesh_testkit::{Clients, Cohort, Mesh, Options, complete_review, sections};
 
-const SEQUENTIAL: usize = 300;
-const CLIENTS: usize = 8;
-const PER_CLIENT: usize = 60;
+/// Workflows measured at each number of clients: (clients, workflows per client).
+const LEVELS: [(usize, usize); 4] = [(1, 200), (8, 50), (32, 16), (64, 8)];
 
 /// Employees `{prefix}-0`… with the bonus policy and a review by `m-{prefix}` waiting for the
 /// manager.
@@ -151,38 +150,136 @@ struct Figures {
     p50: Duration,
     p99: Duration,
     per_second: f64,
+    /// CPU of the whole mesh (every service is in this process) per workflow.
+    cpu_ms: f64,
+    /// Bytes this process sent to storage per workflow (`write_bytes` of /proc/self/io).
+    kib_written: f64,
+    /// PostgreSQL only: WAL syncs and commits per workflow, cluster-wide.
+    wal_syncs: f64,
+    commits: f64,
 }
 
-async fn sequential<F, Fut>(c: &Clients, items: &[(String, String)], run: F) -> Figures
-where
-    F: Fn(Clients, String, String) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let mut latencies = Vec::with_capacity(items.len());
-    let started = Instant::now();
-    for (employee, review) in items {
-        let at = Instant::now();
-        run(c.clone(), employee.clone(), review.clone()).await;
-        latencies.push(at.elapsed());
+/// What this process has used so far: CPU time and bytes written to storage; on PostgreSQL also
+/// the cluster's WAL syncs and committed transactions (its statistics lag by up to a second).
+struct Usage {
+    at: std::time::SystemTime,
+    cpu: Duration,
+    written: u64,
+    wal_syncs: i64,
+    commits: i64,
+}
+
+/// The cluster's WAL syncs and commits so far.
+async fn postgres_counts(pg: &sea_orm::DatabaseConnection) -> (i64, i64) {
+    use sea_orm::ConnectionTrait;
+    let row = pg
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT (SELECT wal_sync FROM pg_stat_wal)::bigint AS syncs, \
+             (SELECT sum(xact_commit) FROM pg_stat_database)::bigint AS commits",
+        ))
+        .await
+        .expect("read the cluster's statistics")
+        .expect("a row");
+    (
+        row.try_get("", "syncs").expect("syncs"),
+        row.try_get("", "commits").expect("commits"),
+    )
+}
+
+impl Usage {
+    async fn now(pg: Option<&sea_orm::DatabaseConnection>) -> Self {
+        let (wal_syncs, commits) = match pg {
+            Some(pg) => postgres_counts(pg).await,
+            None => (0, 0),
+        };
+        // utime and stime, in clock ticks: fields 14 and 15 of /proc/self/stat, counted after
+        // the command name, which is in parentheses.
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        let after = stat.rsplit_once(") ").map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let hz = 100; // USER_HZ on Linux
+        let cpu = Duration::from_millis((ticks(11) + ticks(12)) * 1000 / hz);
+        let io = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
+        let written = io
+            .lines()
+            .find_map(|line| line.strip_prefix("write_bytes: "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0);
+        Self {
+            at: std::time::SystemTime::now(),
+            cpu,
+            written,
+            wal_syncs,
+            commits,
+        }
     }
-    let total = started.elapsed();
+}
+
+/// Appends a measurement window to the file HRMESH_BENCH_WINDOWS names, if any: loadtest's
+/// saga-bench.sh counts the fsyncs inside each window from an strace of this process.
+fn window(name: &str, from: &Usage, to: &Usage, workflows: usize) {
+    let Some(path) = std::env::var_os("HRMESH_BENCH_WINDOWS") else {
+        return;
+    };
+    let secs = |at: std::time::SystemTime| {
+        at.duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64()
+    };
+    use std::io::Write as _;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open the windows file");
+    writeln!(
+        file,
+        "{name}\t{:.6}\t{:.6}\t{workflows}",
+        secs(from.at),
+        secs(to.at)
+    )
+    .expect("write a window");
+}
+
+fn figures(mut latencies: Vec<Duration>, from: &Usage, to: &Usage, total: Duration) -> Figures {
     latencies.sort_unstable();
+    let count = latencies.len() as f64;
     Figures {
         p50: percentile(&latencies, 0.5),
         p99: percentile(&latencies, 0.99),
-        per_second: items.len() as f64 / total.as_secs_f64(),
+        per_second: count / total.as_secs_f64(),
+        cpu_ms: ms(to.cpu.saturating_sub(from.cpu)) / count,
+        kib_written: to.written.saturating_sub(from.written) as f64 / 1024.0 / count,
+        wal_syncs: (to.wal_syncs - from.wal_syncs) as f64 / count,
+        commits: (to.commits - from.commits) as f64 / count,
     }
 }
 
-async fn concurrent<F, Fut>(c: &Clients, items: Vec<(String, String)>, run: F) -> Figures
+/// Runs `items` as `clients` clients, each its share in turn; the window is named `name`.
+async fn measure<F, Fut>(
+    c: &Clients,
+    pg: Option<&sea_orm::DatabaseConnection>,
+    name: &str,
+    clients: usize,
+    items: Vec<(String, String)>,
+    run: F,
+) -> Figures
 where
     F: Fn(Clients, String, String) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send,
 {
+    let per_client = items.len().div_ceil(clients);
+    let from = Usage::now(pg).await;
     let started = Instant::now();
-    let count = items.len();
     let mut tasks = Vec::new();
-    for chunk in items.chunks(PER_CLIENT) {
+    for chunk in items.chunks(per_client) {
         let chunk = chunk.to_vec();
         let c = c.clone();
         let run = run.clone();
@@ -201,12 +298,9 @@ where
         latencies.extend(task.await.expect("client"));
     }
     let total = started.elapsed();
-    latencies.sort_unstable();
-    Figures {
-        p50: percentile(&latencies, 0.5),
-        p99: percentile(&latencies, 0.99),
-        per_second: count as f64 / total.as_secs_f64(),
-    }
+    let to = Usage::now(pg).await;
+    window(name, &from, &to, latencies.len());
+    figures(latencies, &from, &to, total)
 }
 
 async fn bench(backend: Backend) {
@@ -219,51 +313,70 @@ async fn bench(backend: Backend) {
     for (e, r) in &warm[10..] {
         saga(&mut clients.clone(), e, r).await;
     }
-    let direct_items = seed(&mut clients, "d", SEQUENTIAL).await;
-    let saga_items = seed(&mut clients, "s", SEQUENTIAL).await;
-    let direct_seq = sequential(&clients, &direct_items, |mut c, e, r| async move {
-        direct(&mut c, &e, &r).await
-    })
-    .await;
-    let saga_seq = sequential(&clients, &saga_items, |mut c, e, r| async move {
-        saga(&mut c, &e, &r).await
-    })
-    .await;
-    let direct_items = seed(&mut clients, "dc", CLIENTS * PER_CLIENT).await;
-    let saga_items = seed(&mut clients, "sc", CLIENTS * PER_CLIENT).await;
-    let direct_par = concurrent(&clients, direct_items, |mut c, e, r| async move {
-        direct(&mut c, &e, &r).await
-    })
-    .await;
-    let saga_par = concurrent(&clients, saga_items, |mut c, e, r| async move {
-        saga(&mut c, &e, &r).await
-    })
-    .await;
+    let pg = match backend {
+        Backend::Postgres => {
+            let url = std::env::var(hrmesh_mesh::testing::POSTGRES_URL_VAR).expect("the server");
+            Some(
+                sea_orm::Database::connect(format!("{url}/postgres"))
+                    .await
+                    .expect("connect to the cluster"),
+            )
+        }
+        Backend::Sqlite => None,
+    };
     println!("\n## complete-review on {backend:?}\n");
-    println!("| measurement | direct calls | saga | saga / direct |");
-    println!("|---|---|---|---|");
-    for (name, d, s) in [
-        ("1 client", &direct_seq, &saga_seq),
-        ("8 clients", &direct_par, &saga_par),
-    ] {
+    println!(
+        "CPU and bytes written are the whole mesh's (one process) per workflow; \
+         the ratio column is saga / direct.\n"
+    );
+    println!(
+        "| clients | direct wf/s | saga wf/s | ratio | direct p50 | saga p50 | ratio | direct p99 | saga p99 | ratio | direct CPU | saga CPU | direct written | saga written |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for (callers, per_caller) in LEVELS {
+        let count = callers * per_caller;
+        let direct_items = seed(&mut mesh.clients(), &format!("d{callers}"), count).await;
+        let saga_items = seed(&mut mesh.clients(), &format!("s{callers}"), count).await;
+        let d = measure(
+            &mesh.clients(),
+            pg.as_ref(),
+            &format!("{backend:?} direct {callers}"),
+            callers,
+            direct_items,
+            |mut c, e, r| async move { direct(&mut c, &e, &r).await },
+        )
+        .await;
+        let s = measure(
+            &mesh.clients(),
+            pg.as_ref(),
+            &format!("{backend:?} saga {callers}"),
+            callers,
+            saga_items,
+            |mut c, e, r| async move { saga(&mut c, &e, &r).await },
+        )
+        .await;
         println!(
-            "| {name}: workflows/s | {:.0} | {:.0} | {:.2} |",
+            "| {callers} | {:.0} | {:.0} | {:.2} | {:.2} ms | {:.2} ms | {:.2} | {:.2} ms | {:.2} ms | {:.2} | {:.1} ms | {:.1} ms | {:.0} KiB | {:.0} KiB |",
             d.per_second,
             s.per_second,
-            s.per_second / d.per_second
-        );
-        println!(
-            "| {name}: p50 | {:.2} ms | {:.2} ms | {:.2} |",
+            s.per_second / d.per_second,
             ms(d.p50),
             ms(s.p50),
-            ms(s.p50) / ms(d.p50)
-        );
-        println!(
-            "| {name}: p99 | {:.2} ms | {:.2} ms | {:.2} |",
+            ms(s.p50) / ms(d.p50),
             ms(d.p99),
             ms(s.p99),
-            ms(s.p99) / ms(d.p99)
+            ms(s.p99) / ms(d.p99),
+            d.cpu_ms,
+            s.cpu_ms,
+            d.kib_written,
+            s.kib_written,
         );
+        if pg.is_some() {
+            println!(
+                "|   | WAL syncs per workflow: direct {:.2}, saga {:.2}; commits per workflow: direct {:.1}, saga {:.1} |",
+                d.wal_syncs, s.wal_syncs, d.commits, s.commits
+            );
+        }
     }
     mesh.stop().await;
 }

@@ -28,7 +28,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use crate::auth::{ActorType, Principal, Verifier};
 use crate::status;
 use hrmesh_proto::common::ErrorReason;
-use hrmesh_storage::audit::{AuditEvent, AuditLog};
+use hrmesh_storage::audit::{AuditEvent, AuditLog, CallSlot};
 
 /// The metadata key a request id travels in.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -221,9 +221,11 @@ where
                 });
             request.extensions_mut().insert(principal);
 
-            // The event is committed before the handler runs, so no effect can exist without
+            // The event is committed before the handler runs, or handed to the store to write
+            // with the call's effect (`hrmesh_storage::audit`), so no effect can exist without
             // it; the outcome follows once the handler answered.
             let mut settle = None;
+            let mut handed = None;
             if let Some((audit, subject, actor, on_behalf_of)) = audited {
                 let id = uuid::Uuid::now_v7().to_string();
                 let event = AuditEvent {
@@ -240,25 +242,61 @@ where
                     trace_id: trace_id(&span),
                     outcome: None,
                 };
-                if let Err(err) = audit.record(event).instrument(span.clone()).await {
+                if audit.with_effects() {
+                    let slot: CallSlot = Arc::new(std::sync::Mutex::new(Some(
+                        hrmesh_storage::audit::CallEvent::Pending(event),
+                    )));
+                    handed = Some((audit, id, slot));
+                } else if let Err(err) = audit.record(event).instrument(span.clone()).await {
                     span.in_scope(|| tracing::error!(error = %format!("{err:#}"), "audit event not recorded; the call is not made"));
-                    let status = status::with_reason(
-                        Code::Unavailable,
-                        ErrorReason::AuditUnavailable.as_str_name(),
-                        "the audit trail cannot be written, so the call was not made; retry later",
-                        [],
-                    );
-                    record_metrics(&policy, &path, status.code(), started);
-                    return Ok(status.into_http());
+                    let message =
+                        "the audit trail cannot be written, so the call was not made; retry later";
+                    return Ok(audit_unavailable(&policy, &path, started, message).into_http());
+                } else {
+                    settle = Some((audit, id));
                 }
-                settle = Some((audit, id));
             }
 
-            let response = inner.call(request).instrument(span.clone()).await?;
+            let response = match &handed {
+                Some((_, _, slot)) => {
+                    hrmesh_storage::audit::in_call(
+                        slot.clone(),
+                        inner.call(request).instrument(span.clone()),
+                    )
+                    .await?
+                }
+                None => inner.call(request).instrument(span.clone()).await?,
+            };
             // A unary handler's error travels in the headers (trailers-only); no status there
             // means the handler answered.
             let code = tonic::Status::from_header_map(response.headers())
                 .map_or(Code::Ok, |status| status.code());
+            if let Some((audit, id, slot)) = handed {
+                let held = slot
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .take();
+                match held {
+                    // Not written with an effect (refused, failed, replayed): written now, with
+                    // its outcome, before the answer leaves.
+                    Some(hrmesh_storage::audit::CallEvent::Pending(mut event)) => {
+                        event.outcome = Some(crate::status::code_name(code).to_owned());
+                        if let Err(err) = audit.record(event).instrument(span.clone()).await {
+                            span.in_scope(|| tracing::error!(error = %format!("{err:#}"), "audit event not recorded; the answer is withheld"));
+                            let message = "the call's audit event cannot be written; retry the call with the same request id";
+                            return Ok(
+                                audit_unavailable(&policy, &path, started, message).into_http()
+                            );
+                        }
+                    }
+                    Some(hrmesh_storage::audit::CallEvent::Written { ok: true })
+                        if code == Code::Ok => {}
+                    Some(hrmesh_storage::audit::CallEvent::Written { .. }) => {
+                        settle = Some((audit, id))
+                    }
+                    None => {}
+                }
+            }
             record_metrics(&policy, &path, code, started);
             if let Some((audit, id)) = settle {
                 audit.settle(id, crate::status::code_name(code)).await;
@@ -266,6 +304,23 @@ where
             Ok(response)
         })
     }
+}
+
+/// The answer when the audit trail cannot be written.
+fn audit_unavailable(
+    policy: &Policy,
+    path: &str,
+    started: Instant,
+    message: &'static str,
+) -> tonic::Status {
+    let status = status::with_reason(
+        Code::Unavailable,
+        ErrorReason::AuditUnavailable.as_str_name(),
+        message,
+        [],
+    );
+    record_metrics(policy, path, status.code(), started);
+    status
 }
 
 async fn check(

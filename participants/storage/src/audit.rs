@@ -2,11 +2,19 @@
 //! from where (client address), with which request id and when, for every accepted mutating call,
 //! kept in the service's own store and listed to admins.
 //!
-//! Events go through one writer task that commits them in batches (group commit). The mesh layer
-//! records a call's event, and waits for its commit, before the handler runs: no crash can leave
-//! an effect without its event. The call's outcome (its status code) is added once the handler
-//! answers, without holding the answer back; an event whose outcome is missing is a call that was
-//! still running, or whose service stopped, when the outcome would have been written.
+//! Events go through one writer task that commits them in batches (group commit). For a service
+//! whose store writes events with effects ([`AuditStore::with_effects`]: the ledger and the
+//! performance service), the mesh layer hands the call's event to the handler's task
+//! ([`in_call`]); the idempotency inbox writes it in the transaction of the call's effect, with
+//! outcome OK when the call succeeded ([`take_pending`], [`insert`]), so the event costs no commit
+//! of its own and no effect exists without it. An event the store did not write (the call was
+//! refused before it reached the store, failed, or was a replay) is written by the mesh layer
+//! once the handler answered, with its outcome, before the answer leaves. Other services' events
+//! are committed before the handler runs, as before. Either way no crash can leave an effect
+//! without its event. An outcome the store could not know (a recorded refusal's status code) is
+//! added once the handler answers, without holding the answer back; an event whose outcome is
+//! missing is a call that was still running, or whose service stopped, when the outcome would have
+//! been written.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -63,6 +71,107 @@ pub trait AuditStore: Send + Sync + 'static {
     async fn settle(&self, outcome: &str, ids: &[String]) -> anyhow::Result<()>;
     /// Events matching `query`, newest first, each with its sequence number.
     async fn list(&self, query: &AuditQuery) -> anyhow::Result<Vec<(i64, AuditEvent)>>;
+    /// Whether the service's store writes each call's event in the transaction of the call's
+    /// effect ([`take_pending`]): then the mesh layer hands the event over instead of committing
+    /// it first.
+    fn with_effects(&self) -> bool {
+        false
+    }
+}
+
+/// The audit event of the call a task serves, while it is on its way to the store.
+#[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per call, in one slot; boxing it would allocate once more per call"
+)]
+pub enum CallEvent {
+    /// Not written yet.
+    Pending(AuditEvent),
+    /// Written by the store with the call's effect; `ok` when with outcome OK.
+    Written { ok: bool },
+}
+
+/// Where a call's event waits for its store: shared by the mesh layer and the handler's task.
+pub type CallSlot = Arc<std::sync::Mutex<Option<CallEvent>>>;
+
+tokio::task_local! {
+    static CALL: CallSlot;
+}
+
+/// Runs `call` (a handler) with `slot` as its call's event, for its store to take.
+pub async fn in_call<F: std::future::Future>(slot: CallSlot, call: F) -> F::Output {
+    CALL.scope(slot, call).await
+}
+
+/// The pending event of the call this task serves, if any, taken out of its slot: the caller
+/// writes it with the call's effect and then marks it written ([`written`]), or puts it back
+/// ([`put_back`]).
+pub fn take_pending() -> Option<(CallSlot, AuditEvent)> {
+    CALL.try_with(|slot| {
+        let mut held = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match held.take() {
+            Some(CallEvent::Pending(event)) => Some((slot.clone(), event)),
+            other => {
+                *held = other;
+                None
+            }
+        }
+    })
+    .ok()
+    .flatten()
+}
+
+/// Marks the call's event written (with outcome OK when `ok`).
+pub fn written(slot: &CallSlot, ok: bool) {
+    *slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(CallEvent::Written { ok });
+}
+
+/// Gives an event that was not committed back to its slot, for the mesh layer to write.
+pub fn put_back(slot: &CallSlot, event: AuditEvent) {
+    *slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(CallEvent::Pending(event));
+}
+
+/// Writes the pending event of the call this task serves in a commit of its own, before work
+/// that is not one transaction (a long run in batches); its outcome follows from the mesh layer.
+pub async fn write_pending(db: &DatabaseConnection) -> Result<(), DbErr> {
+    let Some((slot, event)) = take_pending() else {
+        return Ok(());
+    };
+    match insert(db, &event).await {
+        Ok(()) => {
+            written(&slot, false);
+            Ok(())
+        }
+        Err(err) => {
+            put_back(&slot, event);
+            Err(err)
+        }
+    }
+}
+
+/// Inserts `event` on `db` (a transaction: the effect's).
+pub async fn insert(db: &impl sea_orm::ConnectionTrait, event: &AuditEvent) -> Result<(), DbErr> {
+    entity::Entity::insert(row(event)).exec(db).await?;
+    Ok(())
+}
+
+fn row(event: &AuditEvent) -> entity::ActiveModel {
+    entity::ActiveModel {
+        at: Set(event.at),
+        service: Set(event.service.clone()),
+        method: Set(event.method.clone()),
+        subject: Set(event.subject.clone()),
+        actor: Set(event.actor.clone()),
+        client_addr: Set(event.client_addr.clone()),
+        forwarded_for: Set(event.forwarded_for.clone()),
+        request_id: Set(event.request_id.clone()),
+        trace_id: Set(event.trace_id.clone()),
+        event_id: Set(Some(event.id.clone())),
+        outcome: Set(event.outcome.clone()),
+        on_behalf_of: Set(event.on_behalf_of.clone()),
+        ..Default::default()
+    }
 }
 
 /// A store that keeps its service's audit trail next to its data.
@@ -169,6 +278,11 @@ impl AuditLog {
 
     pub async fn list(&self, query: &AuditQuery) -> anyhow::Result<Vec<(i64, AuditEvent)>> {
         self.store.list(query).await
+    }
+
+    /// See [`AuditStore::with_effects`].
+    pub fn with_effects(&self) -> bool {
+        self.store.with_effects()
     }
 }
 
@@ -403,32 +517,35 @@ impl MigrationTrait for Migration {
 /// The audit trail in a SQL database whose migrator ran [`Migration`].
 pub struct SqlAudit {
     db: DatabaseConnection,
+    with_effects: bool,
 }
 
 impl SqlAudit {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self {
+            db,
+            with_effects: false,
+        }
+    }
+
+    /// The trail of a store whose every mutating request writes its call's event in the
+    /// effect's transaction ([`take_pending`]).
+    pub fn written_with_effects(db: DatabaseConnection) -> Self {
+        Self {
+            db,
+            with_effects: true,
+        }
     }
 }
 
 #[async_trait::async_trait]
 impl AuditStore for SqlAudit {
+    fn with_effects(&self) -> bool {
+        self.with_effects
+    }
+
     async fn append(&self, events: &[AuditEvent]) -> anyhow::Result<()> {
-        let rows = events.iter().map(|event| entity::ActiveModel {
-            at: Set(event.at),
-            service: Set(event.service.clone()),
-            method: Set(event.method.clone()),
-            subject: Set(event.subject.clone()),
-            actor: Set(event.actor.clone()),
-            client_addr: Set(event.client_addr.clone()),
-            forwarded_for: Set(event.forwarded_for.clone()),
-            request_id: Set(event.request_id.clone()),
-            trace_id: Set(event.trace_id.clone()),
-            event_id: Set(Some(event.id.clone())),
-            outcome: Set(event.outcome.clone()),
-            on_behalf_of: Set(event.on_behalf_of.clone()),
-            ..Default::default()
-        });
+        let rows = events.iter().map(row);
         // One multi-row INSERT is one implicit transaction.
         entity::Entity::insert_many(rows).exec(&self.db).await?;
         Ok(())

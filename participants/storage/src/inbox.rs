@@ -244,36 +244,66 @@ where
     F: for<'t> FnOnce(&'t DatabaseTransaction) -> Work<'t, T, E> + Send,
 {
     let request_json = digest(request)?;
-    writer
+    let call = crate::audit::take_pending();
+    let event = call.as_ref().map(|(_, event)| event);
+    let ran = writer
         .write(|txn, _| {
             Box::pin(claim_and_run(
                 txn,
                 protect,
-                request_id,
-                operation,
-                request_json,
+                Claim {
+                    request_id,
+                    operation,
+                    request_json,
+                },
                 is_recorded,
+                event,
                 work,
             ))
         })
-        .await?
+        .await;
+    // The event is written only if the request's writes committed; otherwise the mesh layer
+    // writes it with the call's outcome.
+    let committed = match &ran {
+        Ok((result, true)) => Some(result.is_ok()),
+        _ => None,
+    };
+    if let Some((slot, event)) = call {
+        match committed {
+            Some(ok) => crate::audit::written(&slot, ok),
+            None => crate::audit::put_back(&slot, event),
+        }
+    }
+    ran?.0
+}
+
+/// What a request claims in the inbox.
+struct Claim<'a> {
+    request_id: &'a str,
+    operation: &'a str,
+    /// The request's digest.
+    request_json: String,
 }
 
 /// One request on `txn`: claims its id, runs its work in a savepoint, records the outcome.
 async fn claim_and_run<T, E, F>(
     txn: &DatabaseTransaction,
     protect: &dyn Protect,
-    request_id: &str,
-    operation: &str,
-    request_json: String,
+    claim: Claim<'_>,
     is_recorded: fn(&E) -> bool,
+    event: Option<&crate::audit::AuditEvent>,
     work: F,
-) -> (Keep, Result<T, InboxError<E>>)
+) -> (Keep, (Result<T, InboxError<E>>, bool))
 where
     T: Serialize + DeserializeOwned,
     E: Serialize + DeserializeOwned,
     F: for<'t> FnOnce(&'t DatabaseTransaction) -> Work<'t, T, E>,
 {
+    let Claim {
+        request_id,
+        operation,
+        request_json,
+    } = claim;
     let claim = entity::ActiveModel {
         request_id: Set(request_id.to_owned()),
         operation: Set(operation.to_owned()),
@@ -288,41 +318,41 @@ where
         .await
     {
         Ok(claimed) => claimed,
-        Err(err) => return (Keep::Discard, Err(err.into())),
+        Err(err) => return (Keep::Discard, (Err(err.into()), false)),
     };
     if matches!(claimed, TryInsertResult::Conflicted) {
         // The claim may be another member's of the same uncommitted batch: read it here, answer
         // after the commit.
         let replayed = replay(txn, protect, request_id, operation, &request_json).await;
-        return (Keep::Read, replayed);
+        return (Keep::Read, (replayed, false));
     }
 
     let savepoint = match txn.begin().await {
         Ok(savepoint) => savepoint,
-        Err(err) => return (Keep::Discard, Err(err.into())),
+        Err(err) => return (Keep::Discard, (Err(err.into()), false)),
     };
     let ran = work(&savepoint).await;
     let (outcome, response, result) = match ran {
         Ok(value) => {
             if let Err(err) = savepoint.commit().await {
-                return (Keep::Discard, Err(err.into()));
+                return (Keep::Discard, (Err(err.into()), false));
             }
             match encode(&value) {
                 Ok(response) => (OUTCOME_OK, response, Ok(value)),
-                Err(err) => return (Keep::Discard, Err(err)),
+                Err(err) => return (Keep::Discard, (Err(err), false)),
             }
         }
         Err(TxError::Domain(err)) if is_recorded(&err) => {
             if let Err(rollback) = savepoint.rollback().await {
-                return (Keep::Discard, Err(rollback.into()));
+                return (Keep::Discard, (Err(rollback.into()), false));
             }
             match encode(&err) {
                 Ok(response) => (OUTCOME_REJECTED, response, Err(InboxError::Domain(err))),
-                Err(encoding) => return (Keep::Discard, Err(encoding)),
+                Err(encoding) => return (Keep::Discard, (Err(encoding), false)),
             }
         }
-        Err(TxError::Domain(err)) => return (Keep::Discard, Err(InboxError::Domain(err))),
-        Err(TxError::Db(err)) => return (Keep::Discard, Err(InboxError::Db(err))),
+        Err(TxError::Domain(err)) => return (Keep::Discard, (Err(InboxError::Domain(err)), false)),
+        Err(TxError::Db(err)) => return (Keep::Discard, (Err(InboxError::Db(err)), false)),
     };
     let response = protect.seal(&answer_context(request_id), &response);
     let recorded = entity::Entity::update_many()
@@ -331,10 +361,19 @@ where
         .filter(entity::Column::RequestId.eq(request_id))
         .exec(txn)
         .await;
-    match recorded {
-        Ok(_) => (Keep::Write, result),
-        Err(err) => (Keep::Discard, Err(err.into())),
+    if let Err(err) = recorded {
+        return (Keep::Discard, (Err(err.into()), false));
     }
+    // The call's audit event, in the same transaction: OK when it succeeded; a recorded refusal's
+    // status code is the mesh layer's to add.
+    if let Some(event) = event {
+        let mut event = event.clone();
+        event.outcome = (outcome == OUTCOME_OK).then(|| "OK".to_owned());
+        if let Err(err) = crate::audit::insert(txn, &event).await {
+            return (Keep::Discard, (Err(err.into()), false));
+        }
+    }
+    (Keep::Write, (result, event.is_some()))
 }
 
 /// [`execute`] for a service's work: its business refusals are recorded and replayed, and every

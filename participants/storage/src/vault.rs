@@ -32,10 +32,10 @@ use serde_json::Value;
 /// How long an unwrapped key (or the news that it was erased) is trusted without a look at the
 /// database.
 pub const CACHE_TTL: Duration = Duration::from_secs(60);
-/// A key row is cached only once its last change (creation or erasure) is this old: a row read
-/// inside a transaction may be another request's uncommitted write (a batch of the group commit,
-/// [`crate::group`], shares one transaction), and no transaction lives this long. Younger keys
-/// are read from the database every time.
+/// A key row read inside a transaction is cached only once its last change (creation or erasure)
+/// is this old: it may be the transaction's own uncommitted write, or another request's (a batch
+/// of the group commit, [`crate::group`], shares one transaction), and no transaction lives this
+/// long. What a pooled connection reads is committed and is cached at once.
 pub const SETTLED: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 /// Unwrapped keys kept at once; the cache starts afresh when it is full.
 pub const CACHE_MAX: usize = 10_000;
@@ -204,10 +204,7 @@ fn fresh(at: Instant) -> bool {
 
 impl Vault {
     /// The vault on `db` (migrated), with the service's own key, created on first use.
-    pub async fn open(
-        db: &impl ConnectionTrait,
-        keyring: Arc<Keyring>,
-    ) -> Result<Self, VaultError> {
+    pub async fn open(db: &impl Reads, keyring: Arc<Keyring>) -> Result<Self, VaultError> {
         let empty = Self {
             keyring,
             service: Arc::new(DataKey::generate(String::new())),
@@ -230,7 +227,7 @@ impl Vault {
     /// again under the keyring's current version if an older one wraps it.
     pub async fn owner_key(
         &self,
-        db: &impl ConnectionTrait,
+        db: &impl Reads,
         owner: &str,
     ) -> Result<Arc<DataKey>, VaultError> {
         if let Some(key) = self.cached_current(owner) {
@@ -248,7 +245,7 @@ impl Vault {
                 if row.kek_version != current {
                     self.store_wrap(db, owner, &key, row.kek_version).await?;
                 }
-                if settled(&row) {
+                if db.committed() || settled(&row) {
                     self.remember(owner, &key);
                 }
                 Ok(key)
@@ -282,7 +279,7 @@ impl Vault {
     /// The key `key_id`; `None` when it was erased.
     pub async fn key(
         &self,
-        db: &impl ConnectionTrait,
+        db: &impl Reads,
         key_id: &str,
     ) -> Result<Option<Arc<DataKey>>, VaultError> {
         if let Some(cached) = self.cached(key_id) {
@@ -305,7 +302,7 @@ impl Vault {
                 &wrapped(&row),
             )?))
         };
-        if !settled(&row) {
+        if !db.committed() && !settled(&row) {
             return Ok(key);
         }
         let mut cache = self.cache.lock().expect("the key cache");
@@ -323,7 +320,7 @@ impl Vault {
     /// `value` as it reads: sealed values opened (or [`ERASED`]), any other text as it is.
     pub async fn open_value(
         &self,
-        db: &impl ConnectionTrait,
+        db: &impl Reads,
         context: &str,
         value: &str,
     ) -> Result<String, VaultError> {
@@ -357,7 +354,7 @@ impl Vault {
     /// Opens what [`Vault::seal_json`] sealed.
     pub async fn open_json(
         &self,
-        db: &impl ConnectionTrait,
+        db: &impl Reads,
         context: &str,
         document: &mut Value,
         paths: &[&str],
@@ -394,7 +391,7 @@ impl Vault {
     /// on. Returns how many keys were destroyed (0 when already erased).
     pub async fn erase(
         &self,
-        db: &impl ConnectionTrait,
+        db: &impl Reads,
         owner: &str,
         now: DateTime<Utc>,
     ) -> Result<u64, VaultError> {
@@ -414,7 +411,7 @@ impl Vault {
 
     /// Re-wraps up to `limit` live keys wrapped by an older keyring version under the current
     /// one. Returns how many it moved; 0 means none is left.
-    pub async fn rewrap(&self, db: &impl ConnectionTrait, limit: u64) -> Result<u64, VaultError> {
+    pub async fn rewrap(&self, db: &impl Reads, limit: u64) -> Result<u64, VaultError> {
         let current = column_version(self.keyring.current());
         let rows = entity::Entity::find()
             .filter(entity::Column::KekVersion.ne(current))
@@ -438,7 +435,7 @@ impl Vault {
 
     /// The keyring versions that still wrap live keys, oldest first: a version not listed can be
     /// retired.
-    pub async fn versions_in_use(&self, db: &impl ConnectionTrait) -> Result<Vec<u32>, VaultError> {
+    pub async fn versions_in_use(&self, db: &impl Reads) -> Result<Vec<u32>, VaultError> {
         let versions: Vec<i32> = entity::Entity::find()
             .select_only()
             .column(entity::Column::KekVersion)
@@ -455,7 +452,7 @@ impl Vault {
     /// racing a write, or an erasure, changes nothing twice). True when it moved.
     async fn store_wrap(
         &self,
-        db: &impl ConnectionTrait,
+        db: &impl Reads,
         owner: &str,
         key: &DataKey,
         from: i32,
@@ -504,6 +501,25 @@ impl Vault {
                 at: now,
             },
         );
+    }
+}
+
+/// A connection the vault reads keys through: whether what it reads is committed.
+pub trait Reads: ConnectionTrait {
+    fn committed(&self) -> bool;
+}
+
+/// A pooled connection reads what is committed.
+impl Reads for sea_orm::DatabaseConnection {
+    fn committed(&self) -> bool {
+        true
+    }
+}
+
+/// A transaction reads its own writes and, under the group commit, other requests' too.
+impl Reads for sea_orm::DatabaseTransaction {
+    fn committed(&self) -> bool {
+        false
     }
 }
 

@@ -1,6 +1,10 @@
 //! The group commit on a real SQLite file: requests queued while the database is busy share one
-//! commit, each keeps its own outcome, and a caller that goes away stalls nobody.
+//! commit, each keeps its own outcome, and a caller that goes away stalls nobody; a call's audit
+//! event handed to the store commits with its effect, or goes back to the mesh layer.
 
+use std::sync::{Arc, Mutex};
+
+use hrmesh_storage::audit::{self, AuditEvent, CallEvent, CallSlot};
 use hrmesh_storage::inbox::{self, InboxError, TxError, Writer};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -9,7 +13,12 @@ struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(inbox::Migration)]
+        vec![
+            Box::new(inbox::Migration),
+            Box::new(audit::Migration),
+            Box::new(audit::OutcomeMigration),
+            Box::new(audit::OnBehalfOfMigration),
+        ]
     }
 }
 
@@ -226,5 +235,134 @@ async fn a_failed_shared_commit_fails_every_member_and_writes_nothing() {
             .await
             .expect("retry"),
         "done good"
+    );
+}
+
+fn event(id: &str) -> AuditEvent {
+    AuditEvent {
+        id: format!("event-{id}"),
+        at: chrono::Utc::now(),
+        service: "test".into(),
+        method: "/test.v1.Test/Effect".into(),
+        subject: "e-1".into(),
+        actor: "employee".into(),
+        on_behalf_of: None,
+        client_addr: None,
+        forwarded_for: None,
+        request_id: id.into(),
+        trace_id: None,
+        outcome: None,
+    }
+}
+
+/// Runs `request` as the mesh layer does for a store that writes events with effects; returns
+/// what became of the event.
+async fn handed(writer: &Writer, id: &'static str, ask: Ask) -> (bool, Option<CallEvent>) {
+    let slot: CallSlot = Arc::new(Mutex::new(Some(CallEvent::Pending(event(id)))));
+    let answer = audit::in_call(slot.clone(), request(writer.clone(), id, ask)).await;
+    let held = slot.lock().expect("the slot").take();
+    (answer.is_ok(), held)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handed_event_commits_with_the_effect_or_goes_back_to_the_mesh_layer() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = database(&dir).await;
+    let writer = Writer::new(db.clone());
+
+    let (ok, held) = handed(&writer, "a", Ask::Write).await;
+    assert!(
+        ok && matches!(held, Some(CallEvent::Written { ok: true })),
+        "{held:?}"
+    );
+    let (ok, held) = handed(&writer, "b", Ask::Refuse).await;
+    assert!(
+        !ok && matches!(held, Some(CallEvent::Written { ok: false })),
+        "{held:?}"
+    );
+    // A failure and a replay wrote no effect: the event goes back, for the layer to write.
+    let (ok, held) = handed(&writer, "c", Ask::Fail).await;
+    assert!(
+        !ok && matches!(&held, Some(CallEvent::Pending(e)) if e.request_id == "c"),
+        "{held:?}"
+    );
+    let (ok, held) = handed(&writer, "a", Ask::Write).await;
+    assert!(
+        ok && matches!(&held, Some(CallEvent::Pending(e)) if e.request_id == "a"),
+        "{held:?}"
+    );
+    assert_eq!(
+        writer.commits(),
+        2,
+        "the events cost no commit of their own"
+    );
+
+    let trail = column(
+        &db,
+        "SELECT request_id || ':' || coalesce(outcome, '-') FROM audit_events ORDER BY seq",
+    )
+    .await;
+    assert_eq!(
+        trail,
+        ["a:OK", "b:-"],
+        "the refusal's status code is the layer's to add"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handed_event_whose_commit_failed_goes_back_to_the_mesh_layer() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = database(&dir).await;
+    let writer = Writer::new(db.clone());
+    db.execute_unprepared(
+        "CREATE TABLE parents (id TEXT PRIMARY KEY);
+         CREATE TABLE children (id TEXT PRIMARY KEY,
+           parent TEXT REFERENCES parents(id) DEFERRABLE INITIALLY DEFERRED)",
+    )
+    .await
+    .expect("create tables");
+    let busy = inbox::begin_write(&db).await.expect("hold the connection");
+    let good = {
+        let writer = writer.clone();
+        tokio::spawn(async move { handed(&writer, "good", Ask::Write).await })
+    };
+    let orphan = {
+        let writer = writer.clone();
+        tokio::spawn(async move {
+            inbox::execute(
+                &writer,
+                "orphan",
+                "Orphan",
+                &(),
+                is_recorded,
+                |txn: &DatabaseTransaction| {
+                    Box::pin(async move {
+                        txn.execute_unprepared("INSERT INTO children VALUES ('c', 'missing')")
+                            .await?;
+                        Ok::<_, TxError<String>>("inserted".to_owned())
+                    })
+                },
+            )
+            .await
+        })
+    };
+    while writer.joined() < 2 {
+        tokio::task::yield_now().await;
+    }
+    busy.rollback().await.expect("free the connection");
+    orphan
+        .await
+        .expect("ran")
+        .expect_err("the shared commit fails");
+    let (ok, held) = good.await.expect("ran");
+    assert!(!ok);
+    assert!(
+        matches!(&held, Some(CallEvent::Pending(e)) if e.request_id == "good"),
+        "{held:?}"
+    );
+    assert!(
+        column(&db, "SELECT event_id FROM audit_events")
+            .await
+            .is_empty()
     );
 }

@@ -1391,6 +1391,10 @@ impl LedgerStore for SeaLedgerStore {
             Ok(None) => {}
             Err(err) => return Err(inbox_error(err, command.request_id.as_str())),
         }
+        // The batches commit one by one: the call's audit event goes first, in a commit of its own.
+        hrmesh_storage::audit::write_pending(&self.db)
+            .await
+            .map_err(storage_error)?;
         let mut run = AccrualRun::default();
         let mut after_id = 0;
         loop {
@@ -1525,7 +1529,9 @@ impl LedgerStore for SeaLedgerStore {
 
 impl hrmesh_storage::audit::AuditSource for SeaLedgerStore {
     fn audit_store(&self) -> std::sync::Arc<dyn hrmesh_storage::audit::AuditStore> {
-        std::sync::Arc::new(hrmesh_storage::audit::SqlAudit::new(self.db.clone()))
+        std::sync::Arc::new(hrmesh_storage::audit::SqlAudit::written_with_effects(
+            self.db.clone(),
+        ))
     }
 }
 

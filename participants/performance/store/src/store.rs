@@ -15,7 +15,7 @@ use hrmesh_performance_core::{
 use hrmesh_storage::inbox::{self, TxError, Writer};
 use hrmesh_storage::outbox::Outbox;
 pub use hrmesh_storage::vault::VaultError as OpenError;
-use hrmesh_storage::vault::{Vault, VaultError};
+use hrmesh_storage::vault::{Reads, Vault, VaultError};
 use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
@@ -131,7 +131,7 @@ fn context(table: &str, id: &str) -> String {
 }
 
 /// `record` as stored: its document with the personal fields sealed.
-async fn seal<T: Private>(vault: &Vault, db: &impl ConnectionTrait, record: &T) -> Tx<String> {
+async fn seal<T: Private>(vault: &Vault, db: &impl Reads, record: &T) -> Tx<String> {
     let mut document =
         serde_json::to_value(record).map_err(|err| fail(internal("encoding a record", err)))?;
     let id = document[T::ID].as_str().unwrap_or_default().to_owned();
@@ -153,7 +153,7 @@ async fn seal<T: Private>(vault: &Vault, db: &impl ConnectionTrait, record: &T) 
 }
 
 /// The record a stored document holds, its sealed fields opened (erased ones read as such).
-async fn open<T: Private>(vault: &Vault, db: &impl ConnectionTrait, document: &str) -> Result<T> {
+async fn open<T: Private>(vault: &Vault, db: &impl Reads, document: &str) -> Result<T> {
     let mut document: serde_json::Value =
         serde_json::from_str(document).map_err(|err| internal("reading a stored record", err))?;
     let id = document[T::ID].as_str().unwrap_or_default().to_owned();
@@ -1225,7 +1225,9 @@ async fn reopen_records(
 
 impl hrmesh_storage::audit::AuditSource for SeaPerformanceStore {
     fn audit_store(&self) -> std::sync::Arc<dyn hrmesh_storage::audit::AuditStore> {
-        std::sync::Arc::new(hrmesh_storage::audit::SqlAudit::new(self.db.clone()))
+        std::sync::Arc::new(hrmesh_storage::audit::SqlAudit::written_with_effects(
+            self.db.clone(),
+        ))
     }
 }
 
