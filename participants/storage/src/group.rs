@@ -52,6 +52,59 @@ pub type Outlives<'t, 'a> = PhantomData<&'t &'a ()>;
 /// A request's work on the transaction it is given: its answer, and what to do with its writes.
 pub type Body<'t, T> = Pin<Box<dyn Future<Output = (Keep, T)> + Send + 't>>;
 
+/// What to run once the writes of the request a task is running commit.
+type Deferred = Arc<Mutex<Vec<Box<dyn FnOnce() + Send>>>>;
+
+tokio::task_local! {
+    static AFTER_COMMIT: Deferred;
+}
+
+/// Runs `then` once the writes of the request this task is running ([`Writer::write`]) have
+/// committed, and never if they do not. False, and `then` dropped, when the task runs no request.
+pub fn after_commit(then: impl FnOnce() + Send + 'static) -> bool {
+    AFTER_COMMIT
+        .try_with(|deferred| {
+            deferred
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(Box::new(then));
+        })
+        .is_ok()
+}
+
+/// How much the request this task is running has deferred so far, for [`forget_deferred`].
+pub fn deferred_mark() -> usize {
+    AFTER_COMMIT
+        .try_with(|deferred| {
+            deferred
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .len()
+        })
+        .unwrap_or(0)
+}
+
+/// Drops what was deferred after `mark`: the writes it waited for were rolled back (a savepoint).
+pub fn forget_deferred(mark: usize) {
+    let _ = AFTER_COMMIT.try_with(|deferred| {
+        deferred
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .truncate(mark);
+    });
+}
+
+fn run_deferred(deferred: &Deferred) {
+    let then = std::mem::take(
+        &mut *deferred
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()),
+    );
+    for then in then {
+        then();
+    }
+}
+
 /// Writes a store's requests, grouping their commits on SQLite. Cheap to clone; clones share
 /// batches.
 #[derive(Clone)]
@@ -173,13 +226,17 @@ impl Writer {
         T: Send,
         F: for<'t> FnOnce(&'t DatabaseTransaction, Outlives<'t, 'a>) -> Body<'t, T>,
     {
+        let deferred = Deferred::default();
         let Some(groups) = &self.groups else {
             let txn = crate::inbox::begin_write(&self.db).await?;
-            let (keep, answer) = body(&txn, PhantomData).await;
+            let (keep, answer) = AFTER_COMMIT
+                .scope(deferred.clone(), body(&txn, PhantomData))
+                .await;
             match keep {
                 Keep::Write => {
                     txn.commit().await?;
                     self.commits.fetch_add(1, Ordering::Relaxed);
+                    run_deferred(&deferred);
                 }
                 Keep::Discard | Keep::Read => txn.rollback().await?,
             }
@@ -197,7 +254,9 @@ impl Writer {
                 return Err(DbErr::Custom("the shared transaction vanished".into()));
             };
             let savepoint = txn.begin().await?;
-            let (keep, answer) = body(&savepoint, PhantomData).await;
+            let (keep, answer) = AFTER_COMMIT
+                .scope(deferred.clone(), body(&savepoint, PhantomData))
+                .await;
             match keep {
                 Keep::Write => {
                     savepoint.commit().await?;
@@ -217,7 +276,12 @@ impl Writer {
             .map_err(|_| commit_failed("the committing task stopped"))?
             .clone();
         match result {
-            Some(Ok(())) => Ok(answer),
+            Some(Ok(())) => {
+                if keep == Keep::Write {
+                    run_deferred(&deferred);
+                }
+                Ok(answer)
+            }
             Some(Err(err)) => Err(commit_failed(&err)),
             None => Err(commit_failed("the commit left no result")),
         }

@@ -331,6 +331,7 @@ where
         Ok(savepoint) => savepoint,
         Err(err) => return (Keep::Discard, (Err(err.into()), false)),
     };
+    let deferred = crate::group::deferred_mark();
     let ran = work(&savepoint).await;
     let (outcome, response, result) = match ran {
         Ok(value) => {
@@ -343,6 +344,8 @@ where
             }
         }
         Err(TxError::Domain(err)) if is_recorded(&err) => {
+            // The work's writes are rolled back: so is what waited for their commit.
+            crate::group::forget_deferred(deferred);
             if let Err(rollback) = savepoint.rollback().await {
                 return (Keep::Discard, (Err(rollback.into()), false));
             }

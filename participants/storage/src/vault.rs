@@ -245,9 +245,7 @@ impl Vault {
                 if row.kek_version != current {
                     self.store_wrap(db, owner, &key, row.kek_version).await?;
                 }
-                if db.committed() || settled(&row) {
-                    self.remember(owner, &key);
-                }
+                self.remember_when_committed(db, &row, Some(owner), &key);
                 Ok(key)
             }
             newest => {
@@ -270,8 +268,12 @@ impl Vault {
                     // Another writer's first key for this owner committed meanwhile: use it.
                     return Box::pin(self.owner_key(db, owner)).await;
                 }
-                // Not cached: the writing transaction may still roll back.
-                Ok(Arc::new(key))
+                // Cached only once the writing transaction commits: it may still roll back.
+                let key = Arc::new(key);
+                let vault = self.clone();
+                let (owner, cached) = (owner.to_owned(), key.clone());
+                crate::group::after_commit(move || vault.remember(&owner, &cached));
+                Ok(key)
             }
         }
     }
@@ -302,18 +304,11 @@ impl Vault {
                 &wrapped(&row),
             )?))
         };
-        if !db.committed() && !settled(&row) {
-            return Ok(key);
+        match &key {
+            Some(live) => self.remember_when_committed(db, &row, None, live),
+            None if db.committed() || settled(&row) => self.remember_erased(key_id),
+            None => {}
         }
-        let mut cache = self.cache.lock().expect("the key cache");
-        cache.make_room();
-        cache.by_id.insert(
-            key_id.to_owned(),
-            Cached {
-                key: key.clone(),
-                at: Instant::now(),
-            },
-        );
         Ok(key)
     }
 
@@ -402,11 +397,20 @@ impl Vault {
             .filter(entity::Column::ErasedAt.is_null())
             .exec(db)
             .await?;
-        // The owner's keys may be cached under their ids: start the by-id cache afresh.
+        // The owner's keys may be cached under their ids: start the by-id cache afresh, now and
+        // once the erasure commits (a key remembered after another request's commit in between
+        // must not outlive it).
+        self.forget(owner);
+        let vault = self.clone();
+        let owner = owner.to_owned();
+        crate::group::after_commit(move || vault.forget(&owner));
+        Ok(erased.rows_affected)
+    }
+
+    fn forget(&self, owner: &str) {
         let mut cache = self.cache.lock().expect("the key cache");
         cache.current.remove(owner);
         cache.by_id.clear();
-        Ok(erased.rows_affected)
     }
 
     /// Re-wraps up to `limit` live keys wrapped by an older keyring version under the current
@@ -485,6 +489,56 @@ impl Vault {
     fn cached(&self, key_id: &str) -> Option<Cached> {
         let cache = self.cache.lock().expect("the key cache");
         cache.by_id.get(key_id).filter(|c| fresh(c.at)).cloned()
+    }
+
+    /// Caches `key` (as `owner`'s current one when given) once its row is surely committed: at
+    /// once when read through a pooled connection or old enough ([`SETTLED`]), after the request's
+    /// commit when read inside a request's transaction ([`crate::group::after_commit`]), and never
+    /// otherwise.
+    fn remember_when_committed(
+        &self,
+        db: &impl Reads,
+        row: &entity::Model,
+        owner: Option<&str>,
+        key: &Arc<DataKey>,
+    ) {
+        if db.committed() || settled(row) {
+            self.remember_key(owner, key);
+            return;
+        }
+        let vault = self.clone();
+        let owner = owner.map(str::to_owned);
+        let key = key.clone();
+        crate::group::after_commit(move || vault.remember_key(owner.as_deref(), &key));
+    }
+
+    fn remember_key(&self, owner: Option<&str>, key: &Arc<DataKey>) {
+        match owner {
+            Some(owner) => self.remember(owner, key),
+            None => {
+                let mut cache = self.cache.lock().expect("the key cache");
+                cache.make_room();
+                cache.by_id.insert(
+                    key.id().to_owned(),
+                    Cached {
+                        key: Some(key.clone()),
+                        at: Instant::now(),
+                    },
+                );
+            }
+        }
+    }
+
+    fn remember_erased(&self, key_id: &str) {
+        let mut cache = self.cache.lock().expect("the key cache");
+        cache.make_room();
+        cache.by_id.insert(
+            key_id.to_owned(),
+            Cached {
+                key: None,
+                at: Instant::now(),
+            },
+        );
     }
 
     fn remember(&self, owner: &str, key: &Arc<DataKey>) {

@@ -366,3 +366,51 @@ async fn a_handed_event_whose_commit_failed_goes_back_to_the_mesh_layer() {
             .is_empty()
     );
 }
+
+/// A request that defers `then` to its commit, then asks for `ask`.
+async fn deferring(
+    writer: &Writer,
+    id: &'static str,
+    ask: Ask,
+    then: Arc<Mutex<Vec<&'static str>>>,
+) {
+    let _ = inbox::execute(
+        &writer.clone(),
+        id,
+        "Effect",
+        &ask,
+        is_recorded,
+        move |txn: &DatabaseTransaction| {
+            Box::pin(async move {
+                txn.execute_unprepared(&format!("INSERT INTO effects VALUES ('{id}')"))
+                    .await?;
+                assert!(hrmesh_storage::group::after_commit(move || {
+                    then.lock().expect("the list").push(id);
+                }));
+                match ask {
+                    Ask::Write => Ok(()),
+                    Ask::Refuse => Err(TxError::Domain("refused".to_owned())),
+                    Ask::Fail => Err(TxError::Domain("failed".to_owned())),
+                }
+            })
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_deferred_to_the_commit_runs_only_when_its_writes_committed() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = database(&dir).await;
+    let writer = Writer::new(db.clone());
+    let ran = Arc::new(Mutex::new(Vec::new()));
+    deferring(&writer, "kept", Ask::Write, ran.clone()).await;
+    deferring(&writer, "failed", Ask::Fail, ran.clone()).await;
+    // A recorded refusal commits its record, but its work's writes were rolled back.
+    deferring(&writer, "refused", Ask::Refuse, ran.clone()).await;
+    assert_eq!(*ran.lock().expect("the list"), ["kept"]);
+    assert!(
+        !hrmesh_storage::group::after_commit(|| {}),
+        "outside a request nothing is deferred"
+    );
+}
