@@ -83,8 +83,10 @@ fi
 
 # A development HS256 key for this run only: every service verifies with it, the orchestrator and
 # the performance service sign their own calls with it, and k6 calls with an admin token.
+# And a development keyring for the performance service's personal data (on SQLite it would
+# write one beside its database; on PostgreSQL it needs one).
 KEY="$WORK/dev-hs256.key"
-(umask 077 && python3 -c 'import secrets; print(secrets.token_hex(32))' >"$KEY")
+"$BIN" keygen --out-dir "$WORK" >/dev/null
 
 # start NAME [VAR=VALUE...]: NAME is a service, or orchestrator2 for a second replica.
 start() {
@@ -111,6 +113,7 @@ start() {
 start ledger
 start notification "HRMESH_NOTIFICATION_WORKER_ENABLED=true"
 start performance "HRMESH_PERFORMANCE_IDENTITY__HS256_KEY_FILE=$KEY" \
+  "HRMESH_PERFORMANCE_CRYPTO__KEYRING_FILE=$WORK/keyring.toml" \
   "HRMESH_PERFORMANCE_NOTIFICATION_URL=http://127.0.0.1:${PORT[notification]}" \
   "HRMESH_PERFORMANCE_REMINDER_INTERVAL_SECS=0"
 ORCHESTRATOR_NAMES=(orchestrator)
