@@ -212,10 +212,6 @@ impl Writer {
         })
     }
 
-    pub fn connection(&self) -> &DatabaseConnection {
-        &self.db
-    }
-
     /// Runs `body` in a write transaction, alone (PostgreSQL) or in a savepoint of a shared one
     /// (SQLite), and returns its answer once what it kept is committed. `Err` is a storage
     /// failure outside the body: beginning, releasing or committing.

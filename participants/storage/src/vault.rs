@@ -272,7 +272,9 @@ impl Vault {
                 let key = Arc::new(key);
                 let vault = self.clone();
                 let (owner, cached) = (owner.to_owned(), key.clone());
-                crate::group::after_commit(move || vault.remember(&owner, &cached));
+                crate::group::after_commit(move || {
+                    vault.remember(Some(&owner), cached.id(), Some(cached.clone()))
+                });
                 Ok(key)
             }
         }
@@ -306,7 +308,7 @@ impl Vault {
         };
         match &key {
             Some(live) => self.remember_when_committed(db, &row, None, live),
-            None if db.committed() || settled(&row) => self.remember_erased(key_id),
+            None if db.committed() || settled(&row) => self.remember(None, key_id, None),
             None => {}
         }
         Ok(key)
@@ -503,58 +505,30 @@ impl Vault {
         key: &Arc<DataKey>,
     ) {
         if db.committed() || settled(row) {
-            self.remember_key(owner, key);
+            self.remember(owner, key.id(), Some(key.clone()));
             return;
         }
         let vault = self.clone();
         let owner = owner.map(str::to_owned);
         let key = key.clone();
-        crate::group::after_commit(move || vault.remember_key(owner.as_deref(), &key));
+        crate::group::after_commit(move || {
+            vault.remember(owner.as_deref(), key.id(), Some(key.clone()))
+        });
     }
 
-    fn remember_key(&self, owner: Option<&str>, key: &Arc<DataKey>) {
-        match owner {
-            Some(owner) => self.remember(owner, key),
-            None => {
-                let mut cache = self.cache.lock().expect("the key cache");
-                cache.make_room();
-                cache.by_id.insert(
-                    key.id().to_owned(),
-                    Cached {
-                        key: Some(key.clone()),
-                        at: Instant::now(),
-                    },
-                );
-            }
-        }
-    }
-
-    fn remember_erased(&self, key_id: &str) {
-        let mut cache = self.cache.lock().expect("the key cache");
-        cache.make_room();
-        cache.by_id.insert(
-            key_id.to_owned(),
-            Cached {
-                key: None,
-                at: Instant::now(),
-            },
-        );
-    }
-
-    fn remember(&self, owner: &str, key: &Arc<DataKey>) {
+    /// Caches the key `key_id` (`None`: erased), as `owner`'s current one when given.
+    fn remember(&self, owner: Option<&str>, key_id: &str, key: Option<Arc<DataKey>>) {
         let mut cache = self.cache.lock().expect("the key cache");
         cache.make_room();
         let now = Instant::now();
+        if let Some(owner) = owner {
+            cache
+                .current
+                .insert(owner.to_owned(), (key_id.to_owned(), now));
+        }
         cache
-            .current
-            .insert(owner.to_owned(), (key.id().to_owned(), now));
-        cache.by_id.insert(
-            key.id().to_owned(),
-            Cached {
-                key: Some(key.clone()),
-                at: now,
-            },
-        );
+            .by_id
+            .insert(key_id.to_owned(), Cached { key, at: now });
     }
 }
 

@@ -171,7 +171,7 @@ async fn requests_queued_behind_a_busy_database_share_one_commit_and_keep_their_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_shared_commit_fails_every_member_and_writes_nothing() {
+async fn a_failed_shared_commit_fails_every_member_writes_nothing_and_gives_the_event_back() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let db = database(&dir).await;
     let writer = Writer::new(db.clone());
@@ -185,7 +185,8 @@ async fn a_failed_shared_commit_fails_every_member_and_writes_nothing() {
     .expect("create tables");
 
     let busy = inbox::begin_write(&db).await.expect("hold the connection");
-    let good = tokio::spawn(request(writer.clone(), "good", Ask::Write));
+    // The good request carries its call's audit event, as the mesh layer hands it over.
+    let good = tokio::spawn(handed(writer.clone(), "good", Ask::Write));
     let orphan = {
         let writer = writer.clone();
         tokio::spawn(async move {
@@ -211,7 +212,7 @@ async fn a_failed_shared_commit_fails_every_member_and_writes_nothing() {
     }
     busy.rollback().await.expect("free the connection");
 
-    let good = good.await.expect("ran");
+    let (good, held) = good.await.expect("ran");
     let orphan = orphan.await.expect("ran");
     for answer in [&good, &orphan] {
         match answer {
@@ -223,6 +224,15 @@ async fn a_failed_shared_commit_fails_every_member_and_writes_nothing() {
         }
     }
     assert_eq!(writer.commits(), 0);
+    assert!(
+        matches!(&held, Some(CallEvent::Pending(e)) if e.request_id == "good"),
+        "the event goes back to the mesh layer: {held:?}"
+    );
+    assert!(
+        column(&db, "SELECT event_id FROM audit_events")
+            .await
+            .is_empty()
+    );
     assert!(column(&db, "SELECT request FROM effects").await.is_empty());
     assert!(
         column(&db, "SELECT request_id FROM idempotency_inbox")
@@ -257,11 +267,15 @@ fn event(id: &str) -> AuditEvent {
 
 /// Runs `request` as the mesh layer does for a store that writes events with effects; returns
 /// what became of the event.
-async fn handed(writer: &Writer, id: &'static str, ask: Ask) -> (bool, Option<CallEvent>) {
+async fn handed(
+    writer: Writer,
+    id: &'static str,
+    ask: Ask,
+) -> (Result<String, InboxError<String>>, Option<CallEvent>) {
     let slot: CallSlot = Arc::new(Mutex::new(Some(CallEvent::Pending(event(id)))));
-    let answer = audit::in_call(slot.clone(), request(writer.clone(), id, ask)).await;
+    let answer = audit::in_call(slot.clone(), request(writer, id, ask)).await;
     let held = slot.lock().expect("the slot").take();
-    (answer.is_ok(), held)
+    (answer, held)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -270,25 +284,25 @@ async fn a_handed_event_commits_with_the_effect_or_goes_back_to_the_mesh_layer()
     let db = database(&dir).await;
     let writer = Writer::new(db.clone());
 
-    let (ok, held) = handed(&writer, "a", Ask::Write).await;
+    let (answer, held) = handed(writer.clone(), "a", Ask::Write).await;
     assert!(
-        ok && matches!(held, Some(CallEvent::Written { ok: true })),
+        answer.is_ok() && matches!(held, Some(CallEvent::Written { ok: true })),
         "{held:?}"
     );
-    let (ok, held) = handed(&writer, "b", Ask::Refuse).await;
+    let (answer, held) = handed(writer.clone(), "b", Ask::Refuse).await;
     assert!(
-        !ok && matches!(held, Some(CallEvent::Written { ok: false })),
+        answer.is_err() && matches!(held, Some(CallEvent::Written { ok: false })),
         "{held:?}"
     );
     // A failure and a replay wrote no effect: the event goes back, for the layer to write.
-    let (ok, held) = handed(&writer, "c", Ask::Fail).await;
+    let (answer, held) = handed(writer.clone(), "c", Ask::Fail).await;
     assert!(
-        !ok && matches!(&held, Some(CallEvent::Pending(e)) if e.request_id == "c"),
+        answer.is_err() && matches!(&held, Some(CallEvent::Pending(e)) if e.request_id == "c"),
         "{held:?}"
     );
-    let (ok, held) = handed(&writer, "a", Ask::Write).await;
+    let (answer, held) = handed(writer.clone(), "a", Ask::Write).await;
     assert!(
-        ok && matches!(&held, Some(CallEvent::Pending(e)) if e.request_id == "a"),
+        answer.is_ok() && matches!(&held, Some(CallEvent::Pending(e)) if e.request_id == "a"),
         "{held:?}"
     );
     assert_eq!(
@@ -306,64 +320,6 @@ async fn a_handed_event_commits_with_the_effect_or_goes_back_to_the_mesh_layer()
         trail,
         ["a:OK", "b:-"],
         "the refusal's status code is the layer's to add"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_handed_event_whose_commit_failed_goes_back_to_the_mesh_layer() {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let db = database(&dir).await;
-    let writer = Writer::new(db.clone());
-    db.execute_unprepared(
-        "CREATE TABLE parents (id TEXT PRIMARY KEY);
-         CREATE TABLE children (id TEXT PRIMARY KEY,
-           parent TEXT REFERENCES parents(id) DEFERRABLE INITIALLY DEFERRED)",
-    )
-    .await
-    .expect("create tables");
-    let busy = inbox::begin_write(&db).await.expect("hold the connection");
-    let good = {
-        let writer = writer.clone();
-        tokio::spawn(async move { handed(&writer, "good", Ask::Write).await })
-    };
-    let orphan = {
-        let writer = writer.clone();
-        tokio::spawn(async move {
-            inbox::execute(
-                &writer,
-                "orphan",
-                "Orphan",
-                &(),
-                is_recorded,
-                |txn: &DatabaseTransaction| {
-                    Box::pin(async move {
-                        txn.execute_unprepared("INSERT INTO children VALUES ('c', 'missing')")
-                            .await?;
-                        Ok::<_, TxError<String>>("inserted".to_owned())
-                    })
-                },
-            )
-            .await
-        })
-    };
-    while writer.joined() < 2 {
-        tokio::task::yield_now().await;
-    }
-    busy.rollback().await.expect("free the connection");
-    orphan
-        .await
-        .expect("ran")
-        .expect_err("the shared commit fails");
-    let (ok, held) = good.await.expect("ran");
-    assert!(!ok);
-    assert!(
-        matches!(&held, Some(CallEvent::Pending(e)) if e.request_id == "good"),
-        "{held:?}"
-    );
-    assert!(
-        column(&db, "SELECT event_id FROM audit_events")
-            .await
-            .is_empty()
     );
 }
 
