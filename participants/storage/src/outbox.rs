@@ -293,6 +293,13 @@ impl<E: DomainEvent> Outbox<E> {
     where
         E: 'e,
     {
+        // On SQLite this transaction holds the only write lock until it commits: no other row
+        // can be numbered or committed in between, so the rows take the next positions as they
+        // are inserted, at the cost of one indexed read.
+        let mut next = match db.get_database_backend() {
+            DbBackend::Sqlite => Some(head(db).await? + 1),
+            _ => None,
+        };
         let rows: Vec<entity::ActiveModel> = self
             .prepare(events, time)
             .into_iter()
@@ -304,19 +311,19 @@ impl<E: DomainEvent> Outbox<E> {
                 aggregate: Set(event.aggregate),
                 occurred_at: Set(event.time),
                 data: Set(event.data),
-                position: Set(None),
+                position: Set(next.as_mut().map(|next| {
+                    *next += 1;
+                    *next - 1
+                })),
                 published_at: Set(None),
             })
             .collect();
         if rows.is_empty() {
             return Ok(());
         }
-        entity::Entity::insert_many(rows).exec(db).await?;
-        if db.get_database_backend() == DbBackend::Sqlite {
-            // This transaction holds SQLite's only write lock until it commits: no other row
-            // can be numbered or committed in between.
-            number_waiting(db, u64::MAX).await?;
-        }
+        entity::Entity::insert_many(rows)
+            .exec_without_returning(db)
+            .await?;
         // Before the commit: the worker lingers before it looks, and a wake-up that comes too
         // early is caught up by its polling.
         self.written.notify_one();
@@ -433,15 +440,15 @@ async fn head(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
 /// the caller makes sure no other transaction numbers or commits rows meanwhile. Returns how
 /// many it numbered.
 async fn number_waiting(txn: &impl ConnectionTrait, limit: u64) -> Result<u64, DbErr> {
-    let mut waiting = entity::Entity::find()
+    let waiting: Vec<i64> = entity::Entity::find()
         .select_only()
         .column(entity::Column::Seq)
         .filter(entity::Column::Position.is_null())
-        .order_by_asc(entity::Column::Seq);
-    if limit != u64::MAX {
-        waiting = waiting.limit(limit_of(limit));
-    }
-    let waiting: Vec<i64> = waiting.into_tuple().all(txn).await?;
+        .order_by_asc(entity::Column::Seq)
+        .limit(limit_of(limit))
+        .into_tuple()
+        .all(txn)
+        .await?;
     if waiting.is_empty() {
         return Ok(0);
     }
