@@ -6,7 +6,7 @@
 //! whose store writes events with effects ([`AuditStore::with_effects`]: the ledger and the
 //! performance service), the mesh layer hands the call's event to the handler's task
 //! ([`in_call`]); the idempotency inbox writes it in the transaction of the call's effect, with
-//! outcome OK when the call succeeded ([`take_pending`], [`insert`]), so the event costs no commit
+//! outcome OK when the call succeeded ([`pending`], [`insert`]), so the event costs no commit
 //! of its own and no effect exists without it. An event the store did not write (the call was
 //! refused before it reached the store, failed, or was a replay) is written by the mesh layer
 //! once the handler answered, with its outcome, before the answer leaves. Other services' events
@@ -50,6 +50,21 @@ pub struct AuditEvent {
     pub trace_id: Option<String>,
     /// The call's status code name (OK, INVALID_ARGUMENT, …); `None` until the handler answered.
     pub outcome: Option<String>,
+}
+
+impl AuditEvent {
+    /// Makes this event an anonymous act's: `pseudonym` replaces whoever called and the request
+    /// id they chose, the call is dated `at` (coarsened by the caller), and where it came from
+    /// (addresses, trace) is dropped. Only the method, the actor type and the outcome remain.
+    pub fn disguise(&mut self, pseudonym: &str, at: DateTime<Utc>) {
+        pseudonym.clone_into(&mut self.subject);
+        pseudonym.clone_into(&mut self.request_id);
+        self.at = at;
+        self.on_behalf_of = None;
+        self.client_addr = None;
+        self.forwarded_for = None;
+        self.trace_id = None;
+    }
 }
 
 /// Which events to list, newest first.
@@ -120,6 +135,32 @@ pub fn take_pending() -> Option<(CallSlot, AuditEvent)> {
     })
     .ok()
     .flatten()
+}
+
+/// A copy of the pending event of the call this task serves, if any, left in its slot: the
+/// caller writes it with the call's effect, then marks it written ([`written`]) once that
+/// commits.
+pub fn pending() -> Option<(CallSlot, AuditEvent)> {
+    CALL.try_with(|slot| {
+        let held = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match &*held {
+            Some(CallEvent::Pending(event)) => Some((slot.clone(), event.clone())),
+            _ => None,
+        }
+    })
+    .ok()
+    .flatten()
+}
+
+/// Disguises the pending event of the call this task serves ([`AuditEvent::disguise`]), so it
+/// is written, with the effect or after it, as an anonymous act's.
+pub fn disguise_pending(pseudonym: &str, at: DateTime<Utc>) {
+    let _ = CALL.try_with(|slot| {
+        let mut held = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(CallEvent::Pending(event)) = &mut *held {
+            event.disguise(pseudonym, at);
+        }
+    });
 }
 
 /// Marks the call's event written (with outcome OK when `ok`).

@@ -244,8 +244,6 @@ where
     F: for<'t> FnOnce(&'t DatabaseTransaction) -> Work<'t, T, E> + Send,
 {
     let request_json = digest(request)?;
-    let call = crate::audit::take_pending();
-    let event = call.as_ref().map(|(_, event)| event);
     let ran = writer
         .write(|txn, _| {
             Box::pin(claim_and_run(
@@ -257,22 +255,14 @@ where
                     request_json,
                 },
                 is_recorded,
-                event,
                 work,
             ))
         })
         .await;
-    // The event is written only if the request's writes committed; otherwise the mesh layer
-    // writes it with the call's outcome.
-    let committed = match &ran {
-        Ok((result, true)) => Some(result.is_ok()),
-        _ => None,
-    };
-    if let Some((slot, event)) = call {
-        match committed {
-            Some(ok) => crate::audit::written(&slot, ok),
-            None => crate::audit::put_back(&slot, event),
-        }
+    // The event is written only if the request's writes committed; otherwise it stays pending
+    // and the mesh layer writes it with the call's outcome.
+    if let Ok((result, Some(slot))) = &ran {
+        crate::audit::written(slot, result.is_ok());
     }
     ran?.0
 }
@@ -291,9 +281,11 @@ async fn claim_and_run<T, E, F>(
     protect: &dyn Protect,
     claim: Claim<'_>,
     is_recorded: fn(&E) -> bool,
-    event: Option<&crate::audit::AuditEvent>,
     work: F,
-) -> (Keep, (Result<T, InboxError<E>>, bool))
+) -> (
+    Keep,
+    (Result<T, InboxError<E>>, Option<crate::audit::CallSlot>),
+)
 where
     T: Serialize + DeserializeOwned,
     E: Serialize + DeserializeOwned,
@@ -318,44 +310,44 @@ where
         .await
     {
         Ok(claimed) => claimed,
-        Err(err) => return (Keep::Discard, (Err(err.into()), false)),
+        Err(err) => return (Keep::Discard, (Err(err.into()), None)),
     };
     if matches!(claimed, TryInsertResult::Conflicted) {
         // The claim may be another member's of the same uncommitted batch: read it here, answer
         // after the commit.
         let replayed = replay(txn, protect, request_id, operation, &request_json).await;
-        return (Keep::Read, (replayed, false));
+        return (Keep::Read, (replayed, None));
     }
 
     let savepoint = match txn.begin().await {
         Ok(savepoint) => savepoint,
-        Err(err) => return (Keep::Discard, (Err(err.into()), false)),
+        Err(err) => return (Keep::Discard, (Err(err.into()), None)),
     };
     let deferred = crate::group::deferred_mark();
     let ran = work(&savepoint).await;
     let (outcome, response, result) = match ran {
         Ok(value) => {
             if let Err(err) = savepoint.commit().await {
-                return (Keep::Discard, (Err(err.into()), false));
+                return (Keep::Discard, (Err(err.into()), None));
             }
             match encode(&value) {
                 Ok(response) => (OUTCOME_OK, response, Ok(value)),
-                Err(err) => return (Keep::Discard, (Err(err), false)),
+                Err(err) => return (Keep::Discard, (Err(err), None)),
             }
         }
         Err(TxError::Domain(err)) if is_recorded(&err) => {
             // The work's writes are rolled back: so is what waited for their commit.
             crate::group::forget_deferred(deferred);
             if let Err(rollback) = savepoint.rollback().await {
-                return (Keep::Discard, (Err(rollback.into()), false));
+                return (Keep::Discard, (Err(rollback.into()), None));
             }
             match encode(&err) {
                 Ok(response) => (OUTCOME_REJECTED, response, Err(InboxError::Domain(err))),
-                Err(encoding) => return (Keep::Discard, (Err(encoding), false)),
+                Err(encoding) => return (Keep::Discard, (Err(encoding), None)),
             }
         }
-        Err(TxError::Domain(err)) => return (Keep::Discard, (Err(InboxError::Domain(err)), false)),
-        Err(TxError::Db(err)) => return (Keep::Discard, (Err(InboxError::Db(err)), false)),
+        Err(TxError::Domain(err)) => return (Keep::Discard, (Err(InboxError::Domain(err)), None)),
+        Err(TxError::Db(err)) => return (Keep::Discard, (Err(InboxError::Db(err)), None)),
     };
     let response = protect.seal(&answer_context(request_id), &response);
     let recorded = entity::Entity::update_many()
@@ -365,18 +357,20 @@ where
         .exec(txn)
         .await;
     if let Err(err) = recorded {
-        return (Keep::Discard, (Err(err.into()), false));
+        return (Keep::Discard, (Err(err.into()), None));
     }
     // The call's audit event, in the same transaction: OK when it succeeded; a recorded refusal's
-    // status code is the mesh layer's to add.
-    if let Some(event) = event {
+    // status code is the mesh layer's to add. It is read only now, as the work may have disguised
+    // it (`crate::audit::disguise_pending`).
+    let call = crate::audit::pending();
+    if let Some((_, event)) = &call {
         let mut event = event.clone();
         event.outcome = (outcome == OUTCOME_OK).then(|| "OK".to_owned());
         if let Err(err) = crate::audit::insert(txn, &event).await {
-            return (Keep::Discard, (Err(err.into()), false));
+            return (Keep::Discard, (Err(err.into()), None));
         }
     }
-    (Keep::Write, (result, event.is_some()))
+    (Keep::Write, (result, call.map(|(slot, _)| slot)))
 }
 
 /// [`execute`] for a service's work: its business refusals are recorded and replayed, and every

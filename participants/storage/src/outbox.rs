@@ -261,7 +261,9 @@ impl<E: DomainEvent> Outbox<E> {
         }
     }
 
-    /// `events` as they will be written at `time`, each with a new id.
+    /// `events` as they will be written at `time`, each with a new id. The id is a UUIDv7 of
+    /// `time`, not of the instant it was made: an event dated coarsely (anonymous feedback) has
+    /// an id no finer.
     pub fn prepare<'e>(
         &self,
         events: impl IntoIterator<Item = &'e E>,
@@ -270,10 +272,15 @@ impl<E: DomainEvent> Outbox<E> {
     where
         E: 'e,
     {
+        let stamp = uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            <u64 as TryFrom<i64>>::try_from(time.timestamp()).unwrap_or_default(),
+            time.timestamp_subsec_nanos(),
+        );
         events
             .into_iter()
             .map(|event| NewEvent {
-                id: uuid::Uuid::now_v7().to_string(),
+                id: uuid::Uuid::new_v7(stamp).to_string(),
                 event_type: event.event_type(),
                 subject: event.subject().to_owned(),
                 aggregate: event.aggregate(),

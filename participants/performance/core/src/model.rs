@@ -904,6 +904,28 @@ pub struct Feedback {
 }
 
 impl Feedback {
+    /// The pseudonym an anonymous entry's giver has in the audit trail: it names the entry, whose
+    /// giver only the service can read, and nobody else.
+    pub fn pseudonym(&self) -> String {
+        format!("anonymous-feedback/{}", self.id)
+    }
+
+    /// Makes this feedback anonymous. It is dated to the start of its day (UTC), and its id
+    /// carries that time instead of the instant, so nothing in it orders it among its giver's
+    /// other acts that day. Call before it is stored: the id changes.
+    pub fn make_anonymous(&mut self) {
+        self.anonymous = true;
+        let start = self
+            .created_at
+            .date_naive()
+            .and_time(chrono::NaiveTime::MIN)
+            .and_utc();
+        self.created_at = start;
+        let seconds = u64::try_from(start.timestamp()).unwrap_or_default();
+        self.id =
+            uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, seconds, 0)).to_string();
+    }
+
     /// This feedback as anyone outside the service may see it: an anonymous entry loses its giver
     /// and the request it answered (which names the giver).
     pub fn visible(mut self) -> Self {

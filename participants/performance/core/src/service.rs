@@ -220,7 +220,9 @@ pub fn answer_feedback_request(
         (None, Some(requested)) => feedback.review_id = Some(requested.clone()),
         _ => {}
     }
-    feedback.anonymous |= request.anonymous;
+    if request.anonymous && !feedback.anonymous {
+        feedback.make_anonymous();
+    }
     feedback.relationship = request.relationship;
     request.mark_given()
 }
@@ -426,7 +428,7 @@ impl<S: PerformanceStore, C: Clock> Performance<S, C> {
 
     /// Gives feedback; the answer never names an anonymous giver.
     pub async fn give_feedback(&self, command: GiveFeedback) -> Result<Feedback> {
-        let feedback = Feedback {
+        let mut feedback = Feedback {
             id: new_id(),
             employee_id: command.employee_id.clone(),
             giver_id: Some(command.giver_id.clone()),
@@ -439,6 +441,9 @@ impl<S: PerformanceStore, C: Clock> Performance<S, C> {
             improvements: command.improvements.clone(),
             created_at: self.clock.now(),
         };
+        if feedback.anonymous {
+            feedback.make_anonymous();
+        }
         Ok(self
             .store
             .give_feedback(&command, feedback)

@@ -12,6 +12,7 @@ use hrmesh_performance_core::{
     RequestFeedback, Resource, Result, Review, ReviewFilter, ReviewState, UpdateGoal, UpdatePip,
     UpdateReview, answer_feedback_request, check_goal_weights, check_review_of,
 };
+use hrmesh_storage::audit;
 use hrmesh_storage::inbox::{self, TxError, Writer};
 use hrmesh_storage::outbox::Outbox;
 pub use hrmesh_storage::vault::VaultError as OpenError;
@@ -861,6 +862,9 @@ impl PerformanceStore for SeaPerformanceStore {
                     if let Some(review_id) = &entry.review_id {
                         review_of(&vault, txn, review_id, &employee).await?;
                     }
+                    if entry.anonymous {
+                        audit::disguise_pending(&entry.pseudonym(), entry.created_at);
+                    }
                     feedback::Entity::insert(feedback_row(&vault, txn, &entry).await?)
                         .exec(txn)
                         .await?;
@@ -871,6 +875,13 @@ impl PerformanceStore for SeaPerformanceStore {
             },
         )
         .await
+        .inspect(|entry| {
+            // A replay's event is written by the mesh layer after this: as anonymous as the
+            // first call's.
+            if entry.anonymous {
+                audit::disguise_pending(&entry.pseudonym(), entry.created_at);
+            }
+        })
     }
 
     async fn feedback(
