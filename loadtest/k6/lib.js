@@ -63,20 +63,29 @@ export const workflowMs = new Trend('workflow_ms', true);
 export const workflowErrors = new Counter('workflow_errors');
 export const WORKFLOWS = ['complete-review', 'request-time-off'];
 
-// Runs one workflow iteration: `prepare` (not measured) then `run` (measured). Any exception
-// counts as a failed check and an error, so a throwing script fails the thresholds.
-export function measured(workflow, prepare, run) {
+// Runs `prepare` (not measured) then `run` (measured, into `ms` tagged `{ [tag]: name }`). Any
+// exception counts as a failed check and in `errors`, so a throwing script fails the thresholds.
+export function timed({ ms, errors, tag, name, checked }, prepare, run) {
   let ok = false;
   try {
     const state = prepare();
     const start = Date.now();
     ok = run(state);
-    workflowMs.add(Date.now() - start, { workflow });
+    ms.add(Date.now() - start, { [tag]: name });
   } catch (err) {
-    console.error(`${workflow}: ${err}`);
-    workflowErrors.add(1, { workflow });
+    console.error(`${name}: ${err}`);
+    errors.add(1, { [tag]: name });
   }
-  check(ok, { [`${workflow} completed`]: (v) => v === true });
+  check(ok, { [`${name} ${checked}`]: (v) => v === true });
+}
+
+// One workflow iteration, measured by `timed`.
+export function measured(workflow, prepare, run) {
+  timed(
+    { ms: workflowMs, errors: workflowErrors, tag: 'workflow', name: workflow, checked: 'completed' },
+    prepare,
+    run,
+  );
 }
 
 // The load profiles (seed 002, step 16), per workflow scenario.

@@ -8,9 +8,9 @@
 // summary (per operation: count, per second, p50/p95/p99) to SUMMARY.
 import exec from 'k6/execution';
 import grpc from 'k6/net/grpc';
-import { check, sleep } from 'k6';
+import { sleep } from 'k6';
 import { Counter, Trend } from 'k6/metrics';
-import { ADDR, PROTO_DIR, SERVICE, call, clients, summaryTrendStats } from './lib.js';
+import { ADDR, PROTO_DIR, SERVICE, call, clients, summaryTrendStats, timed } from './lib.js';
 import { employee, monday, EMPLOYEES, MANAGERS } from './data.js';
 
 const USERS = parseInt(__ENV.USERS || '500', 10);
@@ -148,17 +148,11 @@ function operation(k) {
 export default function () {
   connect();
   const [op, prepare, run] = operation(exec.scenario.iterationInTest);
-  let ok = false;
-  try {
-    const state = prepare();
-    const start = Date.now();
-    ok = run(state);
-    operationMs.add(Date.now() - start, { op });
-  } catch (err) {
-    console.error(`${op}: ${err}`);
-    operationErrors.add(1, { op });
-  }
-  check(ok, { [`${op} succeeded`]: (v) => v === true });
+  timed(
+    { ms: operationMs, errors: operationErrors, tag: 'op', name: op, checked: 'succeeded' },
+    prepare,
+    run,
+  );
   // Think time: a person reads what they asked for before the next click.
   sleep(1 + Math.random() * 4);
 }
