@@ -753,7 +753,12 @@ impl Provider for RealLedger {
         interaction: &SynchronousMessage,
     ) -> anyhow::Result<Started<Self::Running>> {
         let db = TestDatabase::new(self.backend).await;
-        let store = SeaLedgerStore::open(&db.url, hrmesh_ledger_server::events::encode).await?;
+        let store = SeaLedgerStore::open(
+            &db.url,
+            hrmesh_ledger_server::events::encode,
+            hrmesh_mesh::testing::keyring(),
+        )
+        .await?;
         let ledger = Ledger::new(store.clone(), SystemClock);
         let mut values = HashMap::new();
         if !self.skip_states {

@@ -61,11 +61,23 @@ impl CryptoConfig {
         let path = dir.join(DEVELOPMENT_KEYRING);
         if !path.exists() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            write_private(&path, &hrmesh_crypto::development_keyring())?;
-            tracing::warn!(
-                path = %path.display(),
-                "wrote a development keyring: personal data is sealed with keys kept next to it"
-            );
+            // Services started at once on one data directory share one keyring: each writes a
+            // whole file aside and links it in place, and the first link wins.
+            let aside = dir.join(format!(".{DEVELOPMENT_KEYRING}.{}", std::process::id()));
+            let _ = std::fs::remove_file(&aside);
+            write_private(&aside, &hrmesh_crypto::development_keyring())?;
+            let linked = std::fs::hard_link(&aside, &path);
+            let _ = std::fs::remove_file(&aside);
+            match linked {
+                Ok(()) => tracing::warn!(
+                    path = %path.display(),
+                    "wrote a development keyring: personal data is sealed with keys kept next to it"
+                ),
+                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(err) => {
+                    return Err(err).with_context(|| format!("creating {}", path.display()));
+                }
+            }
         }
         Ok(Arc::new(Keyring::load(&path)?))
     }

@@ -418,9 +418,11 @@ where
 }
 
 /// The recorded outcome of `request_id`, if it has one: what [`execute`] would replay. For work
-/// too long for one transaction that is safe to repeat, which checks first and records last.
+/// too long for one transaction that is safe to repeat, which checks first and records last;
+/// `protect` opens the answer as [`once_protected`] sealed it.
 pub async fn recorded<T, E>(
     db: &DatabaseConnection,
+    protect: &dyn Protect,
     request_id: &str,
     operation: &str,
     request: &impl Serialize,
@@ -437,7 +439,7 @@ where
     if !exists {
         return Ok(None);
     }
-    replay(db, &Plain, request_id, operation, &request_json)
+    replay(db, protect, request_id, operation, &request_json)
         .await
         .map(Some)
 }

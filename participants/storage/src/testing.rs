@@ -94,3 +94,78 @@ macro_rules! test_on_every_backend {
         $crate::test_on_every_backend!(@backend postgres Postgres; $($name),*);
     };
 }
+
+/// The development keyring every store of this test process shares (replicas on one database
+/// must read each other's data keys).
+pub fn keyring_text() -> &'static str {
+    static KEYRING: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEYRING.get_or_init(hrmesh_crypto::development_keyring)
+}
+
+/// [`keyring_text`], read.
+pub fn keyring() -> std::sync::Arc<hrmesh_crypto::Keyring> {
+    std::sync::Arc::new(
+        hrmesh_crypto::Keyring::from_toml(keyring_text()).expect("the test keyring"),
+    )
+}
+
+/// Everything a database holds, as bytes ([`stored`]).
+pub struct Stored(pub Vec<u8>);
+
+impl Stored {
+    /// Whether `text` is anywhere in it.
+    pub fn contains(&self, text: &str) -> bool {
+        self.0
+            .windows(text.len())
+            .any(|window| window == text.as_bytes())
+    }
+}
+
+/// What the database at `url` holds: the bytes of the SQLite file and its write-ahead log, or
+/// every row of every table of the PostgreSQL database as JSON.
+pub async fn stored(backend: Backend, url: &str) -> Stored {
+    let bytes = match backend {
+        Backend::Sqlite => {
+            let file = url
+                .strip_prefix("sqlite://")
+                .and_then(|rest| rest.split('?').next())
+                .expect("a SQLite file URL");
+            let mut bytes = std::fs::read(file).expect("read the database file");
+            if let Ok(wal) = std::fs::read(format!("{file}-wal")) {
+                bytes.extend(wal);
+            }
+            bytes
+        }
+        Backend::Postgres => {
+            let db = crate::db::connect(url)
+                .await
+                .expect("connect to the test database");
+            let backend = db.get_database_backend();
+            let tables = db
+                .query_all_raw(sea_orm::Statement::from_string(
+                    backend,
+                    "SELECT table_name::text AS name FROM information_schema.tables \
+                     WHERE table_schema = 'public'",
+                ))
+                .await
+                .expect("list tables");
+            let mut bytes = Vec::new();
+            for table in tables {
+                let name: String = table.try_get("", "name").expect("a table name");
+                let rows = db
+                    .query_all_raw(sea_orm::Statement::from_string(
+                        backend,
+                        format!("SELECT row_to_json(t)::text AS row FROM \"{name}\" t"),
+                    ))
+                    .await
+                    .expect("read a table");
+                for row in rows {
+                    let text: String = row.try_get("", "row").expect("a row");
+                    bytes.extend(text.into_bytes());
+                }
+            }
+            bytes
+        }
+    };
+    Stored(bytes)
+}

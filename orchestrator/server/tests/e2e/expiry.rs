@@ -47,9 +47,13 @@ async fn expired_holds_are_announced_once(backend: Backend) {
         config.common.listen = localhost_zero();
         let url = ledger_db.url.clone();
         async move {
-            let store = SeaLedgerStore::open(&url, hrmesh_ledger_server::events::encode)
-                .await
-                .expect("store");
+            let store = SeaLedgerStore::open(
+                &url,
+                hrmesh_ledger_server::events::encode,
+                hrmesh_mesh::testing::keyring(),
+            )
+            .await
+            .expect("store");
             LedgerServer::start_with(store, clock, &config)
                 .await
                 .expect("ledger")

@@ -165,9 +165,13 @@ async fn ledger_on_a_clock(
     testing::secure(&mut config.common);
     config.common.listen = localhost_zero();
     config.common.events = events.clone();
-    let store = SeaLedgerStore::open(&db.url, hrmesh_ledger_server::events::encode)
-        .await
-        .expect("store");
+    let store = SeaLedgerStore::open(
+        &db.url,
+        hrmesh_ledger_server::events::encode,
+        hrmesh_mesh::testing::keyring(),
+    )
+    .await
+    .expect("store");
     let ledger = LedgerServer::start_with(store, clock.clone(), &config)
         .await
         .expect("ledger");

@@ -154,10 +154,14 @@ async fn bench_backend(backend: Backend, url: &str, queued: bool) -> (f64, Durat
     let db = TestDatabase::new(backend).await;
     let filling = ledger(&db, EventsConfig::default()).await;
     fill(&filling).await;
-    let outbox = SeaLedgerStore::open(&db.url, hrmesh_ledger_server::events::encode)
-        .await
-        .expect("store")
-        .outbox_store();
+    let outbox = SeaLedgerStore::open(
+        &db.url,
+        hrmesh_ledger_server::events::encode,
+        hrmesh_mesh::testing::keyring(),
+    )
+    .await
+    .expect("store")
+    .outbox_store();
     // Numbered by the filling ledger's relay, so the measurement is publishing alone.
     let last = i64::try_from(EVENTS).expect("small") - 1;
     while outbox

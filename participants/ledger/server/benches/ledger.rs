@@ -94,9 +94,13 @@ fn accrual(employee: &str, amount: &str, date: chrono::NaiveDate) -> NewEntry {
 
 async fn bench_backend(backend: Backend) -> Vec<(String, String)> {
     let db = TestDatabase::new(backend).await;
-    let store = SeaLedgerStore::open(&db.url, hrmesh_ledger_server::events::encode)
-        .await
-        .expect("store");
+    let store = SeaLedgerStore::open(
+        &db.url,
+        hrmesh_ledger_server::events::encode,
+        hrmesh_mesh::testing::keyring(),
+    )
+    .await
+    .expect("store");
     let mut config = LedgerConfig {
         // Accruals run when a test asks (RunAccruals), not on the wall clock.
         accrual_run_interval_secs: 0,

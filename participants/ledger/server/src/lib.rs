@@ -572,13 +572,16 @@ pub struct LedgerServer {
     sweeper: JoinHandle<()>,
     accruer: Option<JoinHandle<()>>,
     events: Events,
+    /// The job that moves data keys to the keyring's current version (a store of its own only).
+    rewrap: Option<hrmesh_mesh::crypto::Rewrap>,
 }
 
 impl LedgerServer {
     /// Opens the configured database (migrating it), starts the sweeper and serves on
     /// `config.common.listen`, with the system clock.
     pub async fn start(config: &LedgerConfig) -> anyhow::Result<Self> {
-        let store = SeaLedgerStore::open(&config.database_url(), events::encode)
+        let keyring = config.common.keyring()?;
+        let store = SeaLedgerStore::open(&config.database_url(), events::encode, keyring)
             .await
             .with_context(|| {
                 format!(
@@ -586,7 +589,16 @@ impl LedgerServer {
                     hrmesh_storage::db::redact(&config.database_url())
                 )
             })?;
-        Self::start_with(store, SystemClock, config).await
+        let rewrap = (config.common.crypto.rewrap_interval_secs > 0).then(|| {
+            hrmesh_mesh::crypto::Rewrap::start(
+                store.vault().clone(),
+                store.connection().clone(),
+                Duration::from_secs(config.common.crypto.rewrap_interval_secs),
+            )
+        });
+        let mut server = Self::start_with(store, SystemClock, config).await?;
+        server.rewrap = rewrap;
+        Ok(server)
     }
 
     /// Like [`LedgerServer::start`], over a given store and clock (tests control time this way).
@@ -651,6 +663,7 @@ impl LedgerServer {
             sweeper,
             accruer,
             events,
+            rewrap: None,
         })
     }
 
@@ -666,6 +679,9 @@ impl LedgerServer {
         }
         let stopped = self.server.stop().await;
         self.events.stop().await;
+        if let Some(rewrap) = self.rewrap {
+            rewrap.stop().await;
+        }
         stopped
     }
 }

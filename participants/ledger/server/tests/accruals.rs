@@ -35,9 +35,13 @@ fn clock() -> ManualClock {
 impl Harness {
     async fn start(backend: Backend, accrual_run_interval_secs: u64) -> Self {
         let db = TestDatabase::new(backend).await;
-        let store = SeaLedgerStore::open(&db.url, hrmesh_ledger_server::events::encode)
-            .await
-            .expect("open store");
+        let store = SeaLedgerStore::open(
+            &db.url,
+            hrmesh_ledger_server::events::encode,
+            hrmesh_mesh::testing::keyring(),
+        )
+        .await
+        .expect("open store");
         let mut config = LedgerConfig {
             // The worker runs only where a test says (0: off; RunAccruals still works).
             accrual_run_interval_secs,
@@ -675,9 +679,13 @@ async fn the_worker_catches_up_at_start(backend: Backend) {
     let db = TestDatabase::new(backend).await;
     {
         // A ledger that ran no accruals (its worker off), like one that was down.
-        let store = SeaLedgerStore::open(&db.url, hrmesh_ledger_server::events::encode)
-            .await
-            .expect("open store");
+        let store = SeaLedgerStore::open(
+            &db.url,
+            hrmesh_ledger_server::events::encode,
+            hrmesh_mesh::testing::keyring(),
+        )
+        .await
+        .expect("open store");
         let mut config = LedgerConfig {
             // Accruals run when a test asks (RunAccruals), not on the wall clock.
             accrual_run_interval_secs: 0,
@@ -706,9 +714,13 @@ async fn the_worker_catches_up_at_start(backend: Backend) {
             .expect("assign");
         server.stop().await.expect("stop");
     }
-    let store = SeaLedgerStore::open(&db.url, hrmesh_ledger_server::events::encode)
-        .await
-        .expect("reopen store");
+    let store = SeaLedgerStore::open(
+        &db.url,
+        hrmesh_ledger_server::events::encode,
+        hrmesh_mesh::testing::keyring(),
+    )
+    .await
+    .expect("reopen store");
     let mut config = LedgerConfig {
         // Accruals run when a test asks (RunAccruals), not on the wall clock.
         accrual_run_interval_secs: 3600,

@@ -14,6 +14,7 @@ use hrmesh_ledger_core::{
     Totals, capped, check_record_of, due, expiring, reopen_watermark, withdrawal_for_end,
 };
 use hrmesh_storage::inbox::TxError;
+use hrmesh_storage::vault::Vault;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
@@ -24,7 +25,7 @@ use crate::entities::{
     accounts, accrual_freezes, assignment_endings, assignments, balance_snapshots, entries, holds,
 };
 use crate::store::{
-    AccountKey, Events, Resolution, Tx, append_drafts, apply_to_account, assignment_from_row,
+    AccountKey, Effects, Resolution, Tx, append_drafts, apply_to_account, assignment_from_row,
     entry_from_row, fail, held_days, policy_from_row, policy_row, resolve_hold, reversal_draft,
     snapshot_totals, sum_entries, totals_of_account,
 };
@@ -181,6 +182,7 @@ pub(crate) async fn refuse_frozen_grants(
 
 pub(crate) async fn freeze_accruals(
     txn: &DatabaseTransaction,
+    vault: &Vault,
     command: &FreezeAccruals,
     freeze_id: String,
     now: DateTime<Utc>,
@@ -202,6 +204,8 @@ pub(crate) async fn freeze_accruals(
             freeze_id: other.id,
         }));
     }
+    let context = crate::sealed::freeze_context(&freeze_id);
+    let reason = crate::sealed::seal(vault, txn, employee_id, &context, &command.reason).await?;
     let row = accrual_freezes::ActiveModel {
         freeze_id: Set(freeze_id),
         account_id: Set(account.account_id),
@@ -210,7 +214,7 @@ pub(crate) async fn freeze_accruals(
         start_date: Set(command.start_date),
         end_date: Set(command.end_date),
         lifted_from: Set(None),
-        reason: Set(command.reason.clone()),
+        reason: Set(reason),
         reference: Set(command.reference.clone()),
         request_id: Set(command.request_id.as_str().to_owned()),
         created_at: Set(now),
@@ -377,7 +381,7 @@ pub(crate) async fn extend_freeze(
 
 pub(crate) async fn end_assignments(
     txn: &DatabaseTransaction,
-    outbox: &Events,
+    effects: &Effects,
     command: &EndAssignments,
     now: DateTime<Utc>,
 ) -> Tx<EndedAssignments> {
@@ -445,11 +449,11 @@ pub(crate) async fn end_assignments(
         };
         // Accruals are made in advance: the days after the end that accrued already go back.
         withdrawn.extend(
-            withdraw_accruals_after(txn, outbox, &account, &before, end, request_id, now).await?,
+            withdraw_accruals_after(txn, effects, &account, &before, end, request_id, now).await?,
         );
         // And the periods from tomorrow up to the end day accrue now, prorated to it, so what is
         // settled after the end is all there will be (the past ones are the worker's).
-        accrue_ahead(txn, outbox, &account, end, request_id, now).await?;
+        accrue_ahead(txn, effects, &account, end, request_id, now).await?;
     }
 
     // The pending holds: those with a day after the end are voided, the others posted if asked.
@@ -479,7 +483,7 @@ pub(crate) async fn end_assignments(
             reason: &reason,
             rejected: false,
         };
-        match resolve_hold(txn, outbox, &hold.hold_id, &resolution, now).await {
+        match resolve_hold(txn, effects, &hold.hold_id, &resolution, now).await {
             Ok(_) => {}
             // Decided meanwhile (before this request locked its account): nothing to do.
             Err(TxError::Domain(LedgerError::Rejected(Rejection::HoldAlreadyResolved {
@@ -551,7 +555,7 @@ const WITHDRAWAL_PREFIX: &str = "withdrawn-accrual:";
 /// locked.
 async fn withdraw_accruals_after(
     txn: &DatabaseTransaction,
-    outbox: &Events,
+    effects: &Effects,
     account: &accounts::Model,
     before: &[Assignment],
     end: NaiveDate,
@@ -612,7 +616,7 @@ async fn withdraw_accruals_after(
             reference: withdrawal_reference(accrual.entry_id),
         };
         let updated = apply_to_account(txn, &key, draft.deltas, true).await?;
-        appended.extend(append_drafts(txn, outbox, &updated, &[&draft], request_id, now).await?);
+        appended.extend(append_drafts(txn, effects, &updated, &[&draft], request_id, now).await?);
     }
     Ok(appended)
 }
@@ -659,7 +663,7 @@ async fn standing_accrual(txn: &DatabaseTransaction, accrual: &entries::Model) -
 /// Reverses the withdrawals `ended_by_request_id` appended (a reopening's part).
 async fn reverse_withdrawals(
     txn: &DatabaseTransaction,
-    outbox: &Events,
+    effects: &Effects,
     account: &accounts::Model,
     ended_by_request_id: &str,
     request_id: &str,
@@ -685,14 +689,14 @@ async fn reverse_withdrawals(
         let original = entry_from_row(withdrawal).map_err(fail)?;
         let draft = reversal_draft(&original, "assignment reopened");
         let updated = apply_to_account(txn, &key, draft.deltas, true).await?;
-        append_drafts(txn, outbox, &updated, &[&draft], request_id, now).await?;
+        append_drafts(txn, effects, &updated, &[&draft], request_id, now).await?;
     }
     Ok(())
 }
 
 pub(crate) async fn reopen_assignments(
     txn: &DatabaseTransaction,
-    outbox: &Events,
+    effects: &Effects,
     command: &ReopenAssignments,
     now: DateTime<Utc>,
 ) -> Tx<Vec<Assignment>> {
@@ -768,7 +772,7 @@ pub(crate) async fn reopen_assignments(
         .await?;
         reverse_withdrawals(
             txn,
-            outbox,
+            effects,
             &account,
             &command.ended_by_request_id,
             command.request_id.as_str(),
@@ -787,7 +791,7 @@ pub(crate) async fn reopen_assignments(
 /// watermark.
 pub(crate) async fn accrue_accounts(
     txn: &DatabaseTransaction,
-    outbox: &Events,
+    effects: &Effects,
     account_ids: &[i64],
     up_to: NaiveDate,
     request_id: &str,
@@ -828,7 +832,7 @@ pub(crate) async fn accrue_accounts(
             up_to,
             now.date_naive(),
         );
-        let appended = apply_due(txn, outbox, &account, policy, &events, request_id, now).await?;
+        let appended = apply_due(txn, effects, &account, policy, &events, request_id, now).await?;
         accounts::Entity::update_many()
             .col_expr(accounts::Column::AccruedThrough, Expr::value(through))
             .filter(accounts::Column::AccountId.eq(account.account_id))
@@ -853,7 +857,7 @@ pub(crate) async fn accrue_accounts(
 /// account is locked.
 async fn accrue_ahead(
     txn: &DatabaseTransaction,
-    outbox: &Events,
+    effects: &Effects,
     account: &accounts::Model,
     end: NaiveDate,
     request_id: &str,
@@ -869,14 +873,14 @@ async fn accrue_ahead(
     let (events, _) = due(&policy, &assignments, &freezes, Some(today), end, today);
     // The account as it is now (a withdrawal may have moved its balance).
     let current = lock(txn, &account.employee_id, &account.policy_id).await?;
-    apply_due(txn, outbox, &current, &policy, &events, request_id, now).await?;
+    apply_due(txn, effects, &current, &policy, &events, request_id, now).await?;
     Ok(())
 }
 
 /// Appends the entries `events` call for, skipping periods that have theirs already.
 async fn apply_due(
     txn: &DatabaseTransaction,
-    outbox: &Events,
+    effects: &Effects,
     account: &accounts::Model,
     policy: &Policy,
     events: &[Due],
@@ -927,7 +931,7 @@ async fn apply_due(
                     let updated = apply_to_account(txn, &key, draft.deltas, true).await?;
                     balance = totals_of_account(&updated).balance();
                     appended.extend(
-                        append_drafts(txn, outbox, &updated, &[&draft], request_id, now).await?,
+                        append_drafts(txn, effects, &updated, &[&draft], request_id, now).await?,
                     );
                     continue;
                 }
@@ -976,7 +980,7 @@ async fn apply_due(
         // A rule, not a request: no balance floor applies.
         let updated = apply_to_account(txn, &key, draft.deltas, true).await?;
         balance = totals_of_account(&updated).balance();
-        appended.extend(append_drafts(txn, outbox, &updated, &[&draft], request_id, now).await?);
+        appended.extend(append_drafts(txn, effects, &updated, &[&draft], request_id, now).await?);
     }
     Ok(appended)
 }

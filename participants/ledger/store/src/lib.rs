@@ -14,6 +14,7 @@
 mod accrual;
 mod entities;
 mod migration;
+mod sealed;
 mod store;
 
 pub use migration::Migrator;

@@ -17,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(hrmesh_storage::audit::OnBehalfOfMigration),
             Box::new(AccrualSchema),
             Box::new(hrmesh_storage::outbox::Migration),
+            Box::new(hrmesh_storage::vault::Migration),
         ]
     }
 }

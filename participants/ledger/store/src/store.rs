@@ -1,6 +1,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use hrmesh_crypto::Keyring;
 use hrmesh_domain::EmployeeId;
 use hrmesh_ledger_core::{
     AccountPlan, AccrualFrequency, AccrualRule, AccrualRun, AppendEntries, AssignPolicies,
@@ -13,17 +14,20 @@ use hrmesh_ledger_core::{
 };
 use hrmesh_storage::inbox::{self, TxError, Writer};
 use hrmesh_storage::outbox::Outbox;
+use hrmesh_storage::vault::{Vault, VaultError};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
     EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait, TryInsertResult,
 };
+use std::sync::Arc;
 
 use crate::Migrator;
 use crate::accrual;
 use crate::entities::{
     accounts, assignments, balance_snapshots, day_claims, entries, holds, policies,
 };
+use crate::sealed;
 
 pub(crate) type Tx<T> = std::result::Result<T, TxError<LedgerError>>;
 
@@ -38,24 +42,56 @@ pub struct SeaLedgerStore {
     db: DatabaseConnection,
     /// Runs the write requests, grouping their commits on SQLite.
     writer: Writer,
-    events: Events,
+    effects: Effects,
 }
 
-/// The outbox the ledger writes its events to, in each effect's transaction.
-pub(crate) type Events = Outbox<LedgerEvent>;
+/// What an effect's transaction writes beside the ledger's own rows: its events, to the outbox,
+/// and the data keys its sealed reasons use, to the vault.
+#[derive(Debug, Clone)]
+pub(crate) struct Effects {
+    events: Outbox<LedgerEvent>,
+    pub(crate) vault: Vault,
+}
+
+impl Effects {
+    pub(crate) async fn add<'a>(
+        &self,
+        txn: &DatabaseTransaction,
+        events: impl IntoIterator<Item = &'a LedgerEvent>,
+        now: DateTime<Utc>,
+    ) -> std::result::Result<(), DbErr> {
+        self.events.add(txn, events, now).await
+    }
+}
 
 impl SeaLedgerStore {
-    /// Connects to `url` and brings the schema up to date; events are encoded with `encode`.
+    /// Connects to `url` and brings the schema up to date; events are encoded with `encode`, and
+    /// the free-text reasons are sealed with data keys that `keyring` wraps.
     pub async fn open(
         url: &str,
         encode: fn(&LedgerEvent) -> Vec<u8>,
-    ) -> std::result::Result<Self, DbErr> {
+        keyring: Arc<Keyring>,
+    ) -> std::result::Result<Self, VaultError> {
         let db = hrmesh_storage::db::open::<Migrator>(url).await?;
+        let vault = Vault::open(&db, keyring).await?;
         Ok(Self {
             writer: Writer::new(db.clone()),
             db,
-            events: Outbox::new(encode),
+            effects: Effects {
+                events: Outbox::new(encode),
+                vault,
+            },
         })
+    }
+
+    /// The data keys of the ledger's sealed reasons.
+    pub fn vault(&self) -> &Vault {
+        &self.effects.vault
+    }
+
+    /// What a request answers, its reasons opened.
+    async fn opened<T: sealed::Reasons>(&self, answer: Result<T>) -> Result<T> {
+        sealed::opened(&self.effects.vault, &self.db, answer?).await
     }
 
     /// The underlying connection (for tests that check what the database itself refuses).
@@ -85,9 +121,10 @@ impl SeaLedgerStore {
             expected_employee.cloned(),
             reason.to_owned(),
         );
-        let events = self.events.clone();
-        inbox::once(
+        let effects = self.effects.clone();
+        let done = inbox::once_protected(
             &self.writer,
+            &self.effects.vault,
             request_id.as_str(),
             operation,
             command,
@@ -100,11 +137,12 @@ impl SeaLedgerStore {
                         reason: &reason,
                         rejected,
                     };
-                    resolve_hold(txn, &events, &hold_id, &resolution, now).await
+                    resolve_hold(txn, &effects, &hold_id, &resolution, now).await
                 })
             },
         )
-        .await
+        .await;
+        self.opened(done).await
     }
 }
 
@@ -304,7 +342,7 @@ pub(crate) async fn apply_to_account(
 /// Appends `drafts` to the account and brings its monthly snapshots up to date.
 pub(crate) async fn append_drafts(
     txn: &DatabaseTransaction,
-    events: &Events,
+    effects: &Effects,
     account: &accounts::Model,
     drafts: &[&EntryDraft],
     request_id: &str,
@@ -313,6 +351,21 @@ pub(crate) async fn append_drafts(
     let mut appended = Vec::with_capacity(drafts.len());
     let mut deltas_by_month: BTreeMap<NaiveDate, Totals> = BTreeMap::new();
     for draft in drafts {
+        // An accrual run's entries name their period and carry the ledger's own words: plain.
+        let reason = if draft.period.is_some() {
+            draft.reason.clone()
+        } else {
+            let context = sealed::entry_context(
+                &account.employee_id,
+                &account.policy_id,
+                request_id,
+                draft.kind,
+                draft.effective_date,
+                draft.hold_id.as_deref(),
+            );
+            let employee_id = &account.employee_id;
+            sealed::seal(&effects.vault, txn, employee_id, &context, &draft.reason).await?
+        };
         let row = entries::ActiveModel {
             entry_id: sea_orm::ActiveValue::NotSet,
             account_id: Set(account.account_id),
@@ -328,7 +381,7 @@ pub(crate) async fn append_drafts(
             effective_date: Set(draft.effective_date),
             hold_id: Set(draft.hold_id.clone()),
             reverses_entry_id: Set(draft.reverses_entry_id),
-            reason: Set(draft.reason.clone()),
+            reason: Set(reason),
             reference: Set(draft.reference.clone()),
             request_id: Set(request_id.to_owned()),
             created_at: Set(now),
@@ -360,7 +413,7 @@ pub(crate) async fn append_drafts(
             _ => None,
         })
         .collect();
-    events.add(txn, &told, now).await?;
+    effects.add(txn, &told, now).await?;
     Ok(appended)
 }
 
@@ -511,7 +564,7 @@ pub(crate) struct Resolution<'a> {
 /// first, before its state is looked at.
 pub(crate) async fn resolve_hold(
     txn: &DatabaseTransaction,
-    events: &Events,
+    effects: &Effects,
     hold_id: &str,
     resolution: &Resolution<'_>,
     now: DateTime<Utc>,
@@ -611,7 +664,7 @@ pub(crate) async fn resolve_hold(
     let account = apply_to_account(txn, &key, deltas, true).await?;
     append_drafts(
         txn,
-        events,
+        effects,
         &account,
         &drafts.iter().collect::<Vec<_>>(),
         request_id,
@@ -636,7 +689,7 @@ pub(crate) async fn resolve_hold(
         HoldState::Voided => LedgerEvent::TimeOffCancelled(resolved.clone()),
         _ => LedgerEvent::TimeOffExpired(resolved.clone()),
     };
-    events.add(txn, [&event], now).await?;
+    effects.add(txn, [&event], now).await?;
     Ok(resolved)
 }
 
@@ -729,8 +782,9 @@ impl LedgerStore for SeaLedgerStore {
             created_at: now,
         };
         let request_id = command.request_id.as_str().to_owned();
-        inbox::once(
+        inbox::once_protected(
             &self.writer,
+            &self.effects.vault,
             command.request_id.as_str(),
             "ledger.CreatePolicy",
             command,
@@ -794,8 +848,9 @@ impl LedgerStore for SeaLedgerStore {
         };
         let request_id = command.request_id.as_str().to_owned();
         let policy = policy.clone();
-        inbox::once(
+        inbox::once_protected(
             &self.writer,
+            &self.effects.vault,
             command.request_id.as_str(),
             "ledger.AssignPolicy",
             command,
@@ -834,8 +889,9 @@ impl LedgerStore for SeaLedgerStore {
             })
             .collect();
         let request_id = command.request_id.as_str().to_owned();
-        inbox::once(
+        inbox::once_protected(
             &self.writer,
+            &self.effects.vault,
             command.request_id.as_str(),
             "ledger.AssignPolicies",
             command,
@@ -888,9 +944,10 @@ impl LedgerStore for SeaLedgerStore {
         let request_id = command.request_id.as_str().to_owned();
         let count = command.entries.len();
         let accounts = accounts.to_vec();
-        let events = self.events.clone();
-        inbox::once(
+        let effects = self.effects.clone();
+        let done = inbox::once_protected(
             &self.writer,
+            &self.effects.vault,
             command.request_id.as_str(),
             "ledger.AppendEntries",
             command,
@@ -908,7 +965,7 @@ impl LedgerStore for SeaLedgerStore {
                         let drafts: Vec<&EntryDraft> = plan.drafts.iter().map(|(_, d)| d).collect();
                         accrual::refuse_frozen_grants(txn, account.account_id, &drafts).await?;
                         let appended =
-                            append_drafts(txn, &events, &account, &drafts, &request_id, now)
+                            append_drafts(txn, &effects, &account, &drafts, &request_id, now)
                                 .await?;
                         for ((index, _), entry) in plan.drafts.iter().zip(appended) {
                             in_request_order[*index] = Some(entry);
@@ -923,15 +980,17 @@ impl LedgerStore for SeaLedgerStore {
                 })
             },
         )
-        .await
+        .await;
+        self.opened(done).await
     }
 
     async fn hold_days(&self, plan: &HoldPlan) -> Result<Hold> {
         let command = &plan.command;
         let plan = plan.clone();
-        let events = self.events.clone();
-        inbox::once(
+        let effects = self.effects.clone();
+        let done = inbox::once_protected(
             &self.writer,
+            &self.effects.vault,
             command.request_id.as_str(),
             "ledger.HoldDays",
             command,
@@ -977,6 +1036,14 @@ impl LedgerStore for SeaLedgerStore {
                             }));
                         }
                     }
+                    let reason = sealed::seal(
+                        &effects.vault,
+                        txn,
+                        employee_id,
+                        &sealed::hold_context(&plan.hold_id),
+                        &command.reason,
+                    )
+                    .await?;
                     holds::Entity::insert(holds::ActiveModel {
                         hold_id: Set(plan.hold_id.clone()),
                         account_id: Set(account.account_id),
@@ -986,7 +1053,7 @@ impl LedgerStore for SeaLedgerStore {
                         state: Set(HoldState::Pending.as_str().to_owned()),
                         total: Set(total.millis()),
                         reference: Set(command.reference.clone()),
-                        reason: Set(command.reason.clone()),
+                        reason: Set(reason),
                         request_id: Set(command.request_id.as_str().to_owned()),
                         created_at: Set(plan.created_at),
                         expires_at: Set(plan.expires_at),
@@ -1012,7 +1079,7 @@ impl LedgerStore for SeaLedgerStore {
                         .collect();
                     append_drafts(
                         txn,
-                        &events,
+                        &effects,
                         &account,
                         &drafts.iter().collect::<Vec<_>>(),
                         command.request_id.as_str(),
@@ -1034,12 +1101,13 @@ impl LedgerStore for SeaLedgerStore {
                         resolved_at: None,
                     };
                     let requested = LedgerEvent::TimeOffRequested(hold.clone());
-                    events.add(txn, [&requested], plan.created_at).await?;
+                    effects.add(txn, [&requested], plan.created_at).await?;
                     Ok(hold)
                 })
             },
         )
-        .await
+        .await;
+        self.opened(done).await
     }
 
     async fn post_hold(&self, command: &PostHold, now: DateTime<Utc>) -> Result<Hold> {
@@ -1084,7 +1152,7 @@ impl LedgerStore for SeaLedgerStore {
             return Ok(None);
         };
         let days = held_days(&self.db, hold_id).await.map_err(storage_error)?;
-        hold_from_rows(row, days).map(Some)
+        self.opened(hold_from_rows(row, days).map(Some)).await
     }
 
     async fn expire_due_holds(&self, now: DateTime<Utc>, limit: u32) -> Result<u32> {
@@ -1107,7 +1175,7 @@ impl LedgerStore for SeaLedgerStore {
                 reason: "expired",
                 rejected: false,
             };
-            match resolve_hold(&txn, &self.events, &hold.hold_id, &resolution, now).await {
+            match resolve_hold(&txn, &self.effects, &hold.hold_id, &resolution, now).await {
                 Ok(_) => {
                     txn.commit().await.map_err(storage_error)?;
                     expired += 1;
@@ -1127,9 +1195,10 @@ impl LedgerStore for SeaLedgerStore {
 
     async fn reverse_entry(&self, command: &ReverseEntry, now: DateTime<Utc>) -> Result<Entry> {
         let command_owned = command.clone();
-        let events = self.events.clone();
-        inbox::once(
+        let effects = self.effects.clone();
+        let done = inbox::once_protected(
             &self.writer,
+            &self.effects.vault,
             command.request_id.as_str(),
             "ledger.ReverseEntry",
             command,
@@ -1190,7 +1259,7 @@ impl LedgerStore for SeaLedgerStore {
                     let draft = reversal_draft(&original, &command.reason);
                     let mut appended = append_drafts(
                         txn,
-                        &events,
+                        &effects,
                         &account,
                         &[&draft],
                         command.request_id.as_str(),
@@ -1203,7 +1272,8 @@ impl LedgerStore for SeaLedgerStore {
                 })
             },
         )
-        .await
+        .await;
+        self.opened(done).await
     }
 
     async fn totals(
@@ -1240,16 +1310,21 @@ impl LedgerStore for SeaLedgerStore {
         now: DateTime<Utc>,
     ) -> Result<Freeze> {
         let owned = command.clone();
-        inbox::once(
+        let vault = self.effects.vault.clone();
+        let done = inbox::once_protected(
             &self.writer,
+            &self.effects.vault,
             command.request_id.as_str(),
             "ledger.FreezeAccruals",
             command,
             move |txn| {
-                Box::pin(async move { accrual::freeze_accruals(txn, &owned, freeze_id, now).await })
+                Box::pin(async move {
+                    accrual::freeze_accruals(txn, &vault, &owned, freeze_id, now).await
+                })
             },
         )
-        .await
+        .await;
+        self.opened(done).await
     }
 
     async fn unfreeze_accruals(
@@ -1258,8 +1333,9 @@ impl LedgerStore for SeaLedgerStore {
         now: DateTime<Utc>,
     ) -> Result<Vec<Freeze>> {
         let owned = command.clone();
-        inbox::once(
+        let done = inbox::once_protected(
             &self.writer,
+            &self.effects.vault,
             command.request_id.as_str(),
             "ledger.UnfreezeAccruals",
             command,
@@ -1276,7 +1352,8 @@ impl LedgerStore for SeaLedgerStore {
                 })
             },
         )
-        .await
+        .await;
+        self.opened(done).await
     }
 
     async fn extend_freeze(
@@ -1285,14 +1362,16 @@ impl LedgerStore for SeaLedgerStore {
         now: DateTime<Utc>,
     ) -> Result<Vec<Freeze>> {
         let owned = command.clone();
-        inbox::once(
+        let done = inbox::once_protected(
             &self.writer,
+            &self.effects.vault,
             command.request_id.as_str(),
             "ledger.ExtendFreeze",
             command,
             move |txn| Box::pin(async move { accrual::extend_freeze(txn, &owned, now).await }),
         )
-        .await
+        .await;
+        self.opened(done).await
     }
 
     async fn freezes(
@@ -1300,9 +1379,10 @@ impl LedgerStore for SeaLedgerStore {
         employee_id: &EmployeeId,
         policy_id: Option<&PolicyId>,
     ) -> Result<Vec<Freeze>> {
-        accrual::employee_freezes(&self.db, employee_id.as_str(), policy_id)
+        let freezes = accrual::employee_freezes(&self.db, employee_id.as_str(), policy_id)
             .await
-            .map_err(storage_error)
+            .map_err(storage_error);
+        self.opened(freezes).await
     }
 
     async fn end_assignments(
@@ -1311,17 +1391,19 @@ impl LedgerStore for SeaLedgerStore {
         now: DateTime<Utc>,
     ) -> Result<EndedAssignments> {
         let owned = command.clone();
-        let events = self.events.clone();
-        inbox::once(
+        let effects = self.effects.clone();
+        let done = inbox::once_protected(
             &self.writer,
+            &self.effects.vault,
             command.request_id.as_str(),
             "ledger.EndAssignments",
             command,
             move |txn| {
-                Box::pin(async move { accrual::end_assignments(txn, &events, &owned, now).await })
+                Box::pin(async move { accrual::end_assignments(txn, &effects, &owned, now).await })
             },
         )
-        .await
+        .await;
+        self.opened(done).await
     }
 
     async fn reopen_assignments(
@@ -1330,15 +1412,16 @@ impl LedgerStore for SeaLedgerStore {
         now: DateTime<Utc>,
     ) -> Result<Vec<Assignment>> {
         let owned = command.clone();
-        let events = self.events.clone();
-        inbox::once(
+        let effects = self.effects.clone();
+        inbox::once_protected(
             &self.writer,
+            &self.effects.vault,
             command.request_id.as_str(),
             "ledger.ReopenAssignments",
             command,
             move |txn| {
                 Box::pin(
-                    async move { accrual::reopen_assignments(txn, &events, &owned, now).await },
+                    async move { accrual::reopen_assignments(txn, &effects, &owned, now).await },
                 )
             },
         )
@@ -1351,9 +1434,10 @@ impl LedgerStore for SeaLedgerStore {
         if let Some(employee_id) = command.scope.employee_id.clone() {
             // One employee: one transaction, recorded with its answer like any request.
             let policy_id = command.scope.policy_id.clone();
-            let events = self.events.clone();
-            return inbox::once(
+            let effects = self.effects.clone();
+            let done = inbox::once_protected(
                 &self.writer,
+                &self.effects.vault,
                 command.request_id.as_str(),
                 "ledger.RunAccruals",
                 command,
@@ -1368,12 +1452,13 @@ impl LedgerStore for SeaLedgerStore {
                         .into_iter()
                         .map(|account| account.account_id)
                         .collect();
-                        accrual::accrue_accounts(txn, &events, &ids, up_to, &request_id, now, true)
+                        accrual::accrue_accounts(txn, &effects, &ids, up_to, &request_id, now, true)
                             .await
                     })
                 },
             )
             .await;
+            return self.opened(done).await;
         }
         // Everyone: bounded batches, one transaction each, so a long run neither holds the write
         // lock for long nor loses more than a batch when interrupted. Re-running is safe (the
@@ -1381,13 +1466,14 @@ impl LedgerStore for SeaLedgerStore {
         // (or refused, for another request) before any work, and the answer is recorded after it.
         match inbox::recorded::<AccrualRun, LedgerError>(
             &self.db,
+            &self.effects.vault,
             command.request_id.as_str(),
             "ledger.RunAccruals",
             command,
         )
         .await
         {
-            Ok(Some(answer)) => return Ok(answer),
+            Ok(Some(answer)) => return self.opened(Ok(answer)).await,
             Ok(None) => {}
             Err(err) => return Err(inbox_error(err, command.request_id.as_str())),
         }
@@ -1413,7 +1499,7 @@ impl LedgerStore for SeaLedgerStore {
             let txn = inbox::begin_write(&self.db).await.map_err(storage_error)?;
             match accrual::accrue_accounts(
                 &txn,
-                &self.events,
+                &self.effects,
                 &batch,
                 up_to,
                 &request_id,
@@ -1433,8 +1519,9 @@ impl LedgerStore for SeaLedgerStore {
             }
             after_id = last;
         }
-        inbox::once(
+        inbox::once_protected(
             &self.writer,
+            &self.effects.vault,
             command.request_id.as_str(),
             "ledger.RunAccruals",
             command,
@@ -1459,7 +1546,7 @@ impl LedgerStore for SeaLedgerStore {
                 .map_err(storage_error)?;
             found.push(hold_from_rows(row, days)?);
         }
-        Ok(found)
+        self.opened(Ok(found)).await
     }
 
     async fn mark_expiry_told(&self, hold_id: &str, now: DateTime<Utc>) -> Result<()> {
@@ -1515,7 +1602,7 @@ impl LedgerStore for SeaLedgerStore {
         if let Some(after_id) = after_id {
             query = query.filter(Column::EntryId.gt(after_id));
         }
-        query
+        let entries = query
             .order_by_asc(Column::EntryId)
             .limit(u64::from(limit))
             .all(&self.db)
@@ -1523,7 +1610,8 @@ impl LedgerStore for SeaLedgerStore {
             .map_err(storage_error)?
             .into_iter()
             .map(entry_from_row)
-            .collect()
+            .collect();
+        self.opened(entries).await
     }
 }
 
@@ -1541,6 +1629,6 @@ impl hrmesh_storage::outbox::OutboxSource for SeaLedgerStore {
     }
 
     fn outbox_written(&self) -> std::sync::Arc<hrmesh_storage::outbox::Notify> {
-        self.events.written()
+        self.effects.events.written()
     }
 }

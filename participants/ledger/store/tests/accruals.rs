@@ -127,9 +127,13 @@ fn hold_command(request_id: &str, employee_id: &str, from: &str, to: &str) -> Ho
 impl Fixture {
     async fn new(backend: Backend, now: DateTime<Utc>) -> Self {
         let db = TestDatabase::new(backend).await;
-        let store = SeaLedgerStore::open(&db.url, hrmesh_storage::outbox::json)
-            .await
-            .expect("open the store");
+        let store = SeaLedgerStore::open(
+            &db.url,
+            hrmesh_storage::outbox::json,
+            hrmesh_storage::testing::keyring(),
+        )
+        .await
+        .expect("open the store");
         let clock = ManualClock::new(now);
         Fixture {
             ledger: Ledger::new(store, clock.clone()),
@@ -152,9 +156,13 @@ impl Fixture {
 
     /// Another ledger on its own connection pool over the same database (a second worker).
     async fn second_worker(&self) -> TestLedger {
-        let store = SeaLedgerStore::open(&self.db.url, hrmesh_storage::outbox::json)
-            .await
-            .expect("open a second store");
+        let store = SeaLedgerStore::open(
+            &self.db.url,
+            hrmesh_storage::outbox::json,
+            hrmesh_storage::testing::keyring(),
+        )
+        .await
+        .expect("open a second store");
         Ledger::new(store, self.clock.clone())
     }
 

@@ -26,9 +26,13 @@ fn start_time() -> DateTime<Utc> {
 impl Fixture {
     async fn new(backend: Backend) -> Self {
         let db = TestDatabase::new(backend).await;
-        let store = SeaLedgerStore::open(&db.url, hrmesh_storage::outbox::json)
-            .await
-            .expect("open the store");
+        let store = SeaLedgerStore::open(
+            &db.url,
+            hrmesh_storage::outbox::json,
+            hrmesh_storage::testing::keyring(),
+        )
+        .await
+        .expect("open the store");
         let clock = ManualClock::new(start_time());
         let fixture = Fixture {
             ledger: Ledger::new(store, clock.clone()),

@@ -48,9 +48,13 @@ fn spec(allow_negative: bool) -> PolicySpec {
 impl Fixture {
     async fn new(backend: Backend) -> Self {
         let db = TestDatabase::new(backend).await;
-        let store = SeaLedgerStore::open(&db.url, hrmesh_storage::outbox::json)
-            .await
-            .expect("open the store");
+        let store = SeaLedgerStore::open(
+            &db.url,
+            hrmesh_storage::outbox::json,
+            hrmesh_storage::testing::keyring(),
+        )
+        .await
+        .expect("open the store");
         let clock = ManualClock::new(start_time());
         Fixture {
             ledger: Ledger::new(store, clock.clone()),

@@ -81,19 +81,7 @@ pub fn dev_key_file() -> &'static std::path::Path {
     })
 }
 
-/// The development keyring every store of this test process shares (replicas on one database
-/// must read each other's data keys).
-pub fn keyring_text() -> &'static str {
-    static KEYRING: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    KEYRING.get_or_init(hrmesh_crypto::development_keyring)
-}
-
-/// [`keyring_text`], read.
-pub fn keyring() -> std::sync::Arc<hrmesh_crypto::Keyring> {
-    std::sync::Arc::new(
-        hrmesh_crypto::Keyring::from_toml(keyring_text()).expect("the test keyring"),
-    )
-}
+pub use hrmesh_storage::testing::{Stored, keyring, keyring_text, stored};
 
 /// Makes a server verify tokens signed with [`dev_key_file`] (its audience stays its own) and
 /// seal personal data with [`keyring`].

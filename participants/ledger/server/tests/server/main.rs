@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod permissions;
+mod personal_data;
 mod rejections;
 mod rpcs;
 mod transport;
@@ -21,15 +22,19 @@ pub(crate) struct Harness {
     pub(crate) client: LedgerServiceClient<MeshChannel>,
     pub(crate) clock: ManualClock,
     pub(crate) server: LedgerServer,
-    _db: TestDatabase,
+    pub(crate) db: TestDatabase,
 }
 
 impl Harness {
     pub(crate) async fn start(backend: Backend) -> Self {
         let db = TestDatabase::new(backend).await;
-        let store = SeaLedgerStore::open(&db.url, hrmesh_ledger_server::events::encode)
-            .await
-            .expect("open store");
+        let store = SeaLedgerStore::open(
+            &db.url,
+            hrmesh_ledger_server::events::encode,
+            hrmesh_mesh::testing::keyring(),
+        )
+        .await
+        .expect("open store");
         let clock = ManualClock::new(
             Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0)
                 .single()
@@ -52,7 +57,7 @@ impl Harness {
             client,
             clock,
             server,
-            _db: db,
+            db,
         }
     }
 

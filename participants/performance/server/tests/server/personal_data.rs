@@ -12,56 +12,6 @@ fn secret(what: &str) -> String {
     format!("zq{what}plaintext")
 }
 
-/// Everything the database holds, as bytes: the SQLite file and its write-ahead log, or every
-/// row of every table of the PostgreSQL database as JSON.
-async fn stored_bytes(backend: Backend, url: &str, db: &DatabaseConnection) -> Vec<u8> {
-    match backend {
-        Backend::Sqlite => {
-            let file = url
-                .strip_prefix("sqlite://")
-                .and_then(|rest| rest.split('?').next())
-                .expect("a SQLite file URL");
-            let mut bytes = std::fs::read(file).expect("read the database file");
-            if let Ok(wal) = std::fs::read(format!("{file}-wal")) {
-                bytes.extend(wal);
-            }
-            bytes
-        }
-        Backend::Postgres => {
-            let tables = db
-                .query_all_raw(Statement::from_string(
-                    db.get_database_backend(),
-                    "SELECT table_name::text AS name FROM information_schema.tables \
-                     WHERE table_schema = 'public'",
-                ))
-                .await
-                .expect("list tables");
-            let mut bytes = Vec::new();
-            for table in tables {
-                let name: String = table.try_get("", "name").expect("a table name");
-                let rows = db
-                    .query_all_raw(Statement::from_string(
-                        db.get_database_backend(),
-                        format!("SELECT row_to_json(t)::text AS row FROM \"{name}\" t"),
-                    ))
-                    .await
-                    .expect("read a table");
-                for row in rows {
-                    let text: String = row.try_get("", "row").expect("a row");
-                    bytes.extend(text.into_bytes());
-                }
-            }
-            bytes
-        }
-    }
-}
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|window| window == needle.as_bytes())
-}
-
 async fn document(db: &DatabaseConnection, table: &str, id: &str) -> serde_json::Value {
     let row = db
         .query_one_raw(Statement::from_sql_and_values(
@@ -192,8 +142,8 @@ async fn personal_text_is_sealed_at_rest_and_read_in_the_clear(backend: Backend)
     let db = Database::connect(h._db.url.as_str())
         .await
         .expect("connect");
-    let stored = stored_bytes(backend, &h._db.url, &db).await;
-    assert!(contains(&stored, &id), "the scan reads the records");
+    let stored = hrmesh_mesh::testing::stored(backend, &h._db.url).await;
+    assert!(stored.contains(&id), "the scan reads the records");
     for what in [
         "selfbody",
         "goaltitle",
@@ -204,12 +154,12 @@ async fn personal_text_is_sealed_at_rest_and_read_in_the_clear(backend: Backend)
         "improvements",
     ] {
         assert!(
-            !contains(&stored, &secret(what)),
+            !stored.contains(&secret(what)),
             "{what} is stored in the clear"
         );
     }
     assert!(
-        !contains(&stored, "g-secretgiver"),
+        !stored.contains("g-secretgiver"),
         "an anonymous giver is stored in the clear"
     );
 
