@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hrmesh_crypto::Keyring;
-use hrmesh_storage::vault::Vault;
-use sea_orm::DatabaseConnection;
+use hrmesh_storage::vault::{KeyRows, Vault};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -113,11 +112,11 @@ pub struct Rewrap {
 }
 
 impl Rewrap {
-    pub fn start(vault: Vault, db: DatabaseConnection, interval: Duration) -> Self {
+    pub fn start(vault: Vault, keys: Arc<dyn KeyRows>, interval: Duration) -> Self {
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(async move {
             loop {
-                match rewrap_all(&vault, &db).await {
+                match rewrap_all(&vault, &*keys).await {
                     Ok(0) => {}
                     Ok(moved) => tracing::info!(moved, "re-wrapped data keys"),
                     Err(err) => tracing::warn!(
@@ -141,10 +140,10 @@ impl Rewrap {
 }
 
 /// Re-wraps every key that needs it (up to [`REWRAP_BATCHES`] batches). Returns how many moved.
-pub async fn rewrap_all(vault: &Vault, db: &DatabaseConnection) -> anyhow::Result<u64> {
+pub async fn rewrap_all(vault: &Vault, keys: &dyn KeyRows) -> anyhow::Result<u64> {
     let mut moved = 0;
     for _ in 0..REWRAP_BATCHES {
-        let batch = vault.rewrap(db, REWRAP_BATCH).await?;
+        let batch = vault.rewrap(keys, REWRAP_BATCH).await?;
         moved += batch;
         if batch == 0 {
             break;

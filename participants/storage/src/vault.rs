@@ -157,6 +157,9 @@ pub enum VaultError {
     Crypto(#[from] CryptoError),
     #[error(transparent)]
     Db(#[from] DbErr),
+    /// A key store other than a SQL database failed ([`KeyRows`]).
+    #[error("the data key store: {0}")]
+    Store(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 #[derive(Clone)]
@@ -204,7 +207,10 @@ fn fresh(at: Instant) -> bool {
 
 impl Vault {
     /// The vault on `db` (migrated), with the service's own key, created on first use.
-    pub async fn open(db: &impl Reads, keyring: Arc<Keyring>) -> Result<Self, VaultError> {
+    pub async fn open(
+        db: &(impl KeyRows + ?Sized),
+        keyring: Arc<Keyring>,
+    ) -> Result<Self, VaultError> {
         let empty = Self {
             keyring,
             service: Arc::new(DataKey::generate(String::new())),
@@ -227,17 +233,13 @@ impl Vault {
     /// again under the keyring's current version if an older one wraps it.
     pub async fn owner_key(
         &self,
-        db: &impl Reads,
+        db: &(impl KeyRows + ?Sized),
         owner: &str,
     ) -> Result<Arc<DataKey>, VaultError> {
         if let Some(key) = self.cached_current(owner) {
             return Ok(key);
         }
-        let newest = entity::Entity::find()
-            .filter(entity::Column::Owner.eq(owner))
-            .order_by_desc(entity::Column::Generation)
-            .one(db)
-            .await?;
+        let newest = db.newest(owner).await?;
         let current = column_version(self.keyring.current());
         match newest {
             Some(row) if row.erased_at.is_none() => {
@@ -252,24 +254,28 @@ impl Vault {
                 let generation = newest.map_or(1, |row| row.generation + 1);
                 let key = DataKey::generate(uuid::Uuid::now_v7().to_string());
                 let wrap = self.keyring.wrap(owner, &key);
-                let inserted = entity::Entity::insert(entity::ActiveModel {
-                    id: Set(key.id().to_owned()),
-                    owner: Set(owner.to_owned()),
-                    generation: Set(generation),
-                    kek_version: Set(column_version(wrap.version)),
-                    wrapped: Set(wrap.bytes),
-                    created_at: Set(Utc::now()),
-                    erased_at: Set(None),
-                })
-                .on_conflict_do_nothing_on([entity::Column::Owner, entity::Column::Generation])
-                .exec(db)
-                .await?;
-                if matches!(inserted, sea_orm::TryInsertResult::Conflicted) {
-                    // Another writer's first key for this owner committed meanwhile: use it.
+                let inserted = db
+                    .insert(entity::Model {
+                        id: key.id().to_owned(),
+                        owner: owner.to_owned(),
+                        generation,
+                        kek_version: column_version(wrap.version),
+                        wrapped: wrap.bytes,
+                        created_at: Utc::now(),
+                        erased_at: None,
+                    })
+                    .await?;
+                if !inserted {
+                    // Another writer's key of this generation committed meanwhile: use it.
                     return Box::pin(self.owner_key(db, owner)).await;
                 }
-                // Cached only once the writing transaction commits: it may still roll back.
+                // Cached once the writing transaction commits (it may still roll back), or at
+                // once by a store without transactions.
                 let key = Arc::new(key);
+                if db.reads_committed() {
+                    self.remember(Some(owner), key.id(), Some(key.clone()));
+                    return Ok(key);
+                }
                 let vault = self.clone();
                 let (owner, cached) = (owner.to_owned(), key.clone());
                 crate::group::after_commit(move || {
@@ -283,16 +289,13 @@ impl Vault {
     /// The key `key_id`; `None` when it was erased.
     pub async fn key(
         &self,
-        db: &impl Reads,
+        db: &(impl KeyRows + ?Sized),
         key_id: &str,
     ) -> Result<Option<Arc<DataKey>>, VaultError> {
         if let Some(cached) = self.cached(key_id) {
             return Ok(cached.key);
         }
-        let Some(row) = entity::Entity::find_by_id(key_id.to_owned())
-            .one(db)
-            .await?
-        else {
+        let Some(row) = db.by_id(key_id).await? else {
             return Err(
                 CryptoError::Malformed("a value names a data key that does not exist").into(),
             );
@@ -308,7 +311,7 @@ impl Vault {
         };
         match &key {
             Some(live) => self.remember_when_committed(db, &row, None, live),
-            None if db.committed() || settled(&row) => self.remember(None, key_id, None),
+            None if db.reads_committed() || settled(&row) => self.remember(None, key_id, None),
             None => {}
         }
         Ok(key)
@@ -317,7 +320,7 @@ impl Vault {
     /// `value` as it reads: sealed values opened (or [`ERASED`]), any other text as it is.
     pub async fn open_value(
         &self,
-        db: &impl Reads,
+        db: &(impl KeyRows + ?Sized),
         context: &str,
         value: &str,
     ) -> Result<String, VaultError> {
@@ -335,7 +338,8 @@ impl Vault {
 
     /// Seals, in the JSON record `document` whose context is `context` (`<table>/<id>`), every
     /// string that `paths` name, with `key`. A path is `/`-separated field names; `*` stands for
-    /// every element of an array. A value's own context is `context` and its concrete path.
+    /// every element of an array or value of an object. A value's own context is `context` and its
+    /// concrete path.
     pub fn seal_json(&self, key: &DataKey, context: &str, document: &mut Value, paths: &[&str]) {
         for path in paths {
             visit(document, path, context.to_owned(), &mut |value, at| {
@@ -351,7 +355,7 @@ impl Vault {
     /// Opens what [`Vault::seal_json`] sealed.
     pub async fn open_json(
         &self,
-        db: &impl Reads,
+        db: &(impl KeyRows + ?Sized),
         context: &str,
         document: &mut Value,
         paths: &[&str],
@@ -388,17 +392,11 @@ impl Vault {
     /// on. Returns how many keys were destroyed (0 when already erased).
     pub async fn erase(
         &self,
-        db: &impl Reads,
+        db: &(impl KeyRows + ?Sized),
         owner: &str,
         now: DateTime<Utc>,
     ) -> Result<u64, VaultError> {
-        let erased = entity::Entity::update_many()
-            .col_expr(entity::Column::Wrapped, Expr::value(Vec::<u8>::new()))
-            .col_expr(entity::Column::ErasedAt, Expr::value(now))
-            .filter(entity::Column::Owner.eq(owner))
-            .filter(entity::Column::ErasedAt.is_null())
-            .exec(db)
-            .await?;
+        let erased = db.erase(owner, now).await?;
         // The owner's keys may be cached under their ids: start the by-id cache afresh, now and
         // once the erasure commits (a key remembered after another request's commit in between
         // must not outlive it).
@@ -406,7 +404,7 @@ impl Vault {
         let vault = self.clone();
         let owner = owner.to_owned();
         crate::group::after_commit(move || vault.forget(&owner));
-        Ok(erased.rows_affected)
+        Ok(erased)
     }
 
     fn forget(&self, owner: &str) {
@@ -417,15 +415,13 @@ impl Vault {
 
     /// Re-wraps up to `limit` live keys wrapped by an older keyring version under the current
     /// one. Returns how many it moved; 0 means none is left.
-    pub async fn rewrap(&self, db: &impl Reads, limit: u64) -> Result<u64, VaultError> {
+    pub async fn rewrap(
+        &self,
+        db: &(impl KeyRows + ?Sized),
+        limit: u64,
+    ) -> Result<u64, VaultError> {
         let current = column_version(self.keyring.current());
-        let rows = entity::Entity::find()
-            .filter(entity::Column::KekVersion.ne(current))
-            .filter(entity::Column::ErasedAt.is_null())
-            .order_by_asc(entity::Column::Id)
-            .limit(limit.clamp(1, 10_000))
-            .all(db)
-            .await?;
+        let rows = db.stale(current, limit.clamp(1, 10_000)).await?;
         let mut moved = 0;
         for row in rows {
             let key = self.keyring.unwrap(&row.owner, &row.id, &wrapped(&row))?;
@@ -441,16 +437,11 @@ impl Vault {
 
     /// The keyring versions that still wrap live keys, oldest first: a version not listed can be
     /// retired.
-    pub async fn versions_in_use(&self, db: &impl Reads) -> Result<Vec<u32>, VaultError> {
-        let versions: Vec<i32> = entity::Entity::find()
-            .select_only()
-            .column(entity::Column::KekVersion)
-            .filter(entity::Column::ErasedAt.is_null())
-            .distinct()
-            .order_by_asc(entity::Column::KekVersion)
-            .into_tuple()
-            .all(db)
-            .await?;
+    pub async fn versions_in_use(
+        &self,
+        db: &(impl KeyRows + ?Sized),
+    ) -> Result<Vec<u32>, VaultError> {
+        let versions = db.versions().await?;
         Ok(versions.into_iter().map(row_version).collect())
     }
 
@@ -458,24 +449,14 @@ impl Vault {
     /// racing a write, or an erasure, changes nothing twice). True when it moved.
     async fn store_wrap(
         &self,
-        db: &impl Reads,
+        db: &(impl KeyRows + ?Sized),
         owner: &str,
         key: &DataKey,
         from: i32,
     ) -> Result<bool, VaultError> {
         let wrap = self.keyring.wrap(owner, key);
-        let moved = entity::Entity::update_many()
-            .col_expr(
-                entity::Column::KekVersion,
-                Expr::value(column_version(wrap.version)),
-            )
-            .col_expr(entity::Column::Wrapped, Expr::value(wrap.bytes))
-            .filter(entity::Column::Id.eq(key.id()))
-            .filter(entity::Column::KekVersion.eq(from))
-            .filter(entity::Column::ErasedAt.is_null())
-            .exec(db)
-            .await?;
-        Ok(moved.rows_affected == 1)
+        let to = column_version(wrap.version);
+        db.set_wrap(key.id(), from, to, wrap.bytes).await
     }
 
     fn cached_current(&self, owner: &str) -> Option<Arc<DataKey>> {
@@ -499,12 +480,12 @@ impl Vault {
     /// otherwise.
     fn remember_when_committed(
         &self,
-        db: &impl Reads,
+        db: &(impl KeyRows + ?Sized),
         row: &entity::Model,
         owner: Option<&str>,
         key: &Arc<DataKey>,
     ) {
-        if db.committed() || settled(row) {
+        if db.reads_committed() || settled(row) {
             self.remember(owner, key.id(), Some(key.clone()));
             return;
         }
@@ -533,8 +514,122 @@ impl Vault {
 }
 
 /// A connection the vault reads keys through: whether what it reads is committed.
-pub trait Reads: ConnectionTrait {
+pub trait Reads: ConnectionTrait + Send + Sync {
     fn committed(&self) -> bool;
+}
+
+/// Where a vault keeps its keys' rows: `data_keys` in a SQL database (any [`Reads`]), or a store
+/// of another kind (the notification service's MongoDB).
+#[async_trait::async_trait]
+pub trait KeyRows: Send + Sync {
+    /// Whether what it reads is committed: true for a pool, false inside a transaction.
+    fn reads_committed(&self) -> bool;
+    /// `owner`'s key of the highest generation.
+    async fn newest(&self, owner: &str) -> Result<Option<entity::Model>, VaultError>;
+    async fn by_id(&self, id: &str) -> Result<Option<entity::Model>, VaultError>;
+    /// Inserts `row`, unless its owner has a key of its generation already: false then.
+    async fn insert(&self, row: entity::Model) -> Result<bool, VaultError>;
+    /// Stores the key `id` wrapped by version `to`, if version `from` still wraps it and it is
+    /// live. True when it moved.
+    async fn set_wrap(
+        &self,
+        id: &str,
+        from: i32,
+        to: i32,
+        wrapped: Vec<u8>,
+    ) -> Result<bool, VaultError>;
+    /// Destroys every live key of `owner`; how many.
+    async fn erase(&self, owner: &str, now: DateTime<Utc>) -> Result<u64, VaultError>;
+    /// Up to `limit` live keys wrapped by a version other than `current`, by id.
+    async fn stale(&self, current: i32, limit: u64) -> Result<Vec<entity::Model>, VaultError>;
+    /// The versions that wrap live keys, ascending.
+    async fn versions(&self) -> Result<Vec<i32>, VaultError>;
+}
+
+#[async_trait::async_trait]
+impl<C: Reads> KeyRows for C {
+    fn reads_committed(&self) -> bool {
+        self.committed()
+    }
+
+    async fn newest(&self, owner: &str) -> Result<Option<entity::Model>, VaultError> {
+        Ok(entity::Entity::find()
+            .filter(entity::Column::Owner.eq(owner))
+            .order_by_desc(entity::Column::Generation)
+            .one(self)
+            .await?)
+    }
+
+    async fn by_id(&self, id: &str) -> Result<Option<entity::Model>, VaultError> {
+        Ok(entity::Entity::find_by_id(id.to_owned()).one(self).await?)
+    }
+
+    async fn insert(&self, row: entity::Model) -> Result<bool, VaultError> {
+        let inserted = entity::Entity::insert(entity::ActiveModel {
+            id: Set(row.id),
+            owner: Set(row.owner),
+            generation: Set(row.generation),
+            kek_version: Set(row.kek_version),
+            wrapped: Set(row.wrapped),
+            created_at: Set(row.created_at),
+            erased_at: Set(row.erased_at),
+        })
+        .on_conflict_do_nothing_on([entity::Column::Owner, entity::Column::Generation])
+        .exec_without_returning(self)
+        .await?;
+        Ok(matches!(inserted, sea_orm::TryInsertResult::Inserted(1)))
+    }
+
+    async fn set_wrap(
+        &self,
+        id: &str,
+        from: i32,
+        to: i32,
+        wrapped: Vec<u8>,
+    ) -> Result<bool, VaultError> {
+        let moved = entity::Entity::update_many()
+            .col_expr(entity::Column::KekVersion, Expr::value(to))
+            .col_expr(entity::Column::Wrapped, Expr::value(wrapped))
+            .filter(entity::Column::Id.eq(id))
+            .filter(entity::Column::KekVersion.eq(from))
+            .filter(entity::Column::ErasedAt.is_null())
+            .exec(self)
+            .await?;
+        Ok(moved.rows_affected == 1)
+    }
+
+    async fn erase(&self, owner: &str, now: DateTime<Utc>) -> Result<u64, VaultError> {
+        let erased = entity::Entity::update_many()
+            .col_expr(entity::Column::Wrapped, Expr::value(Vec::<u8>::new()))
+            .col_expr(entity::Column::ErasedAt, Expr::value(now))
+            .filter(entity::Column::Owner.eq(owner))
+            .filter(entity::Column::ErasedAt.is_null())
+            .exec(self)
+            .await?;
+        Ok(erased.rows_affected)
+    }
+
+    async fn stale(&self, current: i32, limit: u64) -> Result<Vec<entity::Model>, VaultError> {
+        Ok(entity::Entity::find()
+            .filter(entity::Column::KekVersion.ne(current))
+            .filter(entity::Column::ErasedAt.is_null())
+            .order_by_asc(entity::Column::Id)
+            .limit(limit)
+            .all(self)
+            .await?)
+    }
+
+    async fn versions(&self) -> Result<Vec<i32>, VaultError> {
+        Ok(entity::Entity::find()
+            .select_only()
+            .column(entity::Column::KekVersion)
+            .filter(entity::Column::ErasedAt.is_null())
+            .distinct()
+            .order_by_asc(entity::Column::KekVersion)
+            .into_tuple()
+            .all(self)
+            .await?)
+    }
 }
 
 /// A pooled connection reads what is committed.
@@ -592,6 +687,11 @@ fn visit(value: &mut Value, path: &str, at: String, each: &mut dyn FnMut(&mut Va
         ("*", Value::Array(items)) => {
             for (index, item) in items.iter_mut().enumerate() {
                 step(item, &index.to_string());
+            }
+        }
+        ("*", Value::Object(fields)) => {
+            for (name, child) in fields.iter_mut() {
+                step(child, name);
             }
         }
         (name, Value::Object(fields)) => {

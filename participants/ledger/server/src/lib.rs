@@ -592,7 +592,7 @@ impl LedgerServer {
         let rewrap = (config.common.crypto.rewrap_interval_secs > 0).then(|| {
             hrmesh_mesh::crypto::Rewrap::start(
                 store.vault().clone(),
-                store.connection().clone(),
+                std::sync::Arc::new(store.connection().clone()),
                 Duration::from_secs(config.common.crypto.rewrap_interval_secs),
             )
         });

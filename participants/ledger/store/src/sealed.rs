@@ -47,6 +47,7 @@ pub(crate) fn freeze_context(freeze_id: &str) -> String {
 pub(crate) fn vault_error(err: VaultError) -> LedgerError {
     match err {
         VaultError::Db(err) => storage_error(err),
+        VaultError::Store(err) => LedgerError::internal(format!("the data key store: {err}")),
         VaultError::Crypto(err) => {
             LedgerError::internal(format!("a stored reason does not open: {err}"))
         }

@@ -105,7 +105,7 @@ pub struct SendCommand {
 pub struct Notification {
     pub id: String,
     pub request_id: String,
-    /// Canonical JSON of the [`SendCommand`], compared when the request id comes again.
+    /// `sha256:<hex>` of the [`SendCommand`]'s JSON, compared when the request id comes again.
     pub request_fingerprint: String,
     pub recipient: Recipient,
     pub template: String,

@@ -65,6 +65,13 @@ pub trait NotificationStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Preferences>>> + Send;
     fn put_preferences(&self, preferences: &Preferences)
     -> impl Future<Output = Result<()>> + Send;
+    /// Destroys the data keys that seal `recipient_id`'s notifications: their personal text reads
+    /// as erased from then on. How many keys were destroyed (0 when none was left).
+    fn erase_personal_data(
+        &self,
+        recipient_id: &EmployeeId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64>> + Send;
 }
 
 /// The channel port: makes one delivery. An error is the reason it failed (retried per policy).
@@ -209,9 +216,17 @@ impl<S: NotificationStore, C: Clock, D: ChannelSender> Notifier<S, C, D> {
                 }
             })
             .collect();
-        let fingerprint = serde_json::to_string(&command).map_err(|err| {
+        let json = serde_json::to_string(&command).map_err(|err| {
             NotificationError::Internal(Fault::caused_by("encoding the request", err))
         })?;
+        // A digest, not the request: the request carries the payload, which is personal.
+        let fingerprint = {
+            use sha2::Digest;
+            format!(
+                "sha256:{}",
+                hex::encode(sha2::Sha256::digest(json.as_bytes()))
+            )
+        };
         let notification = Notification {
             id: uuid::Uuid::now_v7().to_string(),
             request_id: command.request_id.as_str().to_owned(),
@@ -234,7 +249,11 @@ impl<S: NotificationStore, C: Clock, D: ChannelSender> Notifier<S, C, D> {
         let events = NotificationEvent::between(None, &notification);
         match self.store.insert(&notification, &events).await? {
             Inserted::New(stored) => Ok(stored),
-            Inserted::Existing(existing) if existing.request_fingerprint == fingerprint => {
+            // Notifications stored before fingerprints were digests hold the request's JSON.
+            Inserted::Existing(existing)
+                if existing.request_fingerprint == fingerprint
+                    || existing.request_fingerprint == json =>
+            {
                 Ok(existing)
             }
             Inserted::Existing(_) => Err(NotificationError::IdempotencyKeyReused {

@@ -381,6 +381,8 @@ pub struct NotificationServer {
     notifier: Arc<dyn DeliveryRounds>,
     worker: JoinHandle<()>,
     events: Events,
+    /// The job that moves data keys to the keyring's current version (a store of its own only).
+    rewrap: Option<hrmesh_mesh::crypto::Rewrap>,
 }
 
 /// One delivery round on demand, whatever the store and clock of the server (tests with a manual
@@ -402,24 +404,43 @@ impl NotificationServer {
     /// Starts on the configured store: MongoDB when `mongodb_url` is set, SQL otherwise.
     pub async fn start(config: &NotificationConfig) -> anyhow::Result<Self> {
         let channels = Channels::new(config.smtp.as_ref(), config.webhook.as_ref())?;
-        match &config.mongodb_url {
+        let every = Duration::from_secs(config.common.crypto.rewrap_interval_secs);
+        let rewrap_job = |vault: &hrmesh_storage::vault::Vault, keys| {
+            (!every.is_zero())
+                .then(|| hrmesh_mesh::crypto::Rewrap::start(vault.clone(), keys, every))
+        };
+        let server = match &config.mongodb_url {
             Some(url) => {
-                let store =
-                    MongoNotificationStore::open(url, &config.mongodb_database, events::encode)
-                        .await
-                        .context("opening MongoDB")?;
-                Self::start_with(store, SystemClock, channels, config).await
+                // A server database: the keyring must be configured, never a development one.
+                let keyring = config.common.crypto.keyring(None)?;
+                let store = MongoNotificationStore::open(
+                    url,
+                    &config.mongodb_database,
+                    events::encode,
+                    keyring,
+                )
+                .await
+                .context("opening MongoDB")?;
+                let rewrap = rewrap_job(store.vault(), store.key_rows());
+                let mut server = Self::start_with(store, SystemClock, channels, config).await?;
+                server.rewrap = rewrap;
+                server
             }
             None => {
                 let store = SqlNotificationStore::open(
                     &config.common.database_url("notification"),
                     events::encode,
+                    config.common.keyring()?,
                 )
                 .await
                 .context("opening the notification database")?;
-                Self::start_with(store, SystemClock, channels, config).await
+                let rewrap = rewrap_job(store.vault(), Arc::new(store.connection().clone()));
+                let mut server = Self::start_with(store, SystemClock, channels, config).await?;
+                server.rewrap = rewrap;
+                server
             }
-        }
+        };
+        Ok(server)
     }
 
     /// Serves `store` with `clock` (tests pass a manual clock) through `channels`.
@@ -484,6 +505,7 @@ impl NotificationServer {
             notifier,
             worker,
             events,
+            rewrap: None,
         })
     }
 
@@ -501,6 +523,9 @@ impl NotificationServer {
         self.worker.abort();
         let stopped = self.server.stop().await;
         self.events.stop().await;
+        if let Some(rewrap) = self.rewrap {
+            rewrap.stop().await;
+        }
         stopped
     }
 }

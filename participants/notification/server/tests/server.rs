@@ -200,10 +200,13 @@ impl Harness {
         let (addr, round, db): (String, Round, Option<TestDatabase>) = match store {
             Store::Sqlite => {
                 let db = TestDatabase::sqlite();
-                let store =
-                    SqlNotificationStore::open(&db.url, hrmesh_notification_server::events::encode)
-                        .await
-                        .expect("store");
+                let store = SqlNotificationStore::open(
+                    &db.url,
+                    hrmesh_notification_server::events::encode,
+                    hrmesh_mesh::testing::keyring(),
+                )
+                .await
+                .expect("store");
                 let server = Arc::new(
                     NotificationServer::start_with(store, clock.clone(), channels, &config)
                         .await
@@ -219,6 +222,7 @@ impl Harness {
                     &url,
                     &format!("test_{}", uuid_simple()),
                     hrmesh_notification_server::events::encode,
+                    hrmesh_mesh::testing::keyring(),
                 )
                 .await
                 .expect("store");

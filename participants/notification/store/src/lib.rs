@@ -6,6 +6,7 @@
 
 mod mongo;
 mod mongo_outbox;
+mod sealed;
 mod sql;
 
 pub use mongo::MongoNotificationStore;

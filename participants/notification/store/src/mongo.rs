@@ -14,6 +14,9 @@ use mongodb::{Client, Collection, IndexModel};
 
 use crate::internal;
 use crate::mongo_outbox::{MongoOutbox, pending};
+use hrmesh_crypto::Keyring;
+use hrmesh_storage::vault::{KeyRows, Vault, VaultError, entity as key_row};
+use std::sync::Arc;
 
 /// The MongoDB duplicate-key error code.
 const DUPLICATE_KEY: i32 = 11000;
@@ -30,9 +33,11 @@ pub struct MongoNotificationStore {
     counters: Collection<Document>,
     outbox: MongoOutbox,
     events: Outbox<NotificationEvent>,
+    keys: MongoKeys,
+    vault: Vault,
 }
 
-fn storage(err: mongodb::error::Error) -> NotificationError {
+pub(crate) fn storage(err: mongodb::error::Error) -> NotificationError {
     match *err.kind {
         ErrorKind::Io(_)
         | ErrorKind::ServerSelection { .. }
@@ -47,9 +52,10 @@ fn millis(time: Option<DateTime<Utc>>) -> Bson {
     time.map_or(Bson::Null, |t| Bson::Int64(t.timestamp_millis()))
 }
 
-fn encode(notification: &Notification) -> Result<Document> {
-    let body =
-        bson::to_bson(notification).map_err(|err| internal("encoding a notification", err))?;
+/// `notification`'s document, its personal fields sealed ([`crate::sealed`]).
+async fn encode(vault: &Vault, keys: &MongoKeys, notification: &Notification) -> Result<Document> {
+    let sealed = crate::sealed::seal(vault, keys, notification).await?;
+    let body = bson::to_bson(&sealed).map_err(|err| internal("encoding a notification", err))?;
     Ok(doc! {
         "_id": &notification.id,
         "request_id": &notification.request_id,
@@ -63,11 +69,13 @@ fn encode(notification: &Notification) -> Result<Document> {
     })
 }
 
-fn decode(document: Document) -> Result<Notification> {
+async fn decode(vault: &Vault, keys: &MongoKeys, document: Document) -> Result<Notification> {
     let body = document
         .get_document("notification")
         .map_err(|err| internal("a stored notification without its body", err))?;
-    bson::from_document(body.clone()).map_err(|err| internal("decoding a stored notification", err))
+    let sealed: serde_json::Value = bson::from_document(body.clone())
+        .map_err(|err| internal("decoding a stored notification", err))?;
+    crate::sealed::open(vault, keys, sealed).await
 }
 
 impl MongoNotificationStore {
@@ -77,9 +85,22 @@ impl MongoNotificationStore {
         uri: &str,
         database: &str,
         encode: fn(&NotificationEvent) -> Vec<u8>,
-    ) -> std::result::Result<Self, mongodb::error::Error> {
+        keyring: Arc<Keyring>,
+    ) -> anyhow::Result<Self> {
         let client = Client::with_uri_str(uri).await?;
         let db = client.database(database);
+        let keys = MongoKeys {
+            keys: db.collection("data_keys"),
+        };
+        keys.keys
+            .create_index(
+                IndexModel::builder()
+                    .keys(doc! { "owner": 1, "generation": 1 })
+                    .options(IndexOptions::builder().unique(true).build())
+                    .build(),
+            )
+            .await?;
+        let vault = Vault::open(&keys, keyring).await?;
         let store = Self {
             notifications: db.collection("notifications"),
             preferences: db.collection("preferences"),
@@ -92,6 +113,8 @@ impl MongoNotificationStore {
                 counters: db.collection("counters"),
             },
             events: Outbox::new(encode),
+            keys,
+            vault,
         };
         store.outbox.create_indexes().await?;
         let unique = IndexOptions::builder().unique(true).build();
@@ -136,7 +159,21 @@ impl MongoNotificationStore {
             .await
             .map_err(storage)?;
         let documents: Vec<Document> = cursor.try_collect().await.map_err(storage)?;
-        documents.into_iter().map(decode).collect()
+        let mut found = Vec::with_capacity(documents.len());
+        for document in documents {
+            found.push(decode(&self.vault, &self.keys, document).await?);
+        }
+        Ok(found)
+    }
+
+    /// The data keys of the notifications' sealed fields.
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    /// Where those keys are kept (the re-wrap job runs on it).
+    pub fn key_rows(&self) -> Arc<dyn KeyRows> {
+        Arc::new(self.keys.clone())
     }
 }
 
@@ -146,7 +183,7 @@ impl NotificationStore for MongoNotificationStore {
         notification: &Notification,
         events: &[NotificationEvent],
     ) -> Result<Inserted> {
-        let mut document = encode(notification)?;
+        let mut document = encode(&self.vault, &self.keys, notification).await?;
         let pending = pending(&self.events.prepare(events, notification.created_at));
         document.insert("has_events", !pending.is_empty());
         document.insert("outbox", pending);
@@ -169,7 +206,9 @@ impl NotificationStore for MongoNotificationStore {
                         .ok_or_else(|| {
                             NotificationError::internal("a conflicting request id vanished")
                         })?;
-                    Ok(Inserted::Existing(decode(existing)?))
+                    Ok(Inserted::Existing(
+                        decode(&self.vault, &self.keys, existing).await?,
+                    ))
                 }
                 _ => Err(storage(err)),
             },
@@ -177,12 +216,15 @@ impl NotificationStore for MongoNotificationStore {
     }
 
     async fn get(&self, id: &str) -> Result<Option<Notification>> {
-        self.notifications
+        match self
+            .notifications
             .find_one(doc! { "_id": id })
             .await
             .map_err(storage)?
-            .map(decode)
-            .transpose()
+        {
+            Some(document) => decode(&self.vault, &self.keys, document).await.map(Some),
+            None => Ok(None),
+        }
     }
 
     async fn replace(
@@ -191,7 +233,7 @@ impl NotificationStore for MongoNotificationStore {
         expected_version: i64,
         events: &[NotificationEvent],
     ) -> Result<bool> {
-        let mut fields = encode(notification)?;
+        let mut fields = encode(&self.vault, &self.keys, notification).await?;
         fields.remove("_id");
         let mut update = doc! { "$set": fields };
         if !events.is_empty() {
@@ -275,6 +317,17 @@ impl NotificationStore for MongoNotificationStore {
             .await
             .map_err(storage)?;
         Ok(())
+    }
+
+    async fn erase_personal_data(
+        &self,
+        recipient_id: &EmployeeId,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        self.vault
+            .erase(&self.keys, recipient_id.as_str(), now)
+            .await
+            .map_err(crate::sealed::vault_error)
     }
 }
 
@@ -417,5 +470,183 @@ impl hrmesh_storage::audit::AuditStore for MongoAudit {
                 ))
             })
             .collect()
+    }
+}
+
+/// The notification service's data keys in MongoDB: collection `data_keys`, one document per
+/// key (`_id` = key id), unique on owner and generation. A key is created just before the
+/// notification document that first uses it: a key whose notification failed to insert is left
+/// unused, never the other way round.
+#[derive(Debug, Clone)]
+struct MongoKeys {
+    keys: Collection<Document>,
+}
+
+fn key_store(err: mongodb::error::Error) -> VaultError {
+    VaultError::Store(Box::new(err))
+}
+
+fn key_from_document(document: &Document) -> std::result::Result<key_row::Model, VaultError> {
+    let corrupt = |err: bson::document::ValueAccessError| VaultError::Store(Box::new(err));
+    let time = |millis: i64| {
+        DateTime::from_timestamp_millis(millis)
+            .ok_or_else(|| VaultError::Store("a data key's time is out of range".into()))
+    };
+    let whole = |key: &str| {
+        whole_number(document, key)
+            .and_then(|number| Ok(i32::try_from(number)?))
+            .map_err(|err| VaultError::Store(err.into()))
+    };
+    Ok(key_row::Model {
+        id: document.get_str("_id").map_err(corrupt)?.to_owned(),
+        owner: document.get_str("owner").map_err(corrupt)?.to_owned(),
+        generation: whole("generation")?,
+        kek_version: whole("kek_version")?,
+        wrapped: document
+            .get_binary_generic("wrapped")
+            .map_err(corrupt)?
+            .clone(),
+        created_at: time(
+            whole_number(document, "created_at").map_err(|err| VaultError::Store(err.into()))?,
+        )?,
+        erased_at: match document.get("erased_at") {
+            None | Some(Bson::Null) => None,
+            Some(_) => Some(time(
+                whole_number(document, "erased_at").map_err(|err| VaultError::Store(err.into()))?,
+            )?),
+        },
+    })
+}
+
+fn binary(bytes: Vec<u8>) -> Bson {
+    Bson::Binary(bson::Binary {
+        subtype: bson::spec::BinarySubtype::Generic,
+        bytes,
+    })
+}
+
+#[async_trait::async_trait]
+impl KeyRows for MongoKeys {
+    fn reads_committed(&self) -> bool {
+        true
+    }
+
+    async fn newest(&self, owner: &str) -> std::result::Result<Option<key_row::Model>, VaultError> {
+        let found = self
+            .keys
+            .find_one(doc! { "owner": owner })
+            .sort(doc! { "generation": -1 })
+            .await
+            .map_err(key_store)?;
+        found.as_ref().map(key_from_document).transpose()
+    }
+
+    async fn by_id(&self, id: &str) -> std::result::Result<Option<key_row::Model>, VaultError> {
+        let found = self
+            .keys
+            .find_one(doc! { "_id": id })
+            .await
+            .map_err(key_store)?;
+        found.as_ref().map(key_from_document).transpose()
+    }
+
+    async fn insert(&self, row: key_row::Model) -> std::result::Result<bool, VaultError> {
+        let document = doc! {
+            "_id": row.id,
+            "owner": row.owner,
+            "generation": row.generation,
+            "kek_version": row.kek_version,
+            "wrapped": binary(row.wrapped),
+            "created_at": row.created_at.timestamp_millis(),
+            "erased_at": millis(row.erased_at),
+        };
+        match self.keys.insert_one(document).await {
+            Ok(_) => Ok(true),
+            Err(err) => match *err.kind {
+                ErrorKind::Write(WriteFailure::WriteError(ref write))
+                    if write.code == DUPLICATE_KEY =>
+                {
+                    Ok(false)
+                }
+                _ => Err(key_store(err)),
+            },
+        }
+    }
+
+    async fn set_wrap(
+        &self,
+        id: &str,
+        from: i32,
+        to: i32,
+        wrapped: Vec<u8>,
+    ) -> std::result::Result<bool, VaultError> {
+        let moved = self
+            .keys
+            .update_one(
+                doc! { "_id": id, "kek_version": from, "erased_at": Bson::Null },
+                doc! { "$set": { "kek_version": to, "wrapped": binary(wrapped) } },
+            )
+            .await
+            .map_err(key_store)?;
+        Ok(moved.modified_count == 1)
+    }
+
+    async fn erase(&self, owner: &str, now: DateTime<Utc>) -> std::result::Result<u64, VaultError> {
+        let erased = self
+            .keys
+            .update_many(
+                doc! { "owner": owner, "erased_at": Bson::Null },
+                doc! { "$set": { "wrapped": binary(Vec::new()), "erased_at": now.timestamp_millis() } },
+            )
+            .await
+            .map_err(key_store)?;
+        Ok(erased.modified_count)
+    }
+
+    async fn stale(
+        &self,
+        current: i32,
+        limit: u64,
+    ) -> std::result::Result<Vec<key_row::Model>, VaultError> {
+        let documents: Vec<Document> = self
+            .keys
+            .find(doc! { "kek_version": { "$ne": current }, "erased_at": Bson::Null })
+            .sort(doc! { "_id": 1 })
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .await
+            .map_err(key_store)?
+            .try_collect()
+            .await
+            .map_err(key_store)?;
+        documents.iter().map(key_from_document).collect()
+    }
+
+    async fn versions(&self) -> std::result::Result<Vec<i32>, VaultError> {
+        let mut versions = std::collections::BTreeSet::new();
+        for value in self
+            .keys
+            .distinct("kek_version", doc! { "erased_at": Bson::Null })
+            .await
+            .map_err(key_store)?
+        {
+            let version = match value {
+                Bson::Int32(version) => version,
+                Bson::Int64(version) => {
+                    i32::try_from(version).map_err(|err| VaultError::Store(err.into()))?
+                }
+                Bson::Double(version) if version.fract() == 0.0 => {
+                    #[expect(clippy::cast_possible_truncation, reason = "a whole keyring version")]
+                    let version = version as i32;
+                    version
+                }
+                other => {
+                    return Err(VaultError::Store(
+                        format!("a keyring version {other:?} is not a number").into(),
+                    ));
+                }
+            };
+            versions.insert(version);
+        }
+        Ok(versions.into_iter().collect())
     }
 }

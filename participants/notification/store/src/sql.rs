@@ -14,6 +14,9 @@ use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
 use crate::internal;
+use hrmesh_crypto::Keyring;
+use hrmesh_storage::vault::{KeyRows, Vault, VaultError};
+use std::sync::Arc;
 
 mod notifications {
     use sea_orm::entity::prelude::*;
@@ -68,6 +71,7 @@ impl MigratorTrait for Migrator {
             Box::new(hrmesh_storage::audit::OutcomeMigration),
             Box::new(hrmesh_storage::audit::OnBehalfOfMigration),
             Box::new(hrmesh_storage::outbox::Migration),
+            Box::new(hrmesh_storage::vault::Migration),
         ]
     }
 }
@@ -161,11 +165,19 @@ impl MigrationTrait for NotificationSchema {
 pub struct SqlNotificationStore {
     db: DatabaseConnection,
     events: Outbox<NotificationEvent>,
+    vault: Vault,
 }
 
 use hrmesh_storage::error::from_db as storage;
 
-fn encode(notification: &Notification) -> Result<notifications::ActiveModel> {
+/// `notification`'s row, its personal fields sealed ([`crate::sealed`]) with a key read or
+/// created through `keys`.
+async fn encode(
+    vault: &Vault,
+    keys: &(impl KeyRows + ?Sized),
+    notification: &Notification,
+) -> Result<notifications::ActiveModel> {
+    let document = crate::sealed::seal(vault, keys, notification).await?;
     Ok(notifications::ActiveModel {
         id: Set(notification.id.clone()),
         request_id: Set(notification.request_id.clone()),
@@ -175,50 +187,73 @@ fn encode(notification: &Notification) -> Result<notifications::ActiveModel> {
         unread: Set(notification.unread()),
         dead: Set(notification.has_dead_letter()),
         version: Set(notification.version),
-        document: Set(serde_json::to_string(notification)
-            .map_err(|err| internal("encoding a notification", err))?),
+        document: Set(document.to_string()),
     })
 }
 
-fn decode(row: notifications::Model) -> Result<Notification> {
-    serde_json::from_str(&row.document)
-        .map_err(|err| internal("decoding a stored notification", err))
+async fn decode(
+    vault: &Vault,
+    db: &DatabaseConnection,
+    row: notifications::Model,
+) -> Result<Notification> {
+    let document = serde_json::from_str(&row.document)
+        .map_err(|err| internal("decoding a stored notification", err))?;
+    crate::sealed::open(vault, db, document).await
 }
 
 impl SqlNotificationStore {
-    /// Connects to `url` and brings the schema up to date; events are encoded with `encode`.
+    /// Connects to `url` and brings the schema up to date; events are encoded with `encode`, and
+    /// personal fields sealed with data keys that `keyring` wraps.
     pub async fn open(
         url: &str,
         encode: fn(&NotificationEvent) -> Vec<u8>,
-    ) -> std::result::Result<Self, DbErr> {
+        keyring: Arc<Keyring>,
+    ) -> std::result::Result<Self, VaultError> {
         let db = hrmesh_storage::db::open::<Migrator>(url).await?;
+        let vault = Vault::open(&db, keyring).await?;
         Ok(Self {
             db,
             events: Outbox::new(encode),
+            vault,
         })
     }
 
+    /// The data keys of the notifications' sealed fields.
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    /// The underlying connection (the re-wrap job runs on it).
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    async fn decoded(&self, row: Option<notifications::Model>) -> Result<Option<Notification>> {
+        match row {
+            Some(row) => decode(&self.vault, &self.db, row).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
     async fn by_request_id(&self, request_id: &str) -> Result<Option<Notification>> {
-        notifications::Entity::find()
+        let row = notifications::Entity::find()
             .filter(notifications::Column::RequestId.eq(request_id))
             .one(&self.db)
             .await
-            .map_err(storage)?
-            .map(decode)
-            .transpose()
+            .map_err(storage)?;
+        self.decoded(row).await
     }
 
     async fn all(
         &self,
         query: sea_orm::Select<notifications::Entity>,
     ) -> Result<Vec<Notification>> {
-        query
-            .all(&self.db)
-            .await
-            .map_err(storage)?
-            .into_iter()
-            .map(decode)
-            .collect()
+        let rows = query.all(&self.db).await.map_err(storage)?;
+        let mut found = Vec::with_capacity(rows.len());
+        for row in rows {
+            found.push(decode(&self.vault, &self.db, row).await?);
+        }
+        Ok(found)
     }
 }
 
@@ -231,7 +266,8 @@ impl NotificationStore for SqlNotificationStore {
         let txn = hrmesh_storage::inbox::begin_write(&self.db)
             .await
             .map_err(storage)?;
-        let inserted = notifications::Entity::insert(encode(notification)?)
+        let row = encode(&self.vault, &txn, notification).await?;
+        let inserted = notifications::Entity::insert(row)
             .on_conflict_do_nothing_on([notifications::Column::RequestId])
             .exec(&txn)
             .await
@@ -255,12 +291,11 @@ impl NotificationStore for SqlNotificationStore {
     }
 
     async fn get(&self, id: &str) -> Result<Option<Notification>> {
-        notifications::Entity::find_by_id(id.to_owned())
+        let row = notifications::Entity::find_by_id(id.to_owned())
             .one(&self.db)
             .await
-            .map_err(storage)?
-            .map(decode)
-            .transpose()
+            .map_err(storage)?;
+        self.decoded(row).await
     }
 
     async fn replace(
@@ -270,7 +305,7 @@ impl NotificationStore for SqlNotificationStore {
         events: &[NotificationEvent],
     ) -> Result<bool> {
         use notifications::Column;
-        let row = encode(notification)?;
+        let row = encode(&self.vault, &self.db, notification).await?;
         let update = notifications::Entity::update_many()
             .set(row)
             .filter(Column::Id.eq(notification.id.as_str()))
@@ -363,6 +398,17 @@ impl NotificationStore for SqlNotificationStore {
         .await
         .map_err(storage)?;
         Ok(())
+    }
+
+    async fn erase_personal_data(
+        &self,
+        recipient_id: &EmployeeId,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        self.vault
+            .erase(&self.db, recipient_id.as_str(), now)
+            .await
+            .map_err(crate::sealed::vault_error)
     }
 }
 

@@ -15,9 +15,13 @@ const MONGODB_URL_VAR: &str = "HRMESH_TEST_MONGODB_URL";
 async fn sqlite() -> (SqlNotificationStore, TestDatabase) {
     let db = TestDatabase::sqlite();
     (
-        SqlNotificationStore::open(&db.url, hrmesh_storage::outbox::json)
-            .await
-            .expect("open"),
+        SqlNotificationStore::open(
+            &db.url,
+            hrmesh_storage::outbox::json,
+            hrmesh_storage::testing::keyring(),
+        )
+        .await
+        .expect("open"),
         db,
     )
 }
@@ -25,23 +29,41 @@ async fn sqlite() -> (SqlNotificationStore, TestDatabase) {
 async fn postgres() -> (SqlNotificationStore, TestDatabase) {
     let db = TestDatabase::postgres().await;
     (
-        SqlNotificationStore::open(&db.url, hrmesh_storage::outbox::json)
-            .await
-            .expect("open"),
+        SqlNotificationStore::open(
+            &db.url,
+            hrmesh_storage::outbox::json,
+            hrmesh_storage::testing::keyring(),
+        )
+        .await
+        .expect("open"),
         db,
     )
 }
 
-async fn mongo() -> (MongoNotificationStore, ()) {
+/// A test database on the MongoDB wire server.
+struct MongoDatabase {
+    url: String,
+    name: String,
+}
+
+async fn mongo() -> (MongoNotificationStore, MongoDatabase) {
     let url = std::env::var(MONGODB_URL_VAR).unwrap_or_else(|_| {
         panic!("{MONGODB_URL_VAR} is not set: run the tests with `bash .ci/run`, which starts a MongoDB wire server")
     });
     let database = format!("test_{}", uuid::Uuid::now_v7().simple());
     (
-        MongoNotificationStore::open(&url, &database, hrmesh_storage::outbox::json)
-            .await
-            .expect("open"),
-        (),
+        MongoNotificationStore::open(
+            &url,
+            &database,
+            hrmesh_storage::outbox::json,
+            hrmesh_storage::testing::keyring(),
+        )
+        .await
+        .expect("open"),
+        MongoDatabase {
+            url,
+            name: database,
+        },
     )
 }
 
@@ -546,6 +568,152 @@ async fn events_are_saved_with_their_change_and_a_refused_save_writes_none(
             .expect("replace")
     );
     assert_eq!(events_of(&store).await, [first.clone(), second, first]);
+}
+
+/// What a database holds, as bytes: the SQL databases' files or rows, or every document of every
+/// MongoDB collection as extended JSON.
+trait Scan {
+    async fn stored(&self) -> hrmesh_storage::testing::Stored;
+}
+
+impl Scan for TestDatabase {
+    async fn stored(&self) -> hrmesh_storage::testing::Stored {
+        hrmesh_storage::testing::stored(self.backend, &self.url).await
+    }
+}
+
+impl Scan for MongoDatabase {
+    async fn stored(&self) -> hrmesh_storage::testing::Stored {
+        use futures_util::TryStreamExt;
+        let client = ::mongodb::Client::with_uri_str(&self.url)
+            .await
+            .expect("connect");
+        let db = client.database(&self.name);
+        let mut bytes = Vec::new();
+        for name in db.list_collection_names().await.expect("collections") {
+            let documents: Vec<::mongodb::bson::Document> = db
+                .collection(&name)
+                .find(::mongodb::bson::doc! {})
+                .await
+                .expect("find")
+                .try_collect()
+                .await
+                .expect("read");
+            for document in documents {
+                let json = ::mongodb::bson::Bson::Document(document).into_relaxed_extjson();
+                bytes.extend(json.to_string().into_bytes());
+            }
+        }
+        hrmesh_storage::testing::Stored(bytes)
+    }
+}
+
+/// Text no test writes anywhere else.
+fn secret(what: &str) -> String {
+    format!("zq{what}plaintext")
+}
+
+async fn personal_text_is_sealed_at_rest_and_erased_with_its_recipient(
+    store: impl NotificationStore,
+    db: impl Scan,
+) {
+    let mut original = notification(
+        "req-secret",
+        "e-1",
+        vec![delivery(Channel::Email, DeliveryState::Pending, Some(t0()))],
+    );
+    original.payload = BTreeMap::from([("note".to_owned(), secret("payload"))]);
+    original.subject = secret("subject");
+    original.body = secret("body");
+    original.recipient.email = Some(format!("{}@example.test", secret("email")));
+    original.deliveries[0].attempts.push(Attempt {
+        at: t0(),
+        ok: false,
+        error: secret("error"),
+    });
+    store.insert(&original, &[]).await.expect("insert");
+    let mut retracted = original.clone();
+    retracted.retracted_at = Some(t0());
+    retracted.retract_reason = secret("retraction");
+    retracted.version = 2;
+    assert!(store.replace(&retracted, 1, &[]).await.expect("replace"));
+    assert_eq!(
+        store.get(&original.id).await.expect("get"),
+        Some(retracted.clone()),
+        "read in the clear"
+    );
+    assert_eq!(
+        store.due(t0(), 10).await.expect("due"),
+        [retracted.clone()],
+        "listed in the clear"
+    );
+
+    let stored = db.stored().await;
+    assert!(stored.contains(&original.id), "the scan reads the records");
+    assert!(stored.contains("time_off.decided"), "templates stay plain");
+    for what in ["payload", "subject", "body", "email", "error", "retraction"] {
+        assert!(
+            !stored.contains(&secret(what)),
+            "{what} is stored in the clear"
+        );
+    }
+
+    // Erasing the recipient shreds their text and keeps the notification.
+    let someone_else = in_app("req-other", "e-2");
+    store.insert(&someone_else, &[]).await.expect("insert");
+    assert_eq!(
+        store
+            .erase_personal_data(&employee("e-1"), t0())
+            .await
+            .expect("erase"),
+        1
+    );
+    let erased = store.get(&original.id).await.expect("get").expect("kept");
+    assert_eq!(erased.subject, hrmesh_crypto::ERASED);
+    assert_eq!(erased.body, hrmesh_crypto::ERASED);
+    assert_eq!(erased.payload["note"], hrmesh_crypto::ERASED);
+    assert_eq!(erased.retract_reason, hrmesh_crypto::ERASED);
+    assert_eq!(
+        erased.recipient.email.as_deref(),
+        Some(hrmesh_crypto::ERASED)
+    );
+    assert_eq!(
+        (erased.template.as_str(), erased.state(), erased.version),
+        ("time_off.decided", NotificationState::Retracted, 2)
+    );
+    assert_eq!(
+        store.get(&someone_else.id).await.expect("get"),
+        Some(someone_else),
+        "another recipient's text stays"
+    );
+    assert_eq!(
+        store
+            .erase_personal_data(&employee("e-1"), t0())
+            .await
+            .expect("erase again"),
+        0,
+        "nothing is left to erase"
+    );
+}
+
+mod sealed {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        let (store, db) = super::sqlite().await;
+        super::personal_text_is_sealed_at_rest_and_erased_with_its_recipient(store, db).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        let (store, db) = super::postgres().await;
+        super::personal_text_is_sealed_at_rest_and_erased_with_its_recipient(store, db).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mongodb() {
+        let (store, db) = super::mongo().await;
+        super::personal_text_is_sealed_at_rest_and_erased_with_its_recipient(store, db).await;
+    }
 }
 
 macro_rules! conformance {

@@ -785,7 +785,7 @@ impl PerformanceServer {
         let rewrap = (config.common.crypto.rewrap_interval_secs > 0).then(|| {
             hrmesh_mesh::crypto::Rewrap::start(
                 store.vault().clone(),
-                store.connection().clone(),
+                Arc::new(store.connection().clone()),
                 Duration::from_secs(config.common.crypto.rewrap_interval_secs),
             )
         });

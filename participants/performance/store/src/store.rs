@@ -124,6 +124,7 @@ fn vault_error(err: VaultError) -> PerformanceError {
     match err {
         VaultError::Db(err) => storage_error(err),
         VaultError::Crypto(err) => internal("opening a stored record's sealed fields", err),
+        VaultError::Store(err) => PerformanceError::internal(format!("the data key store: {err}")),
     }
 }
 
