@@ -674,13 +674,12 @@ fn key_files(kind: &str, env: &BTreeMap<String, String>) -> Vec<PathBuf> {
         "{kind} has no way to verify tokens"
     );
     let mut files: Vec<PathBuf> = common.auth.hs256_key_file.clone().into_iter().collect();
-    // A service on PostgreSQL or MongoDB seals personal data with a keyring it is given.
-    if kind == "performance" {
-        assert!(
-            common.crypto.keyring_file.is_some() || common.crypto.keyring.is_some(),
-            "{kind} has no keyring"
-        );
-    }
+    // Every service is on PostgreSQL or MongoDB and seals personal data with a keyring it is
+    // given.
+    assert!(
+        common.crypto.keyring_file.is_some() || common.crypto.keyring.is_some(),
+        "{kind} has no keyring"
+    );
     files.extend(common.crypto.keyring_file.clone());
     if let Some(identity) = identity {
         assert!(

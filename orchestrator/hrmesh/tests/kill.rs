@@ -45,6 +45,11 @@ fn orchestrator(database_url: &str, participants: &[String; 3], replica: &str) -
             "HRMESH_ORCHESTRATOR_IDENTITY__HS256_KEY_FILE",
             hrmesh_mesh::testing::dev_key_file(),
         )
+        // One keyring for every start of a replica: a restart reads the starts it sealed.
+        .env(
+            "HRMESH_ORCHESTRATOR_CRYPTO__KEYRING",
+            hrmesh_mesh::testing::keyring_text(),
+        )
         .env("HRMESH_ORCHESTRATOR_ROUND_BACKOFF_MS", "20")
         .env("HRMESH_ORCHESTRATOR_ROUND_BACKOFF_MAX_MS", "200")
         .env("HRMESH_ORCHESTRATOR_RESILIENCE__BREAKER_OPEN_MS", "100")

@@ -133,15 +133,27 @@ pub struct OrchestratorServer {
     background: Background,
     writer: JoinHandle<()>,
     events: hrmesh_mesh::events::Events,
+    /// The job that moves data keys to the keyring's current version.
+    rewrap: Option<hrmesh_mesh::crypto::Rewrap>,
 }
 
 impl OrchestratorServer {
     /// Opens the saga log, resumes the sagas left to this replica and serves.
     pub async fn start(config: &OrchestratorConfig) -> anyhow::Result<Self> {
         let url = config.database_url();
-        let log = SagaLog::open(&url, events::encode).await.with_context(|| {
-            format!("opening the saga log {}", hrmesh_storage::db::redact(&url))
-        })?;
+        let keyring = config.common.keyring()?;
+        let log = SagaLog::open(&url, events::encode, keyring)
+            .await
+            .with_context(|| {
+                format!("opening the saga log {}", hrmesh_storage::db::redact(&url))
+            })?;
+        let rewrap = (config.common.crypto.rewrap_interval_secs > 0).then(|| {
+            hrmesh_mesh::crypto::Rewrap::start(
+                log.vault().clone(),
+                std::sync::Arc::new(log.connection().clone()),
+                Duration::from_secs(config.common.crypto.rewrap_interval_secs),
+            )
+        });
         let events = hrmesh_mesh::events::Events::start(
             "orchestrator",
             grpc::ADMIN,
@@ -215,6 +227,7 @@ impl OrchestratorServer {
             background,
             writer,
             events,
+            rewrap,
         })
     }
 
@@ -233,6 +246,9 @@ impl OrchestratorServer {
         let result = self.server.stop().await;
         self.writer.abort();
         self.events.stop().await;
+        if let Some(rewrap) = self.rewrap {
+            rewrap.stop().await;
+        }
         result
     }
 }

@@ -19,14 +19,17 @@ mod entities;
 mod migration;
 
 use chrono::{DateTime, Utc};
+use hrmesh_crypto::Keyring;
 use hrmesh_saga_core::codec::{self, CodecError};
 use hrmesh_saga_core::{Event, IntegrationEvent, LockMode, SagaFacts, SagaState, SagaType};
 use hrmesh_storage::outbox::Outbox;
+use hrmesh_storage::vault::{Reads, Vault, VaultError};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DatabaseTransaction, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect, TryInsertResult,
 };
+use std::sync::Arc;
 
 pub use sea_orm::DbErr;
 
@@ -52,6 +55,69 @@ pub enum LogError {
     Corrupt(String),
     #[error("saga log encoding: {0}")]
     Codec(#[from] CodecError),
+    /// A sealed field of a saga's start does not open (changed, or moved from another saga).
+    #[error("a saga's sealed start: {0}")]
+    Sealed(String),
+}
+
+impl From<VaultError> for LogError {
+    fn from(err: VaultError) -> Self {
+        match err {
+            VaultError::Db(err) => LogError::Db(err),
+            other => LogError::Sealed(other.to_string()),
+        }
+    }
+}
+
+/// The free text of a saga's start, as paths into [`codec::SagaStart`]'s JSON: sealed with the
+/// employee's data key ([`Vault`]) and erased with them. Everything else (ids, dates, ratings,
+/// policies) stays plain: the saga runs on it, and its history stays readable after an erasure.
+const PERSONAL: &[&str] = &[
+    "input/complete_review/sections/*/body",
+    "input/request_time_off/reason",
+    "input/decide_time_off/reason",
+    "input/initiate_pip/reason",
+    "input/initiate_pip/objectives/*",
+    "input/offboard_employee/reason",
+    "input/onboard_employee/starter_goals/*",
+    "input/conclude_pip/notes",
+];
+
+fn input_context(saga_id: &str) -> String {
+    format!("sagas/{saga_id}/input")
+}
+
+/// A start encoded as JSON ([`codec::SagaStart`]); `None` for the protobuf of log version 1.
+fn start_json(input: &[u8]) -> Option<serde_json::Value> {
+    serde_json::from_slice::<serde_json::Value>(input)
+        .ok()
+        .filter(serde_json::Value::is_object)
+}
+
+/// `new`'s start as stored: its free text sealed with the employee's key.
+async fn sealed_input(vault: &Vault, txn: &DatabaseTransaction, new: &NewSaga) -> Result<Vec<u8>> {
+    let Some(mut start) = start_json(&new.input) else {
+        return Ok(new.input.clone());
+    };
+    let key = vault.owner_key(txn, &new.employee_id).await?;
+    vault.seal_json(&key, &input_context(&new.id), &mut start, PERSONAL);
+    Ok(serde_json::to_vec(&start).unwrap_or_else(|_| new.input.clone()))
+}
+
+/// A stored start with its free text opened (or reading as erased).
+async fn opened_input(
+    vault: &Vault,
+    db: &impl Reads,
+    saga_id: &str,
+    input: Vec<u8>,
+) -> Result<Vec<u8>> {
+    let Some(mut start) = start_json(&input) else {
+        return Ok(input);
+    };
+    vault
+        .open_json(db, &input_context(saga_id), &mut start, PERSONAL)
+        .await?;
+    Ok(serde_json::to_vec(&start).unwrap_or(input))
 }
 
 impl LogError {
@@ -207,7 +273,11 @@ fn states(states: &[SagaState]) -> Vec<&'static str> {
     states.iter().map(|state| state.as_str()).collect()
 }
 
-async fn create_in(txn: &DatabaseTransaction, new: &NewSaga) -> Result<Result<Created>> {
+async fn create_in(
+    txn: &DatabaseTransaction,
+    vault: &Vault,
+    new: &NewSaga,
+) -> Result<Result<Created>> {
     if new.lock == LockMode::Exclusive {
         // A repeated start must find its own saga before the lock check, which it would fail.
         // (Other starts learn it from the insert below.)
@@ -274,7 +344,7 @@ async fn create_in(txn: &DatabaseTransaction, new: &NewSaga) -> Result<Result<Cr
         employee_id: Set(created.employee_id.clone()),
         lock_mode: Set(lock_str(created.lock).to_owned()),
         request_id: Set(created.request_id.clone()),
-        input: Set(created.input.clone()),
+        input: Set(sealed_input(vault, txn, new).await?),
         reason: Set(String::new()),
         events: Set(0),
         owner: Set(created.owner.clone()),
@@ -303,6 +373,7 @@ async fn create_in(txn: &DatabaseTransaction, new: &NewSaga) -> Result<Result<Cr
 async fn apply_append(
     txn: &DatabaseTransaction,
     outbox: &Outbox<IntegrationEvent>,
+    vault: &Vault,
     append: &Append,
 ) -> Result<Result<()>> {
     let mut update = sagas::Entity::update_many()
@@ -351,7 +422,7 @@ async fn apply_append(
         Fence::Stuck => append.state != SagaState::Stuck,
     };
     if changed {
-        integration_events(txn, outbox, append).await?;
+        integration_events(txn, outbox, vault, append).await?;
     }
     Ok(Ok(()))
 }
@@ -360,6 +431,7 @@ async fn apply_append(
 async fn integration_events(
     txn: &DatabaseTransaction,
     outbox: &Outbox<IntegrationEvent>,
+    vault: &Vault,
     append: &Append,
 ) -> Result<()> {
     let Some(row) = sagas::Entity::find_by_id(append.saga_id.clone())
@@ -368,7 +440,8 @@ async fn integration_events(
     else {
         return Ok(());
     };
-    let input = codec::decode_start(u32::try_from(row.log_version).unwrap_or(1), &row.input)
+    let input = opened_input(vault, txn, &row.id, row.input).await?;
+    let input = codec::decode_start(u32::try_from(row.log_version).unwrap_or(1), &input)
         .ok()
         .map(|start| start.input);
     let facts = SagaFacts {
@@ -388,17 +461,44 @@ async fn integration_events(
 pub struct SagaLog {
     db: DatabaseConnection,
     outbox: Outbox<IntegrationEvent>,
+    vault: Vault,
 }
 
 impl SagaLog {
     /// Connects to `url` and brings the schema up to date; integration events are encoded with
-    /// `encode`.
-    pub async fn open(url: &str, encode: fn(&IntegrationEvent) -> Vec<u8>) -> Result<Self, DbErr> {
+    /// `encode`, and the free text of saga starts sealed with data keys that `keyring` wraps.
+    pub async fn open(
+        url: &str,
+        encode: fn(&IntegrationEvent) -> Vec<u8>,
+        keyring: Arc<Keyring>,
+    ) -> Result<Self, VaultError> {
         let db = hrmesh_storage::db::open::<Migrator>(url).await?;
+        let vault = Vault::open(&db, keyring).await?;
         Ok(Self {
             db,
             outbox: Outbox::new(encode),
+            vault,
         })
+    }
+
+    /// The data keys of the sealed starts.
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    /// `row` as a record, its start opened.
+    async fn record_of(&self, row: sagas::Model) -> Result<SagaRecord> {
+        let mut saga = record(row)?;
+        saga.input = opened_input(&self.vault, &self.db, &saga.id, saga.input).await?;
+        Ok(saga)
+    }
+
+    async fn records_of(&self, rows: Vec<sagas::Model>) -> Result<Vec<SagaRecord>> {
+        let mut records = Vec::with_capacity(rows.len());
+        for row in rows {
+            records.push(self.record_of(row).await?);
+        }
+        Ok(records)
     }
 
     pub fn connection(&self) -> &DatabaseConnection {
@@ -425,31 +525,42 @@ impl SagaLog {
         let txn = hrmesh_storage::inbox::begin_write(&self.db).await?;
         let mut appended = Vec::with_capacity(appends.len());
         for append in appends {
-            appended.push(apply_append(&txn, &self.outbox, append).await?);
+            appended.push(apply_append(&txn, &self.outbox, &self.vault, append).await?);
         }
         let mut created = Vec::with_capacity(creates.len());
         for new in creates {
-            created.push(create_in(&txn, new).await?);
+            created.push(create_in(&txn, &self.vault, new).await?);
         }
         txn.commit().await?;
+        // A saga found rather than created was read inside the transaction, sealed.
+        for answer in &mut created {
+            if let Ok(Created::Existing(saga)) = answer {
+                let input = std::mem::take(&mut saga.input);
+                saga.input = opened_input(&self.vault, &self.db, &saga.id, input).await?;
+            }
+        }
         Ok((created, appended))
     }
 
     pub async fn record(&self, id: &str) -> Result<Option<SagaRecord>> {
-        sagas::Entity::find_by_id(id.to_owned())
+        match sagas::Entity::find_by_id(id.to_owned())
             .one(&self.db)
             .await?
-            .map(record)
-            .transpose()
+        {
+            Some(row) => self.record_of(row).await.map(Some),
+            None => Ok(None),
+        }
     }
 
     pub async fn find_by_request(&self, request_id: &str) -> Result<Option<SagaRecord>> {
-        sagas::Entity::find()
+        let row = sagas::Entity::find()
             .filter(sagas::Column::RequestId.eq(request_id))
             .one(&self.db)
-            .await?
-            .map(record)
-            .transpose()
+            .await?;
+        match row {
+            Some(row) => self.record_of(row).await.map(Some),
+            None => Ok(None),
+        }
     }
 
     /// The saga's events after `after` (a sequence number; 0 for all), in order.
@@ -577,7 +688,8 @@ impl SagaLog {
         if let Some(before) = filter.created_before {
             query = query.filter(sagas::Column::CreatedAt.lt(before));
         }
-        query.all(&self.db).await?.into_iter().map(record).collect()
+        let rows = query.all(&self.db).await?;
+        self.records_of(rows).await
     }
 }
 

@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
             Box::new(hrmesh_storage::audit::OnBehalfOfMigration),
             Box::new(LogVersion),
             Box::new(hrmesh_storage::outbox::Migration),
+            Box::new(hrmesh_storage::vault::Migration),
         ]
     }
 }

@@ -51,9 +51,13 @@ fn append(saga_id: &str, owner: &str, after: u64, events: Vec<Event>, state: Sag
 async fn open(backend: Backend) -> (SagaLog, TestDatabase) {
     let db = TestDatabase::new(backend).await;
     (
-        SagaLog::open(&db.url, hrmesh_storage::outbox::json)
-            .await
-            .expect("open log"),
+        SagaLog::open(
+            &db.url,
+            hrmesh_storage::outbox::json,
+            hrmesh_storage::testing::keyring(),
+        )
+        .await
+        .expect("open log"),
         db,
     )
 }
@@ -255,9 +259,72 @@ async fn expired_leases_are_taken_over_by_exactly_one_replica(backend: Backend) 
     assert_eq!(by_employee.len(), 1);
 }
 
+/// A start as the orchestrator logs it: `codec::SagaStart` as JSON, with free text in it.
+fn time_off_start(reason: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "actor": "e-7",
+        "input": { "request_time_off": {
+            "employee_id": "e-7",
+            "manager_id": "e-8",
+            "policy_id": "pto",
+            "start_date": "2026-04-06",
+            "end_date": "2026-04-07",
+            "half_days": [],
+            "reason": reason,
+        } },
+    }))
+    .expect("JSON")
+}
+
+async fn a_starts_free_text_is_sealed_and_erased_with_the_employee(backend: Backend) {
+    let (log, db) = open(backend).await;
+    let secret = "zqtimeoffreasonplaintext";
+    let mut new = new_saga(9, "e-7", LockMode::Shared, "a");
+    new.saga_type = "request-time-off".into();
+    new.input = time_off_start(secret);
+    let Created::New(created) = log.create(new.clone()).await.expect("create") else {
+        panic!("new saga expected");
+    };
+    assert_eq!(created.input, new.input, "the creator runs on its input");
+    let read = log.record(&created.id).await.expect("read").expect("saga");
+    assert_eq!(read.input, new.input, "read back in the clear");
+    let Created::Existing(again) = log.create(new.clone()).await.expect("repeat") else {
+        panic!("the same saga expected");
+    };
+    assert_eq!(
+        again.input, new.input,
+        "a repeated start reads it in the clear"
+    );
+    let stored = hrmesh_storage::testing::stored(backend, &db.url).await;
+    assert!(stored.contains(&created.id), "the scan reads the saga");
+    assert!(
+        !stored.contains(secret),
+        "the reason is stored in the clear"
+    );
+
+    // Erasing the employee's key: the saga and its start stay readable, the reason is erased.
+    let connection = log.connection().clone();
+    let erased = log
+        .vault()
+        .erase(&connection, "e-7", t0())
+        .await
+        .expect("erase");
+    assert_eq!(erased, 1);
+    let after = log.record(&created.id).await.expect("read").expect("saga");
+    let start = hrmesh_saga_core::codec::decode_start(after.log_version, &after.input)
+        .expect("the start still decodes");
+    assert_eq!(start.actor, "e-7");
+    let hrmesh_saga_core::SagaInput::RequestTimeOff(input) = start.input else {
+        panic!("a time-off start");
+    };
+    assert_eq!(input.reason, hrmesh_crypto::ERASED);
+    assert_eq!(input.policy_id.as_str(), "pto");
+}
+
 hrmesh_storage::test_on_every_backend!(
     a_start_is_created_once_per_request_id,
     offboarding_excludes_every_other_saga_of_the_employee,
     appends_are_fenced_by_owner_and_length,
     expired_leases_are_taken_over_by_exactly_one_replica,
+    a_starts_free_text_is_sealed_and_erased_with_the_employee,
 );

@@ -14,9 +14,13 @@ const WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(60);
 /// The saga as its log has it once it ended there: read back through a log of its own, so the
 /// events the resumed saga appended are decoded from the database, not this replica's memory.
 async fn read_back(url: &str, id: &str) -> Vec<hrmesh_saga_core::Event> {
-    let log = hrmesh_saga_store::SagaLog::open(url, hrmesh_orchestrator_server::events::encode)
-        .await
-        .expect("the saga log");
+    let log = hrmesh_saga_store::SagaLog::open(
+        url,
+        hrmesh_orchestrator_server::events::encode,
+        hrmesh_mesh::testing::keyring(),
+    )
+    .await
+    .expect("the saga log");
     tokio::time::timeout(WAIT_MAX, async {
         loop {
             let (record, events) = log
