@@ -7,6 +7,7 @@
 
 pub mod acting;
 mod clock;
+pub mod erasure;
 pub mod error;
 pub mod events;
 mod ids;

@@ -151,3 +151,31 @@ pub async fn rewrap_all(vault: &Vault, keys: &dyn KeyRows) -> anyhow::Result<u64
     }
     Ok(moved)
 }
+
+/// An `ErasePersonalData` request as the command every service answers, or the violations of
+/// its fields.
+pub fn erase_request<R>(
+    request: hrmesh_proto::common::ErasePersonalDataRequest,
+) -> Result<hrmesh_domain::erasure::ErasePersonalData, hrmesh_domain::ServiceError<R>> {
+    let mut v = hrmesh_domain::Violations::default();
+    let request_id = hrmesh_domain::RequestId::parse("request_id", &request.request_id, &mut v);
+    let employee_id = hrmesh_domain::EmployeeId::parse("employee_id", &request.employee_id, &mut v);
+    let command = request_id
+        .zip(employee_id)
+        .map(
+            |(request_id, employee_id)| hrmesh_domain::erasure::ErasePersonalData {
+                request_id,
+                employee_id,
+            },
+        );
+    hrmesh_domain::ServiceError::parsed(v, command)
+}
+
+/// An erasure as the services answer it.
+pub fn erasure(erasure: hrmesh_domain::erasure::Erasure) -> hrmesh_proto::common::Erasure {
+    hrmesh_proto::common::Erasure {
+        employee_id: erasure.employee_id.to_string(),
+        keys_destroyed: erasure.keys_destroyed,
+        erased_at: Some(crate::events::timestamp(erasure.erased_at)),
+    }
+}

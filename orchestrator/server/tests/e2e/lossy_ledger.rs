@@ -114,6 +114,7 @@ forward! {
     list_freezes(lpb::ListFreezesRequest) -> lpb::ListFreezesResponse;
     end_assignments(lpb::EndAssignmentsRequest) -> lpb::EndAssignmentsResponse;
     reopen_assignments(lpb::ReopenAssignmentsRequest) -> lpb::ReopenAssignmentsResponse;
+    erase_personal_data(cpb::ErasePersonalDataRequest) -> cpb::Erasure;
     list_audit_events(cpb::ListAuditEventsRequest) -> cpb::ListAuditEventsResponse;
 }
 

@@ -2,6 +2,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use hrmesh_domain::erasure::{ErasePersonalData, Erasure};
 use hrmesh_domain::{Clock, EmployeeId, Violations};
 
 use crate::plan::{AccountPlan, EntryDraft, HoldPlan, expand_hold_days};
@@ -151,6 +152,14 @@ pub trait LedgerStore: Send + Sync + 'static {
         command: &ReopenAssignments,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<Assignment>>> + Send;
+
+    /// Destroys the employee's data keys: every reason sealed with them reads as erased from
+    /// then on, and nothing else changes. Once per request id.
+    fn erase_personal_data(
+        &self,
+        command: &ErasePersonalData,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Erasure>> + Send;
 
     /// Applies every accrual and carry-over expiry due up to the command's day to the accounts in
     /// its scope: at most once per account and period, safe to run concurrently and again.
@@ -561,6 +570,12 @@ impl<S: LedgerStore, C: Clock> Ledger<S, C> {
     pub async fn reopen_assignments(&self, command: ReopenAssignments) -> Result<Vec<Assignment>> {
         self.store
             .reopen_assignments(&command, self.clock.now())
+            .await
+    }
+
+    pub async fn erase_personal_data(&self, command: ErasePersonalData) -> Result<Erasure> {
+        self.store
+            .erase_personal_data(&command, self.clock.now())
             .await
     }
 

@@ -208,6 +208,7 @@ pub const PERMISSIONS: &[(&str, &str)] = &[
     ("/hrmesh.ledger.v1.LedgerService/ListFreezes", READ),
     ("/hrmesh.ledger.v1.LedgerService/EndAssignments", UPDATE),
     ("/hrmesh.ledger.v1.LedgerService/ReopenAssignments", UPDATE),
+    ("/hrmesh.ledger.v1.LedgerService/ErasePersonalData", ADMIN),
     ("/hrmesh.ledger.v1.LedgerService/ListAuditEvents", ADMIN),
     ("/hrmesh.events.v1.EventService/ListEvents", READ),
     ("/hrmesh.events.v1.EventService/WatchEvents", READ),
@@ -540,6 +541,18 @@ impl<S: LedgerStore, C: Clock> LedgerService for LedgerGrpc<S, C> {
         respond(
             self.ledger.end_assignments(command).await,
             convert::ended_assignments,
+        )
+    }
+
+    async fn erase_personal_data(
+        &self,
+        request: Request<hrmesh_proto::common::ErasePersonalDataRequest>,
+    ) -> Result<Response<hrmesh_proto::common::Erasure>, Status> {
+        let command =
+            hrmesh_mesh::crypto::erase_request(request.into_inner()).map_err(to_status)?;
+        respond(
+            self.ledger.erase_personal_data(command).await,
+            hrmesh_mesh::crypto::erasure,
         )
     }
 

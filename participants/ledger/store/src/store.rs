@@ -3,6 +3,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use hrmesh_crypto::Keyring;
 use hrmesh_domain::EmployeeId;
+use hrmesh_domain::erasure::{ErasePersonalData, Erasure};
 use hrmesh_ledger_core::{
     AccountPlan, AccrualFrequency, AccrualRule, AccrualRun, AppendEntries, AssignPolicies,
     AssignPolicy, Assignment, CreatePolicy, EndAssignments, EndedAssignments, Entry, EntryDraft,
@@ -1404,6 +1405,32 @@ impl LedgerStore for SeaLedgerStore {
         )
         .await;
         self.opened(done).await
+    }
+
+    async fn erase_personal_data(
+        &self,
+        command: &ErasePersonalData,
+        now: DateTime<Utc>,
+    ) -> Result<Erasure> {
+        let vault = self.effects.vault.clone();
+        let owned = command.clone();
+        inbox::once_protected(
+            &self.writer,
+            &self.effects.vault,
+            command.request_id.as_str(),
+            "ledger.ErasePersonalData",
+            command,
+            move |txn| {
+                Box::pin(async move {
+                    let destroyed = vault
+                        .erase(txn, owned.employee_id.as_str(), now)
+                        .await
+                        .map_err(|err| fail(sealed::vault_error(err)))?;
+                    Ok(Erasure::of(owned.employee_id, destroyed, now))
+                })
+            },
+        )
+        .await
     }
 
     async fn reopen_assignments(

@@ -309,6 +309,24 @@ impl<S: NotificationStore, C: Clock, D: ChannelSender> Notifier<S, C, D> {
         .await
     }
 
+    /// Destroys the data keys that seal what the recipient's notifications say. Erasing is its
+    /// own idempotence: a repeat destroys nothing more (and answers 0 keys).
+    pub async fn erase_personal_data(
+        &self,
+        command: hrmesh_domain::erasure::ErasePersonalData,
+    ) -> Result<hrmesh_domain::erasure::Erasure> {
+        let now = self.clock.now();
+        let destroyed = self
+            .store
+            .erase_personal_data(&command.employee_id, now)
+            .await?;
+        Ok(hrmesh_domain::erasure::Erasure::of(
+            command.employee_id,
+            destroyed,
+            now,
+        ))
+    }
+
     pub async fn redrive(&self, command: Redrive) -> Result<Notification> {
         let now = self.clock.now();
         self.update(&command.notification_id, |n| {

@@ -140,6 +140,10 @@ pub const PERMISSIONS: &[(&str, &str)] = &[
     ),
     ("/hrmesh.notification.v1.NotificationService/Redrive", ADMIN),
     (
+        "/hrmesh.notification.v1.NotificationService/ErasePersonalData",
+        ADMIN,
+    ),
+    (
         "/hrmesh.notification.v1.NotificationService/ListAuditEvents",
         ADMIN,
     ),
@@ -365,6 +369,18 @@ impl<S: NotificationStore, C: Clock> NotificationService for NotificationGrpc<S,
             self.wake_worker.notify_one();
         }
         respond(redriven, convert::notification)
+    }
+
+    async fn erase_personal_data(
+        &self,
+        request: Request<hrmesh_proto::common::ErasePersonalDataRequest>,
+    ) -> Result<Response<hrmesh_proto::common::Erasure>, Status> {
+        let command =
+            hrmesh_mesh::crypto::erase_request(request.into_inner()).map_err(to_status)?;
+        respond(
+            self.notifier.erase_personal_data(command).await,
+            hrmesh_mesh::crypto::erasure,
+        )
     }
 
     async fn list_audit_events(

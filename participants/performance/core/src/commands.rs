@@ -228,11 +228,7 @@ pub struct CloseEmployeeRecords {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErasePersonalData {
-    pub request_id: RequestId,
-    pub employee_id: EmployeeId,
-}
+pub use hrmesh_domain::erasure::ErasePersonalData;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReopenEmployeeRecords {

@@ -963,14 +963,7 @@ pub struct Closure {
     pub reopened_at: Option<DateTime<Utc>>,
 }
 
-/// What one ErasePersonalData did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Erasure {
-    pub employee_id: EmployeeId,
-    /// Data keys destroyed (0 when nothing was left to erase).
-    pub keys_destroyed: u32,
-    pub erased_at: DateTime<Utc>,
-}
+pub use hrmesh_domain::erasure::Erasure;
 
 /// One page of a listing; `next_after` continues it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -724,12 +724,12 @@ impl<S: PerformanceStore, C: Clock> PerformanceService for PerformanceGrpc<S, C>
 
     async fn erase_personal_data(
         &self,
-        request: Request<pb::ErasePersonalDataRequest>,
-    ) -> Result<Response<pb::Erasure>, Status> {
-        let command = parse(convert::erase_personal_data(request.into_inner()))?;
+        request: Request<hrmesh_proto::common::ErasePersonalDataRequest>,
+    ) -> Result<Response<hrmesh_proto::common::Erasure>, Status> {
+        let command = parse(hrmesh_mesh::crypto::erase_request(request.into_inner()))?;
         respond(
             self.performance.erase_personal_data(command).await,
-            convert::erasure,
+            hrmesh_mesh::crypto::erasure,
         )
     }
 

@@ -939,11 +939,7 @@ impl PerformanceStore for SeaPerformanceStore {
                         .erase(txn, owned.employee_id.as_str(), now)
                         .await
                         .map_err(|err| fail(vault_error(err)))?;
-                    Ok(Erasure {
-                        employee_id: owned.employee_id,
-                        keys_destroyed: u32::try_from(destroyed).unwrap_or(u32::MAX),
-                        erased_at: now,
-                    })
+                    Ok(Erasure::of(owned.employee_id, destroyed, now))
                 })
             },
         )

@@ -174,4 +174,101 @@ async fn reasons_are_sealed_at_rest_and_read_in_the_clear(backend: Backend) {
     h.server.stop().await.expect("clean shutdown");
 }
 
-hrmesh_mesh::test_on_every_backend!(reasons_are_sealed_at_rest_and_read_in_the_clear);
+async fn erasure_shreds_reasons_and_keeps_the_ledger(backend: Backend) {
+    let mut h = Harness::with_pto(backend).await;
+    h.client
+        .append_entries(adjustment("adjust-1", "1", &secret("adjustment")))
+        .await
+        .expect("adjust");
+    let hold = h
+        .client
+        .hold_days(HoldDaysRequest {
+            reason: secret("hold"),
+            ..hold_request("hold-1", "2026-03-02", "2026-03-03")
+        })
+        .await
+        .expect("hold")
+        .into_inner();
+    h.client
+        .assign_policy(assign_request("assign-2", "e-2", "pto-standard"))
+        .await
+        .expect("assign");
+    let mut other = adjustment("adjust-2", "1", &secret("other"));
+    other.entries[0].employee_id = "e-2".into();
+    h.client.append_entries(other).await.expect("adjust e-2");
+    let before = h.balance("2026-12-31").await;
+
+    let erase = hrmesh_proto::common::ErasePersonalDataRequest {
+        request_id: "erase-1".into(),
+        employee_id: "e-1".into(),
+    };
+    let erased = h
+        .client
+        .erase_personal_data(erase.clone())
+        .await
+        .expect("erase")
+        .into_inner();
+    assert_eq!(
+        (erased.employee_id.as_str(), erased.keys_destroyed),
+        ("e-1", 1)
+    );
+    let again = h
+        .client
+        .erase_personal_data(erase)
+        .await
+        .expect("repeat")
+        .into_inner();
+    assert_eq!(again, erased, "a repeat answers the first erasure");
+
+    let entries = h
+        .client
+        .list_entries(ListEntriesRequest {
+            employee_id: "e-1".into(),
+            page_size: 500,
+            ..Default::default()
+        })
+        .await
+        .expect("list entries")
+        .into_inner()
+        .entries;
+    let erased_reasons = entries
+        .iter()
+        .filter(|entry| entry.reason == hrmesh_crypto::ERASED)
+        .count();
+    assert_eq!(
+        erased_reasons, 3,
+        "the adjustment and both held days: {entries:?}"
+    );
+    assert!(entries.iter().all(|entry| !entry.reason.contains("zq")));
+    let read = h
+        .client
+        .get_hold(GetHoldRequest {
+            hold_id: hold.hold_id,
+        })
+        .await
+        .expect("get hold")
+        .into_inner();
+    assert_eq!(read.reason, hrmesh_crypto::ERASED);
+    assert_eq!(read.total, hold.total, "the hold itself stays");
+    assert_eq!(h.balance("2026-12-31").await, before, "balances stay");
+    let others = h
+        .client
+        .list_entries(ListEntriesRequest {
+            employee_id: "e-2".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("list e-2")
+        .into_inner()
+        .entries;
+    assert!(
+        others.iter().any(|entry| entry.reason == secret("other")),
+        "another employee's reasons stay: {others:?}"
+    );
+    h.server.stop().await.expect("clean shutdown");
+}
+
+hrmesh_mesh::test_on_every_backend!(
+    reasons_are_sealed_at_rest_and_read_in_the_clear,
+    erasure_shreds_reasons_and_keeps_the_ledger,
+);

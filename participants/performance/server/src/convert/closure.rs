@@ -65,29 +65,6 @@ pub fn close_employee_records(
     PerformanceError::parsed(v, command)
 }
 
-pub fn erase_personal_data(
-    request: pb::ErasePersonalDataRequest,
-) -> Parsed<core::ErasePersonalData> {
-    let mut v = Violations::default();
-    let request_id = RequestId::parse("request_id", &request.request_id, &mut v);
-    let employee_id = EmployeeId::parse("employee_id", &request.employee_id, &mut v);
-    let command = (|| {
-        Some(core::ErasePersonalData {
-            request_id: request_id?,
-            employee_id: employee_id?,
-        })
-    })();
-    PerformanceError::parsed(v, command)
-}
-
-pub fn erasure(erasure: core::Erasure) -> pb::Erasure {
-    pb::Erasure {
-        employee_id: erasure.employee_id.to_string(),
-        keys_destroyed: erasure.keys_destroyed,
-        erased_at: Some(timestamp(erasure.erased_at)),
-    }
-}
-
 pub fn reopen_employee_records(
     request: pb::ReopenEmployeeRecordsRequest,
 ) -> Parsed<core::ReopenEmployeeRecords> {

@@ -7,9 +7,7 @@ mod goal;
 mod pip;
 mod review;
 
-pub(crate) use closure::{
-    close_employee_records, closure, erase_personal_data, erasure, reopen_employee_records,
-};
+pub(crate) use closure::{close_employee_records, closure, reopen_employee_records};
 pub(crate) use feedback::{
     feedback, feedback_request, give_feedback, list_feedback, list_feedback_requests,
     request_feedback,

@@ -6,6 +6,7 @@ use hrmesh_mesh::testing::Backend;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 
 use super::*;
+use hrmesh_proto::common::ErasePersonalDataRequest;
 
 /// Text no test writes anywhere else.
 fn secret(what: &str) -> String {
