@@ -507,6 +507,12 @@ pub fn offboard_employee() -> Input {
     })
 }
 
+pub fn erase_personal_data() -> Input {
+    Input::ErasePersonalData(opb::ErasePersonalDataInput {
+        employee_id: "e-1".into(),
+    })
+}
+
 pub fn onboard_employee() -> Input {
     Input::OnboardEmployee(opb::OnboardEmployeeInput {
         employee_id: "e-7".into(),

@@ -74,11 +74,14 @@ fn provider_of(kind: CommandKind) -> &'static str {
         | ReopenEmployeeRecords
         | CreateProbationReview
         | CreateGoals
-        | RecordPipOutcome => performance::PROVIDER,
+        | RecordPipOutcome
+        | ErasePerformanceData => performance::PROVIDER,
         AppendEntry | ReverseEntry | HoldDays | PostHold | VoidHold | AssignPolicies
         | FreezeAccruals | UnfreezeAccruals | ExtendFreeze | EndAssignments | ReopenAssignments
-        | ListBalances | AppendEntries | ReverseEntries | RunAccruals => ledger::PROVIDER,
-        Notify => notification::PROVIDER,
+        | ListBalances | AppendEntries | ReverseEntries | RunAccruals | EraseLedgerData => {
+            ledger::PROVIDER
+        }
+        Notify | EraseNotificationData => notification::PROVIDER,
     }
 }
 

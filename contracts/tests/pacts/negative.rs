@@ -65,7 +65,7 @@ fn only_failure(report: &Report) -> (String, Vec<String>) {
 async fn a_provider_serving_the_contract_passes() {
     let report = verify_ledger(None).await;
     assert!(report.passed(), "{report}");
-    assert_eq!(report.outcomes.len(), 22);
+    assert_eq!(report.outcomes.len(), 23);
 }
 
 /// `holdId` renamed in the provider's proto (a new field): the orchestrator no longer sees it.

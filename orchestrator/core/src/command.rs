@@ -183,6 +183,11 @@ pub enum ParticipantCommand {
     ReopenEmployeeRecords {
         close_request_id: String,
     },
+    /// Destroys the employee's data keys in `participant` (an erasure: never undone).
+    ErasePersonalData {
+        participant: Participant,
+        employee_id: EmployeeId,
+    },
     CreateProbationReview {
         employee_id: EmployeeId,
         manager_id: EmployeeId,
@@ -328,10 +333,13 @@ pub enum CommandKind {
     ReverseEntries,
     RunAccruals,
     Notify,
+    ErasePerformanceData,
+    EraseLedgerData,
+    EraseNotificationData,
 }
 
 impl CommandKind {
-    pub const ALL: [CommandKind; 26] = [
+    pub const ALL: [CommandKind; 29] = [
         CommandKind::FinalizeReview,
         CommandKind::ReopenReview,
         CommandKind::CompleteReview,
@@ -358,6 +366,9 @@ impl CommandKind {
         CommandKind::ReverseEntries,
         CommandKind::RunAccruals,
         CommandKind::Notify,
+        CommandKind::ErasePerformanceData,
+        CommandKind::EraseLedgerData,
+        CommandKind::EraseNotificationData,
     ];
 
     /// The participant and the RPC the command is.
@@ -390,6 +401,9 @@ impl CommandKind {
             CommandKind::ReverseEntries => (Ledger, "ReverseEntry"),
             CommandKind::RunAccruals => (Ledger, "RunAccruals"),
             CommandKind::Notify => (Notification, "Send"),
+            CommandKind::ErasePerformanceData => (Performance, "ErasePersonalData"),
+            CommandKind::EraseLedgerData => (Ledger, "ErasePersonalData"),
+            CommandKind::EraseNotificationData => (Notification, "ErasePersonalData"),
         }
     }
 }
@@ -423,6 +437,11 @@ impl ParticipantCommand {
             ParticipantCommand::ReverseEntries { .. } => CommandKind::ReverseEntries,
             ParticipantCommand::RunAccruals { .. } => CommandKind::RunAccruals,
             ParticipantCommand::Notify { .. } => CommandKind::Notify,
+            ParticipantCommand::ErasePersonalData { participant, .. } => match participant {
+                Participant::Performance => CommandKind::ErasePerformanceData,
+                Participant::Ledger => CommandKind::EraseLedgerData,
+                Participant::Notification => CommandKind::EraseNotificationData,
+            },
         }
     }
 

@@ -45,6 +45,10 @@ pub enum StepOutput {
     Notified {
         notification_id: String,
     },
+    /// The data keys a participant destroyed (0 when none was left).
+    Erased {
+        keys_destroyed: u32,
+    },
     PolicyAssigned {
         assignment_id: String,
     },
@@ -144,6 +148,9 @@ impl StepOutput {
             }
             StepOutput::Notified { notification_id } => {
                 facts.insert("notification_id", notification_id.clone());
+            }
+            StepOutput::Erased { keys_destroyed } => {
+                facts.insert("keys_destroyed", keys_destroyed.to_string());
             }
             StepOutput::PolicyAssigned { assignment_id } => {
                 facts.insert("assignment_id", assignment_id.clone());

@@ -361,7 +361,8 @@ enum Service {
     /// pip_reminder_days, default 7), each at most once even with several replicas.
     Performance(PerformanceArgs),
     /// Serve hrmesh.orchestrator.v1.SagaService: the saga orchestrator. Sagas (complete-review,
-    /// request-time-off, decide-time-off, initiate-pip, offboard-employee, onboard-employee) run
+    /// request-time-off, decide-time-off, initiate-pip, conclude-pip, offboard-employee,
+    /// onboard-employee, erase-personal-data) run
     /// step by step against the performance, ledger and notification services: outages are
     /// retried within a budget, a rejection before the pivot compensates in reverse order, and a
     /// durable log resumes every unfinished saga on start.

@@ -250,6 +250,12 @@ enum StartSaga {
         #[arg(long = "goal")]
         goals: Vec<String>,
     },
+    /// Erase the employee's personal data in every service (admins only; cannot be undone):
+    /// their free text then reads as "[erased]", while records, balances and saga histories stay.
+    ErasePersonalData {
+        #[arg(long)]
+        employee_id: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -261,6 +267,7 @@ enum SagaTypeArg {
     ConcludePip,
     OffboardEmployee,
     OnboardEmployee,
+    ErasePersonalData,
 }
 
 impl SagaTypeArg {
@@ -273,6 +280,7 @@ impl SagaTypeArg {
             Self::ConcludePip => SagaType::ConcludePip,
             Self::OffboardEmployee => SagaType::OffboardEmployee,
             Self::OnboardEmployee => SagaType::OnboardEmployee,
+            Self::ErasePersonalData => SagaType::ErasePersonalData,
         }
     }
 }
@@ -477,6 +485,11 @@ fn input(saga: StartSaga) -> anyhow::Result<Input> {
             new_end_date,
             additional_check_in_dates: additional_check_ins,
         }),
+        StartSaga::ErasePersonalData { employee_id } => {
+            Input::ErasePersonalData(hrmesh_proto::orchestrator::ErasePersonalDataInput {
+                employee_id,
+            })
+        }
         StartSaga::OffboardEmployee {
             employee_id,
             last_day,

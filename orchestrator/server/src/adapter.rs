@@ -20,7 +20,9 @@ use hrmesh_proto::performance::performance_service_client::PerformanceServiceCli
 use hrmesh_saga_core::command::{EntryKind, FreezeTarget, NewEntry, RecipientKind};
 use hrmesh_saga_core::ids::PolicyId;
 use hrmesh_saga_core::output::AppendedEntry;
-use hrmesh_saga_core::{CallOutcome, ParticipantCommand, Reason, Rejection, StepOutput};
+use hrmesh_saga_core::{
+    CallOutcome, Participant, ParticipantCommand, Reason, Rejection, StepOutput,
+};
 use tonic::Status;
 use tonic::transport::Channel;
 use tonic_types::StatusExt;
@@ -41,6 +43,7 @@ pub const IDENTITY_PERMISSIONS: &[&str] = &[
     "ledger.admin",
     "notification.create",
     "notification.update",
+    "notification.admin",
 ];
 
 /// The participants' clients, each behind its resilience stack.
@@ -869,6 +872,49 @@ impl ParticipantPort for Participants {
                     notification_id: n.notification_id,
                 })
             ),
+            C::ErasePersonalData {
+                participant,
+                employee_id,
+            } => {
+                let message = hrmesh_proto::common::ErasePersonalDataRequest {
+                    request_id: key,
+                    employee_id: employee_id.to_string(),
+                };
+                let erased = |erasure: hrmesh_proto::common::Erasure| {
+                    Ok(StepOutput::Erased {
+                        keys_destroyed: erasure.keys_destroyed,
+                    })
+                };
+                match participant {
+                    Participant::Performance => rpc!(
+                        p.performance_calls,
+                        p.performance,
+                        erase_personal_data,
+                        "ErasePersonalData",
+                        call,
+                        message,
+                        |reply| erased(reply)
+                    ),
+                    Participant::Ledger => rpc!(
+                        p.ledger_calls,
+                        p.ledger,
+                        erase_personal_data,
+                        "ErasePersonalData",
+                        call,
+                        message,
+                        |reply| erased(reply)
+                    ),
+                    Participant::Notification => rpc!(
+                        p.notification_calls,
+                        p.notification,
+                        erase_personal_data,
+                        "ErasePersonalData",
+                        call,
+                        message,
+                        |reply| erased(reply)
+                    ),
+                }
+            }
         };
         outcome(result)
     }

@@ -11,8 +11,8 @@ use hrmesh_saga_core::codec::{self, SagaStart};
 use hrmesh_saga_core::command::{PipOutcome, Rating, ReviewSection};
 use hrmesh_saga_core::ids::{PolicyId, RecordId};
 use hrmesh_saga_core::sagas::{
-    CompleteReview, ConcludePip, DecideTimeOff, InitiatePip, OffboardEmployee, OnboardEmployee,
-    RequestTimeOff, Settlement,
+    CompleteReview, ConcludePip, DecideTimeOff, ErasePersonalData, InitiatePip, OffboardEmployee,
+    OnboardEmployee, RequestTimeOff, Settlement,
     onboard_employee::{GOALS_MAX, POLICIES_MAX},
 };
 use hrmesh_saga_core::{SagaInput, SagaType};
@@ -60,6 +60,7 @@ pub fn saga_type_pb(kind: SagaType) -> pb::SagaType {
         SagaType::OffboardEmployee => pb::SagaType::OffboardEmployee,
         SagaType::OnboardEmployee => pb::SagaType::OnboardEmployee,
         SagaType::ConcludePip => pb::SagaType::ConcludePip,
+        SagaType::ErasePersonalData => pb::SagaType::ErasePersonalData,
     }
 }
 
@@ -234,6 +235,13 @@ fn parse_input(input: &Input, v: &mut Violations) -> Option<SagaInput> {
                 end_date: end?,
                 check_in_dates,
                 bonus_policy_id,
+            })
+        }
+        Input::ErasePersonalData(i) => {
+            let employee_id =
+                EmployeeId::parse("erase_personal_data.employee_id", &i.employee_id, v);
+            SagaInput::ErasePersonalData(ErasePersonalData {
+                employee_id: employee_id?,
             })
         }
         Input::ConcludePip(i) => {
@@ -435,6 +443,9 @@ pub fn input_pb(input: &SagaInput) -> Input {
                 .as_ref()
                 .map(ToString::to_string)
                 .unwrap_or_default(),
+        }),
+        SagaInput::ErasePersonalData(i) => Input::ErasePersonalData(pb::ErasePersonalDataInput {
+            employee_id: i.employee_id.to_string(),
         }),
         SagaInput::ConcludePip(i) => Input::ConcludePip(pb::ConcludePipInput {
             pip_id: i.pip_id.to_string(),

@@ -427,7 +427,8 @@ async fn apply_append(
     Ok(Ok(()))
 }
 
-/// Writes the integration events of the saga `append` brought to its new state.
+/// Writes what the saga `append` brought to its new state causes: its integration events, and
+/// for a completed erasure the erasure of the employee's key in the log.
 async fn integration_events(
     txn: &DatabaseTransaction,
     outbox: &Outbox<IntegrationEvent>,
@@ -444,6 +445,11 @@ async fn integration_events(
     let input = codec::decode_start(u32::try_from(row.log_version).unwrap_or(1), &input)
         .ok()
         .map(|start| start.input);
+    // An erasure completes by destroying the log's own key for the employee, in the same
+    // transaction: every saga's sealed start about them reads as erased from then on.
+    let erased = (append.state == SagaState::Completed
+        && row.saga_type == SagaType::ErasePersonalData.as_str())
+    .then(|| row.employee_id.clone());
     let facts = SagaFacts {
         saga_id: row.id,
         saga_type: row.saga_type,
@@ -453,6 +459,9 @@ async fn integration_events(
     };
     let events = IntegrationEvent::on_reaching(append.state, facts, input.as_ref());
     outbox.add(txn, &events, append.now).await?;
+    if let Some(employee_id) = erased {
+        vault.erase(txn, &employee_id, append.now).await?;
+    }
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 pub mod complete_review;
 pub mod conclude_pip;
 pub mod decide_time_off;
+pub mod erase_personal_data;
 pub mod initiate_pip;
 pub mod offboard_employee;
 pub mod onboard_employee;
@@ -23,6 +24,7 @@ use crate::{Definition, Direction, LockMode, StepDef, idempotency_key};
 pub use complete_review::CompleteReview;
 pub use conclude_pip::ConcludePip;
 pub use decide_time_off::DecideTimeOff;
+pub use erase_personal_data::ErasePersonalData;
 pub use initiate_pip::InitiatePip;
 pub use offboard_employee::{OffboardEmployee, Settlement};
 pub use onboard_employee::OnboardEmployee;
@@ -38,6 +40,7 @@ pub enum SagaType {
     OffboardEmployee,
     OnboardEmployee,
     ConcludePip,
+    ErasePersonalData,
 }
 
 /// Who, besides services and saga admins, may start a saga about an employee.
@@ -52,7 +55,7 @@ pub enum Starter {
 }
 
 impl SagaType {
-    pub const ALL: [SagaType; 7] = [
+    pub const ALL: [SagaType; 8] = [
         SagaType::CompleteReview,
         SagaType::RequestTimeOff,
         SagaType::DecideTimeOff,
@@ -60,6 +63,7 @@ impl SagaType {
         SagaType::OffboardEmployee,
         SagaType::OnboardEmployee,
         SagaType::ConcludePip,
+        SagaType::ErasePersonalData,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -71,6 +75,7 @@ impl SagaType {
             SagaType::OffboardEmployee => "offboard-employee",
             SagaType::OnboardEmployee => "onboard-employee",
             SagaType::ConcludePip => "conclude-pip",
+            SagaType::ErasePersonalData => "erase-personal-data",
         }
     }
 
@@ -86,7 +91,9 @@ impl SagaType {
             | SagaType::DecideTimeOff
             | SagaType::InitiatePip
             | SagaType::ConcludePip => Starter::Manager,
-            SagaType::OffboardEmployee | SagaType::OnboardEmployee => Starter::Admin,
+            SagaType::OffboardEmployee
+            | SagaType::OnboardEmployee
+            | SagaType::ErasePersonalData => Starter::Admin,
         }
     }
 
@@ -99,6 +106,7 @@ impl SagaType {
             SagaType::OffboardEmployee => (offboard_employee::LOCK, offboard_employee::STEPS),
             SagaType::OnboardEmployee => (onboard_employee::LOCK, onboard_employee::STEPS),
             SagaType::ConcludePip => (conclude_pip::LOCK, conclude_pip::STEPS),
+            SagaType::ErasePersonalData => (erase_personal_data::LOCK, erase_personal_data::STEPS),
         }
     }
 
@@ -130,6 +138,7 @@ pub enum SagaInput {
     OffboardEmployee(OffboardEmployee),
     OnboardEmployee(OnboardEmployee),
     ConcludePip(ConcludePip),
+    ErasePersonalData(ErasePersonalData),
 }
 
 impl SagaInput {
@@ -142,6 +151,7 @@ impl SagaInput {
             SagaInput::OffboardEmployee(_) => SagaType::OffboardEmployee,
             SagaInput::OnboardEmployee(_) => SagaType::OnboardEmployee,
             SagaInput::ConcludePip(_) => SagaType::ConcludePip,
+            SagaInput::ErasePersonalData(_) => SagaType::ErasePersonalData,
         }
     }
 
@@ -156,6 +166,7 @@ impl SagaInput {
             SagaInput::OffboardEmployee(i) => &i.employee_id,
             SagaInput::OnboardEmployee(i) => &i.employee_id,
             SagaInput::ConcludePip(i) => &i.employee_id,
+            SagaInput::ErasePersonalData(i) => &i.employee_id,
         }
     }
 
@@ -169,6 +180,7 @@ impl SagaInput {
             SagaInput::OffboardEmployee(i) => i.plan(step, direction, ctx),
             SagaInput::OnboardEmployee(i) => i.plan(step, direction, ctx),
             SagaInput::ConcludePip(i) => i.plan(step, direction, ctx),
+            SagaInput::ErasePersonalData(i) => i.plan(step, direction, ctx),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! a headless Chromium; and the executor over fake ports.
 
 mod console;
+mod erasure;
 mod executor;
 mod expiry;
 mod hr_sagas;
