@@ -104,8 +104,9 @@ const REWRAP_BATCH: u64 = 500;
 const REWRAP_BATCHES: usize = 100;
 
 /// The re-wrap job: every `interval`, moves the data keys still wrapped by an older keyring
-/// version to the current one, in bounded batches. Interrupting it loses nothing: each key moves
-/// in one conditional update, and the next run goes on.
+/// version to the current one, in bounded batches, and logs the versions still in use whenever
+/// they change (a version not listed can be removed from the keyring). Interrupting it loses
+/// nothing: each key moves in one conditional update, and the next run goes on.
 pub struct Rewrap {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
@@ -115,6 +116,7 @@ impl Rewrap {
     pub fn start(vault: Vault, keys: Arc<dyn KeyRows>, interval: Duration) -> Self {
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(async move {
+            let mut in_use = Vec::new();
             loop {
                 match rewrap_all(&vault, &*keys).await {
                     Ok(0) => {}
@@ -122,6 +124,22 @@ impl Rewrap {
                     Err(err) => tracing::warn!(
                         error = format!("{err:#}"),
                         "re-wrapping data keys failed; retrying later"
+                    ),
+                }
+                // Which versions an operator may retire: those no live key is wrapped by.
+                match vault.versions_in_use(&*keys).await {
+                    Ok(versions) if versions != in_use => {
+                        tracing::info!(
+                            versions_in_use = ?versions,
+                            current = vault.keyring().current(),
+                            "keyring versions wrapping live data keys (any other can be retired)"
+                        );
+                        in_use = versions;
+                    }
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(
+                        error = format!("{err:#}"),
+                        "reading the keyring versions in use failed"
                     ),
                 }
                 tokio::select! {

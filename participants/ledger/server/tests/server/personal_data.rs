@@ -268,7 +268,157 @@ async fn erasure_shreds_reasons_and_keeps_the_ledger(backend: Backend) {
     h.server.stop().await.expect("clean shutdown");
 }
 
+/// A second replica of the ledger on the harness's database, sealing with `keyring`.
+async fn replica(
+    db: &TestDatabase,
+    clock: &ManualClock,
+    keyring: &str,
+) -> anyhow::Result<(
+    SeaLedgerStore,
+    LedgerServer,
+    LedgerServiceClient<MeshChannel>,
+)> {
+    let keyring = std::sync::Arc::new(hrmesh_crypto::Keyring::from_toml(keyring)?);
+    let store =
+        SeaLedgerStore::open(&db.url, hrmesh_ledger_server::events::encode, keyring).await?;
+    let mut config = LedgerConfig {
+        accrual_run_interval_secs: 0,
+        ..LedgerConfig::default()
+    };
+    hrmesh_mesh::testing::secure(&mut config.common);
+    config.common.listen = "127.0.0.1:0".parse()?;
+    let server = LedgerServer::start_with(store.clone(), clock.clone(), &config).await?;
+    let client =
+        LedgerServiceClient::new(hrmesh_mesh::testing::admin_channel(&server.server.uri()));
+    Ok((store, server, client))
+}
+
+async fn reasons(client: &mut LedgerServiceClient<MeshChannel>, employee: &str) -> Vec<String> {
+    client
+        .list_entries(ListEntriesRequest {
+            employee_id: employee.into(),
+            page_size: 500,
+            ..Default::default()
+        })
+        .await
+        .expect("list entries")
+        .into_inner()
+        .entries
+        .into_iter()
+        .map(|entry| entry.reason)
+        .filter(|reason| !reason.is_empty())
+        .collect()
+}
+
+fn adjustment_for(employee: &str, request_id: &str) -> AppendEntriesRequest {
+    let mut request = adjustment(request_id, "1", &secret(employee));
+    request.entries[0].employee_id = employee.into();
+    request
+}
+
+/// A new keyring version seals new writes at once; an interrupted re-wrap leaves every reason
+/// readable and a re-run finishes it; then the old version can be retired, and no longer the new.
+async fn rotation_survives_an_interrupted_rewrap(backend: Backend) {
+    let mut h = Harness::with_pto(backend).await;
+    let employees = ["e-1", "e-2", "e-3", "e-4"];
+    for employee in employees {
+        if employee != "e-1" {
+            h.client
+                .assign_policy(assign_request(
+                    &format!("assign-{employee}"),
+                    employee,
+                    "pto-standard",
+                ))
+                .await
+                .expect("assign");
+        }
+        h.client
+            .append_entries(adjustment_for(employee, &format!("adjust-{employee}")))
+            .await
+            .expect("adjust");
+    }
+    // Every replica gets the new keyring before any of it writes: the first one stops.
+    let Harness {
+        server: first,
+        clock,
+        db: database,
+        ..
+    } = h;
+    first.stop().await.expect("clean shutdown");
+    let v1 = hrmesh_mesh::testing::keyring_text();
+
+    // Version 2 is added; a replica with it seals new writes under it at once. (Its own key
+    // moved when it started.)
+    let v2 = hrmesh_crypto::rotate(v1).expect("rotate");
+    let (store, server, mut client) = replica(&database, &clock, &v2)
+        .await
+        .expect("a replica on version 2");
+    let db = store.connection().clone();
+    let vault = store.vault().clone();
+    assert_eq!(vault.versions_in_use(&db).await.expect("versions"), [1, 2]);
+    client
+        .assign_policy(assign_request("assign-e-5", "e-5", "pto-standard"))
+        .await
+        .expect("assign");
+    client
+        .append_entries(adjustment_for("e-5", "adjust-e-5"))
+        .await
+        .expect("adjust");
+
+    // The re-wrap is interrupted after one small batch: nothing is lost, every reason reads.
+    assert_eq!(vault.rewrap(&db, 2).await.expect("a batch"), 2);
+    assert_eq!(vault.versions_in_use(&db).await.expect("versions"), [1, 2]);
+    for employee in ["e-1", "e-2", "e-3", "e-4", "e-5"] {
+        assert_eq!(
+            reasons(&mut client, employee).await,
+            [secret(employee)],
+            "{employee}"
+        );
+    }
+    // Run again (as the job does after a restart): it finishes, and once more moves nothing.
+    let moved = hrmesh_mesh::crypto::rewrap_all(&vault, &db)
+        .await
+        .expect("re-run");
+    assert_eq!(moved, 2, "the keys of e-1…e-4, less the two moved");
+    assert_eq!(
+        hrmesh_mesh::crypto::rewrap_all(&vault, &db)
+            .await
+            .expect("again"),
+        0
+    );
+    assert_eq!(vault.versions_in_use(&db).await.expect("versions"), [2]);
+    server.stop().await.expect("stop");
+
+    // Version 1 retired: a replica with version 2 alone reads everything.
+    let retired: String = v2
+        .lines()
+        .filter(|line| !line.starts_with("1 = "))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let (_store, server, mut client) = replica(&database, &clock, &retired)
+        .await
+        .expect("version 2 alone");
+    for employee in ["e-1", "e-2", "e-3", "e-4", "e-5"] {
+        assert_eq!(
+            reasons(&mut client, employee).await,
+            [secret(employee)],
+            "{employee}"
+        );
+    }
+    server.stop().await.expect("stop");
+    // A keyring without version 2 can no longer start: the keys are wrapped by it.
+    let refused = replica(&database, &clock, v1)
+        .await
+        .err()
+        .expect("version 1 alone is refused");
+    assert!(
+        format!("{refused:#}").contains("keyring version 2"),
+        "{refused:#}"
+    );
+}
+
 hrmesh_mesh::test_on_every_backend!(
     reasons_are_sealed_at_rest_and_read_in_the_clear,
     erasure_shreds_reasons_and_keeps_the_ledger,
+    rotation_survives_an_interrupted_rewrap,
 );
