@@ -3,7 +3,8 @@
 //!
 //! The direct baseline makes the saga's five calls in sequence from one client: FinalizeReview,
 //! AppendEntries (the bonus), CompleteReview and two Sends. The saga is StartSaga with `wait`, so
-//! its latency includes the orchestrator's hop and its durable log. Run it with
+//! its latency includes the orchestrator's hop and its durable log. Then GetReview of the
+//! completed reviews, at 1 and 8 clients (their free text is sealed at rest). Run it with
 //! `bash loadtest/saga-bench.sh` (a throwaway PostgreSQL with fsync on); without
 //! HRMESH_TEST_POSTGRES_URL only SQLite is measured.
 
@@ -377,6 +378,35 @@ async fn bench(backend: Backend) {
                 d.wal_syncs, s.wal_syncs, d.commits, s.commits
             );
         }
+    }
+    // Review reads: GetReview of completed reviews, whose sections and comments are sealed at
+    // rest and opened on every read.
+    println!("\n### GetReview on {backend:?}\n");
+    println!("| clients | reads/s | p50 | p99 | CPU per read |");
+    println!("|---|---|---|---|---|");
+    for callers in [1, 8] {
+        let items: Vec<(String, String)> = warm.iter().cycle().take(800).cloned().collect();
+        let r = measure(
+            &mesh.clients(),
+            pg.as_ref(),
+            &format!("{backend:?} review reads {callers}"),
+            callers,
+            items,
+            |mut c, _employee, review_id| async move {
+                c.performance
+                    .get_review(ppb::GetReviewRequest { review_id })
+                    .await
+                    .expect("read a review");
+            },
+        )
+        .await;
+        println!(
+            "| {callers} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms |",
+            r.per_second,
+            ms(r.p50),
+            ms(r.p99),
+            r.cpu_ms
+        );
     }
     mesh.stop().await;
 }
