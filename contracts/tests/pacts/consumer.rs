@@ -190,6 +190,31 @@ impl Contract {
         }
     }
 
+    /// ErasePersonalData as erase-personal-data's step `step` sends it: every participant is
+    /// asked the same way, and an employee with nothing left to erase answers 0 keys (omitted in
+    /// the JSON).
+    pub fn erase_personal_data(&mut self, step: usize) {
+        self.interaction(
+            "erase an employee's personal data",
+            &[],
+            "ErasePersonalData",
+            json_pattern!({
+                "requestId": key_pattern(step, "do"),
+                "employeeId": like!("e-1"),
+            }),
+            Reply::Ok(json_pattern!({
+                "employeeId": like!("e-1"),
+                "erasedAt": like!("2026-12-31T17:00:00Z"),
+            })),
+            Drive::new(
+                erase_personal_data(),
+                step,
+                hrmesh_saga_core::Direction::Forward,
+                Expect::Done(&[("keys_destroyed", "0")]),
+            ),
+        );
+    }
+
     pub fn interaction(
         &mut self,
         description: &str,

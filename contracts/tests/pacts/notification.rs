@@ -166,25 +166,7 @@ pub fn contract() -> Contract {
         &[("employee_name", "e-7"), ("review_date", "2027-03-01")],
         Drive::new(onboard_employee(), 4, Forward, SENT),
     );
-    c.interaction(
-        "erase an employee's personal data",
-        &[],
-        "ErasePersonalData",
-        json_pattern!({
-            "requestId": key_pattern(2, "do"),
-            "employeeId": like!("e-1"),
-        }),
-        Reply::Ok(json_pattern!({
-            "employeeId": like!("e-1"),
-            "erasedAt": like!("2026-12-31T17:00:00Z"),
-        })),
-        Drive::new(
-            erase_personal_data(),
-            2,
-            Forward,
-            Expect::Done(&[("keys_destroyed", "0")]),
-        ),
-    );
+    c.erase_personal_data(2);
     c
 }
 

@@ -285,25 +285,7 @@ pub fn contract() -> Contract {
         )
         .after(2, &[("review_id", PROBATION_REVIEW)]),
     );
-    c.interaction(
-        "erase an employee's personal data",
-        &[],
-        "ErasePersonalData",
-        json_pattern!({
-            "requestId": key_pattern(0, "do"),
-            "employeeId": like!("e-1"),
-        }),
-        Reply::Ok(json_pattern!({
-            "employeeId": like!("e-1"),
-            "erasedAt": like!("2026-12-31T17:00:00Z"),
-        })),
-        Drive::new(
-            erase_personal_data(),
-            0,
-            Forward,
-            Expect::Done(&[("keys_destroyed", "0")]),
-        ),
-    );
+    c.erase_personal_data(0);
     c
 }
 
