@@ -135,6 +135,8 @@ pub struct OrchestratorServer {
     events: hrmesh_mesh::events::Events,
     /// The job that moves data keys to the keyring's current version.
     rewrap: Option<hrmesh_mesh::crypto::Rewrap>,
+    /// The job that archives finished sagas and audit events past their retention.
+    retention: Option<JoinHandle<()>>,
 }
 
 impl OrchestratorServer {
@@ -154,6 +156,13 @@ impl OrchestratorServer {
                 Duration::from_secs(config.common.crypto.rewrap_interval_secs),
             )
         });
+        let retention = config.common.retention.start(
+            "orchestrator",
+            &config.common,
+            log.record_kinds(),
+            std::sync::Arc::new(log.connection().clone()),
+            hrmesh_domain::SystemClock,
+        )?;
         let events = hrmesh_mesh::events::Events::start(
             "orchestrator",
             grpc::ADMIN,
@@ -228,6 +237,7 @@ impl OrchestratorServer {
             writer,
             events,
             rewrap,
+            retention,
         })
     }
 
@@ -245,6 +255,9 @@ impl OrchestratorServer {
         self.background.stop();
         let result = self.server.stop().await;
         self.writer.abort();
+        if let Some(retention) = self.retention {
+            retention.abort();
+        }
         self.events.stop().await;
         if let Some(rewrap) = self.rewrap {
             rewrap.stop().await;

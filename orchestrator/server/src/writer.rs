@@ -224,3 +224,51 @@ async fn write_loop(log: Arc<dyn LogPort>, mut jobs: mpsc::Receiver<WriteJob>, l
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Duration as Span, Utc};
+    use hrmesh_saga_core::{Event, SagaState, StepOutput};
+    use hrmesh_saga_store::{Append, Fence};
+
+    use super::*;
+
+    fn succeeded(step: usize, at: DateTime<Utc>, after: u64) -> WriteJob {
+        WriteJob::Append {
+            append: Append {
+                saga_id: "s-1".into(),
+                fence: Fence::Owner("r-1".into()),
+                after,
+                events: vec![(
+                    at,
+                    Event::StepSucceeded {
+                        step,
+                        output: StepOutput::Notified {
+                            notification_id: format!("n-{step}"),
+                        },
+                    },
+                )],
+                state: SagaState::Running,
+                reason: String::new(),
+                owner: Some("r-1".into()),
+                lease_until: Some(at + Span::seconds(10)),
+                now: at,
+            },
+            urgent: false,
+            done: None,
+        }
+    }
+
+    #[test]
+    fn merged_appends_keep_each_events_own_time() {
+        let first = Utc::now();
+        let second = first + Span::milliseconds(7);
+        let merged = merge(vec![succeeded(0, first, 0), succeeded(1, second, 1)]);
+        assert_eq!(merged.appends.len(), 1);
+        let append = &merged.appends[0];
+        let times: Vec<_> = append.events.iter().map(|(at, _)| *at).collect();
+        assert_eq!(times, [first, second]);
+        assert_eq!(append.now, second);
+        assert_eq!(merged.appended_done[0].len(), 2);
+    }
+}

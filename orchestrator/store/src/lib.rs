@@ -17,6 +17,7 @@
 
 mod entities;
 mod migration;
+pub mod retention;
 
 use chrono::{DateTime, Utc};
 use hrmesh_crypto::Keyring;
@@ -243,7 +244,8 @@ pub struct Append {
     pub fence: Fence,
     /// How many events the writer has seen: the append applies only if that is still the count.
     pub after: u64,
-    pub events: Vec<Event>,
+    /// The new events, each with the time it happened (appends merged into one keep theirs).
+    pub events: Vec<(DateTime<Utc>, Event)>,
     pub state: SagaState,
     pub reason: String,
     /// Who holds the saga afterwards (none once it is terminal or stuck).
@@ -404,11 +406,11 @@ async fn apply_append(
             .events
             .iter()
             .enumerate()
-            .map(|(i, event)| {
+            .map(|(i, (at, event))| {
                 Ok(saga_events::ActiveModel {
                     saga_id: Set(append.saga_id.clone()),
                     seq: Set((append.after + i as u64 + 1) as i64),
-                    at: Set(append.now),
+                    at: Set(*at),
                     event: Set(codec::encode_event(event)),
                 })
             })
@@ -512,6 +514,11 @@ impl SagaLog {
 
     pub fn connection(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// What the retention job archives: finished sagas with their events, and the audit trail.
+    pub fn record_kinds(&self) -> Vec<Arc<dyn hrmesh_storage::retention::RecordKind>> {
+        retention::kinds(&self.db)
     }
 
     /// Creates the saga, durably, before anything is called. A request id that created a saga

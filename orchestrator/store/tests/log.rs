@@ -1,8 +1,11 @@
-//! The saga log on SQLite and PostgreSQL: creation, the semantic lock, fenced appends, leases.
+//! The saga log on SQLite and PostgreSQL: creation, the semantic lock, fenced appends, leases,
+//! retention.
 
 use chrono::{Duration, TimeZone, Utc};
 use hrmesh_saga_core::{Event, LockMode, SagaState, StepOutput};
 use hrmesh_saga_store::{Append, Created, Fence, ListFilter, LogError, NewSaga, SagaLog};
+use hrmesh_storage::audit::AuditSource as _;
+use hrmesh_storage::retention::{Expired, Leases, Periods, RecordKind, Retention};
 use hrmesh_storage::testing::{Backend, TestDatabase};
 
 fn t0() -> chrono::DateTime<Utc> {
@@ -39,7 +42,7 @@ fn append(saga_id: &str, owner: &str, after: u64, events: Vec<Event>, state: Sag
         saga_id: saga_id.into(),
         fence: Fence::Owner(owner.into()),
         after,
-        events,
+        events: events.into_iter().map(|event| (t0(), event)).collect(),
         state,
         reason: String::new(),
         owner: (!state.is_terminal() && state != SagaState::Stuck).then(|| owner.to_owned()),
@@ -321,10 +324,205 @@ async fn a_starts_free_text_is_sealed_and_erased_with_the_employee(backend: Back
     assert_eq!(input.policy_id.as_str(), "pto");
 }
 
+fn audit_event(id: &str, at: chrono::DateTime<Utc>) -> hrmesh_storage::audit::AuditEvent {
+    hrmesh_storage::audit::AuditEvent {
+        id: id.into(),
+        at,
+        service: "orchestrator".into(),
+        method: "/hrmesh.saga.v1.SagaService/StartSaga".into(),
+        subject: "e-1".into(),
+        actor: "admin".into(),
+        on_behalf_of: None,
+        client_addr: None,
+        forwarded_for: None,
+        request_id: id.into(),
+        trace_id: None,
+        outcome: Some("OK".into()),
+    }
+}
+
+/// What the archive holds: every file's path and bytes.
+fn archive_files(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).expect("read the archive") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                let name = path.strip_prefix(dir).expect("under").display().to_string();
+                files.insert(name, std::fs::read(&path).expect("read a file"));
+            }
+        }
+    }
+    files
+}
+
+/// A kind whose removal fails: a run that stops between writing the archive and removing.
+struct Interrupted(std::sync::Arc<dyn RecordKind>);
+
+#[async_trait::async_trait]
+impl RecordKind for Interrupted {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    async fn expired(
+        &self,
+        cutoff: chrono::DateTime<Utc>,
+        limit: u64,
+    ) -> anyhow::Result<Vec<Expired>> {
+        self.0.expired(cutoff, limit).await
+    }
+    async fn remove(&self, _: &[String], _: chrono::DateTime<Utc>) -> anyhow::Result<u64> {
+        anyhow::bail!("the process died before removing")
+    }
+}
+
+async fn finished_sagas_past_retention_are_archived_once_and_removed(backend: Backend) {
+    let (log, _db) = open(backend).await;
+    let old = new_saga(1, "e-1", LockMode::None, "a").id;
+    let stuck = new_saga(2, "e-1", LockMode::None, "a").id;
+    let running = new_saga(3, "e-1", LockMode::None, "a").id;
+    let recent = new_saga(4, "e-1", LockMode::None, "a").id;
+    for n in 1..=4 {
+        log.create(new_saga(n, "e-1", LockMode::None, "a"))
+            .await
+            .expect("create");
+    }
+    let years = |n: i64| Duration::days(365 * n);
+    log.append(append(
+        &old,
+        "a",
+        0,
+        vec![ok(0), ok(1)],
+        SagaState::Completed,
+    ))
+    .await
+    .expect("old saga completes");
+    log.append(append(&stuck, "a", 0, vec![ok(0)], SagaState::Stuck))
+        .await
+        .expect("stuck");
+    log.append(append(&running, "a", 0, vec![ok(0)], SagaState::Running))
+        .await
+        .expect("running");
+    let mut late = append(&recent, "a", 0, vec![ok(0)], SagaState::Completed);
+    late.now = t0() + years(5);
+    log.append(late).await.expect("recent saga completes");
+    log.audit_store()
+        .append(&[
+            audit_event("old", t0()),
+            audit_event("new", t0() + years(5)),
+        ])
+        .await
+        .expect("audit");
+
+    let archive = tempfile::tempdir().expect("archive dir");
+    let dir = archive.path().join("orchestrator");
+    let periods = Periods::default();
+    let leases: std::sync::Arc<dyn Leases> = std::sync::Arc::new(log.connection().clone());
+    let now = t0() + years(7) + Duration::days(30);
+
+    // A run that dies after writing its first batch removes nothing; the next one resumes it.
+    let interrupted = log
+        .record_kinds()
+        .into_iter()
+        .map(|kind| std::sync::Arc::new(Interrupted(kind)) as std::sync::Arc<dyn RecordKind>)
+        .collect();
+    let failed = Retention::new(
+        "orchestrator",
+        dir.clone(),
+        periods.apply(interrupted).expect("kinds"),
+        leases.clone(),
+    )
+    .run(now)
+    .await;
+    assert!(failed.is_err(), "{failed:?}");
+    assert!(
+        log.get(&old).await.expect("read").is_some(),
+        "nothing removed"
+    );
+
+    let retention = Retention::new(
+        "orchestrator",
+        dir.clone(),
+        periods.apply(log.record_kinds()).expect("kinds"),
+        leases,
+    );
+    let report = retention.run(now).await.expect("archive");
+    assert_eq!(
+        report,
+        [("audit_events", 1), ("sagas", 1)].into_iter().collect(),
+        "the old finished saga and the old audit event"
+    );
+    assert!(log.get(&old).await.expect("read").is_none(), "removed");
+    for kept in [&stuck, &running, &recent] {
+        assert!(log.get(kept).await.expect("read").is_some(), "{kept} kept");
+    }
+    let trail = log
+        .audit_store()
+        .list(&hrmesh_storage::audit::AuditQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("trail");
+    assert_eq!(
+        trail.iter().map(|(_, e)| e.id.as_str()).collect::<Vec<_>>(),
+        ["new"]
+    );
+
+    // The archive: one file per kind, listed in the manifest with its checksum.
+    assert_eq!(
+        hrmesh_storage::retention::verify(&dir, "orchestrator").expect("verify"),
+        2
+    );
+    let manifest =
+        hrmesh_storage::retention::Manifest::read(&dir, "orchestrator").expect("manifest");
+    assert_eq!(
+        manifest.files.len(),
+        2,
+        "the resumed run rewrote the interrupted run's file"
+    );
+    let files = archive_files(&dir);
+    let (_, sagas) = files
+        .iter()
+        .find(|(name, _)| name.starts_with("sagas/"))
+        .expect("a sagas file");
+    let line: serde_json::Value =
+        serde_json::from_slice(sagas.split(|b| *b == b'\n').next().expect("a line")).expect("json");
+    assert_eq!(line["key"], old.as_str());
+    assert_eq!(line["record"]["state"], "completed");
+    assert_eq!(line["record"]["events"].as_array().map(Vec::len), Some(2));
+    let sums = String::from_utf8(files["SHA256SUMS"].clone()).expect("text");
+    assert_eq!(sums.lines().count(), 2, "{sums}");
+
+    // Tampering is found.
+    let (name, bytes) = files
+        .iter()
+        .find(|(name, _)| name.ends_with(".jsonl"))
+        .expect("a file");
+    let mut tampered = bytes.clone();
+    tampered[10] ^= 1;
+    std::fs::write(dir.join(name), &tampered).expect("tamper");
+    assert!(hrmesh_storage::retention::verify(&dir, "orchestrator").is_err());
+    std::fs::write(dir.join(name), bytes).expect("restore");
+
+    // A second run changes nothing: not the archive, not the log.
+    let before = archive_files(&dir);
+    let report = retention.run(now).await.expect("again");
+    assert!(report.is_empty(), "{report:?}");
+    assert_eq!(archive_files(&dir), before);
+    for kept in [&stuck, &running, &recent] {
+        assert!(log.get(kept).await.expect("read").is_some(), "{kept} kept");
+    }
+}
+
 hrmesh_storage::test_on_every_backend!(
     a_start_is_created_once_per_request_id,
     offboarding_excludes_every_other_saga_of_the_employee,
     appends_are_fenced_by_owner_and_length,
     expired_leases_are_taken_over_by_exactly_one_replica,
     a_starts_free_text_is_sealed_and_erased_with_the_employee,
+    finished_sagas_past_retention_are_archived_once_and_removed,
 );

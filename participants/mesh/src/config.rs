@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::AuthConfig;
 use crate::crypto::CryptoConfig;
 use crate::events::EventsConfig;
+use crate::retention::RetentionConfig;
 use crate::tls::TlsConfig;
 
 /// What every service's configuration has in common.
@@ -33,6 +34,8 @@ pub struct CommonConfig {
     pub events: EventsConfig,
     /// The keyring that seals personal data (the `[crypto]` table).
     pub crypto: CryptoConfig,
+    /// Archiving and removing records past their retention period (the `[retention]` table).
+    pub retention: RetentionConfig,
 }
 
 impl CommonConfig {
@@ -47,20 +50,25 @@ impl CommonConfig {
             tls: TlsConfig::default(),
             events: EventsConfig::default(),
             crypto: CryptoConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 
     /// The keyring: as configured, or (on an embedded database) the development keyring beside
     /// the database file.
     pub fn keyring(&self) -> anyhow::Result<std::sync::Arc<hrmesh_crypto::Keyring>> {
-        let embedded = match &self.database_url {
+        self.crypto.keyring(self.embedded_data_dir().as_deref())
+    }
+
+    /// The directory of the embedded database (SQLite), none on a server database.
+    pub fn embedded_data_dir(&self) -> Option<PathBuf> {
+        match &self.database_url {
             None => Some(self.data_dir.clone()),
             Some(url) => url
                 .strip_prefix("sqlite://")
                 .map(|rest| rest.split('?').next().unwrap_or_default())
                 .and_then(|file| Path::new(file).parent().map(Path::to_path_buf)),
-        };
-        self.crypto.keyring(embedded.as_deref())
+        }
     }
 
     /// The database to use: `database_url` if set, otherwise `<data_dir>/<file_stem>.sqlite`.

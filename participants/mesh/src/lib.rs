@@ -15,6 +15,7 @@ pub mod config;
 pub mod crypto;
 pub mod events;
 pub mod mesh;
+pub mod retention;
 pub mod server;
 pub mod site;
 pub mod status;

@@ -31,7 +31,7 @@ use serde::de::DeserializeOwned;
 pub mod entity {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
     #[sea_orm(table_name = "idempotency_inbox")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]

@@ -18,7 +18,7 @@ use hrmesh_domain::DomainEvent;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait, TryInsertResult,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use sea_orm_migration::prelude::*;
 pub use tokio::sync::Notify;
@@ -71,6 +71,49 @@ pub mod lease {
     pub enum Relation {}
 
     impl ActiveModelBehavior for ActiveModel {}
+
+    /// Takes or renews lease `name` for `holder` until `until`, unless another holder's lease
+    /// runs past `now`. True when `holder` holds it.
+    pub async fn take(
+        db: &impl ConnectionTrait,
+        name: &str,
+        holder: &str,
+        now: ChronoDateTimeUtc,
+        until: ChronoDateTimeUtc,
+    ) -> Result<bool, DbErr> {
+        use sea_orm::sea_query::{Expr, ExprTrait};
+        use sea_orm::{Set, TryInsertResult};
+
+        let inserted = Entity::insert(ActiveModel {
+            name: Set(name.to_owned()),
+            holder: Set(holder.to_owned()),
+            until: Set(until),
+        })
+        .on_conflict_do_nothing_on([Column::Name])
+        .exec(db)
+        .await?;
+        if !matches!(inserted, TryInsertResult::Conflicted) {
+            return Ok(true);
+        }
+        let renewed = Entity::update_many()
+            .col_expr(Column::Holder, Expr::value(holder))
+            .col_expr(Column::Until, Expr::value(until))
+            .filter(Column::Name.eq(name))
+            .filter(Column::Holder.eq(holder).or(Column::Until.lt(now)))
+            .exec(db)
+            .await?;
+        Ok(renewed.rows_affected == 1)
+    }
+
+    /// Gives lease `name` up, if `holder` holds it.
+    pub async fn release(db: &impl ConnectionTrait, name: &str, holder: &str) -> Result<(), DbErr> {
+        Entity::delete_many()
+            .filter(Column::Name.eq(name))
+            .filter(Column::Holder.eq(holder))
+            .exec(db)
+            .await?;
+        Ok(())
+    }
 }
 
 const RELAY_LEASE: &str = "relay";
@@ -485,29 +528,7 @@ impl OutboxStore for SqlOutbox {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        let inserted = lease::Entity::insert(lease::ActiveModel {
-            name: Set(RELAY_LEASE.to_owned()),
-            holder: Set(holder.to_owned()),
-            until: Set(until),
-        })
-        .on_conflict_do_nothing_on([lease::Column::Name])
-        .exec(&self.db)
-        .await?;
-        if !matches!(inserted, TryInsertResult::Conflicted) {
-            return Ok(true);
-        }
-        let renewed = lease::Entity::update_many()
-            .col_expr(lease::Column::Holder, Expr::value(holder))
-            .col_expr(lease::Column::Until, Expr::value(until))
-            .filter(lease::Column::Name.eq(RELAY_LEASE))
-            .filter(
-                lease::Column::Holder
-                    .eq(holder)
-                    .or(lease::Column::Until.lt(now)),
-            )
-            .exec(&self.db)
-            .await?;
-        Ok(renewed.rows_affected == 1)
+        Ok(lease::take(&self.db, RELAY_LEASE, holder, now, until).await?)
     }
 
     async fn sequence(&self, holder: &str, now: DateTime<Utc>, limit: u64) -> anyhow::Result<u64> {

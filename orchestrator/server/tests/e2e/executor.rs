@@ -50,11 +50,11 @@ impl LogPort for FakeLog {
                 }));
                 continue;
             }
-            for event in &append.events {
+            for (at, event) in &append.events {
                 record.events += 1;
                 events.push(LoggedEvent {
                     seq: record.events,
-                    at: append.now,
+                    at: *at,
                     event: event.clone(),
                 });
             }

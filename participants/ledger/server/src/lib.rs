@@ -587,6 +587,8 @@ pub struct LedgerServer {
     events: Events,
     /// The job that moves data keys to the keyring's current version (a store of its own only).
     rewrap: Option<hrmesh_mesh::crypto::Rewrap>,
+    /// The job that archives records past their retention (a store of its own only).
+    retention: Option<JoinHandle<()>>,
 }
 
 impl LedgerServer {
@@ -609,8 +611,16 @@ impl LedgerServer {
                 Duration::from_secs(config.common.crypto.rewrap_interval_secs),
             )
         });
+        let retention = config.common.retention.start(
+            "ledger",
+            &config.common,
+            store.record_kinds(),
+            std::sync::Arc::new(store.connection().clone()),
+            SystemClock,
+        )?;
         let mut server = Self::start_with(store, SystemClock, config).await?;
         server.rewrap = rewrap;
+        server.retention = retention;
         Ok(server)
     }
 
@@ -677,6 +687,7 @@ impl LedgerServer {
             accruer,
             events,
             rewrap: None,
+            retention: None,
         })
     }
 
@@ -687,8 +698,8 @@ impl LedgerServer {
     /// Stops the workers, drains in-flight calls and stops the server, then the event relay.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.sweeper.abort();
-        if let Some(accruer) = self.accruer {
-            accruer.abort();
+        for job in self.accruer.into_iter().chain(self.retention) {
+            job.abort();
         }
         let stopped = self.server.stop().await;
         self.events.stop().await;

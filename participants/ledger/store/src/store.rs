@@ -99,6 +99,11 @@ impl SeaLedgerStore {
     pub fn connection(&self) -> &DatabaseConnection {
         &self.db
     }
+
+    /// What the retention job archives: the audit trail and the idempotency inbox.
+    pub fn record_kinds(&self) -> Vec<std::sync::Arc<dyn hrmesh_storage::retention::RecordKind>> {
+        hrmesh_storage::retention::sql_common(&self.db)
+    }
 }
 
 impl SeaLedgerStore {

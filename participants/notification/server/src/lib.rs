@@ -399,6 +399,8 @@ pub struct NotificationServer {
     events: Events,
     /// The job that moves data keys to the keyring's current version (a store of its own only).
     rewrap: Option<hrmesh_mesh::crypto::Rewrap>,
+    /// The job that archives records past their retention (a SQL store of its own only).
+    retention: Option<JoinHandle<()>>,
 }
 
 /// One delivery round on demand, whatever the store and clock of the server (tests with a manual
@@ -451,8 +453,16 @@ impl NotificationServer {
                 .await
                 .context("opening the notification database")?;
                 let rewrap = rewrap_job(store.vault(), Arc::new(store.connection().clone()));
+                let retention = config.common.retention.start(
+                    "notification",
+                    &config.common,
+                    store.record_kinds(),
+                    Arc::new(store.connection().clone()),
+                    SystemClock,
+                )?;
                 let mut server = Self::start_with(store, SystemClock, channels, config).await?;
                 server.rewrap = rewrap;
+                server.retention = retention;
                 server
             }
         };
@@ -522,6 +532,7 @@ impl NotificationServer {
             worker,
             events,
             rewrap: None,
+            retention: None,
         })
     }
 
@@ -537,6 +548,9 @@ impl NotificationServer {
     /// Stops the delivery worker, drains the server, then stops the event relay.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.worker.abort();
+        if let Some(retention) = self.retention {
+            retention.abort();
+        }
         let stopped = self.server.stop().await;
         self.events.stop().await;
         if let Some(rewrap) = self.rewrap {

@@ -228,6 +228,13 @@ impl SqlNotificationStore {
         &self.db
     }
 
+    /// What the retention job archives: the audit trail.
+    pub fn record_kinds(&self) -> Vec<Arc<dyn hrmesh_storage::retention::RecordKind>> {
+        vec![Arc::new(hrmesh_storage::retention::SqlAudit(
+            self.db.clone(),
+        ))]
+    }
+
     async fn decoded(&self, row: Option<notifications::Model>) -> Result<Option<Notification>> {
         match row {
             Some(row) => decode(&self.vault, &self.db, row).await.map(Some),

@@ -767,6 +767,8 @@ pub struct PerformanceServer {
     job: Option<JoinHandle<()>>,
     events: Events,
     rewrap: Option<hrmesh_mesh::crypto::Rewrap>,
+    /// The job that archives records past their retention (a store of its own only).
+    retention: Option<JoinHandle<()>>,
 }
 
 impl PerformanceServer {
@@ -789,8 +791,16 @@ impl PerformanceServer {
                 Duration::from_secs(config.common.crypto.rewrap_interval_secs),
             )
         });
+        let retention = config.common.retention.start(
+            "performance",
+            &config.common,
+            store.record_kinds(),
+            Arc::new(store.connection().clone()),
+            SystemClock,
+        )?;
         let mut server = Self::start_with(store, SystemClock, config).await?;
         server.rewrap = rewrap;
+        server.retention = retention;
         Ok(server)
     }
 
@@ -851,6 +861,7 @@ impl PerformanceServer {
             job,
             events,
             rewrap: None,
+            retention: None,
         })
     }
 
@@ -865,7 +876,7 @@ impl PerformanceServer {
 
     /// Stops the reminder job, drains the server, then stops the event relay.
     pub async fn stop(self) -> anyhow::Result<()> {
-        if let Some(job) = self.job {
+        for job in self.job.into_iter().chain(self.retention) {
             job.abort();
         }
         let stopped = self.server.stop().await;

@@ -219,6 +219,11 @@ impl SeaPerformanceStore {
     pub fn connection(&self) -> &DatabaseConnection {
         &self.db
     }
+
+    /// What the retention job archives: the audit trail and the idempotency inbox.
+    pub fn record_kinds(&self) -> Vec<std::sync::Arc<dyn hrmesh_storage::retention::RecordKind>> {
+        hrmesh_storage::retention::sql_common(&self.db)
+    }
 }
 
 // ---- Rows <-> records.
