@@ -1007,3 +1007,46 @@ impl FeedbackRequest {
         Ok(())
     }
 }
+
+/// When a record's retention period starts: once it is finished (closed, concluded, answered,
+/// given), from the time it was. Records still in progress have none and are never archived.
+pub trait Retained {
+    fn retention_start(&self) -> Option<DateTime<Utc>>;
+}
+
+impl Retained for Review {
+    fn retention_start(&self) -> Option<DateTime<Utc>> {
+        (!self.state.is_open()).then_some(self.updated_at)
+    }
+}
+
+impl Retained for Goal {
+    fn retention_start(&self) -> Option<DateTime<Utc>> {
+        (!self.status.is_open()).then_some(self.updated_at)
+    }
+}
+
+impl Retained for Pip {
+    fn retention_start(&self) -> Option<DateTime<Utc>> {
+        (self.status != PipStatus::Active).then_some(self.updated_at)
+    }
+}
+
+impl Retained for FeedbackRequest {
+    /// A request keeps no time of its answer: its creation, which is earlier.
+    fn retention_start(&self) -> Option<DateTime<Utc>> {
+        (self.status != FeedbackRequestStatus::Open).then_some(self.created_at)
+    }
+}
+
+impl Retained for Feedback {
+    fn retention_start(&self) -> Option<DateTime<Utc>> {
+        Some(self.created_at)
+    }
+}
+
+impl Retained for Closure {
+    fn retention_start(&self) -> Option<DateTime<Utc>> {
+        Some(self.reopened_at.unwrap_or(self.closed_at))
+    }
+}

@@ -14,6 +14,8 @@ macro_rules! document_table {
                 $(pub $column: $ty,)*
                 #[sea_orm(column_type = "Text")]
                 pub document: String,
+                /// When the record's retention period started; none while it is in progress.
+                pub retained_from: Option<ChronoDateTimeUtc>,
             }
 
             #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -26,6 +28,13 @@ macro_rules! document_table {
                     &self.document
                 }
             }
+
+            impl super::DocumentTable for Entity {
+                const ID: Column = Column::Id;
+                const EMPLOYEE: Column = Column::EmployeeId;
+                const DOCUMENT: Column = Column::Document;
+                const RETAINED_FROM: Column = Column::RetainedFrom;
+            }
         }
     };
 }
@@ -33,6 +42,14 @@ macro_rules! document_table {
 /// A row that carries its record as a JSON document.
 pub trait Document {
     fn document(&self) -> &str;
+}
+
+/// The columns every document table has.
+pub trait DocumentTable: sea_orm::EntityTrait {
+    const ID: Self::Column;
+    const EMPLOYEE: Self::Column;
+    const DOCUMENT: Self::Column;
+    const RETAINED_FROM: Self::Column;
 }
 
 document_table!(reviews, "reviews", {

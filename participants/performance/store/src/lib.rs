@@ -9,6 +9,7 @@
 
 mod entities;
 mod migration;
+mod retention;
 mod store;
 
 pub use migration::Migrator;

@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(hrmesh_storage::audit::OnBehalfOfMigration),
             Box::new(hrmesh_storage::outbox::Migration),
             Box::new(hrmesh_storage::vault::Migration),
+            Box::new(RetentionColumns),
         ]
     }
 }
@@ -314,6 +315,75 @@ impl MigrationTrait for PerformanceSchema {
         ] {
             manager
                 .drop_table(Table::drop().table(table).to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Adds `retained_from` to every document table, indexed: when the record's retention period
+/// started (none while it is in progress). Rows written before it get theirs when the store
+/// opens (`retention::backfill`).
+struct RetentionColumns;
+
+/// The document tables, as the retention job names them.
+pub(crate) const DOCUMENT_TABLES: [&str; 6] = [
+    "reviews",
+    "goals",
+    "pips",
+    "feedback_requests",
+    "feedback",
+    "closures",
+];
+
+impl MigrationName for RetentionColumns {
+    fn name(&self) -> &str {
+        "m20261204_000001_performance_retained_from"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for RetentionColumns {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in DOCUMENT_TABLES {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Alias::new(table))
+                        .add_column(timestamp_with_time_zone_null(Alias::new("retained_from")))
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_index(
+                    Index::create()
+                        .name(format!("{table}_retained_from"))
+                        .table(Alias::new(table))
+                        .col(Alias::new("retained_from"))
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in DOCUMENT_TABLES {
+            manager
+                .drop_index(
+                    Index::drop()
+                        .name(format!("{table}_retained_from"))
+                        .table(Alias::new(table))
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Alias::new(table))
+                        .drop_column(Alias::new("retained_from"))
+                        .to_owned(),
+                )
                 .await?;
         }
         Ok(())

@@ -9,8 +9,8 @@ use hrmesh_performance_core::{
     FeedbackRequestFilter, FeedbackRequestStatus, GOALS_PER_EMPLOYEE, GiveFeedback, Goal,
     GoalFilter, GoalStatus, OpenPip, PerformanceError, PerformanceEvent, PerformanceStore, Pip,
     PipFilter, PipStatus, PreviousState, REVIEWS_PER_EMPLOYEE, Rejection, ReopenEmployeeRecords,
-    RequestFeedback, Resource, Result, Review, ReviewFilter, ReviewState, UpdateGoal, UpdatePip,
-    UpdateReview, answer_feedback_request, check_goal_weights, check_review_of,
+    RequestFeedback, Resource, Result, Retained, Review, ReviewFilter, ReviewState, UpdateGoal,
+    UpdatePip, UpdateReview, answer_feedback_request, check_goal_weights, check_review_of,
 };
 use hrmesh_storage::audit;
 use hrmesh_storage::inbox::{self, TxError, Writer};
@@ -37,7 +37,7 @@ type Tx<T> = std::result::Result<T, TxError<PerformanceError>>;
 use hrmesh_storage::error::{fail, from_db as storage_error};
 
 /// A record kept as a JSON document whose personal fields are sealed ([`Vault`]).
-trait Private: Serialize + DeserializeOwned {
+pub(crate) trait Private: Serialize + DeserializeOwned {
     /// The table, the first part of every sealed value's context.
     const TABLE: &'static str;
     /// The document's field that names the record.
@@ -155,7 +155,7 @@ async fn seal<T: Private>(vault: &Vault, db: &impl Reads, record: &T) -> Tx<Stri
 }
 
 /// The record a stored document holds, its sealed fields opened (erased ones read as such).
-async fn open<T: Private>(vault: &Vault, db: &impl Reads, document: &str) -> Result<T> {
+pub(crate) async fn open<T: Private>(vault: &Vault, db: &impl Reads, document: &str) -> Result<T> {
     let mut document: serde_json::Value =
         serde_json::from_str(document).map_err(|err| internal("reading a stored record", err))?;
     let id = document[T::ID].as_str().unwrap_or_default().to_owned();
@@ -202,6 +202,7 @@ impl SeaPerformanceStore {
     ) -> std::result::Result<Self, OpenError> {
         let db = hrmesh_storage::db::open::<Migrator>(url).await?;
         let vault = Vault::open(&db, keyring).await?;
+        crate::retention::backfill(&db, &vault).await?;
         Ok(Self {
             writer: Writer::new(db.clone()),
             db,
@@ -220,9 +221,12 @@ impl SeaPerformanceStore {
         &self.db
     }
 
-    /// What the retention job archives: the audit trail and the idempotency inbox.
+    /// What the retention job archives: finished reviews, goals, PIPs, feedback requests,
+    /// feedback and closures, the audit trail and the idempotency inbox.
     pub fn record_kinds(&self) -> Vec<std::sync::Arc<dyn hrmesh_storage::retention::RecordKind>> {
-        hrmesh_storage::retention::sql_common(&self.db)
+        let mut kinds = crate::retention::kinds(&self.db);
+        kinds.extend(hrmesh_storage::retention::sql_common(&self.db));
+        kinds
     }
 }
 
@@ -242,6 +246,7 @@ async fn review_row(
         state: Set(review.state.as_str().to_owned()),
         due_date: Set(review.due_date),
         document: Set(seal(vault, txn, review).await?),
+        retained_from: Set(review.retention_start()),
     })
 }
 
@@ -253,6 +258,7 @@ async fn goal_row(vault: &Vault, txn: &DatabaseTransaction, goal: &Goal) -> Tx<g
         status: Set(goal.status.as_str().to_owned()),
         weight: Set(i32::from(goal.weight)),
         document: Set(seal(vault, txn, goal).await?),
+        retained_from: Set(goal.retention_start()),
     })
 }
 
@@ -265,6 +271,7 @@ async fn pip_row(vault: &Vault, txn: &DatabaseTransaction, pip: &Pip) -> Tx<pips
         start_date: Set(pip.start_date),
         end_date: Set(pip.end_date),
         document: Set(seal(vault, txn, pip).await?),
+        retained_from: Set(pip.retention_start()),
     })
 }
 
@@ -279,6 +286,7 @@ async fn feedback_request_row(
         giver_id: Set(request.giver_id.to_string()),
         status: Set(request.status.as_str().to_owned()),
         document: Set(seal(vault, txn, request).await?),
+        retained_from: Set(request.retention_start()),
     })
 }
 
@@ -292,6 +300,7 @@ async fn feedback_row(
         employee_id: Set(entry.employee_id.to_string()),
         review_id: Set(entry.review_id.clone()),
         document: Set(seal(vault, txn, entry).await?),
+        retained_from: Set(entry.retention_start()),
     })
 }
 
@@ -304,6 +313,7 @@ async fn closure_row(
         id: Set(closure.close_request_id.clone()),
         employee_id: Set(closure.employee_id.to_string()),
         document: Set(seal(vault, txn, closure).await?),
+        retained_from: Set(closure.retention_start()),
     })
 }
 
@@ -375,7 +385,7 @@ where
 
 /// The per-employee counters one write touches.
 #[derive(Clone, Copy)]
-enum Counter {
+pub(crate) enum Counter {
     Reviews,
     Goals,
     Feedback,
@@ -383,7 +393,7 @@ enum Counter {
 }
 
 impl Counter {
-    fn column(self) -> employee_counters::Column {
+    pub(crate) fn column(self) -> employee_counters::Column {
         match self {
             Counter::Reviews => employee_counters::Column::Reviews,
             Counter::Goals => employee_counters::Column::Goals,

@@ -11,6 +11,7 @@ mod limits;
 mod permissions;
 mod personal_data;
 mod pips;
+mod retention;
 mod reviews;
 
 pub(crate) use hrmesh_mesh::testing::{reason_of, violated_fields};
