@@ -139,6 +139,12 @@ impl Notification {
         }
     }
 
+    /// When the notification's retention period starts: once nothing is left to attempt (every
+    /// channel delivered or dead, or retracted), from its creation. None while it is in flight.
+    pub fn retention_start(&self) -> Option<DateTime<Utc>> {
+        self.due_at().is_none().then_some(self.created_at)
+    }
+
     /// When a worker should next look at this notification (None: nothing left to attempt).
     pub fn due_at(&self) -> Option<DateTime<Utc>> {
         self.deliveries.iter().filter_map(Delivery::due_at).min()

@@ -440,8 +440,20 @@ impl NotificationServer {
                 .await
                 .context("opening MongoDB")?;
                 let rewrap = rewrap_job(store.vault(), store.key_rows());
+                // A server database: archived only to a directory configured for it.
+                let retention = match config.common.retention.archive_dir {
+                    Some(_) => config.common.retention.start(
+                        "notification",
+                        &config.common,
+                        store.record_kinds(),
+                        store.leases(),
+                        SystemClock,
+                    )?,
+                    None => None,
+                };
                 let mut server = Self::start_with(store, SystemClock, channels, config).await?;
                 server.rewrap = rewrap;
+                server.retention = retention;
                 server
             }
             None => {

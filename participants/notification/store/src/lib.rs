@@ -6,8 +6,12 @@
 
 mod mongo;
 mod mongo_outbox;
+mod mongo_retention;
 mod sealed;
 mod sql;
+
+/// The retention job's name for notifications.
+pub const NOTIFICATIONS: &str = "notifications";
 
 pub use mongo::MongoNotificationStore;
 pub use sql::{Migrator, SqlNotificationStore};

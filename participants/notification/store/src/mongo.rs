@@ -65,6 +65,7 @@ async fn encode(vault: &Vault, keys: &MongoKeys, notification: &Notification) ->
         "unread": notification.unread(),
         "dead": notification.has_dead_letter(),
         "version": notification.version,
+        "retained_from": millis(notification.retention_start()),
         "notification": body,
     })
 }
@@ -130,6 +131,9 @@ impl MongoNotificationStore {
                 .build(),
             IndexModel::builder().keys(doc! { "due_at": 1 }).build(),
             IndexModel::builder().keys(doc! { "dead": 1 }).build(),
+            IndexModel::builder()
+                .keys(doc! { "retained_from": 1 })
+                .build(),
         ];
         for index in indexes {
             store.notifications.create_index(index).await?;
@@ -147,7 +151,55 @@ impl MongoNotificationStore {
             .audit
             .create_index(IndexModel::builder().keys(doc! { "event_id": 1 }).build())
             .await?;
+        store.backfill().await?;
         Ok(store)
+    }
+
+    /// Gives every finished notification written before `retained_from` existed its start.
+    async fn backfill(&self) -> anyhow::Result<()> {
+        let filter = doc! { "due_at": Bson::Null, "retained_from": { "$exists": false } };
+        // Each round sets the field on a batch of them: as many rounds as batches, at most.
+        let rounds = self.notifications.count_documents(filter.clone()).await? / 500 + 1;
+        for _ in 0..rounds {
+            let documents: Vec<Document> = self
+                .notifications
+                .find(filter.clone())
+                .limit(500)
+                .await?
+                .try_collect()
+                .await?;
+            if documents.is_empty() {
+                return Ok(());
+            }
+            for document in documents {
+                let id = document.get_str("_id")?.to_owned();
+                let notification = decode(&self.vault, &self.keys, document).await?;
+                self.notifications
+                    .update_one(
+                        doc! { "_id": &id },
+                        doc! { "$set": { "retained_from": millis(notification.retention_start()) } },
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// What the retention job archives: finished notifications and the audit trail.
+    pub fn record_kinds(&self) -> Vec<Arc<dyn hrmesh_storage::retention::RecordKind>> {
+        vec![
+            Arc::new(crate::mongo_retention::MongoFinished(
+                self.notifications.clone(),
+            )),
+            Arc::new(crate::mongo_retention::MongoAudit(self.audit.clone())),
+        ]
+    }
+
+    /// The leases the retention job runs under.
+    pub fn leases(&self) -> Arc<dyn hrmesh_storage::retention::Leases> {
+        Arc::new(crate::mongo_retention::MongoLeases(
+            self.outbox.leases.clone(),
+        ))
     }
 
     async fn all(&self, filter: Document, sort: Document, limit: u32) -> Result<Vec<Notification>> {

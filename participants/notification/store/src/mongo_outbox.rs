@@ -119,6 +119,37 @@ fn is_duplicate(err: &mongodb::error::Error) -> bool {
     matches!(&*err.kind, ErrorKind::Write(WriteFailure::WriteError(write)) if write.code == DUPLICATE_KEY)
 }
 
+/// Takes or renews lease `name` in `leases` for `holder` until `until`, unless another holder's
+/// lease runs past `now`. True when `holder` holds it.
+pub(crate) async fn take_lease(
+    leases: &Collection<Document>,
+    name: &str,
+    holder: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> anyhow::Result<bool> {
+    let taken = leases
+        .find_one_and_update(
+            doc! {
+                "_id": name,
+                "$or": [ { "holder": holder }, { "until": { "$lt": now.timestamp_micros() } } ],
+            },
+            doc! { "$set": { "holder": holder, "until": until.timestamp_micros() } },
+        )
+        .await?;
+    if taken.is_some() {
+        return Ok(true);
+    }
+    match leases
+        .insert_one(doc! { "_id": name, "holder": holder, "until": until.timestamp_micros() })
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(err) if is_duplicate(&err) => Ok(false),
+        Err(err) => Err(err.into()),
+    }
+}
+
 #[async_trait::async_trait]
 impl OutboxStore for MongoOutbox {
     async fn acquire(
@@ -127,30 +158,7 @@ impl OutboxStore for MongoOutbox {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        let taken = self
-            .leases
-            .find_one_and_update(
-                doc! {
-                    "_id": RELAY_LEASE,
-                    "$or": [ { "holder": holder }, { "until": { "$lt": now.timestamp_micros() } } ],
-                },
-                doc! { "$set": { "holder": holder, "until": until.timestamp_micros() } },
-            )
-            .await?;
-        if taken.is_some() {
-            return Ok(true);
-        }
-        match self
-            .leases
-            .insert_one(
-                doc! { "_id": RELAY_LEASE, "holder": holder, "until": until.timestamp_micros() },
-            )
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(err) if is_duplicate(&err) => Ok(false),
-            Err(err) => Err(err.into()),
-        }
+        take_lease(&self.leases, RELAY_LEASE, holder, now, until).await
     }
 
     async fn sequence(&self, holder: &str, now: DateTime<Utc>, limit: u64) -> anyhow::Result<u64> {

@@ -5,6 +5,7 @@ use hrmesh_notification_core::{
     Result,
 };
 use hrmesh_storage::outbox::Outbox;
+use hrmesh_storage::retention::{Expired, RecordKind};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
@@ -13,7 +14,7 @@ use sea_orm::{
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
-use crate::internal;
+use crate::{NOTIFICATIONS, internal};
 use hrmesh_crypto::Keyring;
 use hrmesh_storage::vault::{KeyRows, Vault, VaultError};
 use std::sync::Arc;
@@ -35,6 +36,8 @@ mod notifications {
         pub version: i64,
         #[sea_orm(column_type = "Text")]
         pub document: String,
+        /// When its retention period started ([`Notification::retention_start`]).
+        pub retained_from: Option<ChronoDateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -72,6 +75,7 @@ impl MigratorTrait for Migrator {
             Box::new(hrmesh_storage::audit::OnBehalfOfMigration),
             Box::new(hrmesh_storage::outbox::Migration),
             Box::new(hrmesh_storage::vault::Migration),
+            Box::new(RetentionColumn),
         ]
     }
 }
@@ -160,6 +164,113 @@ impl MigrationTrait for NotificationSchema {
     }
 }
 
+/// Adds `retained_from`, indexed; rows written before it get theirs when the store opens.
+struct RetentionColumn;
+
+impl MigrationName for RetentionColumn {
+    fn name(&self) -> &str {
+        "m20261204_000001_notification_retained_from"
+    }
+}
+
+#[derive(DeriveIden)]
+enum Retained {
+    RetainedFrom,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for RetentionColumn {
+    async fn up(&self, manager: &SchemaManager) -> std::result::Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Notifications::Table)
+                    .add_column(timestamp_with_time_zone_null(Retained::RetainedFrom))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_notifications_retained_from")
+                    .table(Notifications::Table)
+                    .col(Retained::RetainedFrom)
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+/// Notifications with nothing left to attempt, archived as stored (sealed fields sealed).
+struct Finished(DatabaseConnection);
+
+#[async_trait::async_trait]
+impl RecordKind for Finished {
+    fn name(&self) -> &'static str {
+        NOTIFICATIONS
+    }
+
+    async fn expired(&self, cutoff: DateTime<Utc>, limit: u64) -> anyhow::Result<Vec<Expired>> {
+        let rows = notifications::Entity::find()
+            .filter(notifications::Column::RetainedFrom.lt(cutoff))
+            .order_by_asc(notifications::Column::RetainedFrom)
+            .order_by_asc(notifications::Column::Id)
+            .limit(limit)
+            .all(&self.0)
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(Expired {
+                    at: row.retained_from.unwrap_or(cutoff),
+                    record: serde_json::from_str(&row.document)?,
+                    key: row.id,
+                })
+            })
+            .collect()
+    }
+
+    async fn remove(&self, keys: &[String], cutoff: DateTime<Utc>) -> anyhow::Result<u64> {
+        let removed = notifications::Entity::delete_many()
+            .filter(notifications::Column::Id.is_in(keys.iter().cloned()))
+            .filter(notifications::Column::RetainedFrom.lt(cutoff))
+            .exec(&self.0)
+            .await?;
+        Ok(removed.rows_affected)
+    }
+}
+
+/// Gives every finished notification written before `retained_from` existed its start.
+async fn backfill(db: &DatabaseConnection, vault: &Vault) -> std::result::Result<(), VaultError> {
+    let mut after = String::new();
+    loop {
+        let rows = notifications::Entity::find()
+            .filter(notifications::Column::RetainedFrom.is_null())
+            .filter(notifications::Column::DueAt.is_null())
+            .filter(notifications::Column::Id.gt(after.as_str()))
+            .order_by_asc(notifications::Column::Id)
+            .limit(500)
+            .all(db)
+            .await?;
+        let Some(last) = rows.last() else {
+            return Ok(());
+        };
+        after = last.id.clone();
+        for row in rows {
+            let id = row.id.clone();
+            let notification = decode(vault, db, row).await.map_err(|error| {
+                VaultError::Store(Box::new(std::io::Error::other(error.to_string())))
+            })?;
+            if let Some(start) = notification.retention_start() {
+                notifications::Entity::update_many()
+                    .col_expr(notifications::Column::RetainedFrom, Expr::value(start))
+                    .filter(notifications::Column::Id.eq(id))
+                    .exec(db)
+                    .await?;
+            }
+        }
+    }
+}
+
 /// The notification store on SQLite or PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct SqlNotificationStore {
@@ -188,6 +299,7 @@ async fn encode(
         dead: Set(notification.has_dead_letter()),
         version: Set(notification.version),
         document: Set(document.to_string()),
+        retained_from: Set(notification.retention_start()),
     })
 }
 
@@ -211,6 +323,7 @@ impl SqlNotificationStore {
     ) -> std::result::Result<Self, VaultError> {
         let db = hrmesh_storage::db::open::<Migrator>(url).await?;
         let vault = Vault::open(&db, keyring).await?;
+        backfill(&db, &vault).await?;
         Ok(Self {
             db,
             events: Outbox::new(encode),
@@ -228,11 +341,12 @@ impl SqlNotificationStore {
         &self.db
     }
 
-    /// What the retention job archives: the audit trail.
-    pub fn record_kinds(&self) -> Vec<Arc<dyn hrmesh_storage::retention::RecordKind>> {
-        vec![Arc::new(hrmesh_storage::retention::SqlAudit(
-            self.db.clone(),
-        ))]
+    /// What the retention job archives: finished notifications and the audit trail.
+    pub fn record_kinds(&self) -> Vec<Arc<dyn RecordKind>> {
+        vec![
+            Arc::new(Finished(self.db.clone())),
+            Arc::new(hrmesh_storage::retention::SqlAudit(self.db.clone())),
+        ]
     }
 
     async fn decoded(&self, row: Option<notifications::Model>) -> Result<Option<Notification>> {

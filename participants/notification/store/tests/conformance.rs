@@ -696,6 +696,122 @@ async fn personal_text_is_sealed_at_rest_and_erased_with_its_recipient(
     );
 }
 
+/// A store's record kinds and leases, for the retention job.
+trait Archived {
+    fn kinds(&self) -> Vec<Arc<dyn hrmesh_storage::retention::RecordKind>>;
+    fn leases(&self) -> Arc<dyn hrmesh_storage::retention::Leases>;
+}
+
+impl Archived for SqlNotificationStore {
+    fn kinds(&self) -> Vec<Arc<dyn hrmesh_storage::retention::RecordKind>> {
+        self.record_kinds()
+    }
+    fn leases(&self) -> Arc<dyn hrmesh_storage::retention::Leases> {
+        Arc::new(self.connection().clone())
+    }
+}
+
+impl Archived for MongoNotificationStore {
+    fn kinds(&self) -> Vec<Arc<dyn hrmesh_storage::retention::RecordKind>> {
+        self.record_kinds()
+    }
+    fn leases(&self) -> Arc<dyn hrmesh_storage::retention::Leases> {
+        MongoNotificationStore::leases(self)
+    }
+}
+
+/// Every file under `dir`, by path, with its bytes.
+fn archive_files(dir: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
+    let mut found = BTreeMap::new();
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).expect("read the archive") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                let name = path.strip_prefix(dir).expect("under").display().to_string();
+                found.insert(name, std::fs::read(&path).expect("read"));
+            }
+        }
+    }
+    found
+}
+
+async fn finished_notifications_past_retention_are_archived_once(
+    store: impl NotificationStore + hrmesh_storage::audit::AuditSource + Archived,
+) {
+    use hrmesh_storage::audit::AuditEvent;
+    use hrmesh_storage::retention::{Periods, Retention, verify};
+
+    let years = |n: i64| Duration::days(365 * n);
+    let mut done = in_app("req-done", "e-1");
+    done.subject = secret("subject");
+    let pending = notification(
+        "req-pending",
+        "e-1",
+        vec![delivery(Channel::Email, DeliveryState::Pending, Some(t0()))],
+    );
+    let mut recent = in_app("req-recent", "e-1");
+    recent.created_at = t0() + years(5);
+    for n in [&done, &pending, &recent] {
+        store.insert(n, &[]).await.expect("insert");
+    }
+    let event = |id: &str, at: DateTime<Utc>| AuditEvent {
+        id: id.into(),
+        at,
+        service: "notification".into(),
+        method: "/hrmesh.notification.v1.NotificationService/Send".into(),
+        subject: "e-1".into(),
+        actor: "system".into(),
+        on_behalf_of: None,
+        client_addr: None,
+        forwarded_for: None,
+        request_id: id.into(),
+        trace_id: None,
+        outcome: Some("OK".into()),
+    };
+    store
+        .audit_store()
+        .append(&[event("old", t0()), event("new", t0() + years(5))])
+        .await
+        .expect("audit");
+
+    let archive = tempfile::tempdir().expect("archive");
+    let dir = archive.path().join("notification");
+    let retention = Retention::new(
+        "notification",
+        dir.clone(),
+        Periods::default().apply(store.kinds()).expect("kinds"),
+        store.leases(),
+    );
+    let now = t0() + years(7) + Duration::days(30);
+    let report = retention.run(now).await.expect("archive");
+    assert_eq!(
+        report,
+        [("audit_events", 1), ("notifications", 1)]
+            .into_iter()
+            .collect(),
+    );
+    assert_eq!(store.get(&done.id).await.expect("get"), None, "archived");
+    for kept in [&pending, &recent] {
+        assert!(store.get(&kept.id).await.expect("get").is_some(), "kept");
+    }
+    assert_eq!(verify(&dir, "notification").expect("verify"), 2);
+    let files = archive_files(&dir);
+    let all: Vec<u8> = files.values().flatten().copied().collect();
+    let text = String::from_utf8_lossy(&all);
+    assert!(
+        text.contains(&done.id),
+        "the notification is in the archive"
+    );
+    assert!(!text.contains(&secret("subject")), "sealed, as stored");
+
+    let report = retention.run(now).await.expect("again");
+    assert!(report.is_empty(), "{report:?}");
+    assert_eq!(archive_files(&dir), files, "a second run changes nothing");
+}
+
 mod sealed {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sqlite() {
@@ -743,4 +859,5 @@ conformance!(
     preferences_are_replaced_whole,
     the_audit_trail_appends_settles_and_pages,
     events_are_saved_with_their_change_and_a_refused_save_writes_none,
+    finished_notifications_past_retention_are_archived_once,
 );
