@@ -756,6 +756,171 @@ async fn the_worker_catches_up_at_start(backend: Backend) {
     server.stop().await.expect("stop");
 }
 
+/// Every file under `dir`, by path, with its bytes.
+fn archive_files(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut found = std::collections::BTreeMap::new();
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).expect("read the archive") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                let name = path.strip_prefix(dir).expect("under").display().to_string();
+                found.insert(name, std::fs::read(&path).expect("read"));
+            }
+        }
+    }
+    found
+}
+
+async fn a_former_employees_ledger_is_archived_whole_once_the_period_is_over(backend: Backend) {
+    use hrmesh_storage::retention::{Periods, Retention, verify};
+
+    let db = TestDatabase::new(backend).await;
+    let store = SeaLedgerStore::open(
+        &db.url,
+        hrmesh_ledger_server::events::encode,
+        hrmesh_mesh::testing::keyring(),
+    )
+    .await
+    .expect("open store");
+    let mut config = LedgerConfig {
+        accrual_run_interval_secs: 0,
+        ..LedgerConfig::default()
+    };
+    hrmesh_mesh::testing::secure(&mut config.common);
+    config.common.listen = "127.0.0.1:0".parse().expect("addr");
+    let server = LedgerServer::start_with(store.clone(), clock(), &config)
+        .await
+        .expect("start server");
+    let mut client =
+        LedgerServiceClient::new(hrmesh_mesh::testing::admin_channel(&server.server.uri()));
+    client
+        .create_policy(policy_request("policy-1", "pto", "2", "5"))
+        .await
+        .expect("create policy");
+    for employee in ["e-1", "e-2", "e-3"] {
+        client
+            .assign_policy(AssignPolicyRequest {
+                request_id: format!("assign-{employee}"),
+                employee_id: employee.into(),
+                policy_id: "pto".into(),
+                effective_from: "2026-01-11".into(),
+                effective_to: String::new(),
+            })
+            .await
+            .expect("assign");
+    }
+    client
+        .run_accruals(run_request("run-1", "2026-03-01", ""))
+        .await
+        .expect("run");
+    // e-3 still has a pending hold before their last day: their ledger is not settled.
+    client
+        .hold_days(HoldDaysRequest {
+            request_id: "hold-e-3".into(),
+            employee_id: "e-3".into(),
+            policy_id: "pto".into(),
+            dates: Some(DateRange {
+                start_date: "2026-03-09".into(),
+                end_date: "2026-03-09".into(),
+            }),
+            reason: "time off".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("hold");
+    for employee in ["e-1", "e-3"] {
+        client
+            .end_assignments(EndAssignmentsRequest {
+                request_id: format!("end-{employee}"),
+                employee_id: employee.into(),
+                end_date: "2026-03-20".into(),
+                reason: "leaves the company".into(),
+                ..Default::default()
+            })
+            .await
+            .expect("end");
+    }
+    let entries = |employee: &str| ListEntriesRequest {
+        employee_id: employee.into(),
+        page_size: 500,
+        ..Default::default()
+    };
+    let e1_entries = client
+        .list_entries(entries("e-1"))
+        .await
+        .expect("entries")
+        .into_inner()
+        .entries;
+    assert!(!e1_entries.is_empty());
+
+    let archive = tempfile::tempdir().expect("archive");
+    let dir = archive.path().join("ledger");
+    let retention = Retention::new(
+        "ledger",
+        dir.clone(),
+        Periods::default()
+            .apply(store.record_kinds())
+            .expect("kinds"),
+        std::sync::Arc::new(store.connection().clone()),
+    );
+    // Seven years after the last day (a month in), but not yet eight after the first.
+    let now = Utc
+        .with_ymd_and_hms(2033, 4, 20, 0, 0, 0)
+        .single()
+        .expect("time");
+    let report = retention.run(now).await.expect("archive");
+    assert_eq!(
+        report.get("former_employee_ledgers"),
+        Some(&1),
+        "{report:?}"
+    );
+
+    let gone = client
+        .list_entries(entries("e-1"))
+        .await
+        .expect("entries")
+        .into_inner()
+        .entries;
+    assert!(gone.is_empty(), "e-1's ledger left the live store");
+    for kept in ["e-2", "e-3"] {
+        let left = client
+            .list_entries(entries(kept))
+            .await
+            .expect("entries")
+            .into_inner()
+            .entries;
+        assert!(!left.is_empty(), "{kept} kept");
+    }
+
+    assert!(verify(&dir, "ledger").expect("verify") >= 1);
+    let files = archive_files(&dir);
+    let (_, ledger) = files
+        .iter()
+        .find(|(name, _)| name.starts_with("former_employee_ledgers/"))
+        .expect("the ledger's file");
+    let line: serde_json::Value =
+        serde_json::from_slice(ledger.split(|b| *b == b'\n').next().expect("a line"))
+            .expect("json");
+    assert_eq!(line["key"], "e-1");
+    assert_eq!(
+        line["record"]["entries"].as_array().map(Vec::len),
+        Some(e1_entries.len()),
+        "every entry archived"
+    );
+    assert_eq!(
+        line["record"]["assignments"][0]["effective_to"],
+        "2026-03-20"
+    );
+
+    let report = retention.run(now).await.expect("again");
+    assert!(report.is_empty(), "{report:?}");
+    assert_eq!(archive_files(&dir), files, "a second run changes nothing");
+    server.stop().await.expect("stop");
+}
+
 hrmesh_mesh::test_on_every_backend!(
     accruals_run_once_per_period_and_name_it,
     the_year_end_expires_what_exceeds_the_cap,
@@ -764,4 +929,5 @@ hrmesh_mesh::test_on_every_backend!(
     bad_input_names_the_field_and_writes_nothing,
     only_services_and_admins_run_freeze_and_end,
     the_worker_catches_up_at_start,
+    a_former_employees_ledger_is_archived_whole_once_the_period_is_over,
 );

@@ -3,7 +3,7 @@
 pub mod policies {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
     #[sea_orm(table_name = "policies")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -31,7 +31,7 @@ pub mod policies {
 pub mod assignments {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
     #[sea_orm(table_name = "assignments")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -55,7 +55,7 @@ pub mod assignments {
 pub mod accounts {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
     #[sea_orm(table_name = "accounts")]
     pub struct Model {
         #[sea_orm(primary_key)]
@@ -82,7 +82,7 @@ pub mod accounts {
 pub mod entries {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
     #[sea_orm(table_name = "entries")]
     pub struct Model {
         #[sea_orm(primary_key)]
@@ -117,7 +117,7 @@ pub mod entries {
 pub mod holds {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
     #[sea_orm(table_name = "holds")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -150,7 +150,7 @@ pub mod holds {
 pub mod day_claims {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
     #[sea_orm(table_name = "day_claims")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -173,7 +173,7 @@ pub mod day_claims {
 pub mod balance_snapshots {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
     #[sea_orm(table_name = "balance_snapshots")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -196,7 +196,7 @@ pub mod balance_snapshots {
 pub mod accrual_freezes {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
     #[sea_orm(table_name = "accrual_freezes")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -224,7 +224,7 @@ pub mod accrual_freezes {
 pub mod assignment_endings {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
     #[sea_orm(table_name = "assignment_endings")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]

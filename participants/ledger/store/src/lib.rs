@@ -14,6 +14,7 @@
 mod accrual;
 mod entities;
 mod migration;
+mod retention;
 mod sealed;
 mod store;
 

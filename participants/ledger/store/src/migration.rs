@@ -18,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(AccrualSchema),
             Box::new(hrmesh_storage::outbox::Migration),
             Box::new(hrmesh_storage::vault::Migration),
+            Box::new(ArchiveReleases),
         ]
     }
 }
@@ -651,6 +652,75 @@ impl MigrationTrait for AccrualSchema {
                          BEGIN SELECT RAISE(ABORT, 'assignments change only their end: UPDATE refused'); END;",
                     )
                     .await?;
+            }
+            other => {
+                return Err(DbErr::Migration(format!(
+                    "unsupported database backend {other:?}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The one way out of the append-only tables: a former employee's entries and assignments may
+/// be deleted only while their id is in `archive_releases`, which the retention job inserts and
+/// deletes again inside the transaction that removes the ledger it archived. No row of it is
+/// ever committed, so for every other writer the tables stay append-only.
+struct ArchiveReleases;
+
+impl MigrationName for ArchiveReleases {
+    fn name(&self) -> &str {
+        "m20261204_000001_ledger_archive_releases"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ArchiveReleases {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let connection = manager.get_connection();
+        connection
+            .execute_unprepared(
+                "CREATE TABLE archive_releases (employee_id varchar(64) NOT NULL PRIMARY KEY)",
+            )
+            .await?;
+        match manager.get_database_backend() {
+            DbBackend::Postgres => {
+                connection
+                    .execute_unprepared(
+                        "CREATE FUNCTION hrmesh_refuse_unreleased_delete() RETURNS trigger
+                         LANGUAGE plpgsql AS $$
+                         BEGIN
+                           IF NOT EXISTS (SELECT 1 FROM archive_releases r
+                                          WHERE r.employee_id = OLD.employee_id) THEN
+                             RAISE EXCEPTION 'table % is append-only: % refused', TG_TABLE_NAME, TG_OP
+                               USING ERRCODE = 'restrict_violation';
+                           END IF;
+                           RETURN OLD;
+                         END $$;
+                         DROP TRIGGER entries_append_only ON entries;
+                         CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries
+                           FOR EACH ROW EXECUTE FUNCTION hrmesh_refuse_change();
+                         CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries
+                           FOR EACH ROW EXECUTE FUNCTION hrmesh_refuse_unreleased_delete();
+                         DROP TRIGGER assignments_no_delete ON assignments;
+                         CREATE TRIGGER assignments_no_delete BEFORE DELETE ON assignments
+                           FOR EACH ROW EXECUTE FUNCTION hrmesh_refuse_unreleased_delete();",
+                    )
+                    .await?;
+            }
+            DbBackend::Sqlite => {
+                for table in ["entries", "assignments"] {
+                    connection
+                        .execute_unprepared(&format!(
+                            "DROP TRIGGER {table}_no_delete;
+                             CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
+                             WHEN NOT EXISTS (SELECT 1 FROM archive_releases r
+                                              WHERE r.employee_id = OLD.employee_id)
+                             BEGIN SELECT RAISE(ABORT, 'table {table} is append-only: DELETE refused'); END;"
+                        ))
+                        .await?;
+                }
             }
             other => {
                 return Err(DbErr::Migration(format!(

@@ -100,9 +100,12 @@ impl SeaLedgerStore {
         &self.db
     }
 
-    /// What the retention job archives: the audit trail and the idempotency inbox.
+    /// What the retention job archives: former employees' ledgers, the audit trail and the
+    /// idempotency inbox.
     pub fn record_kinds(&self) -> Vec<std::sync::Arc<dyn hrmesh_storage::retention::RecordKind>> {
-        hrmesh_storage::retention::sql_common(&self.db)
+        let mut kinds = crate::retention::kinds(&self.db);
+        kinds.extend(hrmesh_storage::retention::sql_common(&self.db));
+        kinds
     }
 }
 
