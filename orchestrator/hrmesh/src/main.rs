@@ -61,6 +61,13 @@ enum Format {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve one service.
+    ///
+    /// Every service also reads a [crypto] table (keyring, keyring_file, rewrap_interval_secs) and
+    /// a [retention] table: archive_dir (default <data-dir>/archive on the embedded database; a
+    /// service on PostgreSQL or MongoDB archives only when it is set), interval_secs (default
+    /// 86400, 0 off) and [retention.periods] (default_days 2557, audit_days 2557, inbox_days 400,
+    /// kinds.<name> for any kind). Records past their period are written as JSON Lines with a
+    /// manifest and checksums to <archive_dir>/<service>/, then removed.
     #[command(subcommand)]
     Serve(Service),
     /// Start the whole mesh in this process, each service on its default port (or from
