@@ -23,6 +23,10 @@ pub fn from_inbox<R>(err: InboxError<ServiceError<R>>, request_id: &str) -> Serv
         InboxError::KeyReused => ServiceError::IdempotencyKeyReused {
             request_id: request_id.to_owned(),
         },
+        InboxError::Erased => ServiceError::not_found(
+            "answer (erased with its employee's personal data) of request",
+            request_id,
+        ),
         InboxError::Db(err) => from_db(err),
         InboxError::Corrupt(detail) => ServiceError::Internal(Fault::new(detail)),
     }

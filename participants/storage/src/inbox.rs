@@ -16,15 +16,15 @@ use std::pin::Pin;
 
 use hrmesh_domain::ServiceError;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
-    EntityTrait, QueryFilter, SqliteTransactionMode, TransactionOptions, TransactionTrait,
-    TryInsertResult,
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, SqliteTransactionMode, TransactionOptions, TransactionTrait, TryInsertResult,
 };
 use sea_orm_migration::prelude::*;
 use serde::Serialize;
 
 use crate::group::Keep;
 pub use crate::group::Writer;
+use crate::vault::{KeyRows, Reads};
 use serde::de::DeserializeOwned;
 
 /// The inbox table, shared in shape by every participant's database.
@@ -138,6 +138,8 @@ pub enum InboxError<E> {
     Domain(E),
     /// The request id was recorded for a different request (or operation).
     KeyReused,
+    /// The recorded answer was erased with its employee's personal data.
+    Erased,
     Db(DbErr),
     /// A recorded outcome could not be read back.
     Corrupt(String),
@@ -151,33 +153,82 @@ impl<E> From<DbErr> for InboxError<E> {
 
 /// How recorded answers are kept: sealed by a store that protects personal data
 /// ([`crate::vault::Vault`]), as they are by [`Plain`].
+#[async_trait::async_trait]
 pub trait Protect: Send + Sync {
-    fn seal(&self, context: &str, text: &str) -> String;
-    fn open(&self, context: &str, text: &str) -> Result<String, String>;
+    /// `text` as kept: sealed for `owner` (the employee the answer is about, so that erasing
+    /// their personal data reaches it), or for the service when it is about nobody. `keys` is
+    /// the writing transaction.
+    async fn seal(
+        &self,
+        keys: &dyn KeyRows,
+        owner: Option<&str>,
+        context: &str,
+        text: &str,
+    ) -> Result<String, String>;
+    /// The kept `text` opened; `None` when its owner's personal data was erased.
+    async fn open(
+        &self,
+        keys: &dyn KeyRows,
+        context: &str,
+        text: &str,
+    ) -> Result<Option<String>, String>;
 }
 
 /// Answers kept as they are.
 #[derive(Debug, Clone, Copy)]
 pub struct Plain;
 
+#[async_trait::async_trait]
 impl Protect for Plain {
-    fn seal(&self, _context: &str, text: &str) -> String {
-        text.to_owned()
+    async fn seal(
+        &self,
+        _keys: &dyn KeyRows,
+        _owner: Option<&str>,
+        _context: &str,
+        text: &str,
+    ) -> Result<String, String> {
+        Ok(text.to_owned())
     }
 
-    fn open(&self, _context: &str, text: &str) -> Result<String, String> {
-        Ok(text.to_owned())
+    async fn open(
+        &self,
+        _keys: &dyn KeyRows,
+        _context: &str,
+        text: &str,
+    ) -> Result<Option<String>, String> {
+        Ok(Some(text.to_owned()))
     }
 }
 
-/// What the inbox keeps of a request: the digest of its JSON.
-fn digest<E>(request: &impl Serialize) -> Result<String, InboxError<E>> {
+/// The one employee a request or its answer is about: its `employee_id`, or the one its
+/// elements all name. None when it names nobody, or several.
+fn owner_in(json: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct About {
+        employee_id: Option<String>,
+    }
+    let owner = match serde_json::from_str::<About>(json) {
+        Ok(about) => about.employee_id,
+        Err(_) => {
+            let all = serde_json::from_str::<Vec<About>>(json).ok()?;
+            let first = all.first()?.employee_id.clone();
+            all.iter()
+                .all(|about| about.employee_id == first)
+                .then_some(first)
+                .flatten()
+        }
+    };
+    owner.filter(|owner| !owner.is_empty())
+}
+
+/// What the inbox keeps of a request: the digest of its JSON; and whom it is about.
+fn digest<E>(request: &impl Serialize) -> Result<(String, Option<String>), InboxError<E>> {
     use sha2::Digest;
-    let json = serde_json::to_vec(request)
+    let json = serde_json::to_string(request)
         .map_err(|err| InboxError::Corrupt(format!("cannot encode request: {err}")))?;
-    Ok(format!(
-        "sha256:{}",
-        hex::encode(sha2::Sha256::digest(&json))
+    Ok((
+        format!("sha256:{}", hex::encode(sha2::Sha256::digest(&json))),
+        owner_in(&json),
     ))
 }
 
@@ -243,7 +294,7 @@ where
     E: Serialize + DeserializeOwned + Send,
     F: for<'t> FnOnce(&'t DatabaseTransaction) -> Work<'t, T, E> + Send,
 {
-    let request_json = digest(request)?;
+    let (request_json, owner) = digest(request)?;
     let ran = writer
         .write(|txn, _| {
             Box::pin(claim_and_run(
@@ -253,6 +304,7 @@ where
                     request_id,
                     operation,
                     request_json,
+                    owner,
                 },
                 is_recorded,
                 work,
@@ -273,6 +325,8 @@ struct Claim<'a> {
     operation: &'a str,
     /// The request's digest.
     request_json: String,
+    /// Whom the request is about, if anyone.
+    owner: Option<String>,
 }
 
 /// One request on `txn`: claims its id, runs its work in a savepoint, records the outcome.
@@ -295,6 +349,7 @@ where
         request_id,
         operation,
         request_json,
+        owner,
     } = claim;
     let claim = entity::ActiveModel {
         request_id: Set(request_id.to_owned()),
@@ -349,7 +404,20 @@ where
         Err(TxError::Domain(err)) => return (Keep::Discard, (Err(InboxError::Domain(err)), None)),
         Err(TxError::Db(err)) => return (Keep::Discard, (Err(InboxError::Db(err)), None)),
     };
-    let response = protect.seal(&answer_context(request_id), &response);
+    // Sealed for whom the answer is about (a review's employee…), else whom the request names.
+    let owner = owner_in(&response).or(owner);
+    let response = match protect
+        .seal(
+            txn,
+            owner.as_deref(),
+            &answer_context(request_id),
+            &response,
+        )
+        .await
+    {
+        Ok(sealed) => sealed,
+        Err(err) => return (Keep::Discard, (Err(InboxError::Corrupt(err)), None)),
+    };
     let recorded = entity::Entity::update_many()
         .col_expr(entity::Column::Outcome, Expr::value(outcome))
         .col_expr(entity::Column::Response, Expr::value(response))
@@ -431,7 +499,7 @@ where
     T: DeserializeOwned,
     E: DeserializeOwned,
 {
-    let request_json = digest(request)?;
+    let (request_json, _) = digest(request)?;
     let exists = entity::Entity::find_by_id(request_id.to_owned())
         .one(db)
         .await?
@@ -450,7 +518,7 @@ fn encode<E>(value: &impl Serialize) -> Result<String, InboxError<E>> {
 }
 
 async fn replay<T, E>(
-    db: &impl ConnectionTrait,
+    db: &impl Reads,
     protect: &dyn Protect,
     request_id: &str,
     operation: &str,
@@ -469,10 +537,13 @@ where
     }
     let response = protect
         .open(
+            db,
             &answer_context(request_id),
             &recorded.response.unwrap_or_default(),
         )
-        .map_err(|err| InboxError::Corrupt(format!("inbox entry {request_id}: {err}")))?;
+        .await
+        .map_err(|err| InboxError::Corrupt(format!("inbox entry {request_id}: {err}")))?
+        .ok_or(InboxError::Erased)?;
     let corrupt = |err: serde_json::Error| {
         InboxError::Corrupt(format!("inbox entry {request_id} cannot be decoded: {err}"))
     };

@@ -703,19 +703,52 @@ fn visit(value: &mut Value, path: &str, at: String, each: &mut dyn FnMut(&mut Va
     }
 }
 
-/// The inbox's answers, sealed with the service's key.
+/// The inbox's answers, sealed with their owner's key (so an erasure reaches them), or with the
+/// service's when they are about nobody.
+#[async_trait::async_trait]
 impl crate::inbox::Protect for Vault {
-    fn seal(&self, context: &str, text: &str) -> String {
-        self.service.seal(context, text)
+    async fn seal(
+        &self,
+        keys: &dyn KeyRows,
+        owner: Option<&str>,
+        context: &str,
+        text: &str,
+    ) -> Result<String, String> {
+        match owner {
+            Some(owner) => {
+                let key = self
+                    .owner_key(keys, owner)
+                    .await
+                    .map_err(|err| err.to_string())?;
+                Ok(key.seal(context, text))
+            }
+            None => Ok(self.service.seal(context, text)),
+        }
     }
 
-    fn open(&self, context: &str, text: &str) -> Result<String, String> {
-        match sealed(text) {
-            Some(parts) => self
+    async fn open(
+        &self,
+        keys: &dyn KeyRows,
+        context: &str,
+        text: &str,
+    ) -> Result<Option<String>, String> {
+        let Some(parts) = sealed(text) else {
+            return Ok(Some(text.to_owned()));
+        };
+        if parts.key_id == self.service.id() {
+            return self
                 .service
                 .open(context, &parts)
+                .map(Some)
+                .map_err(|err| err.to_string());
+        }
+        match self.key(keys, parts.key_id).await {
+            Ok(Some(key)) => key
+                .open(context, &parts)
+                .map(Some)
                 .map_err(|err| err.to_string()),
-            None => Ok(text.to_owned()),
+            Ok(None) => Ok(None),
+            Err(err) => Err(err.to_string()),
         }
     }
 }

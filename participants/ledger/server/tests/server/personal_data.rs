@@ -265,6 +265,24 @@ async fn erasure_shreds_reasons_and_keeps_the_ledger(backend: Backend) {
         others.iter().any(|entry| entry.reason == secret("other")),
         "another employee's reasons stay: {others:?}"
     );
+    // The answers the inbox recorded about e-1 are gone with their key: a repeated request is
+    // told so, and never gets the reason back.
+    let replayed = h
+        .client
+        .append_entries(adjustment("adjust-1", "1", &secret("adjustment")))
+        .await
+        .expect_err("the recorded answer was erased");
+    assert_eq!(replayed.code(), Code::NotFound, "{replayed:?}");
+    assert!(!replayed.message().contains("zq"), "{replayed:?}");
+    let mut other = adjustment("adjust-2", "1", &secret("other"));
+    other.entries[0].employee_id = "e-2".into();
+    let kept = h
+        .client
+        .append_entries(other)
+        .await
+        .expect("another employee's answers stay")
+        .into_inner();
+    assert_eq!(kept.entries[0].reason, secret("other"));
     h.server.stop().await.expect("clean shutdown");
 }
 
