@@ -538,16 +538,21 @@ impl SagaLog {
         creates: &[NewSaga],
         appends: &[Append],
     ) -> Result<(Vec<Result<Created>>, Vec<Result<()>>)> {
-        let txn = hrmesh_storage::inbox::begin_write(&self.db).await?;
-        let mut appended = Vec::with_capacity(appends.len());
-        for append in appends {
-            appended.push(apply_append(&txn, &self.outbox, &self.vault, append).await?);
-        }
-        let mut created = Vec::with_capacity(creates.len());
-        for new in creates {
-            created.push(create_in(&txn, &self.vault, new).await?);
-        }
-        txn.commit().await?;
+        // Keys read or created in the transaction are cached once it commits.
+        let (mut created, appended) = hrmesh_storage::group::committing(async {
+            let txn = hrmesh_storage::inbox::begin_write(&self.db).await?;
+            let mut appended = Vec::with_capacity(appends.len());
+            for append in appends {
+                appended.push(apply_append(&txn, &self.outbox, &self.vault, append).await?);
+            }
+            let mut created = Vec::with_capacity(creates.len());
+            for new in creates {
+                created.push(create_in(&txn, &self.vault, new).await?);
+            }
+            txn.commit().await?;
+            Ok::<_, LogError>((created, appended))
+        })
+        .await?;
         // A saga found rather than created was read inside the transaction, sealed.
         for answer in &mut created {
             if let Ok(Created::Existing(saga)) = answer {

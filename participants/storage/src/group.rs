@@ -72,6 +72,19 @@ pub fn after_commit(then: impl FnOnce() + Send + 'static) -> bool {
         .is_ok()
 }
 
+/// Runs `body`, a store's own write that commits its transaction itself and returns `Ok` only
+/// once it did, collecting what it defers with [`after_commit`]; runs that after an `Ok`, and
+/// drops it otherwise. For stores that write outside a [`Writer`] (the notification store, the
+/// saga log): the vault caches the keys it read or created inside their transactions this way.
+pub async fn committing<T, E>(body: impl Future<Output = Result<T, E>>) -> Result<T, E> {
+    let deferred = Deferred::default();
+    let result = AFTER_COMMIT.scope(deferred.clone(), body).await;
+    if result.is_ok() {
+        run_deferred(&deferred);
+    }
+    result
+}
+
 /// How much the request this task is running has deferred so far, for [`forget_deferred`].
 pub fn deferred_mark() -> usize {
     AFTER_COMMIT

@@ -384,23 +384,27 @@ impl NotificationStore for SqlNotificationStore {
         notification: &Notification,
         events: &[NotificationEvent],
     ) -> Result<Inserted> {
-        let txn = hrmesh_storage::inbox::begin_write(&self.db)
-            .await
-            .map_err(storage)?;
-        let row = encode(&self.vault, &txn, notification).await?;
-        let inserted = notifications::Entity::insert(row)
-            .on_conflict_do_nothing_on([notifications::Column::RequestId])
-            .exec(&txn)
-            .await
-            .map_err(storage)?;
-        let conflicted = matches!(inserted, TryInsertResult::Conflicted);
-        if !conflicted {
-            self.events
-                .add(&txn, events, notification.created_at)
+        let conflicted = hrmesh_storage::group::committing(async {
+            let txn = hrmesh_storage::inbox::begin_write(&self.db)
                 .await
                 .map_err(storage)?;
-        }
-        txn.commit().await.map_err(storage)?;
+            let row = encode(&self.vault, &txn, notification).await?;
+            let inserted = notifications::Entity::insert(row)
+                .on_conflict_do_nothing_on([notifications::Column::RequestId])
+                .exec(&txn)
+                .await
+                .map_err(storage)?;
+            let conflicted = matches!(inserted, TryInsertResult::Conflicted);
+            if !conflicted {
+                self.events
+                    .add(&txn, events, notification.created_at)
+                    .await
+                    .map_err(storage)?;
+            }
+            txn.commit().await.map_err(storage)?;
+            Ok::<_, NotificationError>(conflicted)
+        })
+        .await?;
         if conflicted {
             let existing = self
                 .by_request_id(&notification.request_id)
