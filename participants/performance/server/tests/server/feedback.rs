@@ -198,11 +198,36 @@ async fn anonymous_feedback_leaves_no_trail_to_its_giver(backend: Backend) {
         .await
         .expect("audit trail")
         .into_inner();
-    let events = EventServiceClient::new(hrmesh_mesh::testing::admin_channel(&url))
-        .list_events(hrmesh_proto::events::ListEventsRequest::default())
+    // Both entries' events, as a watcher sees them (PostgreSQL numbers events after the commit).
+    let mut watch = EventServiceClient::new(hrmesh_mesh::testing::admin_channel(&url))
+        .watch_events(hrmesh_proto::events::WatchEventsRequest::default())
         .await
         .expect("integration events")
         .into_inner();
+    let mut seen = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while seen
+            .iter()
+            .filter(|e: &&hrmesh_proto::events::Event| {
+                e.r#type == "hrmesh.performance.feedback.given.v1"
+            })
+            .count()
+            < 2
+        {
+            let event = watch
+                .message()
+                .await
+                .expect("the stream")
+                .expect("an event");
+            seen.push(event);
+        }
+    })
+    .await
+    .expect("both feedback events arrive");
+    let events = hrmesh_proto::events::ListEventsResponse {
+        events: seen,
+        next_position: 0,
+    };
     let mut everything = Vec::new();
     given.encode(&mut everything).expect("encode");
     replayed.encode(&mut everything).expect("encode");
