@@ -82,3 +82,68 @@ impl RetentionConfig {
             .map(|job| job.start(clock, Duration::from_secs(self.interval_secs))))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use hrmesh_storage::retention::SqlAudit;
+
+    async fn kinds() -> Vec<Arc<dyn RecordKind>> {
+        let db = sea_orm::Database::connect("sqlite::memory:")
+            .await
+            .expect("an in-process SQLite");
+        vec![Arc::new(SqlAudit(db.clone()))]
+    }
+
+    async fn leases() -> Arc<dyn Leases> {
+        Arc::new(
+            sea_orm::Database::connect("sqlite::memory:")
+                .await
+                .expect("an in-process SQLite"),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_job_follows_the_configuration() {
+        let mut common = CommonConfig::new("ledger", 1);
+        common.data_dir = PathBuf::from("/var/lib/hrmesh");
+        let config = RetentionConfig::default();
+        let job = config
+            .job("ledger", &common, kinds().await, leases().await)
+            .expect("valid")
+            .expect("on by default on the embedded database");
+        assert_eq!(job.dir(), Path::new("/var/lib/hrmesh/archive/ledger"));
+
+        common.database_url = Some("postgres://db/ledger".into());
+        let off = config
+            .job("ledger", &common, kinds().await, leases().await)
+            .expect("valid");
+        assert!(off.is_none(), "a server database archives only where told");
+        let mut told = config.clone();
+        told.archive_dir = Some(PathBuf::from("/archive"));
+        let job = told
+            .job("ledger", &common, kinds().await, leases().await)
+            .expect("valid")
+            .expect("on");
+        assert_eq!(job.dir(), Path::new("/archive/ledger"));
+
+        let mut stopped = told.clone();
+        stopped.interval_secs = 0;
+        assert!(
+            stopped
+                .job("ledger", &common, kinds().await, leases().await)
+                .expect("valid")
+                .is_none()
+        );
+
+        let mut unknown = told;
+        unknown.periods.kinds.insert("reviews".into(), 3650);
+        let refused = unknown
+            .job("ledger", &common, kinds().await, leases().await)
+            .err()
+            .expect("a kind the ledger does not keep");
+        assert!(refused.to_string().contains("\"reviews\""), "{refused}");
+    }
+}

@@ -252,7 +252,8 @@ fn write_durably(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A key as a file name: letters, digits, `-`, `_` and `.` kept, anything else as `~hex`.
+/// A key as a file name: letters, digits, `-` and `_` kept, any other byte as `~hex`; at most
+/// 120 characters.
 fn file_key(key: &str) -> String {
     let mut name = String::with_capacity(key.len());
     for byte in key.bytes() {
