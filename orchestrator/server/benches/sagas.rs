@@ -3,8 +3,10 @@
 //!
 //! The direct baseline makes the saga's five calls in sequence from one client: FinalizeReview,
 //! AppendEntries (the bonus), CompleteReview and two Sends. The saga is StartSaga with `wait`, so
-//! its latency includes the orchestrator's hop and its durable log. Then GetReview of the
-//! completed reviews, at 1 and 8 clients (their free text is sealed at rest). Run it with
+//! its latency includes the orchestrator's hop and its durable log. Each of those workflows is
+//! its employee's first, so it creates the employee's data keys; the saga is then measured again
+//! for employees who completed a review before (the steady state), at 1 and 32 clients. Then
+//! GetReview of the completed reviews, at 1 and 8 clients (their free text is sealed at rest). Run it with
 //! `bash loadtest/saga-bench.sh` (a throwaway PostgreSQL with fsync on); without
 //! HRMESH_TEST_POSTGRES_URL only SQLite is measured.
 
@@ -137,6 +139,40 @@ async fn saga(c: &mut Clients, employee: &str, review_id: &str) {
         .expect("saga")
         .into_inner();
     assert_eq!(saga.state, opb::SagaState::Completed as i32, "{saga:?}");
+}
+
+/// The employee's second review (a quarter's), waiting for the manager like the first.
+async fn next_review(c: &mut Clients, employee: &str) -> String {
+    let review = c
+        .performance
+        .create_review(ppb::CreateReviewRequest {
+            request_id: format!("next-review-{employee}"),
+            employee_id: employee.into(),
+            manager_id: format!("m2-{employee}"),
+            cycle: ppb::ReviewCycle::Quarterly as i32,
+            period_start: "2026-04-01".into(),
+            period_end: "2026-06-30".into(),
+            due_date: "2026-07-31".into(),
+        })
+        .await
+        .expect("a second review")
+        .into_inner();
+    c.performance
+        .open_self_assessment(ppb::OpenSelfAssessmentRequest {
+            request_id: format!("next-review-{employee}-open"),
+            review_id: review.review_id.clone(),
+        })
+        .await
+        .expect("open");
+    c.performance
+        .submit_self_assessment(ppb::SubmitSelfAssessmentRequest {
+            request_id: format!("next-review-{employee}-self"),
+            review_id: review.review_id.clone(),
+            sections: sections(),
+        })
+        .await
+        .expect("self-assessment");
+    review.review_id
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -378,6 +414,47 @@ async fn bench(backend: Backend) {
                 d.wal_syncs, s.wal_syncs, d.commits, s.commits
             );
         }
+    }
+    // The steady state: employees who completed a review before, so every service already
+    // holds their data key (above, each workflow is its employee's first, creating keys in the
+    // ledger, the notification service and the saga log).
+    println!(
+        "\n### complete-review as a saga, for employees who completed one before, on {backend:?}\n"
+    );
+    println!("| clients | saga wf/s | p50 | p99 | CPU | written |");
+    println!("|---|---|---|---|---|---|");
+    for (callers, per_caller) in [(1, 100), (32, 16)] {
+        let first = seed(
+            &mut mesh.clients(),
+            &format!("k{callers}"),
+            callers * per_caller,
+        )
+        .await;
+        let mut second = Vec::with_capacity(first.len());
+        for (employee, review_id) in &first {
+            saga(&mut mesh.clients(), employee, review_id).await;
+            second.push((
+                employee.clone(),
+                next_review(&mut mesh.clients(), employee).await,
+            ));
+        }
+        let k = measure(
+            &mesh.clients(),
+            pg.as_ref(),
+            &format!("{backend:?} saga known {callers}"),
+            callers,
+            second,
+            |mut c, e, r| async move { saga(&mut c, &e, &r).await },
+        )
+        .await;
+        println!(
+            "| {callers} | {:.0} | {:.2} ms | {:.2} ms | {:.1} ms | {:.0} KiB |",
+            k.per_second,
+            ms(k.p50),
+            ms(k.p99),
+            k.cpu_ms,
+            k.kib_written
+        );
     }
     // Review reads: GetReview of completed reviews, whose sections and comments are sealed at
     // rest and opened on every read.
