@@ -341,24 +341,6 @@ fn audit_event(id: &str, at: chrono::DateTime<Utc>) -> hrmesh_storage::audit::Au
     }
 }
 
-/// What the archive holds: every file's path and bytes.
-fn archive_files(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    let mut files = std::collections::BTreeMap::new();
-    let mut folders = vec![dir.to_path_buf()];
-    while let Some(folder) = folders.pop() {
-        for entry in std::fs::read_dir(&folder).expect("read the archive") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                folders.push(path);
-            } else {
-                let name = path.strip_prefix(dir).expect("under").display().to_string();
-                files.insert(name, std::fs::read(&path).expect("read a file"));
-            }
-        }
-    }
-    files
-}
-
 /// A kind whose removal fails: a run that stops between writing the archive and removing.
 struct Interrupted(std::sync::Arc<dyn RecordKind>);
 
@@ -484,7 +466,7 @@ async fn finished_sagas_past_retention_are_archived_once_and_removed(backend: Ba
         2,
         "the resumed run rewrote the interrupted run's file"
     );
-    let files = archive_files(&dir);
+    let files = hrmesh_storage::testing::archive_files(&dir);
     let (_, sagas) = files
         .iter()
         .find(|(name, _)| name.starts_with("sagas/"))
@@ -509,10 +491,10 @@ async fn finished_sagas_past_retention_are_archived_once_and_removed(backend: Ba
     std::fs::write(dir.join(name), bytes).expect("restore");
 
     // A second run changes nothing: not the archive, not the log.
-    let before = archive_files(&dir);
+    let before = hrmesh_storage::testing::archive_files(&dir);
     let report = retention.run(now).await.expect("again");
     assert!(report.is_empty(), "{report:?}");
-    assert_eq!(archive_files(&dir), before);
+    assert_eq!(hrmesh_storage::testing::archive_files(&dir), before);
     for kept in [&stuck, &running, &recent] {
         assert!(log.get(kept).await.expect("read").is_some(), "{kept} kept");
     }

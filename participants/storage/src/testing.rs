@@ -109,6 +109,29 @@ pub fn keyring() -> std::sync::Arc<hrmesh_crypto::Keyring> {
     )
 }
 
+/// Every file under `dir` (an archive the retention job wrote), by its path under `dir`, with its
+/// bytes: what a second run must leave as it is.
+pub fn archive_files(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut found = std::collections::BTreeMap::new();
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).expect("read the archive") {
+            let path = entry.expect("an entry of the archive").path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                let name = path
+                    .strip_prefix(dir)
+                    .expect("under the archive")
+                    .display()
+                    .to_string();
+                found.insert(name, std::fs::read(&path).expect("read an archive file"));
+            }
+        }
+    }
+    found
+}
+
 /// Everything a database holds, as bytes ([`stored`]).
 pub struct Stored(pub Vec<u8>);
 

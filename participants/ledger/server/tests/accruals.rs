@@ -756,24 +756,6 @@ async fn the_worker_catches_up_at_start(backend: Backend) {
     server.stop().await.expect("stop");
 }
 
-/// Every file under `dir`, by path, with its bytes.
-fn archive_files(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    let mut found = std::collections::BTreeMap::new();
-    let mut folders = vec![dir.to_path_buf()];
-    while let Some(folder) = folders.pop() {
-        for entry in std::fs::read_dir(&folder).expect("read the archive") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                folders.push(path);
-            } else {
-                let name = path.strip_prefix(dir).expect("under").display().to_string();
-                found.insert(name, std::fs::read(&path).expect("read"));
-            }
-        }
-    }
-    found
-}
-
 async fn a_former_employees_ledger_is_archived_whole_once_the_period_is_over(backend: Backend) {
     use hrmesh_storage::retention::{Periods, Retention, verify};
 
@@ -896,7 +878,7 @@ async fn a_former_employees_ledger_is_archived_whole_once_the_period_is_over(bac
     }
 
     assert!(verify(&dir, "ledger").expect("verify") >= 1);
-    let files = archive_files(&dir);
+    let files = hrmesh_storage::testing::archive_files(&dir);
     let (_, ledger) = files
         .iter()
         .find(|(name, _)| name.starts_with("former_employee_ledgers/"))
@@ -917,7 +899,11 @@ async fn a_former_employees_ledger_is_archived_whole_once_the_period_is_over(bac
 
     let report = retention.run(now).await.expect("again");
     assert!(report.is_empty(), "{report:?}");
-    assert_eq!(archive_files(&dir), files, "a second run changes nothing");
+    assert_eq!(
+        hrmesh_storage::testing::archive_files(&dir),
+        files,
+        "a second run changes nothing"
+    );
     server.stop().await.expect("stop");
 }
 

@@ -720,24 +720,6 @@ impl Archived for MongoNotificationStore {
     }
 }
 
-/// Every file under `dir`, by path, with its bytes.
-fn archive_files(dir: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
-    let mut found = BTreeMap::new();
-    let mut folders = vec![dir.to_path_buf()];
-    while let Some(folder) = folders.pop() {
-        for entry in std::fs::read_dir(&folder).expect("read the archive") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                folders.push(path);
-            } else {
-                let name = path.strip_prefix(dir).expect("under").display().to_string();
-                found.insert(name, std::fs::read(&path).expect("read"));
-            }
-        }
-    }
-    found
-}
-
 async fn finished_notifications_past_retention_are_archived_once(
     store: impl NotificationStore + hrmesh_storage::audit::AuditSource + Archived,
 ) {
@@ -798,7 +780,7 @@ async fn finished_notifications_past_retention_are_archived_once(
         assert!(store.get(&kept.id).await.expect("get").is_some(), "kept");
     }
     assert_eq!(verify(&dir, "notification").expect("verify"), 2);
-    let files = archive_files(&dir);
+    let files = hrmesh_storage::testing::archive_files(&dir);
     let all: Vec<u8> = files.values().flatten().copied().collect();
     let text = String::from_utf8_lossy(&all);
     assert!(
@@ -809,7 +791,11 @@ async fn finished_notifications_past_retention_are_archived_once(
 
     let report = retention.run(now).await.expect("again");
     assert!(report.is_empty(), "{report:?}");
-    assert_eq!(archive_files(&dir), files, "a second run changes nothing");
+    assert_eq!(
+        hrmesh_storage::testing::archive_files(&dir),
+        files,
+        "a second run changes nothing"
+    );
 }
 
 mod sealed {

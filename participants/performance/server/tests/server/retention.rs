@@ -39,24 +39,6 @@ async fn scalar(store: &SeaPerformanceStore, sql: &str) -> Option<String> {
         })
 }
 
-/// Every file under `dir`, by path, with its bytes.
-fn files(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    let mut found = std::collections::BTreeMap::new();
-    let mut folders = vec![dir.to_path_buf()];
-    while let Some(folder) = folders.pop() {
-        for entry in std::fs::read_dir(&folder).expect("read the archive") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                folders.push(path);
-            } else {
-                let name = path.strip_prefix(dir).expect("under").display().to_string();
-                found.insert(name, std::fs::read(&path).expect("read"));
-            }
-        }
-    }
-    found
-}
-
 async fn finished_records_past_retention_are_archived_and_the_rest_stays(backend: Backend) {
     let db = TestDatabase::new(backend).await;
     let store = open_store(&db.url).await;
@@ -139,7 +121,7 @@ async fn finished_records_past_retention_are_archived_and_the_rest_stays(backend
     // The archive holds the review as stored: its free text sealed, checksums in the manifest.
     let archived = verify(&dir, "performance").expect("verify");
     assert!(archived >= 2, "{archived}");
-    let found = files(&dir);
+    let found = hrmesh_storage::testing::archive_files(&dir);
     let all: Vec<u8> = found.values().flatten().copied().collect();
     let text = String::from_utf8_lossy(&all);
     assert!(text.contains(&done.review_id));
@@ -151,7 +133,7 @@ async fn finished_records_past_retention_are_archived_and_the_rest_stays(backend
     // Again: nothing changes.
     let report = retention.run(now).await.expect("again");
     assert!(report.is_empty(), "{report:?}");
-    assert_eq!(files(&dir), found);
+    assert_eq!(hrmesh_storage::testing::archive_files(&dir), found);
     h.review(&later.review_id).await;
 }
 
