@@ -818,6 +818,69 @@ mod sealed {
     }
 }
 
+mod backfill {
+    use ::mongodb::bson::{Bson, Document, doc};
+    use hrmesh_notification_core::*;
+
+    /// A finished notification's document written before `retained_from` existed gets it when
+    /// the store opens.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mongodb_fills_in_the_retention_start_of_older_documents() {
+        let (store, db) = super::mongo().await;
+        let done = super::in_app("req-done", "e-1");
+        let pending = super::notification(
+            "req-pending",
+            "e-1",
+            vec![super::delivery(
+                Channel::Email,
+                DeliveryState::Pending,
+                Some(super::t0()),
+            )],
+        );
+        for n in [&done, &pending] {
+            store.insert(n, &[]).await.expect("insert");
+        }
+        let client = ::mongodb::Client::with_uri_str(&db.url)
+            .await
+            .expect("connect");
+        let notifications = client
+            .database(&db.name)
+            .collection::<Document>("notifications");
+        notifications
+            .update_many(doc! {}, doc! { "$unset": { "retained_from": "" } })
+            .await
+            .expect("as written before the field");
+        let retained = |id: String| {
+            let notifications = notifications.clone();
+            async move {
+                notifications
+                    .find_one(doc! { "_id": id })
+                    .await
+                    .expect("read")
+                    .expect("the document")
+                    .get("retained_from")
+                    .cloned()
+            }
+        };
+        assert_eq!(retained(done.id.clone()).await, None, "the field is gone");
+
+        hrmesh_notification_store::MongoNotificationStore::open(
+            &db.url,
+            &db.name,
+            hrmesh_storage::outbox::json,
+            hrmesh_storage::testing::keyring(),
+        )
+        .await
+        .expect("reopen");
+        assert_eq!(
+            retained(done.id.clone()).await,
+            Some(Bson::Int64(super::t0().timestamp_millis()))
+        );
+        // One still in flight gets it with its next change.
+        assert_eq!(retained(pending.id.clone()).await, None);
+    }
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
