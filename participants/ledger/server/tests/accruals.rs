@@ -20,6 +20,8 @@ struct Harness {
     client: LedgerServiceClient<MeshChannel>,
     clock: ManualClock,
     server: LedgerServer,
+    /// The server's store, for what only the store offers (its retention kinds).
+    store: SeaLedgerStore,
     _db: TestDatabase,
 }
 
@@ -50,7 +52,7 @@ impl Harness {
         hrmesh_mesh::testing::secure(&mut config.common);
         config.common.listen = "127.0.0.1:0".parse().expect("addr");
         let clock = clock();
-        let server = LedgerServer::start_with(store, clock.clone(), &config)
+        let server = LedgerServer::start_with(store.clone(), clock.clone(), &config)
             .await
             .expect("start server");
         let client =
@@ -59,6 +61,7 @@ impl Harness {
             client,
             clock,
             server,
+            store,
             _db: db,
         }
     }
@@ -759,30 +762,10 @@ async fn the_worker_catches_up_at_start(backend: Backend) {
 async fn a_former_employees_ledger_is_archived_whole_once_the_period_is_over(backend: Backend) {
     use hrmesh_storage::retention::{Periods, Retention, verify};
 
-    let db = TestDatabase::new(backend).await;
-    let store = SeaLedgerStore::open(
-        &db.url,
-        hrmesh_ledger_server::events::encode,
-        hrmesh_mesh::testing::keyring(),
-    )
-    .await
-    .expect("open store");
-    let mut config = LedgerConfig {
-        accrual_run_interval_secs: 0,
-        ..LedgerConfig::default()
-    };
-    hrmesh_mesh::testing::secure(&mut config.common);
-    config.common.listen = "127.0.0.1:0".parse().expect("addr");
-    let server = LedgerServer::start_with(store.clone(), clock(), &config)
-        .await
-        .expect("start server");
-    let mut client =
-        LedgerServiceClient::new(hrmesh_mesh::testing::admin_channel(&server.server.uri()));
-    client
-        .create_policy(policy_request("policy-1", "pto", "2", "5"))
-        .await
-        .expect("create policy");
-    for employee in ["e-1", "e-2", "e-3"] {
+    // e-1 has "pto" from the harness; e-2 and e-3 get it too.
+    let h = Harness::with_pto(backend, 0).await;
+    let (store, server, mut client) = (h.store.clone(), h.server, h.client);
+    for employee in ["e-2", "e-3"] {
         client
             .assign_policy(AssignPolicyRequest {
                 request_id: format!("assign-{employee}"),

@@ -32,7 +32,9 @@ pub(crate) struct Harness {
     pub(crate) client: Client,
     pub(crate) clock: ManualClock,
     pub(crate) server: PerformanceServer,
-    _db: TestDatabase,
+    /// The server's store, for what only the store offers (its retention kinds).
+    pub(crate) store: SeaPerformanceStore,
+    pub(crate) db: TestDatabase,
 }
 
 fn test_config() -> PerformanceConfig {
@@ -63,7 +65,7 @@ impl Harness {
         .await
         .expect("open store");
         let clock = start_clock();
-        let server = PerformanceServer::start_with(store, clock.clone(), &test_config())
+        let server = PerformanceServer::start_with(store.clone(), clock.clone(), &test_config())
             .await
             .expect("start server");
         let client = Client::new(hrmesh_mesh::testing::admin_channel(&server.server.uri()));
@@ -71,7 +73,8 @@ impl Harness {
             client,
             clock,
             server,
-            _db: db,
+            store,
+            db,
         }
     }
 

@@ -140,10 +140,8 @@ async fn personal_text_is_sealed_at_rest_and_read_in_the_clear(backend: Backend)
     assert_eq!(feedback.improvements, secret("improvements"));
 
     // The database holds none of it in the clear, though it holds the records.
-    let db = Database::connect(h._db.url.as_str())
-        .await
-        .expect("connect");
-    let stored = hrmesh_mesh::testing::stored(backend, &h._db.url).await;
+    let db = Database::connect(h.db.url.as_str()).await.expect("connect");
+    let stored = hrmesh_mesh::testing::stored(backend, &h.db.url).await;
     assert!(stored.contains(&id), "the scan reads the records");
     for what in [
         "selfbody",

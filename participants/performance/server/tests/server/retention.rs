@@ -40,19 +40,8 @@ async fn scalar(store: &SeaPerformanceStore, sql: &str) -> Option<String> {
 }
 
 async fn finished_records_past_retention_are_archived_and_the_rest_stays(backend: Backend) {
-    let db = TestDatabase::new(backend).await;
-    let store = open_store(&db.url).await;
-    let clock = start_clock();
-    let server = PerformanceServer::start_with(store.clone(), clock.clone(), &test_config())
-        .await
-        .expect("start server");
-    let client = Client::new(hrmesh_mesh::testing::admin_channel(&server.server.uri()));
-    let mut h = Harness {
-        client,
-        clock,
-        server,
-        _db: db,
-    };
+    let mut h = Harness::start(backend).await;
+    let store = h.store.clone();
     let done = h.review_in(ReviewState::Acknowledged, "old").await;
     let open = h.create_review("in-progress", "2026-01-01").await;
     assert_eq!(h.count_reviews("e-1").await, 2);
@@ -64,7 +53,7 @@ async fn finished_records_past_retention_are_archived_and_the_rest_stays(backend
         .execute_unprepared("UPDATE reviews SET retained_from = NULL")
         .await
         .expect("clear");
-    let reopened = open_store(&h._db.url).await;
+    let reopened = open_store(&h.db.url).await;
     assert!(scalar(&reopened, &reviews(&done.review_id)).await.is_some());
     assert_eq!(scalar(&reopened, &reviews(&open.review_id)).await, None);
 
