@@ -24,7 +24,7 @@ use serde::Serialize;
 
 use crate::group::Keep;
 pub use crate::group::Writer;
-use crate::vault::{KeyRows, Reads};
+use crate::vault::{KeyRows, Reads, VaultError};
 use serde::de::DeserializeOwned;
 
 /// The inbox table, shared in shape by every participant's database.
@@ -164,14 +164,14 @@ pub trait Protect: Send + Sync {
         owner: Option<&str>,
         context: &str,
         text: &str,
-    ) -> Result<String, String>;
+    ) -> Result<String, VaultError>;
     /// The kept `text` opened; `None` when its owner's personal data was erased.
     async fn open(
         &self,
         keys: &dyn KeyRows,
         context: &str,
         text: &str,
-    ) -> Result<Option<String>, String>;
+    ) -> Result<Option<String>, VaultError>;
 }
 
 /// Answers kept as they are.
@@ -186,7 +186,7 @@ impl Protect for Plain {
         _owner: Option<&str>,
         _context: &str,
         text: &str,
-    ) -> Result<String, String> {
+    ) -> Result<String, VaultError> {
         Ok(text.to_owned())
     }
 
@@ -195,7 +195,7 @@ impl Protect for Plain {
         _keys: &dyn KeyRows,
         _context: &str,
         text: &str,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, VaultError> {
         Ok(Some(text.to_owned()))
     }
 }
@@ -230,6 +230,15 @@ fn digest<E>(request: &impl Serialize) -> Result<(String, Option<String>), Inbox
         format!("sha256:{}", hex::encode(sha2::Sha256::digest(&json))),
         owner_in(&json),
     ))
+}
+
+/// A failure to seal or open a recorded answer: the database's stays one (so an outage is
+/// retried, not taken for corrupt data); anything else is corrupt.
+fn unprotected<E>(err: VaultError, request_id: &str) -> InboxError<E> {
+    match err {
+        VaultError::Db(err) => InboxError::Db(err),
+        other => InboxError::Corrupt(format!("inbox entry {request_id}: {other}")),
+    }
 }
 
 fn answer_context(request_id: &str) -> String {
@@ -416,7 +425,7 @@ where
         .await
     {
         Ok(sealed) => sealed,
-        Err(err) => return (Keep::Discard, (Err(InboxError::Corrupt(err)), None)),
+        Err(err) => return (Keep::Discard, (Err(unprotected(err, request_id)), None)),
     };
     let recorded = entity::Entity::update_many()
         .col_expr(entity::Column::Outcome, Expr::value(outcome))
@@ -542,7 +551,7 @@ where
             &recorded.response.unwrap_or_default(),
         )
         .await
-        .map_err(|err| InboxError::Corrupt(format!("inbox entry {request_id}: {err}")))?
+        .map_err(|err| unprotected(err, request_id))?
         .ok_or(InboxError::Erased)?;
     let corrupt = |err: serde_json::Error| {
         InboxError::Corrupt(format!("inbox entry {request_id} cannot be decoded: {err}"))

@@ -713,15 +713,9 @@ impl crate::inbox::Protect for Vault {
         owner: Option<&str>,
         context: &str,
         text: &str,
-    ) -> Result<String, String> {
+    ) -> Result<String, VaultError> {
         match owner {
-            Some(owner) => {
-                let key = self
-                    .owner_key(keys, owner)
-                    .await
-                    .map_err(|err| err.to_string())?;
-                Ok(key.seal(context, text))
-            }
+            Some(owner) => Ok(self.owner_key(keys, owner).await?.seal(context, text)),
             None => Ok(self.service.seal(context, text)),
         }
     }
@@ -731,24 +725,16 @@ impl crate::inbox::Protect for Vault {
         keys: &dyn KeyRows,
         context: &str,
         text: &str,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, VaultError> {
         let Some(parts) = sealed(text) else {
             return Ok(Some(text.to_owned()));
         };
         if parts.key_id == self.service.id() {
-            return self
-                .service
-                .open(context, &parts)
-                .map(Some)
-                .map_err(|err| err.to_string());
+            return Ok(Some(self.service.open(context, &parts)?));
         }
-        match self.key(keys, parts.key_id).await {
-            Ok(Some(key)) => key
-                .open(context, &parts)
-                .map(Some)
-                .map_err(|err| err.to_string()),
-            Ok(None) => Ok(None),
-            Err(err) => Err(err.to_string()),
+        match self.key(keys, parts.key_id).await? {
+            Some(key) => Ok(Some(key.open(context, &parts)?)),
+            None => Ok(None),
         }
     }
 }
